@@ -1,0 +1,69 @@
+"""The triangle surface type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import MeshError
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """A triangle surface in the patient frame.
+
+    Parameters
+    ----------
+    vertices : ndarray of float64, shape (V, 3)
+        Vertex positions in LPS mm.
+    faces : ndarray of int64, shape (F, 3)
+        Vertex indices per triangle, counter-clockwise seen from outside
+        (normals point out of the body).
+    name : str
+        What the surface shows (``'bone'``, ``'tumour'``); used in file names and 3MF objects.
+    """
+
+    vertices: NDArray[np.float64]
+    faces: NDArray[np.int64]
+    name: str = "mesh"
+
+    def __post_init__(self) -> None:
+        if self.vertices.ndim != 2 or self.vertices.shape[1] != 3:
+            raise MeshError(f"vertices must have shape (V, 3), got {self.vertices.shape}")
+        if self.faces.ndim != 2 or self.faces.shape[1] != 3:
+            raise MeshError(f"faces must have shape (F, 3), got {self.faces.shape}")
+
+    @property
+    def face_count(self) -> int:
+        return int(self.faces.shape[0])
+
+    @property
+    def vertex_count(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def is_empty(self) -> bool:
+        return self.face_count == 0
+
+    def bounds_mm(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """Axis-aligned bounding box ``(min_xyz, max_xyz)`` in LPS mm."""
+        if self.vertex_count == 0:
+            raise MeshError("the mesh is empty: it has no bounding box")
+        low = self.vertices.min(axis=0)
+        high = self.vertices.max(axis=0)
+        return (tuple(map(float, low)), tuple(map(float, high)))  # type: ignore[return-value]
+
+    def volume_mm3(self) -> float:
+        """Enclosed volume in mm^3 (divergence theorem; positive when outward-facing)."""
+        tri = self.vertices[self.faces]
+        return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+    def area_mm2(self) -> float:
+        """Surface area in mm^2."""
+        tri = self.vertices[self.faces]
+        return float(np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum() / 2.0)
+
+    def with_name(self, name: str) -> "Mesh":
+        return Mesh(vertices=self.vertices, faces=self.faces, name=name)
