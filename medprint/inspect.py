@@ -1,0 +1,97 @@
+"""What ``medprint info`` shows: the series in a folder or the volume in a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .io import load_volume
+from .io.image_files import is_image_file
+
+
+def describe_input(path: Path, *, show_phi: bool = False) -> dict[str, Any]:
+    """Describe every image series in ``path`` without loading pixel data where avoidable.
+
+    Patient name, ID and birth date are included only with ``show_phi``.
+    """
+    from .io import dicom
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder; check the path")
+    if path.is_dir():
+        scan = dicom.scan_dicom_folder(path)
+        return {
+            "input": str(path),
+            "series": [_describe_series(series, show_phi) for series in scan.series],
+            "skipped_not_dicom": scan.skipped_not_dicom,
+            "skipped_not_image": scan.skipped_not_image,
+            "unreadable": [str(p) for p in scan.unreadable],
+        }
+    if not is_image_file(path) and not dicom.is_dicom_file(path):
+        raise InputError(f"{path}: not a DICOM file nor a NIfTI/NRRD/MHA image; give a scan")
+    volume = load_volume(path)
+    geometry = volume.geometry
+    return {
+        "input": str(path),
+        "series": [
+            {
+                "number": 1,
+                "uid": volume.metadata.get("series_uid", ""),
+                "modality": volume.modality,
+                "description": volume.metadata.get("series_description", ""),
+                "dimensions_xyz": list(reversed(volume.shape)),
+                "spacing_mm": [round(s, 4) for s in geometry.spacing],
+                "orientation": geometry.describe_orientation(),
+                "slices": volume.shape[0],
+                "problems": list(volume.notes),
+            }
+        ],
+        "skipped_not_dicom": 0,
+        "skipped_not_image": 0,
+        "unreadable": [],
+    }
+
+
+def _describe_series(series: Any, show_phi: bool) -> dict[str, Any]:
+    described = {
+        "number": series.number,
+        "uid": series.uid,
+        "modality": series.modality,
+        "description": series.description,
+        "dimensions_xyz": [series.columns, series.rows, series.slice_count],
+        "spacing_mm": [round(s, 4) for s in series.spacing],
+        "orientation": series.orientation,
+        "slices": series.slice_count,
+        "problems": list(series.problems),
+    }
+    if show_phi:
+        described["patient"] = dict(series.phi)
+    return described
+
+
+def format_description(description: dict[str, Any]) -> str:
+    """Human-readable text of :func:`describe_input`'s result."""
+    lines = [f"{description['input']}: {len(description['series'])} image series"]
+    for series in description["series"]:
+        dims = "x".join(str(d) for d in series["dimensions_xyz"])
+        spacing = "x".join(f"{s:g}" for s in series["spacing_mm"])
+        lines.append(
+            f"  [{series['number']}] {series['modality']} {series['description'] or '(no description)'}: "
+            f"{dims} voxels, {spacing} mm, {series['orientation']}, {series['slices']} slices"
+        )
+        lines.append(f"      uid {series['uid']}")
+        for problem in series["problems"]:
+            lines.append(f"      ! {problem}")
+        for key, value in series.get("patient", {}).items():
+            lines.append(f"      {key}: {value}")
+    skipped = description["skipped_not_dicom"] + description["skipped_not_image"]
+    if skipped:
+        lines.append(
+            f"  skipped {description['skipped_not_dicom']} non-DICOM and "
+            f"{description['skipped_not_image']} non-image DICOM files"
+        )
+    for path in description["unreadable"]:
+        lines.append(f"  unreadable: {path}")
+    return "\n".join(lines)

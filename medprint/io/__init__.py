@@ -1,0 +1,69 @@
+"""Reading scans and writing meshes: one module per format family.
+
+:func:`load_volume` is the single entry point that turns whatever the user
+points at (a DICOM folder, a DICOM file, a NIfTI/NRRD/MHA file) into a
+:class:`~medprint.volume.Volume`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from ..errors import InputError
+from ..progress import ProgressCallback, no_progress
+from ..volume import Volume
+from .image_files import IMAGE_SUFFIXES, is_image_file, load_image_file
+from .mesh_files import MESH_FORMATS, write_mesh
+
+log = logging.getLogger("medprint")
+
+__all__ = ["IMAGE_SUFFIXES", "MESH_FORMATS", "load_volume", "write_mesh"]
+
+
+def load_volume(
+    path: Path | str,
+    *,
+    series: str | None = None,
+    allow_gaps: bool = False,
+    modality: str | None = None,
+    progress: ProgressCallback = no_progress,
+) -> Volume:
+    """Load a scan from a DICOM folder or file, or a NIfTI/NRRD/MHA file.
+
+    Parameters
+    ----------
+    path : Path or str
+        A folder (searched recursively for DICOM, any file names) or a file.
+    series : str, optional
+        For folders with several series: the number ``medprint info`` shows, or
+        a SeriesInstanceUID (a unique prefix is enough).  Default: the largest
+        CT/MR series; the choice and its reason are recorded in ``notes``.
+    allow_gaps : bool
+        Accept missing slices (gaps over twice the median spacing) instead of
+        refusing the series.
+    modality : str, optional
+        Override the modality (``'CT'``/``'MR'``) for formats that do not store it.
+    """
+    from . import dicom  # deferred: pydicom's plugin discovery is slow to import
+
+    source = Path(path)
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder; check the path")
+    if source.is_dir():
+        scan = dicom.scan_dicom_folder(source)
+        chosen, reason = dicom.choose_series(scan, series)
+        log.info("series %d chosen: %s", chosen.number, reason)
+        volume = dicom.load_dicom_series(chosen, allow_gaps=allow_gaps, progress=progress)
+        notes = (f"series {chosen.number} chosen: {reason}",) + volume.notes
+        return dataclasses.replace(volume, notes=notes, modality=(modality or volume.modality).upper())
+    if is_image_file(source):
+        return load_image_file(source, modality=modality)
+    if dicom.is_dicom_file(source):
+        volume = dicom.load_dicom_file(source)
+        return dataclasses.replace(volume, modality=(modality or volume.modality).upper())
+    raise InputError(
+        f"{source}: not a DICOM file and not one of {', '.join(IMAGE_SUFFIXES)}; "
+        "give a DICOM folder or a supported image file"
+    )

@@ -1,0 +1,122 @@
+"""Segmentation: Volume -> Mask."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..errors import ParameterError
+from ..volume import Mask, Volume
+from .cleanup import (
+    close_mm,
+    count_components,
+    fill_cavities,
+    keep_components_above,
+    keep_largest_component,
+    open_mm,
+)
+from .presets import CT_PRESETS, ThresholdPreset, get_preset
+from .threshold import check_preset_applies, parse_threshold, threshold_volume
+
+log = logging.getLogger("medprint")
+
+__all__ = [
+    "CT_PRESETS",
+    "SegmentationSettings",
+    "ThresholdPreset",
+    "close_mm",
+    "count_components",
+    "fill_cavities",
+    "get_preset",
+    "keep_components_above",
+    "keep_largest_component",
+    "open_mm",
+    "parse_threshold",
+    "segment_by_threshold",
+    "threshold_volume",
+]
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    """How to select the part to print by intensity.
+
+    Parameters
+    ----------
+    preset : str, optional
+        Name from :data:`CT_PRESETS` (CT only).
+    threshold : (float, float), optional
+        Inclusive range in the scan's units; overrides the preset's range.
+    keep : {'auto', 'largest', 'all'}
+        Which connected bodies to keep; ``'auto'`` follows the preset
+        (largest body for ``bone``, all bodies otherwise).
+    min_component_mm3 : float
+        Drop bodies smaller than this (applied when keeping all).
+    fill_cavities : bool
+        Fill enclosed cavities (solid print instead of a hollow shell).
+    close_mm, open_mm : float
+        Radii in mm of morphological closing / opening; 0 disables.
+    """
+
+    preset: str | None = None
+    threshold: tuple[float, float] | None = None
+    keep: str = "auto"
+    min_component_mm3: float = 0.0
+    fill_cavities: bool = False
+    close_mm: float = 0.0
+    open_mm: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.preset is None and self.threshold is None:
+            raise ParameterError("choose what to print: --preset NAME (CT) or --threshold LO:HI")
+        if self.keep not in ("auto", "largest", "all"):
+            raise ParameterError(f"--keep: {self.keep!r} is not one of auto, largest, all")
+        if self.close_mm < 0 or self.open_mm < 0:
+            raise ParameterError("--close/--open: radii must be >= 0 mm")
+
+
+def segment_by_threshold(volume: Volume, settings: SegmentationSettings) -> tuple[Mask, list[str]]:
+    """Threshold a volume and clean the mask up.
+
+    Returns
+    -------
+    mask : Mask
+    steps : list of str
+        What was done, in order, for the report.
+    """
+    preset = get_preset(settings.preset) if settings.preset else None
+    if preset is not None and settings.threshold is None:
+        check_preset_applies(volume, preset)
+    low, high = settings.threshold or (preset.low, preset.high)  # type: ignore[union-attr]
+    label = preset.name if preset else "threshold"
+    mask = threshold_volume(volume, low, high, label=label)
+    steps = [f"threshold {low:g}..{high:g}" + (f" (preset {preset.name})" if preset else "")]
+    if settings.open_mm > 0:
+        mask = open_mm(mask, settings.open_mm)
+        steps.append(f"opening {settings.open_mm:g} mm")
+    if settings.close_mm > 0:
+        mask = close_mm(mask, settings.close_mm)
+        steps.append(f"closing {settings.close_mm:g} mm")
+    if settings.fill_cavities:
+        mask = fill_cavities(mask)
+        steps.append("filled enclosed cavities")
+    keep = settings.keep
+    if keep == "auto":
+        keep = "largest" if preset is not None and preset.keep_largest else "all"
+    mask, step = _select_components(mask, keep, settings.min_component_mm3)
+    steps.append(step)
+    return mask, steps
+
+
+def _select_components(mask: Mask, keep: str, min_component_mm3: float) -> tuple[Mask, str]:
+    bodies = count_components(mask)
+    if keep == "largest":
+        kept = keep_largest_component(mask)
+        dropped = mask.volume_mm3 - kept.volume_mm3
+        step = f"kept the largest of {bodies} bodies ({dropped:.0f} mm3 dropped)"
+        log.info(step)
+        return kept, step
+    if min_component_mm3 > 0:
+        kept = keep_components_above(mask, min_component_mm3)
+        return kept, f"kept {count_components(kept)} of {bodies} bodies >= {min_component_mm3:g} mm3"
+    return mask, f"kept all {bodies} bodies"
