@@ -65,10 +65,28 @@ def load_image_file(path: Path, *, modality: str | None = None) -> Volume:
 
 def _read(path: Path) -> sitk.Image:
     try:
+        if path.name.lower().endswith(".nii"):
+            _check_nifti_complete(path)
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
         raise InputError(f"{path}: cannot read this image ({first_line.strip()}); is the file complete?") from None
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """ITK fills a truncated uncompressed NIfTI with garbage instead of failing; refuse it."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    bits = int(reader.GetMetaData("bitpix"))
+    dims = [int(reader.GetMetaData(f"dim[{axis}]")) for axis in range(1, int(reader.GetMetaData("dim[0]")) + 1)]
+    expected = int(float(reader.GetMetaData("vox_offset"))) + int(np.prod(dims)) * bits // 8
+    actual = path.stat().st_size
+    if actual < expected:
+        raise InputError(
+            f"{path}: cannot read this image (file is {actual} bytes, its header needs {expected}); "
+            "is the file complete? copy it again"
+        )
 
 
 def _decide_modality(array: np.ndarray, modality: str | None) -> tuple[str, str]:

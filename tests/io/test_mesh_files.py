@@ -1,0 +1,99 @@
+import os
+
+import numpy as np
+import pytest
+import trimesh
+from stl import mesh as stl_mesh
+
+from medprint.errors import OutputError, ParameterError
+from medprint.io import write_mesh
+from medprint.mesh.model import Mesh
+
+
+@pytest.fixture
+def box() -> Mesh:
+    solid = trimesh.creation.box((10.0, 20.0, 30.0))
+    solid.apply_translation((-50.0, 12.0, 200.0))
+    return Mesh(np.asarray(solid.vertices, float), np.asarray(solid.faces, np.int64), name="Doe^John skull")
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".3mf"])
+def test_every_format_reads_back_closed_in_millimetres(tmp_path, box, suffix):
+    path = write_mesh(box, tmp_path / f"part{suffix}")
+    loaded = trimesh.load(path, force="mesh")
+    assert loaded.is_watertight
+    assert loaded.volume == pytest.approx(6000.0, rel=1e-6)
+    # Coordinates unchanged: patient-frame millimetres, no recentring.
+    assert np.allclose(loaded.bounds, [[-55, 2, 185], [-45, 22, 215]], atol=1e-4)
+
+
+def test_3mf_declares_millimetres(tmp_path, box):
+    path = write_mesh(box, tmp_path / "part.3mf")
+    import zipfile
+
+    model = zipfile.ZipFile(path).read("3D/3dmodel.model").decode()
+    assert 'unit="millimeter"' in model
+
+
+def test_binary_stl_header_has_no_free_text(tmp_path, box):
+    path = write_mesh(box, tmp_path / "part.stl")
+    header = path.read_bytes()[:80].decode("ascii")
+    assert header.startswith("medprint ")
+    assert "Doe^John" not in header and " " not in header.split("part=")[1].strip()
+    assert stl_mesh.Mesh.from_file(str(path)).vectors.shape == (12, 3, 3)
+
+
+def test_ascii_stl(tmp_path, box):
+    path = write_mesh(box, tmp_path / "part.stl", ascii=True)
+    text = path.read_text()
+    assert text.startswith("solid Doe_John_skull")
+    assert text.count("facet normal") == 12
+
+
+def test_outward_normals_in_stl(tmp_path, box):
+    path = write_mesh(box, tmp_path / "part.stl")
+    solid = stl_mesh.Mesh.from_file(str(path))
+    centroids = solid.vectors.mean(axis=1)
+    outward = centroids - centroids.mean(axis=0)
+    assert np.all(np.einsum("ij,ij->i", solid.normals, outward) > 0)
+
+
+def test_existing_output_needs_overwrite(tmp_path, box):
+    target = tmp_path / "part.stl"
+    target.write_bytes(b"keep me")
+    with pytest.raises(OutputError, match="already exists; pass --overwrite"):
+        write_mesh(box, target)
+    assert target.read_bytes() == b"keep me"
+    write_mesh(box, target, overwrite=True)
+    assert target.stat().st_size == 84 + 50 * 12
+
+
+def test_unwritable_folder_leaves_nothing(tmp_path, box):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root ignores folder permissions)")
+        with pytest.raises(OutputError, match="not writable"):
+            write_mesh(box, folder / "part.stl")
+    finally:
+        folder.chmod(0o700)
+    assert list(folder.iterdir()) == []
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, box, monkeypatch):
+    import medprint.io.mesh_files as mesh_files
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(mesh_files, "_write_stl", explode)
+    with pytest.raises(RuntimeError):
+        write_mesh(box, tmp_path / "part.stl")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_suffix_names_the_option(tmp_path, box):
+    with pytest.raises(ParameterError, match=r"-o/--output: cannot write \.vtk"):
+        write_mesh(box, tmp_path / "part.vtk")
