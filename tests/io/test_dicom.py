@@ -1,0 +1,317 @@
+"""DICOM series reading on series written by the tests (no real data needed)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom import examples
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+
+from dicom_phantoms import slice_grid_lps, write_ct_series
+from medprint.errors import GeometryError, InputError, ParameterError
+from medprint.io.dicom import choose_series, load_dicom_file, load_dicom_series, scan_dicom_folder
+
+OBLIQUE_ROW = (np.cos(0.3), np.sin(0.3), 0.0)
+OBLIQUE_COL = (-np.sin(0.3) * np.cos(0.2), np.cos(0.3) * np.cos(0.2), -np.sin(0.2))
+
+
+def load_folder(folder: Path, **kwargs):
+    scan = scan_dicom_folder(folder)
+    info, _ = choose_series(scan, None)
+    return load_dicom_series(info, **kwargs)
+
+
+def ramp(nz=6, ny=10, nx=12, step=10):
+    """Slice k holds k*step + small in-plane pattern, so order and layout are visible."""
+    z, y, x = np.mgrid[:nz, :ny, :nx]
+    return (z * step + y * 2 - x).astype(np.int16) - 200
+
+
+# ----------------------------------------------------------------------------- order, rescale, geometry
+
+
+def test_slices_ordered_by_position_not_file_name_or_instance_number(tmp_path):
+    values = ramp()
+    paths = write_ct_series(tmp_path, values, (0.8, 0.9, 2.5), (10, -20, 30), OBLIQUE_ROW, OBLIQUE_COL)
+    instance_numbers = [pydicom.dcmread(p, stop_before_pixels=True).InstanceNumber for p in paths]
+    assert instance_numbers != sorted(instance_numbers)  # shuffled InstanceNumber...
+    assert [p.name for p in paths] != sorted(p.name for p in paths)  # ...and file names
+    volume = load_folder(tmp_path)
+    np.testing.assert_array_equal(volume.array, values)
+
+
+def test_rescale_to_hu_int16_from_unsigned_storage(tmp_path):
+    values = ramp()
+    paths = write_ct_series(tmp_path, values, (1, 1, 1), intercept=-1024)
+    raw = pydicom.dcmread(paths[0])
+    assert raw.PixelRepresentation == 0 and raw.pixel_array.dtype == np.uint16
+    volume = load_folder(tmp_path)
+    assert volume.array.dtype == np.int16
+    np.testing.assert_array_equal(volume.array, values)
+    assert volume.is_hounsfield
+
+
+def test_fractional_rescale_gives_float32(tmp_path):
+    values = ramp().astype(float) * 0.5
+    write_ct_series(tmp_path, values, (1, 1, 1), slope=0.5, intercept=-1000.25)
+    volume = load_folder(tmp_path)
+    assert volume.array.dtype == np.float32
+    np.testing.assert_allclose(volume.array, np.rint((values + 1000.25) / 0.5) * 0.5 - 1000.25, atol=1e-3)
+
+
+def test_integer_rescale_beyond_int16_gives_float32(tmp_path):
+    values = ramp() + 1000
+    values = values.astype(np.int32) * 0 + 40000  # 40000 does not fit int16
+    values[0, 0, 0] = 0
+    write_ct_series(tmp_path, values, (1, 1, 1), intercept=0)
+    volume = load_folder(tmp_path)
+    assert volume.array.dtype == np.float32 and volume.array.max() == 40000
+
+
+def test_geometry_follows_dicom_conventions(tmp_path):
+    values = ramp()
+    spacing, origin = (0.7, 0.9, 2.5), (10.0, -20.0, 30.0)  # x = column spacing, y = row spacing
+    write_ct_series(tmp_path, values, spacing, origin, OBLIQUE_ROW, OBLIQUE_COL)
+    ds = pydicom.dcmread(next(tmp_path.iterdir()), stop_before_pixels=True)
+    assert [float(v) for v in ds.PixelSpacing] == [0.9, 0.7]  # DICOM: (between rows, between columns)
+    volume = load_folder(tmp_path)
+    geometry = volume.geometry
+    np.testing.assert_allclose(geometry.spacing, spacing, atol=1e-6)
+    np.testing.assert_allclose(geometry.origin, origin, atol=1e-5)
+    np.testing.assert_allclose(geometry.direction_matrix[:, 0], OBLIQUE_ROW, atol=1e-6)
+    np.testing.assert_allclose(geometry.direction_matrix[:, 1], OBLIQUE_COL, atol=1e-6)
+    truth = slice_grid_lps(values.shape, spacing, origin, OBLIQUE_ROW, OBLIQUE_COL)
+    k, j, i = 4, 7, 9  # array (z, y, x) = (slice, row, column); index (i, j, k)
+    np.testing.assert_allclose(geometry.index_to_lps([i, j, k]), truth[k, j, i], atol=1e-4)
+
+
+def test_slices_stored_against_the_normal_are_reordered(tmp_path):
+    values = ramp()
+    positions = -2.0 * np.arange(values.shape[0])  # written top to bottom along -normal
+    write_ct_series(tmp_path, values, (1, 1, 2), slice_positions=positions)
+    volume = load_folder(tmp_path)
+    np.testing.assert_array_equal(volume.array, values[::-1])
+    np.testing.assert_allclose(volume.geometry.origin, (0, 0, -10), atol=1e-6)
+    assert volume.geometry.spacing[2] == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------------- duplicates, gaps, spacing
+
+
+def test_identical_duplicate_is_dropped(tmp_path):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    shutil.copy(paths[2], tmp_path / "copy_of_slice")
+    scan = scan_dicom_folder(tmp_path)
+    assert any("duplicate position" in p for p in scan.series[0].problems)
+    volume = load_dicom_series(scan.series[0])
+    assert volume.shape[0] == 6
+    assert any("duplicate" in note for note in volume.notes)
+
+
+def test_conflicting_duplicate_is_refused_naming_both_files(tmp_path):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    ds = pydicom.dcmread(paths[2])
+    ds.PixelData = (ds.pixel_array + 5).astype(ds.pixel_array.dtype).tobytes()
+    ds.save_as(tmp_path / "other_echo")
+    with pytest.raises(GeometryError, match="same position") as info:
+        load_folder(tmp_path)
+    assert "other_echo" in str(info.value) and paths[2].name in str(info.value)
+
+
+def test_gap_refused_unless_allowed(tmp_path):
+    values = ramp(nz=8)
+    positions = [0, 2, 4, 6, 14, 16, 18, 20.0]  # slices at 8, 10, 12 missing
+    write_ct_series(tmp_path, values, (1, 1, 2), slice_positions=positions)
+    with pytest.raises(GeometryError, match="--allow-gaps") as info:
+        load_folder(tmp_path)
+    assert "gap of 8 mm after slice 4" in str(info.value)
+    volume = load_folder(tmp_path, allow_gaps=True)
+    assert volume.shape[0] == 11 and volume.geometry.spacing[2] == pytest.approx(2.0)
+    assert any("gap" in note for note in volume.notes)
+
+
+def test_uneven_spacing_is_resampled_linearly(tmp_path):
+    positions = np.array([0, 1, 2, 3, 5, 7, 9, 11.0])
+    z = positions[:, None, None] * np.ones((1, 10, 12))
+    values = (20 * z).astype(np.int16)  # linear in z: interpolation must reproduce it exactly
+    write_ct_series(tmp_path, values, (1, 1, 1), slice_positions=positions)
+    scan = scan_dicom_folder(tmp_path)
+    assert "uneven slice spacing 1..2 mm" in scan.series[0].problems
+    volume = load_dicom_series(scan.series[0])
+    assert volume.geometry.spacing[2] == pytest.approx(1.0)  # smallest spacing present
+    assert volume.shape == (12, 10, 12)
+    np.testing.assert_array_equal(volume.array[:, 5, 5], 20 * np.arange(12))
+    assert any("uneven slice spacing" in note for note in volume.notes)
+
+
+# ----------------------------------------------------------------------------- gantry tilt
+
+
+def sphere_series(folder: Path, tilt_deg: float):
+    """A 12 mm sphere (1000 HU in -1000 HU) at a known LPS point, sampled where tilted slices lie."""
+    spacing, origin, shape = (1.0, 1.0, 2.0), (-30.0, -40.0, 0.0), (40, 64, 64)
+    centre = np.array([2.0, -5.0, 40.0])
+    lps = slice_grid_lps(shape, spacing, origin, (1, 0, 0), (0, 1, 0), tilt_deg=tilt_deg)
+    values = np.where(np.linalg.norm(lps - centre, axis=-1) <= 12.0, 1000, -1000)
+    write_ct_series(folder, values, spacing, origin, tilt_deg=tilt_deg)
+    return centre
+
+
+def centroid_and_radius(volume):
+    mask = volume.array > 0
+    ijk = np.argwhere(mask)[:, ::-1]
+    centroid = volume.geometry.index_to_lps(ijk).mean(axis=0)
+    radius = (3 * mask.sum() * volume.geometry.voxel_volume_mm3 / (4 * np.pi)) ** (1 / 3)
+    return centroid, radius
+
+
+def test_gantry_tilt_is_corrected(tmp_path):
+    centre = sphere_series(tmp_path, tilt_deg=18.0)
+    scan = scan_dicom_folder(tmp_path)
+    assert "gantry tilt 18.0 deg" in scan.series[0].problems
+    volume = load_dicom_series(scan.series[0])
+    assert any("gantry tilt 18.0 deg" in note for note in volume.notes)
+    assert not volume.geometry.is_left_handed
+    centroid, radius = centroid_and_radius(volume)
+    assert np.linalg.norm(centroid - centre) < 1.0  # within a voxel
+    assert abs(radius - 12.0) < 0.5
+    assert volume.array.min() == -1000  # outside the sheared footprint: the series minimum
+
+
+def test_naive_stacking_of_tilted_series_is_wrong(tmp_path):
+    """Control for the test above: ignoring the tilt misplaces the sphere by several mm."""
+    centre = sphere_series(tmp_path, tilt_deg=18.0)
+    volume = load_folder(tmp_path)
+    scan = scan_dicom_folder(tmp_path)
+    raw = np.stack([pydicom.dcmread(p).pixel_array.astype(int) - 1024 for p in scan.series[0].files])
+    naive = type(volume)(raw, volume.geometry.__class__(spacing=(1.0, 1.0, 2.0)), "CT")
+    naive_centroid, _ = centroid_and_radius(naive)
+    assert np.linalg.norm(naive_centroid - (centre - (-30.0, -40.0, 0.0))) > 5.0
+
+
+# ----------------------------------------------------------------------------- compression
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless], ids=["rle", "jpegls", "j2k"])
+def test_compressed_series_decode(tmp_path, syntax):
+    values = ramp(nz=4, ny=64, nx=48)  # J2K needs at least ~32 pixels per side
+    paths = write_ct_series(tmp_path, values, (1, 1, 2), transfer_syntax=syntax)
+    assert pydicom.dcmread(paths[0], stop_before_pixels=True).file_meta.TransferSyntaxUID == syntax
+    volume = load_folder(tmp_path)
+    np.testing.assert_array_equal(volume.array, values)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(InputError, match="is empty"):
+        scan_dicom_folder(tmp_path)
+
+
+def test_folder_without_dicom(tmp_path):
+    (tmp_path / "notes.dcm").write_text("not a DICOM file, whatever its suffix says\n" * 10)
+    (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    with pytest.raises(InputError, match=r"no DICOM image files in .* \(2 files looked at, none DICOM\)"):
+        scan_dicom_folder(tmp_path)
+
+
+def test_recursive_any_names_and_non_image_dicom_skipped(tmp_path):
+    write_ct_series(tmp_path / "a" / "b", ramp(), (1, 1, 2))
+    (tmp_path / "README").write_text("hello")
+    report = pydicom.dcmread(examples.get_path("ct"), stop_before_pixels=True)  # header only: no pixels
+    report.save_as(tmp_path / "a" / "report")
+    scan = scan_dicom_folder(tmp_path)
+    assert len(scan.series) == 1 and scan.series[0].slice_count == 6
+    assert (scan.skipped_not_dicom, scan.skipped_not_image) == (1, 1)
+
+
+def test_truncated_file_skipped_and_reported(tmp_path, caplog):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    data = paths[3].read_bytes()
+    paths[3].write_bytes(data[: len(data) - 100])
+    with caplog.at_level(logging.WARNING, logger="medprint"):
+        scan = scan_dicom_folder(tmp_path)
+    assert scan.unreadable == (paths[3],)
+    assert paths[3].name in caplog.text
+    assert scan.series[0].slice_count == 5
+    volume = load_dicom_series(scan.series[0])  # the hole it leaves is within 2x spacing
+    assert volume.shape[0] == 6 and any("uneven" in note for note in volume.notes)
+
+
+def test_file_damaged_after_scan_is_skipped_with_note(tmp_path, caplog):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    scan = scan_dicom_folder(tmp_path)
+    paths[-1].write_bytes(paths[-1].read_bytes()[:300])
+    with caplog.at_level(logging.WARNING, logger="medprint"):
+        volume = load_dicom_series(scan.series[0])
+    assert volume.shape[0] == 5
+    assert any(paths[-1].name in note for note in volume.notes) and paths[-1].name in caplog.text
+
+
+def test_single_slice_is_not_a_volume(tmp_path):
+    shutil.copy(examples.get_path("ct"), tmp_path / "only")
+    scan = scan_dicom_folder(tmp_path)
+    with pytest.raises(InputError, match="at least 2"):
+        load_dicom_series(scan.series[0])
+    with pytest.raises(InputError, match="single image"):
+        load_dicom_file(tmp_path / "only")
+
+
+def test_mixed_sizes_under_one_uid_are_split(tmp_path):
+    write_ct_series(tmp_path / "big", ramp(ny=10), (1, 1, 2), series_uid="1.2.3.4")
+    write_ct_series(tmp_path / "small", ramp(nz=3, ny=8), (1, 1, 2), series_uid="1.2.3.4")
+    scan = scan_dicom_folder(tmp_path)
+    assert [(s.uid, s.slice_count) for s in scan.series] == [("1.2.3.4#1", 6), ("1.2.3.4#2", 3)]
+    assert all("mixes 2 orientations or image sizes" in s.problems[0] for s in scan.series)
+
+
+# ----------------------------------------------------------------------------- choosing, metadata
+
+
+def test_choose_series(tmp_path):
+    write_ct_series(tmp_path / "s1", ramp(nz=3), (1, 1, 2), series_uid="1.2.840.1.111")
+    write_ct_series(tmp_path / "s2", ramp(nz=5), (1, 1, 2), series_uid="1.2.840.1.222")
+    write_ct_series(tmp_path / "s3", ramp(nz=9), (1, 1, 2), series_uid="1.2.840.1.333", modality="OT")
+    scan = scan_dicom_folder(tmp_path)
+    assert [s.uid for s in scan.series] == ["1.2.840.1.222", "1.2.840.1.111", "1.2.840.1.333"]
+    assert [s.number for s in scan.series] == [1, 2, 3]
+    info, reason = choose_series(scan, None)
+    assert info.uid == "1.2.840.1.222" and reason == "largest CT series (5 slices) of 3"
+    assert choose_series(scan, "2")[0].uid == "1.2.840.1.111"
+    assert choose_series(scan, "1.2.840.1.3")[0].number == 3  # unique UID prefix
+    with pytest.raises(ParameterError, match=r"'7' matches no series.*1: 1\.2\.840\.1\.222"):
+        choose_series(scan, "7")
+    with pytest.raises(ParameterError, match="matches several"):
+        choose_series(scan, "1.2.840.1.")
+
+
+def test_metadata_is_deidentified_and_phi_kept_apart(tmp_path):
+    write_ct_series(tmp_path, ramp(), (1, 1, 2), series_uid="1.2.3.99", description="head bone")
+    scan = scan_dicom_folder(tmp_path)
+    info = scan.series[0]
+    assert info.phi == {"PatientName": "Phantom^Test", "PatientID": "PHANTOM-001", "PatientBirthDate": "19700101"}
+    assert "Phantom" not in repr(info)  # no PHI in logs of the listing
+    volume = load_dicom_series(info)
+    assert volume.metadata["series_uid"] == "1.2.3.99"
+    assert volume.metadata["series_description"] == "head bone"
+    assert volume.metadata["convolution_kernel"] == "B30f" and volume.metadata["kvp"] == "120"
+    flat = " ".join(volume.metadata.values()) + " ".join(volume.metadata)
+    for secret in ("Phantom", "PHANTOM-001", "1970", "2024", "date"):
+        assert secret not in flat
+
+
+def test_series_info_listing(tmp_path):
+    write_ct_series(tmp_path, ramp(), (0.7, 0.9, 2.5), (0, 0, 0), OBLIQUE_ROW, OBLIQUE_COL)
+    info = scan_dicom_folder(tmp_path).series[0]
+    assert (info.rows, info.columns, info.slice_count, info.modality) == (10, 12, 6, "CT")
+    assert info.spacing == pytest.approx((0.7, 0.9, 2.5))
+    assert info.orientation == "LPS"
+    assert info.problems == ()
+    positions = [float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]) for p in info.files]
+    assert positions == sorted(positions)  # sorted along the normal (mostly S here)
