@@ -9,7 +9,7 @@ left/right flip is visible in any viewer.  Run from the repository root:
 
     python samples/make_head_phantom.py samples/head_phantom_ct
 
-It is deterministic (fixed seed), so the committed files can be re-made.
+The voxel values are deterministic (fixed seed); UIDs of the files are new each run.
 """
 
 from __future__ import annotations
@@ -65,6 +65,26 @@ def head_phantom_hu() -> np.ndarray:
     return np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
 
 
+def write_sample(target: Path) -> list[Path]:
+    """Write the phantom as an RLE-compressed axial CT series with shuffled file names."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from dicom_phantoms import write_ct_series  # the same writer the tests use
+    from pydicom.uid import RLELossless
+
+    return write_ct_series(
+        target,
+        head_phantom_hu(),
+        SPACING_XYZ,
+        origin=ORIGIN_LPS,
+        transfer_syntax=RLELossless,
+        description="synthetic head phantom",
+        patient_name="Phantom^Sample",
+        series_uid="1.2.826.0.1.3680043.8.498.20261128.1",
+        seed=SEED,
+    )
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "samples/head_phantom_ct")
-    print(head_phantom_hu().shape)
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "samples/head_phantom_ct")
+    written = write_sample(folder)
+    print(f"wrote {len(written)} slices to {folder}")

@@ -1,0 +1,27 @@
+# Set-up and everyday commands. Each target creates the local virtual environment it needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed  ## convert the embedded sample to out/skull.stl + out/skull.report.json
+	mkdir -p out
+	$(BIN)/medprint convert samples/head_phantom_ct -o out/skull.stl --preset bone --overwrite
+
+test: $(VENV)/.installed  ## the whole test suite (real-data tests read MEDPRINT_DATA, default ../shared/data)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(VENV)/.installed  ## speed and memory against dicom2stl (see benchmarks/README.md)
+	$(BIN)/python benchmarks/bench_convert.py
+
+clean:
+	rm -rf $(VENV) out
