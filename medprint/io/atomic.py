@@ -20,8 +20,19 @@ def check_writable(path: Path, *, overwrite: bool, option: str = "-o/--output") 
         raise OutputError(f"{option}: {path} is a folder; give a file name")
     if not folder.is_dir():
         raise OutputError(f"{option}: folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{option}: folder {folder} is not writable; choose another output folder")
+    _probe_writable(folder, option)
+
+
+def _probe_writable(folder: Path, option: str) -> None:
+    # Permission bits lie for root and read-only mounts; creating a file is the only honest test.
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".medprint-probe-", dir=folder)
+    except OSError as error:
+        raise OutputError(
+            f"{option}: folder {folder} is not writable ({error.strerror}); choose another output folder"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +67,12 @@ def test_existing_output_needs_overwrite(tmp_path, box):
     assert target.read_bytes() == b"keep me"
     write_mesh(box, target, overwrite=True)
     assert target.stat().st_size == 84 + 50 * 12
+
+
+def test_unwritable_system_folder_is_refused(box):
+    # /sys refuses new files even for root, so this runs in CI as well.
+    with pytest.raises(OutputError, match=r"folder /sys is not writable"):
+        write_mesh(box, Path("/sys/part.stl"))
 
 
 def test_unwritable_folder_leaves_nothing(tmp_path, box):

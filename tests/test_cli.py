@@ -1,0 +1,162 @@
+"""End-to-end: the `medprint` command on the embedded sample and on bad input."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from click.testing import CliRunner
+
+from medprint.cli import cli
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "head_phantom_ct"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    result = run("-v", "convert", SAMPLE, "-o", out / "skull.stl", "--preset", "bone")
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_convert_sample_writes_a_watertight_skull_and_report(converted):
+    out, result = converted
+    mesh = trimesh.load(out / "skull.stl")
+    assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
+    report = json.loads((out / "skull.report.json").read_text())
+    facts = report["mesh"]
+    assert facts["watertight"] and facts["outward"] and facts["bodies"] == 1
+    assert facts["triangles"] == len(mesh.faces)
+    assert facts["volume_mm3"] == pytest.approx(mesh.volume, rel=1e-3)
+    # The head holder (a separate bright body) was dropped, and the report says so.
+    assert any("kept the largest of" in choice for choice in report["choices"])
+    assert report["mask"]["volume_mm3"] == pytest.approx(facts["volume_mm3"], rel=0.05)
+    assert facts["surface_deviation_mm"] <= facts["deviation_limit_mm"]
+    assert set(report["timings_s"]) >= {"load", "segment", "surface", "write", "total"}
+    assert "skull.stl" in result.output and "watertight" in result.output
+
+
+def test_sample_skull_sits_where_the_scan_says_with_the_bead_on_the_left(converted):
+    out, _ = converted
+    mesh = trimesh.load(out / "skull.stl")
+    low, high = mesh.bounds
+    # Skull outer table: ellipsoid radii 72 x 86 mm around (0, -15, 10) LPS; bead reaches x = +77 (left).
+    assert high[0] == pytest.approx(77.0, abs=1.5)
+    assert low[0] == pytest.approx(-72.0, abs=1.5)
+    assert low[1] == pytest.approx(-15 - 86, abs=1.5) and high[1] == pytest.approx(-15 + 86, abs=1.5)
+
+
+def test_no_patient_data_in_any_output(converted):
+    out, result = converted
+    for path in out.iterdir():
+        assert b"Phantom" not in path.read_bytes(), path
+    assert "Phantom" not in result.output
+
+
+def test_json_goes_to_stdout(tmp_path):
+    result = run("convert", SAMPLE, "-o", tmp_path / "skull.ply", "--json", "--smooth", "0", "--no-report")
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["mesh"]["watertight"] is True
+    assert report["mesh"]["surface_deviation_mm"] == 0
+    assert list(tmp_path.iterdir()) == [tmp_path / "skull.ply"]
+
+
+def test_info_lists_the_series_without_phi():
+    result = run("info", SAMPLE)
+    assert result.exit_code == 0
+    assert "CT synthetic head phantom" in result.output and "56 slices" in result.output
+    assert "Phantom" not in result.output
+    shown = run("info", SAMPLE, "--show-phi")
+    assert "Phantom^Sample" in shown.output
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("medprint: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_input(tmp_path):
+    result = run("convert", tmp_path / "nowhere", "-o", tmp_path / "a.stl")
+    _assert_one_line_error(result, "nowhere", "no such file or folder")
+    assert not (tmp_path / "a.stl").exists()
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run("convert", tmp_path / "empty", "-o", tmp_path / "a.stl")
+    _assert_one_line_error(result, "empty")
+    assert not (tmp_path / "a.stl").exists()
+
+
+def test_folder_of_non_dicom_files(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a scan")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    result = run("convert", folder, "-o", tmp_path / "a.stl")
+    _assert_one_line_error(result, "docs", "no DICOM")
+
+
+def test_threshold_selecting_nothing(tmp_path):
+    result = run("convert", SAMPLE, "-o", tmp_path / "a.stl", "--threshold", "5000:6000")
+    _assert_one_line_error(result, "no voxels between 5000 and 6000", "scan range")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_without_overwrite(tmp_path):
+    target = tmp_path / "a.stl"
+    target.write_bytes(b"old")
+    result = run("convert", SAMPLE, "-o", target)
+    _assert_one_line_error(result, "a.stl", "--overwrite")
+    assert target.read_bytes() == b"old"
+
+
+def test_unwritable_output_folder():
+    result = run("convert", SAMPLE, "-o", "/sys/skull.stl")
+    _assert_one_line_error(result, "/sys", "not writable")
+
+
+def test_truncated_file_in_good_series_is_skipped_with_warning(tmp_path):
+    folder = tmp_path / "series"
+    shutil.copytree(SAMPLE, folder)
+    victim = sorted(folder.iterdir())[5]
+    victim.write_bytes(victim.read_bytes()[:3000])
+    result = CliRunner().invoke(cli, ["convert", str(folder), "-o", str(tmp_path / "a.stl"), "--json",
+                                      "--allow-gaps"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert any("unreadable" in note or "skipped" in note for note in report["choices"])
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = CliRunner().invoke(cli, ["--debug", "convert", str(tmp_path / "x"), "-o", str(tmp_path / "a.stl")])
+    assert result.exit_code != 0
+    assert result.exception is not None and type(result.exception).__name__ == "InputError"
+
+
+def test_bad_option_value_is_one_line(tmp_path):
+    result = run("convert", SAMPLE, "-o", tmp_path / "a.stl", "--threshold", "abc")
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert "--threshold" in result.output
+
+
+def test_preset_on_mr_volume_is_refused(tmp_path):
+    import SimpleITK as sitk
+
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((4, 4, 4), 300, np.float32)), str(tmp_path / "t1.nii.gz"))
+    result = run("convert", tmp_path / "t1.nii.gz", "-o", tmp_path / "a.stl", "--preset", "bone")
+    _assert_one_line_error(result, "--preset bone", "--threshold")
