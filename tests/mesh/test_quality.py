@@ -1,0 +1,139 @@
+"""assess_mesh and make_printable on hand-made broken meshes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medprint.errors import MeshError
+from medprint.mesh import Mesh, assess_mesh, make_printable, split_bodies
+
+CUBE_VERTICES = np.array(
+    [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], dtype=float
+)
+# Counter-clockwise seen from outside.
+CUBE_FACES = np.array(
+    [[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4],
+     [1, 2, 6], [1, 6, 5], [2, 3, 7], [2, 7, 6], [3, 0, 4], [3, 4, 7]],
+    dtype=np.int64,
+)
+
+
+def cube(offset=(0.0, 0.0, 0.0), size=1.0) -> Mesh:
+    return Mesh(vertices=CUBE_VERTICES * size + np.asarray(offset), faces=CUBE_FACES.copy())
+
+
+def combine(*meshes: Mesh) -> Mesh:
+    offsets = np.cumsum([0] + [m.vertex_count for m in meshes[:-1]])
+    return Mesh(
+        vertices=np.vstack([m.vertices for m in meshes]),
+        faces=np.vstack([m.faces + o for m, o in zip(meshes, offsets)]),
+    )
+
+
+def test_good_cube_is_printable():
+    quality = assess_mesh(cube())
+    assert quality.is_printable and quality.bodies == 1
+    assert cube().volume_mm3() == pytest.approx(1.0)
+
+
+def test_missing_face_leaves_boundary_edges():
+    quality = assess_mesh(Mesh(CUBE_VERTICES, CUBE_FACES[1:]))
+    assert not quality.watertight and quality.boundary_edges == 3 and quality.open_bodies == 1
+    assert not quality.is_printable
+
+
+def test_flipped_face_breaks_winding():
+    faces = CUBE_FACES.copy()
+    faces[0] = faces[0, ::-1]
+    quality = assess_mesh(Mesh(CUBE_VERTICES, faces))
+    assert quality.watertight and not quality.winding_consistent and not quality.is_printable
+
+
+def test_inside_out_cube_is_not_outward():
+    quality = assess_mesh(Mesh(CUBE_VERTICES, CUBE_FACES[:, ::-1].copy()))
+    assert quality.watertight and quality.winding_consistent and not quality.outward
+
+
+def test_duplicate_and_degenerate_faces_are_counted():
+    faces = np.vstack([CUBE_FACES, CUBE_FACES[3][[1, 2, 0]], [[0, 0, 1]], [[0, 1, 1]]])
+    quality = assess_mesh(Mesh(CUBE_VERTICES, faces))
+    assert quality.duplicate_faces == 1 and quality.degenerate_faces == 2
+    assert not quality.is_printable
+
+
+def test_zero_area_sliver_is_degenerate():
+    vertices = np.vstack([CUBE_VERTICES, [[0.5, 0.0, 0.0]]])  # on the edge 0-1
+    faces = np.vstack([CUBE_FACES, [[0, 8, 1]]])
+    assert assess_mesh(Mesh(vertices, faces)).degenerate_faces == 1
+
+
+def test_two_disjoint_cubes_are_two_bodies():
+    mesh = combine(cube(), cube(offset=(5, 0, 0)))
+    quality = assess_mesh(mesh)
+    assert quality.bodies == 2 and quality.is_printable
+    assert [b.face_count for b in split_bodies(mesh)] == [12, 12]
+
+
+def test_three_faces_on_one_edge_is_non_manifold():
+    vertices = np.vstack([CUBE_VERTICES, [[0.5, -1.0, -1.0]]])
+    faces = np.vstack([CUBE_FACES, [[0, 1, 8]]])  # a fin on the edge 0-1
+    quality = assess_mesh(Mesh(vertices, faces))
+    assert quality.nonmanifold_edges == 1 and not quality.manifold and not quality.watertight
+
+
+def test_cavity_must_face_inwards():
+    outer, inner = cube(size=4.0), cube(offset=(1, 1, 1), size=2.0)
+    cavity = Mesh(inner.vertices, inner.faces[:, ::-1].copy())
+    assert assess_mesh(combine(outer, cavity)).is_printable
+    # A cavity wall facing outwards claims material that is not there.
+    assert not assess_mesh(combine(outer, inner)).outward
+    # Two separate solids side by side are both positive.
+    assert assess_mesh(combine(cube(), cube(offset=(3, 0, 0)))).outward
+
+
+def test_make_printable_cleans_and_reorients():
+    inside_out = Mesh(CUBE_VERTICES + 3.0, CUBE_FACES[:, ::-1].copy())
+    # Duplicate vertex 0 (so coincident vertices need merging) plus a duplicate and a degenerate face.
+    vertices = np.vstack([CUBE_VERTICES, CUBE_VERTICES[:1]])
+    faces = CUBE_FACES.copy()
+    faces[0, 0] = 8
+    messy = combine(Mesh(vertices, np.vstack([faces, CUBE_FACES[5], [[1, 1, 2]]])), inside_out)
+    fixed, actions = make_printable(messy)
+    assert assess_mesh(fixed).is_printable
+    assert fixed.volume_mm3() == pytest.approx(2.0)
+    text = " ".join(actions)
+    assert "merged 1" in text and "duplicate" in text and "degenerate" in text and "inside-out" in text
+
+
+def test_make_printable_closes_a_hole_with_pymeshfix():
+    sphere = _icosphere()
+    holed = Mesh(sphere.vertices, sphere.faces[1:])
+    fixed, actions = make_printable(holed)
+    assert assess_mesh(fixed).is_printable
+    assert any("pymeshfix" in a for a in actions)
+
+
+def test_make_printable_refuses_what_it_cannot_fix():
+    with pytest.raises(MeshError, match="empty"):
+        make_printable(Mesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)))
+    # A lone triangle has no inside; pymeshfix cannot make a solid of it.
+    lone = Mesh(np.eye(3), np.array([[0, 1, 2]], dtype=np.int64))
+    with pytest.raises(MeshError, match="watertight.*--smooth 0"):
+        make_printable(lone)
+
+
+def test_assess_is_fast_enough_for_big_meshes():
+    import time
+
+    big = _icosphere(subdivisions=6)  # 82k faces; the 2 M-face timing is in the report
+    start = time.perf_counter()
+    assert assess_mesh(big).is_printable
+    assert time.perf_counter() - start < 2.0
+
+
+def _icosphere(subdivisions: int = 2) -> Mesh:
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=10.0)
+    return Mesh(np.asarray(sphere.vertices, dtype=float), np.asarray(sphere.faces, dtype=np.int64))
