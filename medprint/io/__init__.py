@@ -54,7 +54,6 @@ def load_volume(
     if source.is_dir():
         scan = dicom.scan_dicom_folder(source)
         chosen, reason = dicom.choose_series(scan, series)
-        log.info("series %d chosen: %s", chosen.number, reason)
         volume = dicom.load_dicom_series(chosen, allow_gaps=allow_gaps, progress=progress)
         notes = (f"series {chosen.number} chosen: {reason}",) + volume.notes
         return dataclasses.replace(volume, notes=notes, modality=(modality or volume.modality).upper())
