@@ -27,7 +27,15 @@ from ..volume import Volume
 from . import dicom_headers as hdr
 from .dicom_stack import StackLayout, analyse_positions, describe_problems, resample_stack
 
-__all__ = ["SeriesInfo", "DicomFolderScan", "scan_dicom_folder", "choose_series", "load_dicom_series", "load_dicom_file"]
+__all__ = [
+    "SeriesInfo",
+    "DicomFolderScan",
+    "scan_dicom_folder",
+    "choose_series",
+    "load_dicom_series",
+    "load_dicom_file",
+    "is_dicom_file",
+]
 
 logger = logging.getLogger("medprint")
 
@@ -325,6 +333,12 @@ def load_dicom_series(
         return _load_multiframe(series.files[0], series.frames, allow_gaps=allow_gaps, progress=progress)
     decoded = _decode_files(series.files, progress)
     return _build_volume(decoded, source=f"series {series.number} ({series.uid})", allow_gaps=allow_gaps, progress=progress)
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """True when a file looks like DICOM by content (preamble or raw tag start), whatever its name."""
+    path = Path(path)
+    return path.is_file() and hdr.looks_like_dicom(path)
 
 
 def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress) -> Volume:

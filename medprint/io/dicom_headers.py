@@ -88,6 +88,16 @@ def read_header(path: Path) -> Dataset:
     return ds
 
 
+def looks_like_dicom(path: Path) -> bool:
+    """Cheap content check: a 'DICM' preamble, or the start of a preamble-less DICOM file."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return (len(head) == 132 and head[128:132] == b"DICM") or _looks_like_raw_dicom(head)
+
+
 def _looks_like_raw_dicom(head: bytes) -> bool:
     # Old files without preamble start with a group 0x0002 or 0x0008 tag, little endian.
     return len(head) >= 8 and head[1] == 0 and head[0] in (0x02, 0x08) and head[3] == 0

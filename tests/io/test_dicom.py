@@ -14,7 +14,7 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from dicom_phantoms import slice_grid_lps, write_ct_series
 from medprint.errors import GeometryError, InputError, ParameterError
-from medprint.io.dicom import choose_series, load_dicom_file, load_dicom_series, scan_dicom_folder
+from medprint.io.dicom import choose_series, is_dicom_file, load_dicom_file, load_dicom_series, scan_dicom_folder
 
 OBLIQUE_ROW = (np.cos(0.3), np.sin(0.3), 0.0)
 OBLIQUE_COL = (-np.sin(0.3) * np.cos(0.2), np.cos(0.3) * np.cos(0.2), -np.sin(0.2))
@@ -219,6 +219,9 @@ def test_folder_without_dicom(tmp_path):
     (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     with pytest.raises(InputError, match=r"no DICOM image files in .* \(2 files looked at, none DICOM\)"):
         scan_dicom_folder(tmp_path)
+    assert not is_dicom_file(tmp_path / "notes.dcm")
+    shutil.copy(examples.get_path("ct"), tmp_path / "no_suffix")
+    assert is_dicom_file(tmp_path / "no_suffix")
 
 
 def test_recursive_any_names_and_non_image_dicom_skipped(tmp_path):
