@@ -40,6 +40,7 @@ __all__ = [
 logger = logging.getLogger("medprint")
 
 _PREFERRED_MODALITIES = ("CT", "MR")
+_SKIPPED_PREFIX = "skipped unreadable file "
 #: De-identified header fields copied into Volume.metadata (no names, IDs or dates).
 _METADATA_KEYWORDS = {
     "modality": "Modality",
@@ -126,6 +127,7 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
     groups: dict[tuple[object, ...], _Group] = {}
     not_dicom = not_image = 0
     unreadable: list[Path] = []
+    truncated: list[tuple[Path, Dataset]] = []
     for path in files:
         try:
             ds = hdr.read_header(path)
@@ -137,11 +139,17 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
             logger.debug("skipping %s: %s", path, reason)
             not_image += 1
             continue
+        except hdr.TruncatedPixels as exc:
+            logger.warning("skipping truncated DICOM file %s: %s", path, exc)
+            unreadable.append(path)
+            truncated.append((path, exc.header))
+            continue
         except hdr.READ_ERRORS as exc:
             logger.warning("skipping unreadable DICOM file %s: %s", path, exc)
             unreadable.append(path)
             continue
         _add_to_groups(groups, ds, planes)
+    _note_truncated(groups, truncated)
     series = _number_series([_series_info(g) for g in _split_groups(groups)])
     if not series:
         raise InputError(
@@ -162,6 +170,19 @@ def _add_to_groups(groups: dict[tuple[object, ...], _Group], ds: Dataset, planes
         return
     key = ("uid", uid, planes[0].stack_key())
     groups.setdefault(key, _Group(uid, ds, notes=[note] if note else [])).planes.extend(planes)
+
+
+def _note_truncated(groups: dict[tuple[object, ...], _Group], truncated: list[tuple[Path, Dataset]]) -> None:
+    """Tell the series a cut-short file belonged to, so its load notes say a slice is missing."""
+    for path, ds in truncated:
+        try:
+            planes = hdr.planes_of(ds, path)
+        except hdr.NotImage:
+            continue
+        uid, _ = _series_key(ds)
+        group = groups.get(("uid", uid, planes[0].stack_key()))
+        if group is not None:
+            group.notes.append(f"{_SKIPPED_PREFIX}{path.name}: pixel data cut short (file truncated)")
 
 
 def _series_key(ds: Dataset) -> tuple[str, str]:
@@ -332,6 +353,7 @@ def load_dicom_series(
     if series.frames:
         return _load_multiframe(series.files[0], series.frames, allow_gaps=allow_gaps, progress=progress)
     decoded = _decode_files(series.files, progress)
+    decoded.notes[:0] = [p for p in series.problems if p.startswith(_SKIPPED_PREFIX)]
     return _build_volume(decoded, source=f"series {series.number} ({series.uid})", allow_gaps=allow_gaps, progress=progress)
 
 
@@ -430,7 +452,7 @@ def _decode_files(files: tuple[Path, ...], progress: ProgressCallback) -> _Plane
             plane = hdr.planes_of(ds, path)[0]
             raw = ds.pixel_array
         except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
-            note = f"skipped unreadable file {path.name}: {exc}"
+            note = f"{_SKIPPED_PREFIX}{path.name}: {exc}"
             logger.warning("%s (in %s)", note, path.parent)
             notes.append(note)
             planes.append(None)

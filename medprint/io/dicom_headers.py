@@ -58,6 +58,14 @@ class NotImage(Exception):
     """The file is DICOM but not an image we can stack (internal signal)."""
 
 
+class TruncatedPixels(EOFError):
+    """The header is fine but the pixel data are cut short; carries the header."""
+
+    def __init__(self, message: str, header: Dataset) -> None:
+        super().__init__(message)
+        self.header = header
+
+
 def read_header(path: Path) -> Dataset:
     """Read a file's header without pixel data, checking the pixel data is complete.
 
@@ -81,7 +89,11 @@ def read_header(path: Path) -> Dataset:
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
         if sop_class in _NOT_SCANS or path.name.upper() == "DICOMDIR":
             raise NotImage(_NOT_SCANS.get(sop_class, "DICOMDIR"))
-        if not _has_complete_pixel_data(handle, size, ds):
+        try:
+            complete = _has_complete_pixel_data(handle, size, ds)
+        except EOFError as exc:
+            raise TruncatedPixels(str(exc), ds) from exc
+        if not complete:
             raise NotImage("no pixel data")
     if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
         raise NotImage("colour image")

@@ -245,6 +245,7 @@ def test_truncated_file_skipped_and_reported(tmp_path, caplog):
     assert scan.series[0].slice_count == 5
     volume = load_dicom_series(scan.series[0])  # the hole it leaves is within 2x spacing
     assert volume.shape[0] == 6 and any("uneven" in note for note in volume.notes)
+    assert any(paths[3].name in note and "truncated" in note for note in volume.notes)
 
 
 def test_file_damaged_after_scan_is_skipped_with_note(tmp_path, caplog):
