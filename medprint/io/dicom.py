@@ -508,7 +508,15 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
         notes.append(
             f"resampled onto an orthogonal grid with {dz:.3g} mm slice spacing (linear interpolation along the "
             f"slice normal; smallest acquired spacing, at least half the median) to correct "
-            f"{'gantry tilt' if layout.is_shifted() else 'uneven spacing'}"
+            + " and ".join(
+                reason
+                for reason, present in (
+                    ("gantry tilt", layout.is_shifted()),
+                    ("uneven spacing", layout.is_uneven()),
+                    ("gaps", bool(layout.gaps())),
+                )
+                if present
+            )
         )
     else:
         dz = float(layout.distances[-1]) / (len(planes) - 1)
