@@ -80,7 +80,7 @@ def erode_mm(array: NDArray[np.bool_], radius_mm: float, spacing_zyx: tuple[floa
 def close_mm(mask: Mask, radius_mm: float) -> Mask:
     """Morphological closing (bridge gaps, fill pits) with a ball of ``radius_mm``."""
     spacing_zyx, pad = _ball_setup(mask, radius_mm, "--close")
-    padded = np.pad(mask.array, pad)
+    padded = np.pad(mask.array, [(p, p) for p in pad])
     closed = erode_mm(dilate_mm(padded, radius_mm, spacing_zyx), radius_mm, spacing_zyx)
     return mask.replace(_unpad(closed, pad))
 
@@ -88,7 +88,7 @@ def close_mm(mask: Mask, radius_mm: float) -> Mask:
 def open_mm(mask: Mask, radius_mm: float) -> Mask:
     """Morphological opening (cut thin bridges, drop specks) with a ball of ``radius_mm``."""
     spacing_zyx, pad = _ball_setup(mask, radius_mm, "--open")
-    padded = np.pad(mask.array, pad)
+    padded = np.pad(mask.array, [(p, p) for p in pad])
     opened = dilate_mm(erode_mm(padded, radius_mm, spacing_zyx), radius_mm, spacing_zyx)
     return mask.replace(_unpad(opened, pad))
 
