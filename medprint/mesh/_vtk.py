@@ -87,6 +87,9 @@ def points_inside(points: NDArray[np.float64], surface: vtk.vtkPolyData) -> NDAr
     select.SetSurfaceData(surface)
     # The surface has been checked closed by the caller; skip VTK's own (slower) check.
     select.CheckSurfaceOff()
+    # The default tolerance (1e-3 of the surface's diagonal, ~0.5 mm on a skull) would
+    # count nearby islands as lying on the surface; bodies never touch, so be strict.
+    select.SetTolerance(1e-9)
     select.Update()
     flags = select.GetOutput().GetPointData().GetArray("SelectedPoints")
     return numpy_support.vtk_to_numpy(flags).astype(bool)

@@ -12,9 +12,13 @@ from numpy.typing import NDArray
 from ..errors import MeshError, ParameterError
 from . import _vtk
 from .model import Mesh
-from .quality import make_printable
+from .quality import _subset, body_labels, make_printable
 
 logger = logging.getLogger("medprint")
+
+#: Bodies with fewer faces are left as they are: quadric collapse erases them outright
+#: (a one-voxel speck is 8 faces), which would change the model without saying so.
+MIN_BODY_FACES = 500
 
 #: How many times to back off (decimate less) when the deviation limit is exceeded.
 MAX_ATTEMPTS = 4
@@ -82,11 +86,17 @@ def decimate_surface(
     if fraction >= 1.0:
         return mesh, 0.0
     original = _vtk.polydata_from_arrays(mesh.vertices, mesh.faces)
+    large, small = _split_by_size(mesh)
+    if large.is_empty:
+        logger.info("--decimate: every body of %s has under %d faces; nothing decimated", mesh.name, MIN_BODY_FACES)
+        return mesh, 0.0
+    if not small.is_empty:
+        logger.info("--decimate: %d faces in small bodies (< %d faces each) kept as they are", small.face_count, MIN_BODY_FACES)
     tried_low, tried_high = fraction, 1.0
     best: _Attempt | None = None
     for attempt in range(MAX_ATTEMPTS):
         current = tried_low if best is None and attempt == 0 else 0.5 * (tried_low + tried_high)
-        result = _attempt(mesh, original, current)
+        result = _attempt(mesh, original, large, small, current)
         if result is not None and result.deviation_mm <= max_deviation_mm:
             best = result
             if attempt == 0:
@@ -128,12 +138,24 @@ def _check_options(
     return min(1.0, target_faces / mesh.face_count)
 
 
-def _attempt(mesh: Mesh, original: _vtk.vtk.vtkPolyData, fraction: float) -> _Attempt | None:
-    """Decimate to ``fraction``, repair, measure; None when the result could not be repaired."""
+def _split_by_size(mesh: Mesh) -> tuple[Mesh, Mesh]:
+    count, face_body = body_labels(mesh)
+    large_face = (np.bincount(face_body, minlength=count) >= MIN_BODY_FACES)[face_body]
+    return _subset(mesh, large_face), _subset(mesh, ~large_face)
+
+
+def _attempt(mesh: Mesh, original: _vtk.vtk.vtkPolyData, large: Mesh, small: Mesh, fraction: float) -> _Attempt | None:
+    """Decimate to ``fraction`` overall, repair, measure; None when the result could not be repaired."""
+    # The small bodies keep all their faces, so the large ones give up the whole reduction.
+    large_fraction = max(fraction * mesh.face_count - small.face_count, 4.0) / large.face_count
     vertices, faces = fast_simplification.simplify(
-        mesh.vertices, mesh.faces.astype(np.int32), target_reduction=1.0 - fraction
+        large.vertices, large.faces.astype(np.int32), target_reduction=1.0 - min(1.0, large_fraction)
     )
-    candidate = Mesh(vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int64), name=mesh.name)
+    candidate = Mesh(
+        vertices=np.vstack([np.asarray(vertices, np.float64), small.vertices]),
+        faces=np.vstack([np.asarray(faces, np.int64), small.faces + len(vertices)]),
+        name=mesh.name,
+    )
     try:
         repaired, actions = make_printable(candidate)
     except MeshError as error:

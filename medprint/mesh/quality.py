@@ -144,9 +144,11 @@ def body_labels(mesh: Mesh) -> tuple[int, NDArray[np.int64]]:
     cols = faces[:, [1, 2]].ravel()
     graph = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(mesh.vertex_count,) * 2)
     _, vertex_body = connected_components(graph, directed=False)
-    # Renumber so unused vertices do not create empty bodies.
-    used, face_body = np.unique(vertex_body[faces[:, 0]], return_inverse=True)
-    return len(used), face_body.astype(np.int64)
+    # Renumber so unused vertices do not create empty bodies (bincount: no sort needed).
+    face_component = vertex_body[faces[:, 0]]
+    present = np.bincount(face_component) > 0
+    renumber = np.cumsum(present) - 1
+    return int(present.sum()), renumber[face_component].astype(np.int64)
 
 
 def split_bodies(mesh: Mesh) -> list[Mesh]:
@@ -243,17 +245,19 @@ def _subset(mesh: Mesh, face_mask: NDArray[np.bool_]) -> Mesh:
     return Mesh(vertices=mesh.vertices[used], faces=compact.reshape(-1, 3).astype(np.int64), name=mesh.name)
 
 
-def _face_cross(mesh: Mesh) -> NDArray[np.float64]:
-    tri = mesh.vertices[mesh.faces]
-    return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-
-
 def _degenerate(mesh: Mesh) -> NDArray[np.bool_]:
     faces = mesh.faces
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     tri = mesh.vertices[faces]
-    longest_sq = np.max(np.sum((tri - tri[:, [1, 2, 0]]) ** 2, axis=2), axis=1)
-    twice_area = np.linalg.norm(_face_cross(mesh), axis=1)
+    edge_a = tri[:, 1] - tri[:, 0]
+    edge_b = tri[:, 2] - tri[:, 1]
+    edge_c = tri[:, 0] - tri[:, 2]
+    longest_sq = np.maximum(
+        np.maximum(np.einsum("ij,ij->i", edge_a, edge_a), np.einsum("ij,ij->i", edge_b, edge_b)),
+        np.einsum("ij,ij->i", edge_c, edge_c),
+    )
+    cross = np.cross(edge_a, -edge_c)
+    twice_area = np.sqrt(np.einsum("ij,ij->i", cross, cross))
     # Relative test: a sliver is degenerate whatever the model's scale in mm.
     return repeated | (twice_area <= DEGENERATE_RELATIVE_AREA * longest_sq)
 
@@ -281,24 +285,21 @@ def _nesting_depth(mesh: Mesh, count: int, face_body: NDArray[np.int64], closed:
     depth = np.zeros(count, dtype=np.int64)
     if count < 2:
         return depth
-    face_vertex = mesh.faces[:, 0]
-    low = np.full((count, 3), np.inf)
-    high = np.full((count, 3), -np.inf)
-    np.minimum.at(low, face_body, mesh.vertices[face_vertex])
-    np.maximum.at(high, face_body, mesh.vertices[face_vertex])
+    order = np.argsort(face_body, kind="stable")
+    starts = np.searchsorted(face_body[order], np.arange(count))
+    corners = mesh.vertices[mesh.faces[order]]
+    low = np.minimum.reduceat(corners.min(axis=1), starts, axis=0)
+    high = np.maximum.reduceat(corners.max(axis=1), starts, axis=0)
     # Each body's first face's first vertex stands for the body (bodies do not intersect).
-    first_face = np.full(count, len(face_body))
-    np.minimum.at(first_face, face_body, np.arange(len(face_body)))
-    representative = mesh.vertices[face_vertex[first_face]]
-    # Bounding boxes from one corner per face are loose by < 1 triangle; use all corners for containers.
-    for corner in (1, 2):
-        np.minimum.at(low, face_body, mesh.vertices[mesh.faces[:, corner]])
-        np.maximum.at(high, face_body, mesh.vertices[mesh.faces[:, corner]])
-    candidates = np.flatnonzero(closed)
-    for container in candidates:
-        inside_box = np.all((low > low[container]) & (high < high[container]), axis=1)
+    representative = corners[starts, 0]
+    extent = high - low
+    # A container must be larger than the smallest body along every axis; this skips
+    # the thousands of one-voxel specks a noisy mask produces without testing them.
+    containers = np.flatnonzero(closed & np.all(extent > extent.min(axis=0), axis=1))
+    for container in containers:
+        inside_box = np.all((low > low[container]) & (high < high[container]), axis=1) & closed
         inside_box[container] = False
-        inner = np.flatnonzero(inside_box & closed)
+        inner = np.flatnonzero(inside_box)
         if len(inner) == 0:
             continue
         surface = _vtk.polydata_from_arrays(mesh.vertices, mesh.faces[face_body == container])
