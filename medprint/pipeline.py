@@ -188,7 +188,7 @@ def _mask_to_printable_mesh(
     if surface.smooth_iterations > 0:
         with watch.stage("smooth"):
             mesh, facts["smoothing_deviation_mm"] = smooth_surface(
-                mesh, iterations=surface.smooth_iterations, max_deviation_mm=limit
+                mesh, iterations=surface.smooth_iterations, max_deviation_mm=limit, sampling_grid=mask.geometry
             )
     if surface.decimate_fraction is not None or surface.decimate_faces is not None:
         # Smoothing and decimation share one budget so their sum stays under the limit.

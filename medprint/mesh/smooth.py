@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from ..errors import ParameterError
+from ..geometry import Geometry
 from . import _vtk
 from .model import Mesh
 
@@ -18,7 +19,8 @@ def smooth_surface(
     *,
     iterations: int = 20,
     passband: float = 0.05,
-    max_deviation_mm: float,
+    max_deviation_mm: float | np.ndarray,
+    sampling_grid: Geometry | None = None,
 ) -> tuple[Mesh, float]:
     """Remove voxel staircases without shrinking, moving no vertex more than a limit.
 
@@ -42,8 +44,14 @@ def smooth_surface(
         default for marching-cubes output.
     passband : float
         Pass band in (0, 2); lower smooths more.
-    max_deviation_mm : float
-        Largest distance (mm) any vertex may move; > 0.
+    max_deviation_mm : float or ndarray of shape (V,)
+        Largest distance (mm) any vertex may move: one limit for all, or one per
+        vertex; > 0 (a vertex with 0 stays).
+    sampling_grid : Geometry, optional
+        The grid of the mask a raw marching-cubes ``mesh`` came from.  When
+        given, each vertex is also held within half a voxel diagonal of where
+        the sampled data allows the true boundary to be (see
+        :func:`sampling_band_slack_mm`).
 
     Returns
     -------
@@ -66,23 +74,60 @@ def smooth_surface(
         raise ParameterError(f"smoothing iterations must be 0 or more, got {iterations}")
     if not 0.0 < passband < 2.0:
         raise ParameterError(f"smoothing pass band must be between 0 and 2 (lower smooths more), got {passband}")
-    if not max_deviation_mm > 0.0:
+    limits = np.asarray(max_deviation_mm, dtype=float)
+    if limits.ndim == 0 and not limits > 0.0:
         raise ParameterError(f"max_deviation_mm must be a positive distance in mm, got {max_deviation_mm}")
+    if limits.ndim == 1 and (limits.shape != (mesh.vertex_count,) or np.any(limits < 0)):
+        raise ParameterError("per-vertex deviation limits need one value >= 0 per vertex")
     if iterations == 0 or mesh.is_empty:
         return mesh, 0.0
+    if sampling_grid is not None:
+        limits = np.minimum(limits, sampling_band_slack_mm(mesh, sampling_grid))
     smoothed = _windowed_sinc(mesh, iterations, passband)
     displacement = smoothed - mesh.vertices
     length = np.linalg.norm(displacement, axis=1)
-    scale = np.minimum(1.0, max_deviation_mm / np.maximum(length, np.finfo(float).tiny))
+    # The tiny margin keeps rounding in the norm from reporting 0.4000000000001 for a 0.4 limit.
+    scale = np.minimum(1.0, limits * (1.0 - 1e-9) / np.maximum(length, np.finfo(float).tiny))
     vertices = mesh.vertices + displacement * scale[:, None]
     reached = float(np.linalg.norm(vertices - mesh.vertices, axis=1).max())
     clamped = int(np.count_nonzero(scale < 1.0))
     if clamped:
         logger.info(
-            "smoothing: %d of %d vertices held to the %.3g mm deviation limit",
-            clamped, mesh.vertex_count, max_deviation_mm,
+            "smoothing: %d of %d vertices held to their deviation limit (at most %.3g mm)",
+            clamped, mesh.vertex_count, float(limits.max()),
         )
     return Mesh(vertices=vertices, faces=mesh.faces, name=mesh.name), reached
+
+
+def sampling_band_slack_mm(mesh: Mesh, geometry: Geometry) -> np.ndarray:
+    """How far each marching-cubes vertex may move and stay within half a voxel diagonal of the truth.
+
+    On a mask, each raw vertex sits at the midpoint of a grid edge whose ends
+    are a selected and an unselected voxel centre, so the true boundary
+    crosses that edge within half its length ``e/2``.  Moving the vertex by at
+    most ``h - e/2`` (``h`` = half the voxel diagonal) keeps it within ``h`` of
+    the true boundary: on thick-slice scans, vertices on the long slice edges
+    barely move, while in-plane ones may be smoothed freely.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        The raw output of :func:`~medprint.mesh.extract_surface` for a mask on ``geometry``.
+    geometry : Geometry
+        The mask's grid.
+
+    Returns
+    -------
+    ndarray of shape (V,)
+        Slack in mm, >= 0.
+    """
+    ijk = geometry.lps_to_index(mesh.vertices)
+    # The cut axis is the one coordinate that lies half-way between two voxel centres.
+    off_grid = np.abs(ijk - np.rint(ijk))
+    edge_axis = np.argmax(off_grid, axis=1)
+    spacing = np.asarray(geometry.spacing)
+    half_diagonal = 0.5 * float(np.linalg.norm(spacing))
+    return np.maximum(half_diagonal - 0.5 * spacing[edge_axis], 0.0)
 
 
 def _windowed_sinc(mesh: Mesh, iterations: int, passband: float) -> np.ndarray:

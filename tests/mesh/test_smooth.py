@@ -44,3 +44,14 @@ def test_bad_options_are_named(raw_ellipsoid, options, word):
     kwargs = {"max_deviation_mm": 1.0, **options}
     with pytest.raises(ParameterError, match=word):
         smooth_surface(raw_ellipsoid, **kwargs)
+
+
+def test_sampling_band_slack_depends_on_the_cut_edge():
+    from medprint.mesh.smooth import sampling_band_slack_mm
+
+    mask, *_ = phantoms.sphere(orientation="oblique")
+    raw = extract_surface(mask)
+    slack = sampling_band_slack_mm(raw, mask.geometry)
+    half_diagonal = phantoms.half_voxel_diagonal_mm(mask.geometry.spacing)
+    # Vertices on 2.5 mm slice edges may move 1.299 - 1.25 mm; those on 0.5 mm pixel edges 1.299 - 0.25 mm.
+    assert set(np.round(np.unique(np.round(slack, 6)), 3)) == {round(half_diagonal - 1.25, 3), round(half_diagonal - 0.25, 3)}
