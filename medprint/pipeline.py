@@ -20,7 +20,7 @@ from .errors import ParameterError
 from .io import load_volume, write_mesh
 from .io.atomic import check_writable
 from .io.mesh_files import MESH_FORMATS
-from .mesh import assess_mesh, decimate_surface, extract_surface, make_printable, smooth_surface
+from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
 from .mesh.model import Mesh
 from .progress import ProgressCallback, no_progress
 from .report import build_report, write_report
@@ -135,7 +135,7 @@ def convert_scan(
         )
     with watch.stage("segment"):
         mask, segment_steps = segment_by_threshold(volume, segmentation)
-    mesh, surface_facts = _mask_to_printable_mesh(mask, volume, surface, watch, progress)
+    mesh, quality, surface_facts = _mask_to_printable_mesh(mask, volume, surface, watch, progress)
     with watch.stage("write"):
         write_mesh(mesh, output_path, ascii=ascii_stl, overwrite=overwrite)
 
@@ -143,7 +143,7 @@ def convert_scan(
         volume=volume,
         mask=mask,
         mesh=mesh,
-        quality=assess_mesh(mesh),
+        quality=quality,
         segment_steps=segment_steps,
         surface_facts=surface_facts,
         parameters={
@@ -179,7 +179,7 @@ def _check_outputs(output_path: Path, report_path: Path | None, overwrite: bool)
 
 def _mask_to_printable_mesh(
     mask: Mask, volume: Volume, surface: SurfaceSettings, watch: _Stopwatch, progress: ProgressCallback
-) -> tuple[Mesh, dict[str, Any]]:
+) -> tuple[Mesh, MeshQuality, dict[str, Any]]:
     limit = surface.deviation_limit(volume.geometry.spacing)
     facts: dict[str, Any] = {"deviation_limit_mm": limit}
     with watch.stage("surface"):
@@ -201,11 +201,13 @@ def _mask_to_printable_mesh(
                 max_deviation_mm=remaining,
             )
     with watch.stage("repair"):
-        mesh, facts["repairs"] = make_printable(mesh)
+        # Assesses once; the report reuses that assessment instead of checking again.
+        repair = make_printable(mesh)
+    facts["repairs"] = list(repair.actions)
     facts["surface_deviation_mm"] = round(
         facts.get("smoothing_deviation_mm", 0.0) + facts.get("decimation_deviation_mm", 0.0), 4
     )
-    return mesh.with_name(mask.label), facts
+    return repair.mesh.with_name(mask.label), repair.quality, facts
 
 
 def _fingerprint(volume: Volume) -> str:

@@ -64,7 +64,9 @@ def build_report(
             "manifold": quality.manifold,
             "winding_consistent": quality.winding_consistent,
             "outward": quality.outward,
-            "bodies": quality.bodies,
+            # What a technologist picks up off the bed; cavity walls are counted apart.
+            "bodies": quality.shells,
+            "cavities": quality.cavities,
             "raw_triangles": surface_facts.get("raw_triangles"),
             "deviation_limit_mm": round(surface_facts["deviation_limit_mm"], 4),
             "surface_deviation_mm": surface_facts["surface_deviation_mm"],
@@ -87,8 +89,11 @@ def summary_line(report: dict[str, Any]) -> str:
     mesh = report["mesh"]
     size = " x ".join(f"{s:.0f}" for s in mesh["bounding_box_mm"]["size"])
     tight = "watertight" if mesh["watertight"] else "NOT watertight"
+    bodies = f"{mesh['bodies']} bod{'y' if mesh['bodies'] == 1 else 'ies'}"
+    if mesh.get("cavities"):
+        bodies += f", {mesh['cavities']} cavit{'y' if mesh['cavities'] == 1 else 'ies'}"
     return (
-        f"{mesh['path']}: {mesh['triangles']:,} triangles, {mesh['bodies']} bod{'y' if mesh['bodies'] == 1 else 'ies'}, "
+        f"{mesh['path']}: {mesh['triangles']:,} triangles, {bodies}, "
         f"{tight}, {mesh['volume_mm3'] / 1000:.1f} cm3, {size} mm, "
         f"deviation {mesh['surface_deviation_mm']:.2f} mm, {report['timings_s']['total']:.1f} s"
     )

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import stl.mesh
-import trimesh
 from stl import Mode
 
 from .. import __version__
@@ -94,6 +93,8 @@ def _write_stl(mesh: Mesh, temp: Path, *, ascii: bool) -> None:
 
 
 def _write_with_trimesh(mesh: Mesh, temp: Path, suffix: str) -> None:
+    import trimesh  # noqa: PLC0415  (about 1 s to import; the STL path does not need it)
+
     surface = trimesh.Trimesh(vertices=mesh.vertices, faces=mesh.faces, process=False)
     surface.metadata = {"name": safe_part_name(mesh.name)}
     surface.units = "mm"

@@ -5,13 +5,14 @@
 
 from .decimate import decimate_surface
 from .model import Mesh
-from .quality import MeshQuality, assess_mesh, make_printable, split_bodies
+from .quality import MeshQuality, RepairResult, assess_mesh, make_printable, split_bodies
 from .smooth import smooth_surface
 from .surface import extract_surface
 
 __all__ = [
     "Mesh",
     "MeshQuality",
+    "RepairResult",
     "assess_mesh",
     "decimate_surface",
     "extract_surface",

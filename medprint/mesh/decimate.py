@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import fast_simplification
 import numpy as np
 from numpy.typing import NDArray
 
@@ -144,9 +143,11 @@ def _split_by_size(mesh: Mesh) -> tuple[Mesh, Mesh]:
     return _subset(mesh, large_face), _subset(mesh, ~large_face)
 
 
-def _attempt(mesh: Mesh, original: _vtk.vtk.vtkPolyData, large: Mesh, small: Mesh, fraction: float) -> _Attempt | None:
+def _attempt(mesh: Mesh, original: _vtk.vtkPolyData, large: Mesh, small: Mesh, fraction: float) -> _Attempt | None:
     """Decimate to ``fraction`` overall, repair, measure; None when the result could not be repaired."""
     # The small bodies keep all their faces, so the large ones give up the whole reduction.
+    import fast_simplification  # noqa: PLC0415  (only needed when decimating)
+
     large_fraction = max(fraction * mesh.face_count - small.face_count, 4.0) / large.face_count
     vertices, faces = fast_simplification.simplify(
         large.vertices, large.faces.astype(np.int32), target_reduction=1.0 - min(1.0, large_fraction)
@@ -157,16 +158,16 @@ def _attempt(mesh: Mesh, original: _vtk.vtk.vtkPolyData, large: Mesh, small: Mes
         name=mesh.name,
     )
     try:
-        repaired, actions = make_printable(candidate)
+        repair = make_printable(candidate)
     except MeshError as error:
         logger.debug("decimation to %.3g of the faces could not be repaired: %s", fraction, error)
         return None
-    deviation = _two_sided_deviation(mesh, original, repaired)
-    logger.debug("decimation to %.3g: %d faces, deviation %.3g mm", fraction, repaired.face_count, deviation)
-    return _Attempt(repaired, deviation, tuple(actions))
+    deviation = _two_sided_deviation(mesh, original, repair.mesh)
+    logger.debug("decimation to %.3g: %d faces, deviation %.3g mm", fraction, repair.mesh.face_count, deviation)
+    return _Attempt(repair.mesh, deviation, repair.actions)
 
 
-def _two_sided_deviation(mesh: Mesh, original: _vtk.vtk.vtkPolyData, reduced: Mesh) -> float:
+def _two_sided_deviation(mesh: Mesh, original: _vtk.vtkPolyData, reduced: Mesh) -> float:
     reduced_surface = _vtk.polydata_from_arrays(reduced.vertices, reduced.faces)
     forward = _vtk.distance_to_surface(mesh.vertices, reduced_surface)
     samples: NDArray[np.float64] = np.vstack([reduced.vertices, reduced.vertices[reduced.faces].mean(axis=1)])

@@ -56,7 +56,7 @@ def extract_surface(mask: Mask, *, progress: ProgressCallback = no_progress) -> 
     progress("surface", 0, 1)
     padded = np.ascontiguousarray(np.pad(mask.array, 1)).view(np.uint8)
     image = _vtk.image_from_array(padded)
-    contour = _vtk.vtk.vtkFlyingEdges3D()
+    contour = _vtk.vtkFlyingEdges3D()
     contour.SetInputData(image)
     contour.SetValue(0, 0.5)
     contour.ComputeNormalsOff()

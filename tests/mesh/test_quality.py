@@ -99,19 +99,19 @@ def test_make_printable_cleans_and_reorients():
     faces = CUBE_FACES.copy()
     faces[0, 0] = 8
     messy = combine(Mesh(vertices, np.vstack([faces, CUBE_FACES[5], [[1, 1, 2]]])), inside_out)
-    fixed, actions = make_printable(messy)
-    assert assess_mesh(fixed).is_printable
-    assert fixed.volume_mm3() == pytest.approx(2.0)
-    text = " ".join(actions)
+    result = make_printable(messy)
+    assert result.quality.is_printable and result.quality == assess_mesh(result.mesh)
+    assert result.mesh.volume_mm3() == pytest.approx(2.0)
+    text = " ".join(result.actions)
     assert "merged 1" in text and "duplicate" in text and "degenerate" in text and "inside-out" in text
 
 
 def test_make_printable_closes_a_hole_with_pymeshfix():
     sphere = _icosphere()
     holed = Mesh(sphere.vertices, sphere.faces[1:])
-    fixed, actions = make_printable(holed)
-    assert assess_mesh(fixed).is_printable
-    assert any("pymeshfix" in a for a in actions)
+    result = make_printable(holed)
+    assert assess_mesh(result.mesh).is_printable
+    assert any("pymeshfix" in a for a in result.actions)
 
 
 def test_make_printable_refuses_what_it_cannot_fix():
@@ -137,3 +137,45 @@ def _icosphere(subdivisions: int = 2) -> Mesh:
 
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=10.0)
     return Mesh(np.asarray(sphere.vertices, dtype=float), np.asarray(sphere.faces, dtype=np.int64))
+
+
+def test_cavities_and_islands_are_counted_by_nesting_depth():
+    outer = cube(size=10.0)
+    cavity = cube(offset=(2, 2, 2), size=6.0)
+    island = cube(offset=(4, 4, 4), size=2.0)
+    beside = cube(offset=(20, 0, 0))
+    mesh = combine(outer, Mesh(cavity.vertices, cavity.faces[:, ::-1].copy()), island, beside)
+    quality = assess_mesh(mesh)
+    assert quality.is_printable
+    assert (quality.bodies, quality.shells, quality.cavities) == (4, 3, 1)
+    assert "3 shells, 1 cavity" in quality.describe()
+
+
+def test_nesting_is_exact_when_rays_pass_through_edges_and_vertices():
+    # Marching cubes on an axis-aligned grid: every cavity vertex's vertical ray runs
+    # exactly through vertices and edges of the outer skin's projection.
+    from medprint.geometry import Geometry
+    from medprint.mesh import extract_surface
+    from medprint.volume import Mask
+
+    block = np.ones((12, 14, 16), dtype=bool)
+    for z, y, x in np.ndindex(2, 2, 3):
+        block[2 + 5 * z : 5 + 5 * z, 2 + 5 * y : 5 + 5 * y, 2 + 4 * x : 5 + 4 * x] = False
+    block[8, 8, 11] = True  # an island in the last cavity
+    geometry = Geometry(spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=tuple(np.eye(3).ravel()))
+    mesh = extract_surface(Mask(array=block, geometry=geometry, label="block"))
+    quality = assess_mesh(mesh)
+    assert quality.is_printable
+    assert (quality.shells, quality.cavities) == (2, 12)
+    # Every body turned inside out is still classified by depth, so make_printable puts it right.
+    inside_out = Mesh(mesh.vertices, mesh.faces[:, ::-1].copy())
+    assert not assess_mesh(inside_out).outward
+    result = make_printable(inside_out)
+    assert result.quality == quality and result.actions == ("turned 14 inside-out bodies the right way round",)
+
+
+def test_make_printable_returns_a_printable_mesh_untouched():
+    mesh = combine(cube(size=4.0), Mesh(cube(offset=(1, 1, 1), size=2.0).vertices, CUBE_FACES[:, ::-1].copy()))
+    result = make_printable(mesh)
+    assert result.mesh is mesh and result.actions == ()
+    assert result.quality == assess_mesh(mesh) and result.quality.cavities == 1
