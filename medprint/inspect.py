@@ -81,7 +81,8 @@ def format_description(description: dict[str, Any]) -> str:
             f"  [{series['number']}] {series['modality']} {series['description'] or '(no description)'}: "
             f"{dims} voxels, {spacing} mm, {series['orientation']}, {series['slices']} slices"
         )
-        lines.append(f"      uid {series['uid']}")
+        if series["uid"]:
+            lines.append(f"      uid {series['uid']}")
         for problem in series["problems"]:
             lines.append(f"      ! {problem}")
         for key, value in series.get("patient", {}).items():
