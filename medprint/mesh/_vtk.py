@@ -14,8 +14,6 @@ import os
 
 os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
 
-from types import SimpleNamespace  # noqa: E402
-
 import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 from vtkmodules.util import numpy_support  # noqa: E402
@@ -29,13 +27,7 @@ from vtkmodules.vtkFiltersCore import (  # noqa: E402
 
 vtkSMPTools.SetBackend("STDThread")
 
-#: The VTK classes medprint uses, under the names the ``vtk`` package gives them, for
-#: code written as ``_vtk.vtk.vtkSomething``; new code should import from ``vtkmodules``.
-vtk = SimpleNamespace(
-    vtkFlyingEdges3D=vtkFlyingEdges3D,
-    vtkPolyData=vtkPolyData,
-    vtkWindowedSincPolyDataFilter=vtkWindowedSincPolyDataFilter,
-)
+__all__ = ["vtkFlyingEdges3D", "vtkImplicitPolyDataDistance", "vtkPolyData", "vtkWindowedSincPolyDataFilter"]
 
 
 def image_from_array(array: NDArray[np.uint8]) -> vtkImageData:

@@ -134,7 +134,7 @@ def _windowed_sinc(mesh: Mesh, iterations: int, passband: float) -> np.ndarray:
     # Work near the origin: VTK normalises coordinates, but float precision is better centred.
     centre = mesh.vertices.mean(axis=0)
     polydata = _vtk.polydata_from_arrays(mesh.vertices - centre, mesh.faces)
-    smoother = _vtk.vtk.vtkWindowedSincPolyDataFilter()
+    smoother = _vtk.vtkWindowedSincPolyDataFilter()
     smoother.SetInputData(polydata)
     smoother.SetNumberOfIterations(iterations)
     smoother.SetPassBand(passband)
