@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from medprint.geometry import Geometry, apply_affine
+from medprint.geometry import apply_affine
 from medprint.io.dicom import choose_series, load_dicom_file, load_dicom_series, scan_dicom_folder
-from medprint.volume import Volume
 
 pytestmark = pytest.mark.realdata
 

@@ -1,0 +1,1 @@
+"""One module per ``medprint`` subcommand; each exposes ``command``."""
