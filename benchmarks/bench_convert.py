@@ -529,18 +529,19 @@ def environment() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=20).stdout.strip()
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=20).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "medprint").splitlines()]
+    # from a neutral folder, as the workers see it (the cwd would shadow PYTHONPATH)
     found = subprocess.run([sys.executable, "-c", "import medprint; print(medprint.__file__)"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, cwd=tempfile.gettempdir())
     medprint_dir = str(Path(found.stdout.strip()).parent) if found.returncode == 0 else None
     return {
         "medprint_imported_from": medprint_dir,
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "medprint_commit": git("rev-parse", "--short", "HEAD") or None,
+        "medprint_commit": git("rev-parse", "--short", "HEAD").strip() or None,
         "medprint_uncommitted": dirty,
         "host_cpus": os.cpu_count(),
         "platform": platform.platform(),
