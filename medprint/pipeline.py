@@ -185,14 +185,17 @@ def _mask_to_printable_mesh(
     with watch.stage("surface"):
         mesh = extract_surface(mask, progress=progress).with_name(mask.label)
     facts["raw_triangles"] = mesh.face_count
+    decimating = surface.decimate_fraction is not None or surface.decimate_faces is not None
     if surface.smooth_iterations > 0:
+        # Smoothing and decimation share one budget; with both, each gets half.
+        smoothing_limit = limit / 2 if decimating else limit
         with watch.stage("smooth"):
             mesh, facts["smoothing_deviation_mm"] = smooth_surface(
-                mesh, iterations=surface.smooth_iterations, max_deviation_mm=limit, sampling_grid=mask.geometry
+                mesh, iterations=surface.smooth_iterations, max_deviation_mm=smoothing_limit,
+                sampling_grid=mask.geometry,
             )
-    if surface.decimate_fraction is not None or surface.decimate_faces is not None:
-        # Smoothing and decimation share one budget so their sum stays under the limit.
-        remaining = max(limit - facts.get("smoothing_deviation_mm", 0.0), 1e-3)
+    if decimating:
+        remaining = limit - facts.get("smoothing_deviation_mm", 0.0)
         with watch.stage("decimate"):
             mesh, facts["decimation_deviation_mm"] = decimate_surface(
                 mesh,
