@@ -176,3 +176,16 @@ def test_preset_on_mr_volume_is_refused(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(np.full((4, 4, 4), 300, np.float32)), str(tmp_path / "t1.nii.gz"))
     result = run("convert", tmp_path / "t1.nii.gz", "-o", tmp_path / "a.stl", "--preset", "bone")
     _assert_one_line_error(result, "--preset bone", "--threshold")
+
+
+def test_decimate_stays_watertight_and_within_the_deviation_budget(tmp_path, converted):
+    full = json.loads((converted[0] / "skull.report.json").read_text())["mesh"]
+    result = run("convert", SAMPLE, "-o", tmp_path / "small.stl", "--decimate", "50%", "--max-deviation", "1.0",
+                 "--json", "--no-report")
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)["mesh"]
+    assert facts["watertight"] and facts["outward"] and facts["bodies"] == 1
+    assert facts["triangles"] < 0.8 * full["triangles"]
+    assert facts["smoothing_deviation_mm"] <= 0.5 + 1e-9  # half the budget each
+    assert facts["surface_deviation_mm"] <= 1.0
+    assert facts["volume_mm3"] == pytest.approx(full["volume_mm3"], rel=0.02)
