@@ -1,0 +1,712 @@
+"""Segmentations made by other tools, imported as masks on a loaded scan.
+
+Three families of files hold them:
+
+- label maps (NIfTI, NRRD, MHA): one integer per voxel; names come from a names
+  file (TotalSegmentator class map JSON, a Slicer ``.seg.nrrd`` header, or a
+  plain ``number name`` text file) or, for ``.seg.nrrd``, from the file itself;
+- DICOM SEG (:mod:`medprint.io.dicom_seg`);
+- DICOM RTSTRUCT (:mod:`medprint.io.rtstruct`).
+
+:func:`load_label_mask` is the single entry point.  Whatever the source, each
+selected label becomes one :class:`~medprint.volume.Mask` on the reference
+volume's grid, placed by patient (LPS) coordinates: when the grids differ, the
+labels are resampled with nearest neighbour, never voxel for voxel (unless
+``force_geometry`` is given for a label map that does not overlap the scan).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from numpy.typing import NDArray
+
+from ..errors import GeometryError, InputError, ParameterError
+from ..geometry import Geometry
+from ..volume import Mask, Volume
+from .image_files import is_image_file
+
+log = logging.getLogger("medprint")
+
+__all__ = [
+    "LABEL_OPTION",
+    "NAMES_OPTION",
+    "FORCE_OPTION",
+    "list_labels",
+    "load_label_mask",
+    "read_names_file",
+    "resample_nearest",
+]
+
+#: Command-line spellings named in error messages (one place, so the CLI and messages agree).
+LABEL_OPTION = "--label"
+NAMES_OPTION = "--labels-names"
+FORCE_OPTION = "--force-geometry"
+
+LabelSelector = int | str
+
+# Geometry of two grids counts as the same below these differences (mm, cosine).
+_SAME_GRID_MM = 1e-3
+_SAME_GRID_COS = 1e-5
+_LISTED_AT_MOST = 12
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """One named label of a label map: its value, and its layer for multi-layer ``.seg.nrrd``."""
+
+    value: int
+    name: str
+    layer: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def load_label_mask(
+    path: Path | str,
+    reference: Volume,
+    *,
+    labels: Sequence[LabelSelector] | None,
+    names_file: Path | str | None = None,
+    force_geometry: bool = False,
+) -> list[Mask]:
+    """Import labels from a label map, DICOM SEG or RTSTRUCT as masks on a scan.
+
+    Parameters
+    ----------
+    path : Path or str
+        A label map (``.nii``, ``.nii.gz``, ``.nrrd``, ``.seg.nrrd``, ``.mha``,
+        ``.mhd``), a DICOM SEG file or a DICOM RTSTRUCT file.
+    reference : Volume
+        The loaded scan; every mask is returned on its grid.
+    labels : sequence of int or str, or None
+        What to import: label values / segment numbers / ROI numbers, or names
+        (case-insensitive; ``_``, ``-`` and spaces are interchangeable).  Digit
+        strings count as numbers.  ``None``: every label present.
+    names_file : Path or str, optional
+        Names for a label map: TotalSegmentator class map JSON (``{"1": "spleen"}``
+        or ``{"total": {...}, ...}``; pick a map with ``file.json#total_mr``,
+        default the first), a Slicer ``.seg.nrrd`` (its header is read), or a
+        text file of ``number name`` lines.
+    force_geometry : bool
+        DICOM SEG/RTSTRUCT made on another series than the one loaded: place it
+        by its patient coordinates anyway.  Label map that does not overlap the
+        scan in patient space but has its shape: take it voxel for voxel.
+
+    Returns
+    -------
+    list of Mask
+        One per selected label, in the order asked, each a boolean ``(z, y, x)``
+        array on ``reference.geometry`` named after the label.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, not a label map, no contours for an ROI.
+    ParameterError
+        A label that is not in the file or names file (close matches listed).
+    GeometryError
+        The labels lie outside the scan, or a SEG/RTSTRUCT references another series.
+    """
+    source = _existing(path, "label file")
+    kind = _kind_of(source)
+    if kind != "labelmap" and names_file is not None:
+        raise ParameterError(
+            f"{NAMES_OPTION} {names_file}: {source.name} is a DICOM {kind.upper()} that names its own segments; "
+            f"drop {NAMES_OPTION}"
+        )
+    if kind == "seg":
+        from .dicom_seg import load_seg_masks
+
+        return load_seg_masks(source, reference, labels=labels, force_geometry=force_geometry)
+    if kind == "rtstruct":
+        from .rtstruct import load_rtstruct_masks
+
+        return load_rtstruct_masks(source, reference, labels=labels, force_geometry=force_geometry)
+    return _load_labelmap_masks(source, reference, labels, names_file, force_geometry)
+
+
+def list_labels(path: Path | str, names_file: Path | str | None = None) -> dict[int, str]:
+    """The labels a file holds, for listing (``medprint info``-style).
+
+    Parameters
+    ----------
+    path : Path or str
+        Label map, DICOM SEG or RTSTRUCT.
+    names_file : Path or str, optional
+        Names for a label map (see :func:`load_label_mask`).
+
+    Returns
+    -------
+    dict of int to str
+        Label maps: every non-zero value present -> its name (``label_N`` when
+        unnamed).  SEG: segment number -> SegmentLabel.  RTSTRUCT: ROI number -> ROIName.
+    """
+    source = _existing(path, "label file")
+    kind = _kind_of(source)
+    if kind == "seg":
+        from .dicom_seg import read_seg_segments
+
+        return read_seg_segments(source)
+    if kind == "rtstruct":
+        from .rtstruct import read_rtstruct_rois
+
+        return read_rtstruct_rois(source)
+    image = _read_labelmap(source)
+    segments = _segments_for(source, image, names_file)
+    return _as_dict(_available(segments, _present_values(image)))
+
+
+def read_names_file(path: Path | str) -> dict[int, str]:
+    """Label value -> name from a names file.
+
+    Parameters
+    ----------
+    path : Path or str
+        ``.json`` (TotalSegmentator class map; ``file.json#key`` picks one of
+        several maps), ``.seg.nrrd``/``.nrrd``/``.nhdr`` (Slicer segment header),
+        anything else: text lines ``number name [r g b a]`` (``#`` comments;
+        ITK-SNAP label files with quoted names work too).
+    """
+    return {seg.value: seg.name for seg in _read_names(path)}
+
+
+def resample_nearest(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int, int, int]) -> NDArray[np.generic]:
+    """Sample an image on another grid by patient coordinates, nearest neighbour.
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        Source (LPS geometry, as SimpleITK keeps it).
+    geometry : Geometry
+        Target grid.
+    shape_zyx : tuple of int
+        Target array shape.
+
+    Returns
+    -------
+    ndarray, shape ``shape_zyx``
+        Same dtype as the image; 0 where the target lies outside the source.
+    """
+    if _same_grid(image, geometry, shape_zyx):
+        return sitk.GetArrayFromImage(image)
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(n) for n in reversed(shape_zyx)])
+    resampler.SetOutputSpacing(geometry.spacing)
+    resampler.SetOutputOrigin(geometry.origin)
+    resampler.SetOutputDirection(geometry.direction)
+    resampler.SetInterpolator(sitk.sitkNearestNeighbor)
+    resampler.SetDefaultPixelValue(0)
+    resampler.SetOutputPixelType(image.GetPixelID())
+    return sitk.GetArrayFromImage(resampler.Execute(image))
+
+
+# ---------------------------------------------------------------------------------------------
+# shared with dicom_seg and rtstruct
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_selection(
+    requested: Sequence[LabelSelector] | None, available: Mapping[int, str], *, source: Path, what: str
+) -> list[int]:
+    """Numbers of the requested labels; every one must be in ``available``.
+
+    ``what`` names the kind of label in messages (``'label'``, ``'segment'``, ``'ROI'``).
+    """
+    if requested is None:
+        if not available:
+            raise InputError(f"{source}: holds no {what}s")
+        return list(available)
+    if len(requested) == 0:
+        raise ParameterError(f"{LABEL_OPTION}: none given; {source.name} has {_listing(available)}")
+    chosen: list[int] = []
+    for item in requested:
+        number = _resolve_one(item, available, source=source, what=what)
+        if number in chosen:
+            log.info("%s %s asked twice; imported once", what, item)
+            continue
+        chosen.append(number)
+    return chosen
+
+
+def check_referenced_series(
+    source: Path, referenced: Iterable[str], reference: Volume, *, force_geometry: bool, kind: str
+) -> None:
+    """Refuse a DICOM SEG/RTSTRUCT made on another series than the loaded one (unless forced)."""
+    referenced_uids = sorted({uid for uid in referenced if uid})
+    loaded = reference.metadata.get("series_uid", "")
+    if not referenced_uids:
+        log.info("%s: the %s names no referenced series; placed by its patient coordinates", source.name, kind)
+        return
+    if not loaded:
+        log.info(
+            "%s: the loaded scan has no SeriesInstanceUID, so it cannot be checked against the %s's series %s; "
+            "placed by patient coordinates", source.name, kind, referenced_uids[0],
+        )
+        return
+    if loaded in referenced_uids:
+        return
+    message = (
+        f"{source}: this {kind} was made on series {', '.join(referenced_uids)}, but the loaded scan is series "
+        f"{loaded}"
+    )
+    if not force_geometry:
+        raise GeometryError(
+            f"{message}; load the series it references, or pass {FORCE_OPTION} to place it by its patient "
+            "coordinates anyway"
+        )
+    log.warning("%s; placed by its patient coordinates (%s)", message, FORCE_OPTION)
+
+
+def check_landed(source: Path, name: str, before_mm3: float, mask: Mask, *, what: str) -> None:
+    """Refuse a label that lies wholly outside the scan; log when part of it was cut off."""
+    after_mm3 = mask.volume_mm3
+    if before_mm3 > 0 and after_mm3 == 0:
+        raise GeometryError(
+            f"{source}: {what} '{name}' ({before_mm3:.0f} mm3) lies wholly outside the loaded scan in patient space; "
+            "is it from another scan? load the scan it was made on"
+        )
+    if before_mm3 > 0 and after_mm3 < 0.95 * before_mm3:
+        log.warning(
+            "%s: %s '%s' keeps %.0f of its %.0f mm3 on the scan's grid (the rest lies outside the scan or was lost "
+            "to coarser voxels)", source.name, what, name, after_mm3, before_mm3,
+        )
+    if after_mm3 == 0:
+        log.warning("%s: %s '%s' is empty", source.name, what, name)
+
+
+def mask_name(name: str, number: int) -> str:
+    """A label's name for outputs: the name given, else ``label_<number>``."""
+    return name.strip() or f"label_{number}"
+
+
+# ---------------------------------------------------------------------------------------------
+# label maps
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_labelmap_masks(
+    source: Path,
+    reference: Volume,
+    labels: Sequence[LabelSelector] | None,
+    names_file: Path | str | None,
+    force_geometry: bool,
+) -> list[Mask]:
+    image = _read_labelmap(source)
+    segments = _segments_for(source, image, names_file)
+    present = _present_values(image)
+    available = _available(segments, present)
+    wanted = _resolve_labelmap(labels, segments, available, present, source, names_file)
+    layers = _on_reference_grid(source, image, reference, force_geometry)
+    voxel_mm3 = float(np.prod(image.GetSpacing()))
+    masks = []
+    for seg in wanted:
+        layer = layers[seg.layer] if len(layers) > 1 else layers[0]
+        mask = Mask(array=layer == seg.value, geometry=reference.geometry, label=mask_name(seg.name, seg.value))
+        check_landed(source, mask.label, present.get((seg.layer, seg.value), 0) * voxel_mm3, mask, what="label")
+        log.info("%s: label %d '%s': %d voxels on the scan's grid", source.name, seg.value, mask.label,
+                 mask.voxel_count)
+        masks.append(mask)
+    return masks
+
+
+def _read_labelmap(source: Path) -> sitk.Image:
+    if not is_image_file(source):
+        raise InputError(
+            f"{source}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; "
+            "give one of those"
+        )
+    try:
+        image = sitk.ReadImage(str(source))
+    except RuntimeError as error:
+        last = str(error).strip().splitlines()[-1].strip() if str(error).strip() else "unreadable"
+        raise InputError(f"{source}: cannot read this label map ({last}); is the file complete?") from None
+    if image.GetDimension() != 3:
+        raise InputError(f"{source}: a label map must be 3-D, this one is {image.GetDimension()}-D")
+    return _as_integer_labels(source, image)
+
+
+def _as_integer_labels(source: Path, image: sitk.Image) -> sitk.Image:
+    """Integer labels; a float map whose values are all whole numbers is converted."""
+    pixel = image.GetPixelIDTypeAsString()
+    if "float" not in pixel:
+        return image
+    array = sitk.GetArrayViewFromImage(image)
+    if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+        raise InputError(
+            f"{source}: holds fractional values ({pixel}), not integer labels; is it a scan or a probability map? "
+            "give a label map"
+        )
+    target = sitk.sitkVectorInt32 if image.GetNumberOfComponentsPerPixel() > 1 else sitk.sitkInt32
+    return sitk.Cast(image, target)
+
+
+def _segments_for(source: Path, image: sitk.Image, names_file: Path | str | None) -> list[_Segment]:
+    """The named labels: the names file, else a ``.seg.nrrd``'s own header, else none."""
+    if names_file is not None:
+        return _read_names(names_file)
+    own = _slicer_segments(image, source)
+    if own:
+        return own
+    return []
+
+
+def _present_values(image: sitk.Image) -> dict[tuple[int, int], int]:
+    """(layer, value) -> voxel count of every non-zero label present."""
+    array = sitk.GetArrayViewFromImage(image)
+    layers = [array] if image.GetNumberOfComponentsPerPixel() == 1 else [array[..., c] for c in range(array.shape[-1])]
+    present: dict[tuple[int, int], int] = {}
+    for index, layer in enumerate(layers):
+        values, counts = np.unique(layer, return_counts=True)
+        present.update({(index, int(v)): int(c) for v, c in zip(values, counts) if v != 0})
+    return present
+
+
+def _available(segments: list[_Segment], present: Mapping[tuple[int, int], int]) -> list[_Segment]:
+    """Labels present in the map, with names where known (``label_N`` otherwise)."""
+    named = {(seg.layer, seg.value): seg for seg in segments}
+    return [named.get(key, _Segment(key[1], f"label_{key[1]}", key[0])) for key in sorted(present)]
+
+
+def _resolve_labelmap(
+    labels: Sequence[LabelSelector] | None,
+    segments: list[_Segment],
+    available: list[_Segment],
+    present: Mapping[tuple[int, int], int],
+    source: Path,
+    names_file: Path | str | None,
+) -> list[_Segment]:
+    if labels is None:
+        if not available:
+            raise InputError(f"{source}: the label map is empty (all zero)")
+        return available
+    if len(labels) == 0:
+        raise ParameterError(f"{LABEL_OPTION}: none given; {source.name} has {_listing(_as_dict(available))}")
+    chosen: list[_Segment] = []
+    for item in labels:
+        seg = _resolve_labelmap_one(item, segments, available, present, source, names_file)
+        if seg not in chosen:
+            chosen.append(seg)
+    return chosen
+
+
+def _resolve_labelmap_one(
+    item: LabelSelector,
+    segments: list[_Segment],
+    available: list[_Segment],
+    present: Mapping[tuple[int, int], int],
+    source: Path,
+    names_file: Path | str | None,
+) -> _Segment:
+    number = _as_number(item)
+    if number is not None:
+        matches = [seg for seg in available if seg.value == number]
+        if not matches:
+            raise ParameterError(
+                f"{LABEL_OPTION} {item}: no voxels with label {number} in {source.name}; "
+                f"it has {_listing(_as_dict(available))}"
+            )
+        if len(matches) > 1:
+            raise ParameterError(
+                f"{LABEL_OPTION} {item}: label {number} is used in several layers of {source.name} "
+                f"({', '.join(seg.name for seg in matches)}); give the name instead"
+            )
+        return matches[0]
+    pool = segments or available
+    origin = f"names file {names_file}" if names_file is not None else source.name
+    if not segments:
+        raise ParameterError(
+            f"{LABEL_OPTION} '{item}': {source.name} stores no label names; give a number "
+            f"({_listing(_as_dict(available))}) or a names file with {NAMES_OPTION}"
+        )
+    key = _normalise(str(item))
+    hits = [seg for seg in pool if _normalise(seg.name) == key]
+    if not hits:
+        raise ParameterError(_unknown_name_message(str(item), [seg.name for seg in pool], origin))
+    seg = hits[0]
+    if (seg.layer, seg.value) not in present:
+        raise InputError(
+            f"{LABEL_OPTION} '{item}': label {seg.value} ('{seg.name}' in {origin}) has no voxels in {source.name}; "
+            f"it has {_listing(_as_dict(available))}"
+        )
+    return seg
+
+
+def _on_reference_grid(
+    source: Path, image: sitk.Image, reference: Volume, force_geometry: bool
+) -> list[NDArray[np.generic]]:
+    """The label map's layers on the reference grid, by patient coordinates."""
+    components = image.GetNumberOfComponentsPerPixel()
+    layers = [image] if components == 1 else [sitk.VectorIndexSelectionCast(image, c) for c in range(components)]
+    if not _overlaps(image, reference.geometry, reference.shape):
+        return [_voxel_for_voxel(source, layer, reference, force_geometry) for layer in layers]
+    if not _same_grid(image, reference.geometry, reference.shape):
+        log.info(
+            "%s: label map grid %s at %s mm differs from the scan's %s; resampled by patient coordinates "
+            "(nearest neighbour)", source.name, "x".join(str(n) for n in image.GetSize()),
+            _fmt(image.GetSpacing()), "x".join(str(n) for n in reversed(reference.shape)),
+        )
+    return [resample_nearest(layer, reference.geometry, reference.shape) for layer in layers]
+
+
+def _voxel_for_voxel(source: Path, image: sitk.Image, reference: Volume, force_geometry: bool) -> NDArray[np.generic]:
+    size = tuple(image.GetSize())
+    wanted = tuple(reversed(reference.shape))
+    where = f"label map origin {_fmt(image.GetOrigin())} mm, scan origin {_fmt(reference.geometry.origin)} mm"
+    if not force_geometry:
+        hint = (
+            f"; if it was saved without geometry, {FORCE_OPTION} takes it voxel for voxel (same shape)"
+            if size == wanted else ""
+        )
+        raise GeometryError(
+            f"{source}: the label map does not overlap the loaded scan in patient space ({where}); "
+            f"is it from another scan?{hint}"
+        )
+    if size != wanted:
+        raise GeometryError(
+            f"{source}: {FORCE_OPTION} takes a label map voxel for voxel, but its size {size} is not the scan's "
+            f"{wanted}; give the label map made on this scan"
+        )
+    log.warning("%s: does not overlap the scan (%s); taken voxel for voxel (%s)", source.name, where, FORCE_OPTION)
+    return sitk.GetArrayFromImage(image)
+
+
+def _overlaps(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int, int, int]) -> bool:
+    """True when the two grids' boxes (voxel edges) intersect in patient space."""
+    low_a, high_a = _box_lps(_image_geometry(image), tuple(reversed(image.GetSize())))  # type: ignore[arg-type]
+    low_b, high_b = _box_lps(geometry, shape_zyx)
+    return bool(np.all(low_a < high_b) and np.all(low_b < high_a))
+
+
+def _box_lps(geometry: Geometry, shape_zyx: tuple[int, int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    extent = np.asarray(list(reversed(shape_zyx)), dtype=float) - 0.5
+    corners = np.array([[a, b, c] for a in (-0.5, extent[0]) for b in (-0.5, extent[1]) for c in (-0.5, extent[2])])
+    points = geometry.index_to_lps(corners)
+    return points.min(axis=0), points.max(axis=0)
+
+
+def _image_geometry(image: sitk.Image) -> Geometry:
+    return Geometry(spacing=image.GetSpacing(), origin=image.GetOrigin(), direction=image.GetDirection())
+
+
+def _same_grid(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int, ...]) -> bool:
+    return (
+        tuple(image.GetSize()) == tuple(reversed(shape_zyx))
+        and np.allclose(image.GetSpacing(), geometry.spacing, atol=_SAME_GRID_MM)
+        and np.allclose(image.GetOrigin(), geometry.origin, atol=_SAME_GRID_MM)
+        and np.allclose(image.GetDirection(), geometry.direction, atol=_SAME_GRID_COS)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# names files
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_names(path: Path | str) -> list[_Segment]:
+    text_path, _, key = str(path).partition("#")
+    source = _existing(text_path, f"names file ({NAMES_OPTION})")
+    name = source.name.lower()
+    if name.endswith(".json"):
+        segments = _json_names(source, key)
+    elif name.endswith((".nrrd", ".nhdr")):
+        segments = _slicer_header_names(source)
+    else:
+        segments = _text_names(source)
+    if not segments:
+        raise InputError(f"{source}: no label names found in this names file ({NAMES_OPTION}); check its format")
+    return segments
+
+
+def _json_names(source: Path, key: str) -> list[_Segment]:
+    try:
+        content = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{source}: cannot read this names file as JSON ({error}); check the file") from None
+    if not isinstance(content, dict) or not content:
+        raise InputError(f"{source}: a names JSON must map label numbers to names, e.g. {{\"1\": \"spleen\"}}")
+    nested = all(isinstance(value, dict) for value in content.values())
+    if nested:
+        if key and key not in content:
+            raise ParameterError(
+                f"{NAMES_OPTION} {source}#{key}: no map '{key}' in this file; it has {', '.join(content)}"
+            )
+        chosen = key or next(iter(content))
+        if not key and len(content) > 1:
+            log.info("%s: holds the maps %s; used '%s' (pick another with %s FILE#NAME)",
+                     source.name, ", ".join(content), chosen, NAMES_OPTION)
+        content = content[chosen]
+    return _pairs_to_segments(source, content.items())
+
+
+def _pairs_to_segments(source: Path, pairs: Iterable[tuple[object, object]]) -> list[_Segment]:
+    segments = []
+    for first, second in pairs:
+        # {"1": "spleen"} and the inverse {"spleen": 1} are both in use
+        number, name = (first, second) if _as_number(first) is not None else (second, first)
+        value = _as_number(number)
+        if value is None or not isinstance(name, str):
+            raise InputError(f"{source}: entry {first!r}: {second!r} is not a label number and a name")
+        segments.append(_Segment(value, name))
+    return segments
+
+
+def _slicer_header_names(source: Path) -> list[_Segment]:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(source))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise InputError(f"{source}: cannot read this NRRD header ({NAMES_OPTION}); is it a Slicer .seg.nrrd?") from None
+    segments = _slicer_segments(reader, source)
+    if not segments:
+        raise InputError(f"{source}: no Segment0_Name / Segment0_LabelValue keys; is it a Slicer .seg.nrrd?")
+    return segments
+
+
+def _slicer_segments(image: sitk.Image | sitk.ImageFileReader, source: Path) -> list[_Segment]:
+    """Segments declared by Slicer's ``SegmentN_Name`` / ``_LabelValue`` / ``_Layer`` keys."""
+    keys = set(image.GetMetaDataKeys())
+    segments = []
+    index = 0
+    while f"Segment{index}_Name" in keys:
+        value_key, layer_key = f"Segment{index}_LabelValue", f"Segment{index}_Layer"
+        # older Slicer files have no LabelValue: segment N is stored as N + 1
+        value = _as_number(image.GetMetaData(value_key)) if value_key in keys else index + 1
+        layer = _as_number(image.GetMetaData(layer_key)) if layer_key in keys else 0
+        if value is None or layer is None:
+            raise InputError(f"{source}: Segment{index} has a malformed label value or layer")
+        segments.append(_Segment(value, image.GetMetaData(f"Segment{index}_Name"), layer))
+        index += 1
+    return segments
+
+
+def _text_names(source: Path) -> list[_Segment]:
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{source}: cannot read this names file ({error}); give a text file of 'number name' lines")
+    segments = []
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        segments.append(_text_line(source, number, stripped))
+    return segments
+
+
+def _text_line(source: Path, line_number: int, line: str) -> _Segment:
+    quoted = re.search(r'"([^"]*)"', line)
+    tokens = line.split()
+    value = _as_number(tokens[0])
+    if value is None or (len(tokens) < 2 and not quoted):
+        raise InputError(
+            f"{source}, line {line_number}: '{line}' is not 'number name'; write one label per line, e.g. '1 liver'"
+        )
+    if quoted:  # ITK-SNAP: IDX R G B A VIS MSH "LABEL"
+        return _Segment(value, quoted.group(1))
+    rest = tokens[1:]
+    # Slicer colour tables: number name r g b a -> keep the name only
+    while len(rest) > 1 and _as_number(rest[-1]) is not None:
+        rest = rest[:-1]
+    return _Segment(value, " ".join(rest))
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _resolve_one(item: LabelSelector, available: Mapping[int, str], *, source: Path, what: str) -> int:
+    number = _as_number(item)
+    if number is not None:
+        if number not in available:
+            raise ParameterError(
+                f"{LABEL_OPTION} {item}: {source.name} has no {what} {number}; it has {_listing(available)}"
+            )
+        return number
+    key = _normalise(str(item))
+    for value, name in available.items():
+        if _normalise(name) == key:
+            return value
+    raise ParameterError(_unknown_name_message(str(item), list(available.values()), source.name))
+
+
+def _unknown_name_message(item: str, names: Sequence[str], origin: str) -> str:
+    lowered = {name.lower(): name for name in names}
+    close = difflib.get_close_matches(item.lower(), list(lowered), n=5, cutoff=0.6)
+    if close:
+        hint = f"close matches: {', '.join(lowered[c] for c in close)}"
+    else:
+        shown = ", ".join(names[:_LISTED_AT_MOST]) + (", ..." if len(names) > _LISTED_AT_MOST else "")
+        hint = f"names there: {shown}"
+    return f"{LABEL_OPTION} '{item}' is not in {origin}; {hint}"
+
+
+def _listing(available: Mapping[int, str]) -> str:
+    items = [f"{value} {name}" for value, name in sorted(available.items())]
+    if not items:
+        return "no labels"
+    shown = ", ".join(items[:_LISTED_AT_MOST])
+    return f"{shown}{', ...' if len(items) > _LISTED_AT_MOST else ''}"
+
+
+def _as_dict(segments: Iterable[_Segment]) -> dict[int, str]:
+    return {seg.value: seg.name for seg in segments}
+
+
+def _as_number(item: object) -> int | None:
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, (int, np.integer)):
+        return int(item)
+    if isinstance(item, str) and re.fullmatch(r"\s*[+-]?\d+\s*", item):
+        return int(item)
+    return None
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower())
+
+
+def _existing(path: Path | str, what: str) -> Path:
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such {what}; check the path")
+    return source
+
+
+def _kind_of(source: Path) -> str:
+    """'labelmap', 'seg' or 'rtstruct'."""
+    if is_image_file(source):
+        return "labelmap"
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        header = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"])
+    except (InvalidDicomError, OSError, EOFError):
+        raise InputError(
+            f"{source}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; give one of those"
+        ) from None
+    modality = str(header.get("Modality", "")).upper()
+    if modality in ("SEG", "RTSTRUCT"):
+        return modality.lower()
+    raise InputError(
+        f"{source}: a DICOM {modality or 'file'} is not a segmentation; give a DICOM SEG, an RTSTRUCT or a label map"
+    )
+
+
+def _fmt(values: Iterable[float]) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
