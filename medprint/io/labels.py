@@ -57,6 +57,8 @@ LabelSelector = int | str
 _SAME_GRID_MM = 1e-3
 _SAME_GRID_COS = 1e-5
 _LISTED_AT_MOST = 12
+# Below this share of its own volume kept on the scan's grid, a label is reported as cut.
+_KEPT_WARNING = 0.8
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,9 @@ def list_labels(path: Path | str, names_file: Path | str | None = None) -> dict[
         from .rtstruct import read_rtstruct_rois
 
         return read_rtstruct_rois(source)
+    named = _read_names(names_file) if names_file is not None else None
     image = _read_labelmap(source)
-    segments = _segments_for(source, image, names_file)
+    segments = named if named is not None else _slicer_segments(image, source)
     return _as_dict(_available(segments, _present_values(image)))
 
 
@@ -277,10 +280,10 @@ def check_landed(source: Path, name: str, before_mm3: float, mask: Mask, *, what
             f"{source}: {what} '{name}' ({before_mm3:.0f} mm3) lies wholly outside the loaded scan in patient space; "
             "is it from another scan? load the scan it was made on"
         )
-    if before_mm3 > 0 and after_mm3 < 0.95 * before_mm3:
+    if before_mm3 > 0 and after_mm3 < _KEPT_WARNING * before_mm3:
         log.warning(
-            "%s: %s '%s' keeps %.0f of its %.0f mm3 on the scan's grid (the rest lies outside the scan or was lost "
-            "to coarser voxels)", source.name, what, name, after_mm3, before_mm3,
+            "%s: %s '%s' keeps %.0f of its %.0f mm3 on the scan's grid: part of it lies outside the scan, or its "
+            "voxels are much finer than the scan's", source.name, what, name, after_mm3, before_mm3,
         )
     if after_mm3 == 0:
         log.warning("%s: %s '%s' is empty", source.name, what, name)
@@ -303,8 +306,9 @@ def _load_labelmap_masks(
     names_file: Path | str | None,
     force_geometry: bool,
 ) -> list[Mask]:
+    named = _read_names(names_file) if names_file is not None else None  # validate options before the work
     image = _read_labelmap(source)
-    segments = _segments_for(source, image, names_file)
+    segments = named if named is not None else _slicer_segments(image, source)
     present = _present_values(image)
     available = _available(segments, present)
     wanted = _resolve_labelmap(labels, segments, available, present, source, names_file)
@@ -350,16 +354,6 @@ def _as_integer_labels(source: Path, image: sitk.Image) -> sitk.Image:
         )
     target = sitk.sitkVectorInt32 if image.GetNumberOfComponentsPerPixel() > 1 else sitk.sitkInt32
     return sitk.Cast(image, target)
-
-
-def _segments_for(source: Path, image: sitk.Image, names_file: Path | str | None) -> list[_Segment]:
-    """The named labels: the names file, else a ``.seg.nrrd``'s own header, else none."""
-    if names_file is not None:
-        return _read_names(names_file)
-    own = _slicer_segments(image, source)
-    if own:
-        return own
-    return []
 
 
 def _present_values(image: sitk.Image) -> dict[tuple[int, int], int]:
