@@ -83,8 +83,9 @@ def _configure_logging(level: int) -> None:
 def _register_commands() -> None:
     # One module per subcommand (medprint/commands/), all sharing this group's error handling.
     from .commands import convert, info
+    from .commands import profiles as profiles_command
 
-    for module in (info, convert):
+    for module in (info, convert, profiles_command):
         cli.add_command(module.command)
 
 
