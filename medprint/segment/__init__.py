@@ -13,15 +13,19 @@ from .cleanup import (
     fill_cavities,
     keep_components_above,
     keep_largest_component,
+    largest_component_and_count,
     open_mm,
 )
 from .presets import CT_PRESETS, ThresholdPreset, get_preset
+from .region import RegionGrowingSettings, parse_range, segment_from_seeds
+from .seeds import parse_point, seeds_to_indices
 from .threshold import check_preset_applies, parse_threshold, threshold_volume
 
 log = logging.getLogger("medprint")
 
 __all__ = [
     "CT_PRESETS",
+    "RegionGrowingSettings",
     "SegmentationSettings",
     "ThresholdPreset",
     "close_mm",
@@ -31,8 +35,14 @@ __all__ = [
     "keep_components_above",
     "keep_largest_component",
     "open_mm",
+    "parse_point",
+    "parse_range",
     "parse_threshold",
+    "seeds_to_indices",
+    "clean_up_mask",
     "segment_by_threshold",
+    "select_by_threshold",
+    "segment_from_seeds",
     "threshold_volume",
 ]
 
@@ -84,13 +94,24 @@ def segment_by_threshold(volume: Volume, settings: SegmentationSettings) -> tupl
     steps : list of str
         What was done, in order, for the report.
     """
-    preset = get_preset(settings.preset) if settings.preset else None
+    mask, steps = select_by_threshold(volume, settings)
+    cleaned, cleanup_steps = clean_up_mask(mask, settings)
+    return cleaned, steps + cleanup_steps
+
+
+def select_by_threshold(volume: Volume, settings: SegmentationSettings) -> tuple[Mask, list[str]]:
+    """The thresholding half of :func:`segment_by_threshold` (the only part that reads voxel values)."""
+    preset = _preset_of(settings)
     if preset is not None and settings.threshold is None:
         check_preset_applies(volume, preset)
     low, high = settings.threshold or (preset.low, preset.high)  # type: ignore[union-attr]
-    label = preset.name if preset else "threshold"
-    mask = threshold_volume(volume, low, high, label=label)
-    steps = [f"threshold {low:g}..{high:g}" + (f" (preset {preset.name})" if preset else "")]
+    mask = threshold_volume(volume, low, high, label=preset.name if preset else "threshold")
+    return mask, [f"threshold {low:g}..{high:g}" + (f" (preset {preset.name})" if preset else "")]
+
+
+def clean_up_mask(mask: Mask, settings: SegmentationSettings) -> tuple[Mask, list[str]]:
+    """The clean-up half of :func:`segment_by_threshold`: morphology, cavities, components."""
+    steps = []
     if settings.open_mm > 0:
         mask = open_mm(mask, settings.open_mm)
         steps.append(f"opening {settings.open_mm:g} mm")
@@ -102,20 +123,25 @@ def segment_by_threshold(volume: Volume, settings: SegmentationSettings) -> tupl
         steps.append("filled enclosed cavities")
     keep = settings.keep
     if keep == "auto":
+        preset = _preset_of(settings)
         keep = "largest" if preset is not None and preset.keep_largest else "all"
     mask, step = _select_components(mask, keep, settings.min_component_mm3)
     steps.append(step)
     return mask, steps
 
 
+def _preset_of(settings: SegmentationSettings) -> ThresholdPreset | None:
+    return get_preset(settings.preset) if settings.preset else None
+
+
 def _select_components(mask: Mask, keep: str, min_component_mm3: float) -> tuple[Mask, str]:
-    bodies = count_components(mask)
     if keep == "largest":
-        kept = keep_largest_component(mask)
+        kept, bodies = largest_component_and_count(mask)
         dropped = mask.volume_mm3 - kept.volume_mm3
         step = f"kept the largest of {bodies} bodies ({dropped:.0f} mm3 dropped)"
         log.info(step)
         return kept, step
+    bodies = count_components(mask)
     if min_component_mm3 > 0:
         kept = keep_components_above(mask, min_component_mm3)
         return kept, f"kept {count_components(kept)} of {bodies} bodies >= {min_component_mm3:g} mm3"

@@ -1,0 +1,564 @@
+"""Seeded region growing: the connected part of an intensity range that holds the seeds.
+
+Region growing inside ``[low, high]`` is, exactly, "threshold, label the
+6-connected components, keep those that contain a seed"; done that way it is
+vectorised (numpy + cc3d) instead of a voxel-by-voxel flood fill.
+
+Two things make it usable on real lesions and vessels:
+
+* the range can be estimated from the seeds, confidence-connected style
+  (ITK's ``ConfidenceConnectedImageFilter``): mean +- k standard deviations
+  over a small ball around the seeds, re-estimated a few times over the grown
+  region;
+* a leak guard.  Tissue of the same intensity often touches the target (a
+  tumour on the chest wall, the aorta on the heart).  The grown region is
+  recomputed after openings of increasing radius (which cut bridges thinner
+  than twice the radius) and the smallest radius whose region does not
+  *explode* (grow by more than ``leak_ratio`` over the region found with the
+  next larger radius) is kept; the opened region is then given its own
+  boundary back by a bounded reconstruction inside the threshold mask.  If the
+  region still exceeds the volume limit or reaches the volume border, growing
+  stops with an error that says what to change, instead of returning half the
+  body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cc3d
+import edt
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ParameterError, SegmentationError
+from ..geometry import Geometry
+from ..volume import Mask, Volume
+from .cleanup import CONNECTIVITY
+from .seeds import seeds_to_indices
+
+log = logging.getLogger("medprint")
+
+#: Opening radii (mm) tried by the automatic leak guard, up to ``max_radius_mm``.
+OPENING_RADII_MM = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0)
+
+#: At or below this a CT voxel is air or aerated lung: a seed there is almost surely a mis-click.
+AIR_HU = -700.0
+
+
+@dataclass(frozen=True)
+class RegionGrowingSettings:
+    """How to grow a region from seeds.
+
+    Parameters
+    ----------
+    intensity_range : (float, float), optional
+        Inclusive range in the scan's units (``--range LO:HI``).  Default:
+        estimated from the seeds' neighbourhood.
+    multiplier : float
+        k in mean +- k*std when estimating the range (``--range-k``).
+    iterations : int
+        Re-estimations of the range over the grown region (ITK's default
+        behaviour; 0 uses the seed neighbourhood only).
+    seed_radius_mm : float
+        Radius of the ball around each seed used for the first estimate.
+    open_mm : float, optional
+        Fixed opening radius in mm before picking the seeded component
+        (``--open``); ``None`` chooses it automatically up to
+        ``max_radius_mm``; 0 disables opening.
+    max_radius_mm : float
+        Largest opening radius the automatic leak guard may use
+        (``--max-radius``).
+    leak_ratio : float
+        A region more than this many times the one found with the next larger
+        opening counts as a leak.
+    max_volume_mm3 : float, optional
+        Stop with an error when the region exceeds this (``--max-volume``).
+        Default: a quarter of the scanned volume.
+    allow_border : bool
+        Accept a region that reaches the border of the scan (vessels leaving a
+        crop); off by default, since a lesion reaching the border usually
+        means a leak (``--allow-border``).
+    fill_holes : bool
+        Fill cavities enclosed by the region (calcifications, necrosis, air
+        bronchograms) so the print is solid.
+    label : str
+        Name of the mask.
+    """
+
+    intensity_range: tuple[float, float] | None = None
+    multiplier: float = 2.5
+    iterations: int = 3
+    seed_radius_mm: float = 3.0
+    open_mm: float | None = None
+    max_radius_mm: float = 6.0
+    leak_ratio: float = 1.5
+    max_volume_mm3: float | None = None
+    allow_border: bool = False
+    fill_holes: bool = True
+    label: str = "region"
+    boundary: str = "half-contrast"
+    smoothing_mm: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.boundary not in ("half-contrast", "confidence"):
+            raise ParameterError(f"--boundary: {self.boundary!r} is not one of half-contrast, confidence")
+        if not self.smoothing_mm >= 0:
+            raise ParameterError(f"--smooth-image: must be >= 0 mm, got {self.smoothing_mm:g}")
+        if self.intensity_range is not None:
+            low, high = self.intensity_range
+            if not (np.isfinite(low) and np.isfinite(high) and low < high):
+                raise ParameterError(f"--range: low {low:g} must be below high {high:g}; write --range LO:HI")
+        if not self.multiplier > 0:
+            raise ParameterError(f"--range-k: must be > 0, got {self.multiplier:g} (2.5 is usual)")
+        if self.iterations < 0:
+            raise ParameterError(f"iterations must be >= 0, got {self.iterations}")
+        if not self.seed_radius_mm >= 0:
+            raise ParameterError(f"seed radius must be >= 0 mm, got {self.seed_radius_mm:g}")
+        if self.open_mm is not None and not self.open_mm >= 0:
+            raise ParameterError(f"--open: radius must be >= 0 mm, got {self.open_mm:g}")
+        if not self.max_radius_mm >= 0:
+            raise ParameterError(f"--max-radius: must be >= 0 mm, got {self.max_radius_mm:g}")
+        if not self.leak_ratio > 1:
+            raise ParameterError(f"leak ratio must be > 1, got {self.leak_ratio:g}")
+        if self.max_volume_mm3 is not None and not self.max_volume_mm3 > 0:
+            raise ParameterError(f"--max-volume: must be > 0 mm3, got {self.max_volume_mm3:g}")
+
+
+def parse_range(text: str, *, option: str = "--range") -> tuple[float, float]:
+    """Parse ``'LO:HI'`` into an inclusive intensity range.
+
+    >>> parse_range("-100:200")
+    (-100.0, 200.0)
+    """
+    parts = text.split(":")
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise ParameterError(f"{option}: {text!r} is not LO:HI; give two numbers, e.g. {option} -100:200") from None
+    if not low < high:
+        raise ParameterError(f"{option}: low {low:g} must be below high {high:g}; swap them")
+    return low, high
+
+
+def segment_from_seeds(
+    volume: Volume,
+    seeds_lps_mm: Iterable[Sequence[float]] = (),
+    settings: RegionGrowingSettings | None = None,
+    *,
+    seeds_voxel: Iterable[Sequence[float]] = (),
+) -> tuple[Mask, list[str]]:
+    """Grow the region connected to the seeds.
+
+    Parameters
+    ----------
+    volume : Volume
+        The scan, array ``(z, y, x)``.
+    seeds_lps_mm : iterable of (x, y, z)
+        Seed points in LPS mm (``--seed``).
+    settings : RegionGrowingSettings, optional
+        Range, leak guard and clean-up; defaults estimate everything.
+    seeds_voxel : iterable of (i, j, k)
+        Seed voxel indices (``--seed-voxel``).
+
+    Returns
+    -------
+    mask : Mask
+        The grown region, on the volume's grid.
+    steps : list of str
+        What was done, for the report: seeds, range and how it was found,
+        opening radius chosen, region volume, leak-guard limits.
+
+    Raises
+    ------
+    ParameterError
+        No seed, or a seed outside the volume.
+    SegmentationError
+        A seed in air/background or outside the given range (the message gives
+        the value found and a suggested range), or a leak the guard could not
+        stop (the message gives the volume reached, the limit and the remedies).
+    """
+    settings = settings or RegionGrowingSettings()
+    seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=seeds_lps_mm, voxels_ijk=seeds_voxel)
+    values = smoothed_values(volume, settings.smoothing_mm)
+    steps = [f"{len(seeds)} seed(s) at voxel(s) " + "; ".join(_ijk(s) for s in seeds)]
+    _check_seeds_not_background(volume, values, seeds, settings)
+    max_volume = settings.max_volume_mm3 or 0.25 * values.size * volume.geometry.voxel_volume_mm3
+
+    if settings.intensity_range is not None:
+        low, high = settings.intensity_range
+        _check_seeds_in_range(volume, values, seeds, low, high, settings)
+        region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
+        steps.append(f"range {low:g}..{high:g} (given)")
+    else:
+        # The spread comes from the unsmoothed scan: it is the noise the range must span.
+        raw = np.asarray(volume.array, dtype=np.float32)
+        low, high = neighbourhood_range(raw, volume.geometry, seeds, settings.seed_radius_mm, settings.multiplier)
+        steps.append(
+            f"range {low:.0f}..{high:.0f} from mean +- {settings.multiplier:g} sd within {settings.seed_radius_mm:g} mm of the seeds"
+        )
+        region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
+        if settings.boundary == "confidence":
+            for _ in range(settings.iterations):
+                inside = values[region]
+                mean, std = float(inside.mean()), float(inside.std())
+                low, high = mean - settings.multiplier * std, mean + settings.multiplier * std
+                region, radius = grow_region(
+                    values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume
+                )
+            steps.append(
+                f"range re-estimated over the region {settings.iterations} times (confidence-connected): {low:.0f}..{high:.0f}"
+            )
+        else:
+            for _ in range(max(settings.iterations, 1)):
+                new_low, new_high, level, around = half_contrast_range(values, volume.geometry, region, low, high)
+                if (new_low, new_high) == (low, high):
+                    break
+                low, high = new_low, new_high
+                region, radius = grow_region(
+                    values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume
+                )
+            steps.append(
+                f"boundary half-way between the part ({level:.0f}) and its surroundings ({around:.0f}): range {low:.0f}..{high:.0f}"
+            )
+    if radius > 0:
+        steps.append(f"opening {radius:g} mm to cut bridges to touching tissue, then the region's own boundary restored")
+    else:
+        steps.append("no opening needed (no leak found)")
+    if settings.fill_holes:
+        region = _fill_enclosed(region)
+        steps.append("filled cavities enclosed by the region")
+    volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
+    steps.append(
+        f"region {volume_mm3 / 1000:.2f} cm3 (limit {max_volume / 1000:.0f} cm3"
+        + (", border allowed)" if settings.allow_border else ", must not reach the scan border)")
+    )
+    for step in steps:
+        log.info("seeded growing: %s", step)
+    return Mask(array=region, geometry=volume.geometry, label=settings.label), steps
+
+
+def neighbourhood_range(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_zyx: NDArray[np.intp],
+    radius_mm: float,
+    multiplier: float,
+) -> tuple[float, float]:
+    """Mean +- ``multiplier`` std of the voxels within ``radius_mm`` of any seed.
+
+    The ball always holds the seed voxel and its face neighbours in-plane, so
+    thick slices or a tiny radius still give a spread to work with.
+    """
+    ball = seed_ball(values.shape, seeds_zyx, geometry, radius_mm)
+    samples = values[ball]
+    mean, std = float(samples.mean()), float(samples.std())
+    # A perfectly flat neighbourhood (synthetic data, saturated MR) would give
+    # an empty range; a tenth of a unit keeps the seed value itself inside.
+    std = max(std, 0.1)
+    return mean - multiplier * std, mean + multiplier * std
+
+
+def smoothed_values(volume: Volume, sigma_mm: float) -> NDArray[np.float32]:
+    """The volume as float32, Gaussian-smoothed with ``sigma_mm`` (0: unchanged).
+
+    Noise makes a thresholded region porous, and a porous region falls apart
+    under the leak guard's opening; a 1 mm blur is below what a print resolves.
+    The sigma is per axis in mm, so thick slices are barely blurred across.
+    """
+    values = np.asarray(volume.array, dtype=np.float32)
+    if sigma_mm <= 0:
+        return values
+    from scipy.ndimage import gaussian_filter
+
+    sigma = [sigma_mm / s for s in _spacing_zyx(volume.geometry)]
+    return gaussian_filter(values, sigma=sigma, truncate=2.0)
+
+
+def half_contrast_range(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    region: NDArray[np.bool_],
+    low: float,
+    high: float,
+    *,
+    shell_mm: tuple[float, float] = (2.0, 5.0),
+) -> tuple[float, float, float, float]:
+    """Move the range's edge to half-way between the part and its surroundings.
+
+    A lesion's outermost voxels are partial-volume mixtures of lesion and
+    background; the half-contrast level is where the true edge sits (the same
+    rule as the 50 % iso-contour used to measure lesions).
+
+    Returns
+    -------
+    low, high : float
+        The new range.
+    level, around : float
+        Median inside the region and median of a shell ``shell_mm`` outside it.
+    """
+    box = _bounding_box(region, margin=int(np.ceil(shell_mm[1] / min(geometry.spacing))) + 1)
+    sub = region[box]
+    outside = edt.edt(~sub, anisotropy=_spacing_zyx(geometry), black_border=False)
+    shell = (outside > shell_mm[0]) & (outside <= shell_mm[1])
+    sub_values = values[box]
+    level = float(np.median(sub_values[sub]))
+    around = float(np.median(sub_values[shell])) if shell.any() else level
+    middle = 0.5 * (level + around)
+    if around < level:
+        return min(middle, low), high, level, around
+    return low, max(middle, high), level, around
+
+
+def seed_ball(
+    shape_zyx: Sequence[int], seeds_zyx: NDArray[np.intp], geometry: Geometry, radius_mm: float
+) -> NDArray[np.bool_]:
+    """Voxels within ``radius_mm`` of any seed (anisotropic spacing respected)."""
+    sx, sy, sz = geometry.spacing
+    spacing_zyx = (sz, sy, sx)
+    ball = np.zeros(tuple(shape_zyx), dtype=bool)
+    # At least one voxel in-plane, so the estimate never rests on one value.
+    reach = [max(int(np.floor(radius_mm / s)), 1 if axis else 0) for axis, s in enumerate(spacing_zyx)]
+    for seed in seeds_zyx:
+        window = tuple(slice(max(0, c - r), min(n, c + r + 1)) for c, r, n in zip(seed, reach, shape_zyx))
+        grids = np.ogrid[window]
+        dist2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, seed, spacing_zyx))
+        limit = max(radius_mm, min(spacing_zyx[1:])) ** 2 + 1e-9
+        ball[window] |= dist2 <= limit
+    return ball
+
+
+def grow_region(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_zyx: NDArray[np.intp],
+    low: float,
+    high: float,
+    *,
+    settings: RegionGrowingSettings,
+    max_volume_mm3: float,
+) -> tuple[NDArray[np.bool_], float]:
+    """Region of ``[low, high]`` connected to the seeds, with the leak guard.
+
+    Returns
+    -------
+    region : ndarray of bool, shape (z, y, x)
+    opening_mm : float
+        The opening radius used (0 when none was needed).
+    """
+    in_range = (values >= low) & (values <= high)
+    region = seeded_components(in_range, seeds_zyx)
+    if not region.any():
+        raise SegmentationError(
+            f"no seed lies in the range {low:.0f}..{high:.0f}; move --seed inside the part or widen --range"
+        )
+    if settings.open_mm is not None:
+        radius = float(settings.open_mm)
+        if radius > 0:
+            region = _opened_region(in_range, region, seeds_zyx, geometry, radius)
+            if not region.any():
+                raise SegmentationError(
+                    f"--open {radius:g} mm removes the seeded part entirely (it is thinner than {2 * radius:g} mm "
+                    "at the seeds); use a smaller --open or --max-radius"
+                )
+        _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius)
+        return region, radius
+
+    # Automatic: walk the opening radii up while the region keeps shrinking a
+    # lot (a leak being cut), then take the smallest radius after the last cut.
+    volumes = [int(np.count_nonzero(region))]
+    regions = [region]
+    radii = [0.0]
+    min_step = min(geometry.spacing)
+    box = _bounding_box(region, margin=0)
+    sub_range = in_range[box]
+    sub_seeds = seeds_zyx - np.array([s.start for s in box])
+    sub_seed_region = region[box]
+    spacing_zyx = _spacing_zyx(geometry)
+    inside_depth = edt.edt(np.pad(sub_seed_region, 1), anisotropy=spacing_zyx, black_border=True)[1:-1, 1:-1, 1:-1]
+    for radius in OPENING_RADII_MM:
+        if radius > settings.max_radius_mm:
+            break
+        if radius < min_step:
+            continue
+        opened = _opened_sub(sub_range, sub_seed_region, inside_depth, sub_seeds, spacing_zyx, radius)
+        count = int(np.count_nonzero(opened))
+        if count == 0:
+            break
+        full = np.zeros_like(region)
+        full[box] = opened
+        volumes.append(count)
+        regions.append(full)
+        radii.append(radius)
+    chosen = 0
+    # The largest radius whose predecessor "explodes" marks the last leak cut.
+    for index in range(1, len(volumes)):
+        if volumes[index - 1] > settings.leak_ratio * volumes[index]:
+            chosen = index
+    region, radius = regions[chosen], radii[chosen]
+    log.debug(
+        "leak guard: region voxels by opening radius %s",
+        ", ".join(f"{r:g} mm: {v}" for r, v in zip(radii, volumes)),
+    )
+    _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius)
+    return region, radius
+
+
+def seeded_components(mask: NDArray[np.bool_], seeds_zyx: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """The 6-connected components of ``mask`` that contain a seed."""
+    labels = cc3d.connected_components(mask, connectivity=CONNECTIVITY)
+    ids = {int(labels[tuple(seed)]) for seed in seeds_zyx} - {0}
+    if not ids:
+        return np.zeros(mask.shape, dtype=bool)
+    if len(ids) == 1:
+        return labels == ids.pop()
+    return np.isin(labels, sorted(ids))
+
+
+def _opened_region(
+    in_range: NDArray[np.bool_],
+    region: NDArray[np.bool_],
+    seeds_zyx: NDArray[np.intp],
+    geometry: Geometry,
+    radius_mm: float,
+) -> NDArray[np.bool_]:
+    box = _bounding_box(region, margin=0)
+    spacing_zyx = _spacing_zyx(geometry)
+    sub_region = region[box]
+    depth = edt.edt(np.pad(sub_region, 1), anisotropy=spacing_zyx, black_border=True)[1:-1, 1:-1, 1:-1]
+    opened = _opened_sub(in_range[box], sub_region, depth, seeds_zyx - np.array([s.start for s in box]), spacing_zyx, radius_mm)
+    full = np.zeros_like(region)
+    full[box] = opened
+    return full
+
+
+def _opened_sub(
+    in_range: NDArray[np.bool_],
+    region: NDArray[np.bool_],
+    depth_mm: NDArray[np.floating],
+    seeds_zyx: NDArray[np.intp],
+    spacing_zyx: tuple[float, float, float],
+    radius_mm: float,
+) -> NDArray[np.bool_]:
+    """Seeded part of the opened region, grown back to its own boundary.
+
+    Erosion by ``radius_mm`` cuts every bridge thinner than twice the radius;
+    the seeded cores are then dilated by twice the radius (the opening's own
+    dilation plus the reconstruction) and clipped to the threshold region, so
+    the part keeps its real boundary while a cut bridge stays cut beyond one
+    radius from the part.
+    """
+    core = depth_mm > radius_mm
+    # A seed on a thin spot (a vessel wall, the rim of a lesion) is carried by
+    # the core nearest to it rather than lost.
+    seeds = [tuple(s) for s in seeds_zyx]
+    cores = seeded_components(core, np.array([s for s in seeds if core[s]], dtype=np.intp).reshape(-1, 3))
+    if not cores.any():
+        return cores
+    distance = edt.edt(~cores, anisotropy=spacing_zyx, black_border=False)
+    grown = (distance <= 2.0 * radius_mm) & region & in_range
+    return seeded_components(grown, seeds_zyx)
+
+
+def _check_leak(
+    region: NDArray[np.bool_],
+    geometry: Geometry,
+    max_volume_mm3: float,
+    settings: RegionGrowingSettings,
+    low: float,
+    high: float,
+    radius: float,
+) -> None:
+    volume_mm3 = float(np.count_nonzero(region)) * geometry.voxel_volume_mm3
+    remedy = "give a narrower --range, a larger --max-radius (or --open MM) to cut the bridge, or more seeds"
+    if volume_mm3 > max_volume_mm3:
+        raise SegmentationError(
+            f"region growing from the seeds leaked: {volume_mm3 / 1000:.0f} cm3 in range {low:.0f}..{high:.0f} "
+            f"(opening {radius:g} mm) exceeds the limit of {max_volume_mm3 / 1000:.0f} cm3 (--max-volume); {remedy}"
+        )
+    if not settings.allow_border and _touches_border(region):
+        raise SegmentationError(
+            f"region growing from the seeds reached the border of the scan ({volume_mm3 / 1000:.1f} cm3 in range "
+            f"{low:.0f}..{high:.0f}, opening {radius:g} mm): probably a leak; {remedy}; "
+            "or --allow-border if the part really leaves the scan"
+        )
+
+
+def _check_seeds_not_background(
+    volume: Volume, values: NDArray[np.floating], seeds: NDArray[np.intp], settings: RegionGrowingSettings
+) -> None:
+    for seed in seeds:
+        value = float(values[tuple(seed)])
+        if settings.intensity_range is not None:
+            continue  # the range check says more
+        if volume.is_hounsfield:
+            background = value <= AIR_HU
+            what = "air or lung"
+        else:
+            background = value <= _background_level(values)
+            what = "background (below the image's Otsu level for dark background)"
+        if background:
+            low, high = neighbourhood_range(values, volume.geometry, seed[None, :], settings.seed_radius_mm, settings.multiplier)
+            raise SegmentationError(
+                f"--seed at voxel {_ijk(seed)} lies in {what}: value {value:g} there; click inside the part to print, "
+                f"or, to grow this region anyway, give --range {low:.0f}:{high:.0f}"
+            )
+
+
+def _check_seeds_in_range(
+    volume: Volume, values: NDArray[np.floating], seeds: NDArray[np.intp], low: float, high: float,
+    settings: RegionGrowingSettings,
+) -> None:
+    for seed in seeds:
+        value = float(values[tuple(seed)])
+        if not low <= value <= high:
+            s_low, s_high = neighbourhood_range(values, volume.geometry, seed[None, :], settings.seed_radius_mm, settings.multiplier)
+            raise SegmentationError(
+                f"--seed at voxel {_ijk(seed)} has value {value:g}, outside --range {low:g}:{high:g}; move the seed "
+                f"into the part, or use a range around it such as --range {s_low:.0f}:{s_high:.0f}"
+            )
+
+
+def _background_level(values: NDArray[np.floating]) -> float:
+    """Below this an MR voxel is dark background: a tenth of the way to the bright end."""
+    sample = values.ravel()[:: max(1, values.size // 200_000)]
+    low, high = np.percentile(sample, [1.0, 99.0])
+    return float(low + 0.1 * (high - low))
+
+
+def _fill_enclosed(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    box = _bounding_box(region, margin=1)
+    sub = region[box]
+    background = cc3d.connected_components(~np.pad(sub, 1), connectivity=26)
+    outside = background == background[0, 0, 0]
+    filled = region.copy()
+    filled[box] = ~outside[1:-1, 1:-1, 1:-1]
+    return filled
+
+
+def _touches_border(region: NDArray[np.bool_]) -> bool:
+    return bool(
+        region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any()
+        or region[:, :, 0].any() or region[:, :, -1].any()
+    )
+
+
+def _bounding_box(region: NDArray[np.bool_], margin: int) -> tuple[slice, slice, slice]:
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(region.any(axis=other))
+        box.append(slice(max(0, int(hit[0]) - margin), min(region.shape[axis], int(hit[-1]) + 1 + margin)))
+    return tuple(box)  # type: ignore[return-value]
+
+
+def _spacing_zyx(geometry: Geometry) -> tuple[float, float, float]:
+    sx, sy, sz = geometry.spacing
+    return (sz, sy, sx)
+
+
+def _ijk(seed_zyx: NDArray[np.intp]) -> str:
+    z, y, x = (int(v) for v in seed_zyx)
+    return f"{x},{y},{z}"

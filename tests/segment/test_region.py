@@ -1,0 +1,142 @@
+"""Seeded region growing on phantoms: two balls and a bridge, leaks, bad seeds."""
+
+import numpy as np
+import pytest
+
+from medprint.errors import ParameterError, SegmentationError
+from medprint.geometry import Geometry
+from medprint.segment.region import RegionGrowingSettings, parse_range, segment_from_seeds
+from medprint.segment.seeds import parse_point, seeds_to_indices
+from medprint.volume import Volume
+
+SPACING = (0.8, 0.8, 1.6)  # x, y, z mm: anisotropic on purpose
+# Flipped i and k axes: a seed in LPS must still land in the right voxel.
+DIRECTION = (-1.0, 0, 0, 0, 1.0, 0, 0, 0, -1.0)
+ORIGIN = (40.0, -20.0, 100.0)
+
+
+def _grid(shape=(40, 80, 110)):
+    geometry = Geometry(spacing=SPACING, origin=ORIGIN, direction=DIRECTION)
+    k, j, i = np.indices(shape, dtype=float)
+    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    return geometry, lps
+
+
+def _two_balls(bridge_radius_mm: float, modality: str = "CT", rng_seed: int = 0):
+    """Two balls of radius 10 mm (value 60) in -800 'lung', joined by a bridge along L."""
+    geometry, lps = _grid()
+    centre_a = geometry.index_to_lps([30, 40, 20])
+    centre_b = geometry.index_to_lps([80, 40, 20])
+    ball_a = np.linalg.norm(lps - centre_a, axis=-1) <= 10.0
+    ball_b = np.linalg.norm(lps - centre_b, axis=-1) <= 10.0
+    along = (lps[..., 0] - centre_a[0]) / (centre_b[0] - centre_a[0])
+    off_axis = np.linalg.norm(lps[..., 1:] - centre_a[1:], axis=-1)
+    bridge = (along >= 0) & (along <= 1) & (off_axis <= bridge_radius_mm)
+    noise = np.random.default_rng(rng_seed).normal(0, 10, lps.shape[:3])
+    array = np.where(ball_a | ball_b | bridge, 60.0, -800.0) + noise
+    volume = Volume(array=array.astype(np.int16), geometry=geometry, modality=modality)
+    return volume, ball_a, ball_b, tuple(centre_a)
+
+
+def _dice(a, b):
+    return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def test_parse_point_and_range():
+    assert parse_point("1, -2.5, 3") == (1.0, -2.5, 3.0)
+    assert parse_range("-100:200") == (-100.0, 200.0)
+    with pytest.raises(ParameterError, match="--seed"):
+        parse_point("1,2")
+    with pytest.raises(ParameterError, match="--range"):
+        parse_range("200:-100")
+
+
+def test_lps_seed_lands_in_its_voxel_on_a_flipped_grid():
+    geometry, _ = _grid()
+    point = geometry.index_to_lps([30, 40, 20])
+    assert seeds_to_indices(geometry, (40, 80, 110), lps_mm=[point]).tolist() == [[20, 40, 30]]
+    assert seeds_to_indices(geometry, (40, 80, 110), voxels_ijk=[(30, 40, 20)]).tolist() == [[20, 40, 30]]
+
+
+def test_seed_outside_the_volume_names_the_option_and_the_extent():
+    volume, *_ = _two_balls(1.0)
+    with pytest.raises(ParameterError, match=r"--seed 0,0,0 mm is outside the volume, which spans x .*mm \(LPS\)"):
+        segment_from_seeds(volume, [(0.0, 0.0, 0.0)])
+    with pytest.raises(ParameterError, match=r"--seed-voxel 200,1,1 is outside.*I 0\.\.109"):
+        segment_from_seeds(volume, seeds_voxel=[(200, 1, 1)])
+    with pytest.raises(ParameterError, match="no seed given"):
+        segment_from_seeds(volume, [])
+
+
+def test_seed_in_air_gives_the_value_and_a_range():
+    volume, *_ = _two_balls(1.0)
+    with pytest.raises(SegmentationError, match=r"lies in air or lung: value -\d+ there.*--range -\d+:-\d+"):
+        segment_from_seeds(volume, seeds_voxel=[(5, 5, 5)])
+
+
+def test_seed_outside_given_range_suggests_one():
+    volume, _, _, centre = _two_balls(1.0)
+    with pytest.raises(SegmentationError, match=r"outside --range 200:700.*such as --range \d+:\d+"):
+        segment_from_seeds(volume, [centre], RegionGrowingSettings(intensity_range=(200, 700)))
+
+
+def test_explicit_range_keeps_only_the_seeded_ball():
+    volume, ball_a, ball_b, centre = _two_balls(bridge_radius_mm=0.0)
+    mask, steps = segment_from_seeds(volume, [centre], RegionGrowingSettings(intensity_range=(-300, 400)))
+    assert _dice(mask.array, ball_a) > 0.95
+    assert not (mask.array & ball_b).any()
+    assert "range -300..400 (given)" in steps
+    # Analytic truth: 4/3 pi r^3 within 5 %.
+    assert abs(mask.volume_mm3 - 4 / 3 * np.pi * 1000) < 0.05 * 4 / 3 * np.pi * 1000
+
+
+def test_leak_guard_cuts_a_thin_bridge_automatically():
+    volume, ball_a, ball_b, centre = _two_balls(bridge_radius_mm=1.5)
+    mask, steps = segment_from_seeds(volume, [centre], RegionGrowingSettings(intensity_range=(-300, 400)))
+    assert _dice(mask.array, ball_a) > 0.93
+    assert np.count_nonzero(mask.array & ball_b) == 0
+    assert any(step.startswith("opening") for step in steps)
+
+
+def test_estimated_range_finds_the_ball():
+    volume, ball_a, ball_b, centre = _two_balls(bridge_radius_mm=1.5)
+    mask, steps = segment_from_seeds(volume, [centre])
+    assert _dice(mask.array, ball_a) > 0.90
+    assert np.count_nonzero(mask.array & ball_b) == 0
+    assert any("half-way" in step for step in steps)
+
+
+def test_two_seeds_keep_both_balls():
+    volume, ball_a, ball_b, centre = _two_balls(bridge_radius_mm=0.0)
+    centre_b = volume.geometry.index_to_lps([80, 40, 20])
+    mask, _ = segment_from_seeds(volume, [centre, centre_b], RegionGrowingSettings(intensity_range=(-300, 400)))
+    assert _dice(mask.array, ball_a | ball_b) > 0.95
+
+
+def test_leak_to_the_border_stops_with_the_volume_and_remedy():
+    volume, _, _, centre = _two_balls(bridge_radius_mm=0.0)
+    array = volume.array.copy()
+    array[:, :, 40:] = 60  # a wall of the same tissue, broadly attached, reaching the border
+    leaky = Volume(array=array, geometry=volume.geometry, modality="CT")
+    with pytest.raises(SegmentationError, match=r"reached the border of the scan \(\d+\.\d cm3.*--range.*--max-radius.*--allow-border"):
+        segment_from_seeds(leaky, [centre], RegionGrowingSettings(intensity_range=(-300, 400), max_radius_mm=2, max_volume_mm3=1e6))
+    with pytest.raises(SegmentationError, match=r"leaked: \d+ cm3 .*exceeds the limit of 1 cm3 \(--max-volume\)"):
+        segment_from_seeds(
+            leaky, [centre],
+            RegionGrowingSettings(intensity_range=(-300, 400), max_radius_mm=2, max_volume_mm3=1000, allow_border=True),
+        )
+
+
+def test_fixed_opening_that_erases_the_part_says_so():
+    volume, _, _, centre = _two_balls(bridge_radius_mm=0.0)
+    with pytest.raises(SegmentationError, match="--open 15 mm removes the seeded part"):
+        segment_from_seeds(volume, [centre], RegionGrowingSettings(intensity_range=(-300, 400), open_mm=15))
+
+
+def test_settings_validate_options():
+    with pytest.raises(ParameterError, match="--range"):
+        RegionGrowingSettings(intensity_range=(5, 1))
+    with pytest.raises(ParameterError, match="--max-radius"):
+        RegionGrowingSettings(max_radius_mm=-1)
+    with pytest.raises(ParameterError, match="--boundary"):
+        RegionGrowingSettings(boundary="magic")
