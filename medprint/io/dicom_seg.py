@@ -254,10 +254,30 @@ def _decoded_frames(ds: Dataset, indices: list[int]) -> list[NDArray[np.generic]
     """The frames asked for, decoded one at a time (a large SEG would not fit decoded whole)."""
     from pydicom.pixels import iter_pixels
 
-    count = int(ds.get("NumberOfFrames", 1) or 1)
-    if count == 1:
+    syntax = ds.file_meta.TransferSyntaxUID
+    if int(ds.BitsAllocated) == 1 and not syntax.is_compressed and syntax.is_little_endian:
+        return [_unpacked_frame(ds, index) for index in indices]
+    if int(ds.get("NumberOfFrames", 1) or 1) == 1:
         return [ds.pixel_array.reshape(int(ds.Rows), int(ds.Columns))]
     return [plane for plane in iter_pixels(ds, indices=indices)]
+
+
+def _unpacked_frame(ds: Dataset, index: int) -> NDArray[np.uint8]:
+    """One frame of native 1-bit pixel data.
+
+    Frames follow each other bit by bit, without padding to whole bytes (pydicom
+    3.0's per-frame decoding fails on such frames when their size is not a
+    multiple of 8 pixels).
+    """
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    size = rows * columns
+    first_bit = index * size
+    data = ds.PixelData
+    chunk = np.frombuffer(data[first_bit // 8:(first_bit + size + 7) // 8 + 1], dtype=np.uint8)
+    bits = np.unpackbits(chunk, bitorder="little")[first_bit % 8:first_bit % 8 + size]
+    if bits.size != size:
+        raise InputError(f"frame {index + 1}: pixel data ends early ({bits.size} of {size} pixels); is the SEG complete?")
+    return bits.reshape(rows, columns)
 
 
 def _place(array: NDArray[np.uint8], grid: _SegGrid, reference: Volume) -> NDArray[np.bool_]:
