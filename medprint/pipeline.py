@@ -7,7 +7,6 @@ layer over :func:`convert_scan`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -23,9 +22,9 @@ from .io.mesh_files import MESH_FORMATS
 from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
 from .mesh.model import Mesh
 from .progress import ProgressCallback, no_progress
-from .report import build_report, write_report
-from .segment import SegmentationSettings, segment_by_threshold
-from .volume import Mask, Volume
+from .report import build_report, describe_mask, describe_volume, write_report
+from .segment import SegmentationSettings, clean_up_mask, select_by_threshold
+from .geometry import Geometry
 
 log = logging.getLogger("medprint")
 
@@ -133,18 +132,29 @@ def convert_scan(
             modality=loading.modality,
             progress=progress,
         )
+    input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
+    choices = list(volume.notes)
     with watch.stage("segment"):
-        mask, segment_steps = segment_by_threshold(volume, segmentation)
-    mesh, quality, surface_facts = _mask_to_printable_mesh(mask, volume, surface, watch, progress)
+        mask, segment_steps = select_by_threshold(volume, segmentation)
+        # Hospital volumes are hundreds of MB: release the voxels before labelling and meshing need memory.
+        del volume
+        mask, cleanup_steps = clean_up_mask(mask, segmentation)
+    segment_steps += cleanup_steps
+    mask_facts = describe_mask(mask)
+    geometry, label = mask.geometry, mask.label
+    with watch.stage("surface"):
+        mesh = extract_surface(mask, progress=progress).with_name(label)
+    del mask
+    mesh, quality, surface_facts = _refine_surface(mesh, geometry, surface, watch)
     with watch.stage("write"):
         write_mesh(mesh, output_path, ascii=ascii_stl, overwrite=overwrite)
 
     report = build_report(
-        volume=volume,
-        mask=mask,
+        input_facts=input_facts,
+        mask_facts=mask_facts,
+        choices=choices + segment_steps + list(surface_facts.get("repairs", [])),
         mesh=mesh,
         quality=quality,
-        segment_steps=segment_steps,
         surface_facts=surface_facts,
         parameters={
             "segmentation": segmentation,
@@ -153,9 +163,7 @@ def convert_scan(
             "ascii_stl": ascii_stl,
         },
         timings_s=watch.seconds,
-        input_path=input_path if include_phi_paths else None,
         output_path=output_path,
-        volume_sha256=_fingerprint(volume),
     )
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
@@ -177,22 +185,19 @@ def _check_outputs(output_path: Path, report_path: Path | None, overwrite: bool)
         check_writable(report_path, overwrite=overwrite, option="report")
 
 
-def _mask_to_printable_mesh(
-    mask: Mask, volume: Volume, surface: SurfaceSettings, watch: _Stopwatch, progress: ProgressCallback
+def _refine_surface(
+    mesh: Mesh, grid: Geometry, surface: SurfaceSettings, watch: _Stopwatch
 ) -> tuple[Mesh, MeshQuality, dict[str, Any]]:
-    limit = surface.deviation_limit(volume.geometry.spacing)
-    facts: dict[str, Any] = {"deviation_limit_mm": limit}
-    with watch.stage("surface"):
-        mesh = extract_surface(mask, progress=progress).with_name(mask.label)
-    facts["raw_triangles"] = mesh.face_count
+    """Smooth, decimate and check a raw marching-cubes surface made on ``grid``."""
+    limit = surface.deviation_limit(grid.spacing)
+    facts: dict[str, Any] = {"deviation_limit_mm": limit, "raw_triangles": mesh.face_count}
     decimating = surface.decimate_fraction is not None or surface.decimate_faces is not None
     if surface.smooth_iterations > 0:
         # Smoothing and decimation share one budget; with both, each gets half.
         smoothing_limit = limit / 2 if decimating else limit
         with watch.stage("smooth"):
             mesh, facts["smoothing_deviation_mm"] = smooth_surface(
-                mesh, iterations=surface.smooth_iterations, max_deviation_mm=smoothing_limit,
-                sampling_grid=mask.geometry,
+                mesh, iterations=surface.smooth_iterations, max_deviation_mm=smoothing_limit, sampling_grid=grid
             )
     if decimating:
         remaining = limit - facts.get("smoothing_deviation_mm", 0.0)
@@ -210,9 +215,4 @@ def _mask_to_printable_mesh(
     facts["surface_deviation_mm"] = round(
         facts.get("smoothing_deviation_mm", 0.0) + facts.get("decimation_deviation_mm", 0.0), 4
     )
-    return repair.mesh.with_name(mask.label), repair.quality, facts
-
-
-def _fingerprint(volume: Volume) -> str:
-    """SHA-256 of the voxel values: ties a report to its input without naming the patient."""
-    return hashlib.sha256(volume.array.tobytes()).hexdigest()
+    return repair.mesh.with_name(mesh.name), repair.quality, facts

@@ -7,11 +7,16 @@ so it can leave the hospital with the print.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
+import resource
+import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import __version__
 from .io.atomic import atomic_path
@@ -26,38 +31,36 @@ _LIBRARIES = ("numpy", "scipy", "pydicom", "SimpleITK", "vtk", "trimesh", "numpy
 
 def build_report(
     *,
-    volume: Volume,
-    mask: Mask,
+    input_facts: dict[str, Any],
+    mask_facts: dict[str, Any],
+    choices: list[str],
     mesh: Mesh,
     quality: MeshQuality,
-    segment_steps: list[str],
     surface_facts: dict[str, Any],
     parameters: dict[str, Any],
     timings_s: dict[str, float],
     output_path: Path,
-    volume_sha256: str,
-    input_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Assemble the report as plain JSON-ready data."""
+    """Assemble the report as plain JSON-ready data.
+
+    ``input_facts`` and ``mask_facts`` come from :func:`describe_volume` and
+    :func:`describe_mask`, taken while those arrays were still in memory.
+    """
     low, high = mesh.bounds_mm()
     return {
         "schema": REPORT_SCHEMA,
-        "input": _describe_input(volume, input_path, volume_sha256),
-        "choices": list(volume.notes) + segment_steps + list(surface_facts.get("repairs", [])),
+        "input": input_facts,
+        "choices": choices,
         "parameters": _plain(parameters),
-        "mask": {
-            "label": mask.label,
-            "voxels": mask.voxel_count,
-            "volume_mm3": round(mask.volume_mm3, 2),
-        },
+        "mask": mask_facts,
         "mesh": {
             "path": str(output_path),
             "frame": "LPS",
             "units": "mm",
             "triangles": mesh.face_count,
             "vertices": mesh.vertex_count,
-            "volume_mm3": round(mesh.volume_mm3(), 2),
-            "area_mm2": round(mesh.area_mm2(), 2),
+            "volume_mm3": round(quality.volume_mm3, 2),
+            "area_mm2": round(quality.area_mm2, 2),
             "bounding_box_mm": {"min": _round3(low), "max": _round3(high), "size": _round3(
                 tuple(h - lo for lo, h in zip(low, high)))},
             "watertight": quality.watertight,
@@ -74,8 +77,39 @@ def build_report(
             "decimation_deviation_mm": surface_facts.get("decimation_deviation_mm"),
         },
         "timings_s": {**timings_s, "total": round(sum(timings_s.values()), 3)},
+        "peak_memory_mb": _peak_memory_mb(),
         "versions": _versions(),
     }
+
+
+def describe_volume(volume: Volume, *, input_path: Path | None = None) -> dict[str, Any]:
+    """What the report says about the scan: geometry, de-identified metadata and a fingerprint."""
+    geometry = volume.geometry
+    described: dict[str, Any] = {
+        "modality": volume.modality,
+        "dimensions_xyz": list(reversed(volume.shape)),
+        "spacing_mm": _round3(geometry.spacing),
+        "origin_lps_mm": _round3(geometry.origin),
+        "direction": [round(d, 6) for d in geometry.direction],
+        "orientation": geometry.describe_orientation(),
+        "value_range": list(volume.value_range()),
+        "metadata": dict(volume.metadata),
+        "volume_sha256": voxel_fingerprint(volume),
+    }
+    if input_path is not None:
+        described["path"] = str(input_path)
+    return described
+
+
+def describe_mask(mask: Mask) -> dict[str, Any]:
+    """What the report says about the segmentation."""
+    return {"label": mask.label, "voxels": mask.voxel_count, "volume_mm3": round(mask.volume_mm3, 2)}
+
+
+def voxel_fingerprint(volume: Volume) -> str:
+    """SHA-256 of the voxel values: ties a report to its input without naming the patient."""
+    values = np.ascontiguousarray(volume.array)
+    return hashlib.sha256(memoryview(values).cast("B")).hexdigest()
 
 
 def write_report(report: dict[str, Any], path: Path, *, overwrite: bool) -> None:
@@ -99,22 +133,10 @@ def summary_line(report: dict[str, Any]) -> str:
     )
 
 
-def _describe_input(volume: Volume, input_path: Path | None, volume_sha256: str) -> dict[str, Any]:
-    geometry = volume.geometry
-    described: dict[str, Any] = {
-        "modality": volume.modality,
-        "dimensions_xyz": list(reversed(volume.shape)),
-        "spacing_mm": _round3(geometry.spacing),
-        "origin_lps_mm": _round3(geometry.origin),
-        "direction": [round(d, 6) for d in geometry.direction],
-        "orientation": geometry.describe_orientation(),
-        "value_range": list(volume.value_range()),
-        "metadata": dict(volume.metadata),
-        "volume_sha256": volume_sha256,
-    }
-    if input_path is not None:
-        described["path"] = str(input_path)
-    return described
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports kB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def _versions() -> dict[str, str]:

@@ -93,6 +93,10 @@ class MeshQuality:
         Edges used by one face.
     nonmanifold_edges : int
         Edges used by three or more faces.
+    volume_mm3 : float
+        Enclosed volume (signed sum over faces; cavities count negative).
+    area_mm2 : float
+        Surface area.
     """
 
     watertight: bool
@@ -107,6 +111,8 @@ class MeshQuality:
     open_bodies: int
     boundary_edges: int
     nonmanifold_edges: int
+    volume_mm3: float = 0.0
+    area_mm2: float = 0.0
 
     @property
     def is_printable(self) -> bool:
@@ -350,7 +356,7 @@ def _analyse(mesh: Mesh) -> _Analysis:
         boundary_edges = int(np.count_nonzero(boundary))
         nonmanifold_edges = int(np.count_nonzero(edges.count > 2))
     corners = _Corners.of(mesh)
-    degenerate, face_volume = _face_geometry(mesh, corners)
+    degenerate, face_volume, area = _face_geometry(mesh, corners)
     volumes = np.bincount(bodies.face_body, weights=face_volume, minlength=bodies.count)
     depth = _nesting_depth(mesh, corners, bodies, closed)
     even = depth % 2 == 0
@@ -368,6 +374,8 @@ def _analyse(mesh: Mesh) -> _Analysis:
         open_bodies=int(np.count_nonzero(~closed)),
         boundary_edges=boundary_edges,
         nonmanifold_edges=nonmanifold_edges,
+        volume_mm3=float(volumes.sum()),
+        area_mm2=area,
     )
     return _Analysis(quality, bodies, volumes, depth, closed)
 
@@ -445,8 +453,11 @@ class _Corners:
         return cls(columns[0], columns[1], columns[2], corners[0], corners[1], corners[2])
 
 
-def _face_geometry(mesh: Mesh, corners: _Corners) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-    """Per face: degenerate?  And signed volume (mm3) of the tetrahedron it spans with the centroid."""
+def _face_geometry(mesh: Mesh, corners: _Corners) -> tuple[NDArray[np.bool_], NDArray[np.float64], float]:
+    """Per face: degenerate?  And signed volume (mm3) of the tetrahedron it spans with the centroid.
+
+    Also the total surface area (mm2), which falls out of the same cross products.
+    """
     i, j, k = corners.first, corners.second, corners.third
     x, y, z = corners.x, corners.y, corners.z
     # In-place arithmetic: on millions of faces, fresh temporaries cost as much as the maths.
@@ -482,6 +493,7 @@ def _face_geometry(mesh: Mesh, corners: _Corners) -> tuple[NDArray[np.bool_], ND
     nz *= nz
     twice_area_sq += ny
     twice_area_sq += nz
+    area = float(np.sqrt(twice_area_sq).sum() / 2.0)
     longest_sq = _squared_length(ax, ay, az, y0)
     np.maximum(longest_sq, _squared_length(bx, by, bz, z0), out=longest_sq)
     bx -= ax
@@ -493,7 +505,7 @@ def _face_geometry(mesh: Mesh, corners: _Corners) -> tuple[NDArray[np.bool_], ND
     longest_sq *= longest_sq
     degenerate = twice_area_sq <= longest_sq
     degenerate |= (i == j) | (j == k) | (k == i)
-    return degenerate, volume
+    return degenerate, volume, area
 
 
 def _squared_length(

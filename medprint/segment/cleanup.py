@@ -24,9 +24,16 @@ CONNECTIVITY = 6
 
 def keep_largest_component(mask: Mask) -> Mask:
     """Keep only the largest connected body (drops scanner tables and head holders)."""
+    return largest_component_and_count(mask)[0]
+
+
+def largest_component_and_count(mask: Mask) -> tuple[Mask, int]:
+    """The largest connected body and how many bodies there were, from one labelling pass."""
     _require_voxels(mask, "keeping the largest component")
-    largest = cc3d.largest_k(mask.array, k=1, connectivity=CONNECTIVITY, binary_image=True)
-    return mask.replace(largest.astype(bool, copy=False))
+    labels, count = cc3d.connected_components(mask.array, connectivity=CONNECTIVITY, return_N=True)
+    voxel_counts = cc3d.statistics(labels)["voxel_counts"]
+    largest = int(np.argmax(voxel_counts[1:])) + 1
+    return mask.replace(labels == largest), int(count)
 
 
 def keep_components_above(mask: Mask, min_volume_mm3: float) -> Mask:
