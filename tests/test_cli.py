@@ -189,3 +189,39 @@ def test_decimate_stays_watertight_and_within_the_deviation_budget(tmp_path, con
     assert facts["smoothing_deviation_mm"] <= 0.5 + 1e-9  # half the budget each
     assert facts["surface_deviation_mm"] <= 1.0
     assert facts["volume_mm3"] == pytest.approx(full["volume_mm3"], rel=0.02)
+
+
+def _two_series_folder(folder):
+    from dicom_phantoms import write_ct_series
+
+    small = np.full((6, 20, 20), -1000.0)
+    small[2:4, 5:15, 5:15] = 1000.0
+    large = np.full((12, 24, 24), -1000.0)
+    large[3:9, 4:20, 4:20] = 1000.0
+    write_ct_series(folder / "a", small, (1.0, 1.0, 2.0), series_uid="1.2.3.111", description="small")
+    write_ct_series(folder / "b" / "deeper", large, (1.0, 1.0, 2.0), series_uid="1.2.3.222", description="large",
+                    tilt_deg=12.0)
+
+
+def test_info_lists_every_series_with_its_problems(tmp_path):
+    _two_series_folder(tmp_path)
+    result = run("info", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    listed = {series["uid"]: series for series in json.loads(result.output)["series"]}
+    assert set(listed) == {"1.2.3.111", "1.2.3.222"}
+    assert any("tilt" in problem for problem in listed["1.2.3.222"]["problems"])
+    assert listed["1.2.3.111"]["dimensions_xyz"] == [20, 20, 6]
+
+
+def test_convert_picks_the_largest_series_and_says_why_unless_told(tmp_path):
+    _two_series_folder(tmp_path / "in")
+    result = run("convert", tmp_path / "in", "-o", tmp_path / "a.stl", "--json", "--no-report")
+    report = json.loads(result.stdout)
+    assert report["input"]["metadata"]["series_uid"] == "1.2.3.222"
+    assert any("chosen" in choice and "largest" in choice for choice in report["choices"])
+    numbers = {s["uid"]: s["number"] for s in json.loads(run("info", tmp_path / "in", "--json").output)["series"]}
+    chosen = run("convert", tmp_path / "in", "-o", tmp_path / "b.stl", "--json", "--no-report",
+                 "--series", str(numbers["1.2.3.111"]))
+    assert json.loads(chosen.stdout)["input"]["metadata"]["series_uid"] == "1.2.3.111"
+    unknown = run("convert", tmp_path / "in", "-o", tmp_path / "c.stl", "--series", "9")
+    _assert_one_line_error(unknown, "--series")

@@ -308,7 +308,7 @@ def _select(series: tuple[SeriesInfo, ...], selector: str) -> tuple[SeriesInfo, 
         return matches[0], f"series {matches[0].number} (UID {matches[0].uid}) as asked"
     listing = "; ".join(f"{s.number}: {s.uid} ({s.modality}, {s.slice_count} slices)" for s in series)
     problem = "matches several series" if matches else "matches no series"
-    raise ParameterError(f"series '{selector}' {problem}: give a number or UID from: {listing}")
+    raise ParameterError(f"--series {selector!r} {problem}: give a number or UID from: {listing}")
 
 
 # ----------------------------------------------------------------------------- loading
