@@ -225,3 +225,17 @@ def test_convert_picks_the_largest_series_and_says_why_unless_told(tmp_path):
     assert json.loads(chosen.stdout)["input"]["metadata"]["series_uid"] == "1.2.3.111"
     unknown = run("convert", tmp_path / "in", "-o", tmp_path / "c.stl", "--series", "9")
     _assert_one_line_error(unknown, "--series")
+
+
+def test_parts_from_one_scan_line_up(tmp_path, converted):
+    """Bone and the soft-tissue head from the same scan share one frame: the skull sits inside the head."""
+    result = run("convert", SAMPLE, "-o", tmp_path / "head.stl", "--preset", "soft-tissue", "--keep", "largest",
+                 "--fill-cavities", "--no-report")
+    assert result.exit_code == 0, result.output
+    head = trimesh.load(tmp_path / "head.stl")
+    skull = trimesh.load(converted[0] / "skull.stl")
+    # The skull's box lies inside the head's, with scalp around it on every side, and they share a centre.
+    margin_low = skull.bounds[0] - head.bounds[0]
+    margin_high = head.bounds[1] - skull.bounds[1]
+    assert np.all(margin_low > 0.5) and np.all(margin_high > 0.5)
+    assert np.linalg.norm(head.bounds.mean(axis=0) - skull.bounds.mean(axis=0)) < 3.0
