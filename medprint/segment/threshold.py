@@ -34,7 +34,8 @@ def check_preset_applies(volume: Volume, preset: ThresholdPreset) -> None:
         raise ParameterError(
             f"--preset {preset.name}: presets are Hounsfield ranges for CT, but this scan is "
             f"{volume.modality} (values {volume.value_range()[0]:g}..{volume.value_range()[1]:g}); "
-            "use --threshold LO:HI in the scan's own units instead"
+            "use --threshold LO:HI in the scan's own units, --auto-threshold otsu, --percentile LO:HI "
+            "or --seed X,Y,Z instead"
         )
 
 
