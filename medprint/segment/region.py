@@ -86,12 +86,20 @@ class RegionGrowingSettings:
         bronchograms) so the print is solid.
     label : str
         Name of the mask.
+    smoothing_mm : float, optional
+        Gaussian sigma (mm) applied before thresholding (``--smooth-image``).
+        Default: 1 mm when the range is estimated (noise would make the region
+        porous and the leak guard would cut it apart), none with a given
+        ``--range`` (the user's values are applied to the scan as it is).
+    partial_volume_rim : bool
+        With an estimated range, add the edge voxels that are more part than
+        surroundings (see :func:`add_partial_volume_rim`).
     """
 
     intensity_range: tuple[float, float] | None = None
     multiplier: float = 2.5
     iterations: int = 3
-    seed_radius_mm: float = 3.0
+    seed_radius_mm: float = 5.0
     open_mm: float | None = None
     max_radius_mm: float = 6.0
     leak_ratio: float = 1.5
@@ -99,13 +107,11 @@ class RegionGrowingSettings:
     allow_border: bool = False
     fill_holes: bool = True
     label: str = "region"
-    boundary: str = "half-contrast"
-    smoothing_mm: float = 0.0
+    smoothing_mm: float | None = None
+    partial_volume_rim: bool = True
 
     def __post_init__(self) -> None:
-        if self.boundary not in ("half-contrast", "confidence"):
-            raise ParameterError(f"--boundary: {self.boundary!r} is not one of half-contrast, confidence")
-        if not self.smoothing_mm >= 0:
+        if self.smoothing_mm is not None and not self.smoothing_mm >= 0:
             raise ParameterError(f"--smooth-image: must be >= 0 mm, got {self.smoothing_mm:g}")
         if self.intensity_range is not None:
             low, high = self.intensity_range
@@ -182,47 +188,52 @@ def segment_from_seeds(
     """
     settings = settings or RegionGrowingSettings()
     seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=seeds_lps_mm, voxels_ijk=seeds_voxel)
-    values = smoothed_values(volume, settings.smoothing_mm)
+    smoothing = settings.smoothing_mm
+    if smoothing is None:
+        smoothing = 1.0 if settings.intensity_range is None else 0.0
+    values = smoothed_values(volume, smoothing)
     steps = [f"{len(seeds)} seed(s) at voxel(s) " + "; ".join(_ijk(s) for s in seeds)]
-    _check_seeds_not_background(volume, values, seeds, settings)
+    if smoothing > 0:
+        steps.append(f"Gaussian smoothing {smoothing:g} mm before thresholding")
+    raw = np.asarray(volume.array, dtype=np.float32)
+    _check_seeds_not_background(volume, raw, seeds, settings)
     max_volume = settings.max_volume_mm3 or 0.25 * values.size * volume.geometry.voxel_volume_mm3
 
     if settings.intensity_range is not None:
         low, high = settings.intensity_range
-        _check_seeds_in_range(volume, values, seeds, low, high, settings)
+        _check_seeds_in_range(volume, raw, seeds, low, high, settings)
         region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
         steps.append(f"range {low:g}..{high:g} (given)")
     else:
         # The spread comes from the unsmoothed scan: it is the noise the range must span.
-        raw = np.asarray(volume.array, dtype=np.float32)
         low, high = neighbourhood_range(raw, volume.geometry, seeds, settings.seed_radius_mm, settings.multiplier)
         steps.append(
             f"range {low:.0f}..{high:.0f} from mean +- {settings.multiplier:g} sd within {settings.seed_radius_mm:g} mm of the seeds"
         )
         region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
-        if settings.boundary == "confidence":
-            for _ in range(settings.iterations):
-                inside = values[region]
-                mean, std = float(inside.mean()), float(inside.std())
-                low, high = mean - settings.multiplier * std, mean + settings.multiplier * std
-                region, radius = grow_region(
-                    values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume
-                )
-            steps.append(
-                f"range re-estimated over the region {settings.iterations} times (confidence-connected): {low:.0f}..{high:.0f}"
+        for _ in range(settings.iterations):
+            inside = raw[region]
+            mean, std = float(inside.mean()), float(inside.std())
+            wide_low, wide_high = mean - settings.multiplier * std, mean + settings.multiplier * std
+            # Never past half-way to the surroundings: beyond it a voxel is more
+            # neighbour than part, and that is where confidence ranges leak.
+            new_low, new_high, level, around = half_contrast_limit(values, volume.geometry, region, wide_low, wide_high)
+            if abs(new_low - low) <= 1e-3 * (abs(low) + 1) and abs(new_high - high) <= 1e-3 * (abs(high) + 1):
+                break
+            low, high = new_low, new_high
+            region, radius = grow_region(
+                values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume
             )
-        else:
-            for _ in range(max(settings.iterations, 1)):
-                new_low, new_high, level, around = half_contrast_range(values, volume.geometry, region, low, high)
-                if (new_low, new_high) == (low, high):
-                    break
-                low, high = new_low, new_high
-                region, radius = grow_region(
-                    values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume
-                )
-            steps.append(
-                f"boundary half-way between the part ({level:.0f}) and its surroundings ({around:.0f}): range {low:.0f}..{high:.0f}"
-            )
+        steps.append(
+            f"range re-estimated over the region (confidence-connected, at most {settings.iterations} times, "
+            f"clipped half-way to the surroundings): {low:.0f}..{high:.0f}"
+        )
+    if settings.intensity_range is None and settings.partial_volume_rim:
+        region, added, level, around = add_partial_volume_rim(values, volume.geometry, region)
+        steps.append(
+            f"partial-volume rim: {added} voxels next to the region past half-way between the part ({level:.0f}) "
+            f"and its surroundings ({around:.0f}) added"
+        )
     if radius > 0:
         steps.append(f"opening {radius:g} mm to cut bridges to touching tissue, then the region's own boundary restored")
     else:
@@ -277,7 +288,7 @@ def smoothed_values(volume: Volume, sigma_mm: float) -> NDArray[np.float32]:
     return gaussian_filter(values, sigma=sigma, truncate=2.0)
 
 
-def half_contrast_range(
+def half_contrast_limit(
     values: NDArray[np.floating],
     geometry: Geometry,
     region: NDArray[np.bool_],
@@ -286,19 +297,31 @@ def half_contrast_range(
     *,
     shell_mm: tuple[float, float] = (2.0, 5.0),
 ) -> tuple[float, float, float, float]:
-    """Move the range's edge to half-way between the part and its surroundings.
-
-    A lesion's outermost voxels are partial-volume mixtures of lesion and
-    background; the half-contrast level is where the true edge sits (the same
-    rule as the 50 % iso-contour used to measure lesions).
+    """Clip a range so it stops half-way between the part and its surroundings.
 
     Returns
     -------
     low, high : float
-        The new range.
+        The range, clipped on the surroundings' side at the half-contrast level
+        (the 50 % iso-level used to measure lesions).
     level, around : float
         Median inside the region and median of a shell ``shell_mm`` outside it.
     """
+    level, around = part_and_surroundings(values, geometry, region, shell_mm=shell_mm)
+    middle = 0.5 * (level + around)
+    if around < level:
+        return max(low, middle), high, level, around
+    return low, min(high, middle), level, around
+
+
+def part_and_surroundings(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    region: NDArray[np.bool_],
+    *,
+    shell_mm: tuple[float, float] = (2.0, 5.0),
+) -> tuple[float, float]:
+    """Median value inside the region and in a shell ``shell_mm`` outside it."""
     box = _bounding_box(region, margin=int(np.ceil(shell_mm[1] / min(geometry.spacing))) + 1)
     sub = region[box]
     outside = edt.edt(~sub, anisotropy=_spacing_zyx(geometry), black_border=False)
@@ -306,10 +329,39 @@ def half_contrast_range(
     sub_values = values[box]
     level = float(np.median(sub_values[sub]))
     around = float(np.median(sub_values[shell])) if shell.any() else level
+    return level, around
+
+
+def add_partial_volume_rim(
+    values: NDArray[np.floating], geometry: Geometry, region: NDArray[np.bool_]
+) -> tuple[NDArray[np.bool_], int, float, float]:
+    """Add the face/edge neighbours of the region that are more part than surroundings.
+
+    The voxels on a lesion's edge mix lesion and background, so a range fitted
+    to the lesion's core misses them and the print comes out a voxel too thin
+    (on 5 mm slices, a whole slice at each end).  Only voxels within one voxel
+    of the region are considered, so this adds the rim and never grows into a
+    neighbour of the same intensity.
+
+    Returns
+    -------
+    region : ndarray of bool
+    added : int
+        Voxels added.
+    level, around : float
+        Median inside the region and of a 2..5 mm shell outside it.
+    """
+    level, around = part_and_surroundings(values, geometry, region)
     middle = 0.5 * (level + around)
-    if around < level:
-        return min(middle, low), high, level, around
-    return low, max(middle, high), level, around
+    box = _bounding_box(region, margin=2)
+    sub = region[box]
+    near = edt.edt(~sub, black_border=False) <= 1.5  # voxel units: faces and edges
+    sub_values = values[box]
+    past = sub_values >= middle if level >= around else sub_values <= middle
+    rim = near & ~sub & past
+    out = region.copy()
+    out[box] |= rim
+    return out, int(np.count_nonzero(rim)), level, around
 
 
 def seed_ball(

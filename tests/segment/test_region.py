@@ -103,7 +103,7 @@ def test_estimated_range_finds_the_ball():
     mask, steps = segment_from_seeds(volume, [centre])
     assert _dice(mask.array, ball_a) > 0.90
     assert np.count_nonzero(mask.array & ball_b) == 0
-    assert any("half-way" in step for step in steps)
+    assert any("confidence-connected" in step for step in steps)
 
 
 def test_two_seeds_keep_both_balls():
@@ -138,5 +138,5 @@ def test_settings_validate_options():
         RegionGrowingSettings(intensity_range=(5, 1))
     with pytest.raises(ParameterError, match="--max-radius"):
         RegionGrowingSettings(max_radius_mm=-1)
-    with pytest.raises(ParameterError, match="--boundary"):
-        RegionGrowingSettings(boundary="magic")
+    with pytest.raises(ParameterError, match="--range-k"):
+        RegionGrowingSettings(multiplier=0)
