@@ -1,0 +1,227 @@
+"""Toolpaths to G-code text for Marlin 2, Klipper and RepRapFirmware, with estimates.
+
+Coordinates are written with numpy-formatted columns per layer; the header is
+comments only (every line starts with ';') and carries no patient data: any
+free text (an order name) is reduced to printable characters on one line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from .. import __version__
+from .profiles import MaterialProfile, PrinterProfile, render_template
+from .toolpaths import FEATURE_NAMES, PERIMETER_INNER, PERIMETER_OUTER, SKIRT, SUPPORT, LayerPaths
+
+#: Travels shorter than this never retract (mm).
+MIN_RETRACT_TRAVEL_MM = 1.0
+
+
+def sanitize_comment(text: str, *, limit: int = 120) -> str:
+    """One line of plain text safe inside a G-code comment.
+
+    Control characters (newlines included) become spaces, so the text cannot
+    end the comment and start a command on a new line.
+
+    >>> sanitize_comment("case 12\\nG28\\rM104 S300")
+    'case 12 G28 M104 S300'
+    """
+    cleaned = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) and ch != " " else ch for ch in text)
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    return cleaned[:limit]
+
+
+@dataclass(frozen=True)
+class MotionStats:
+    """Totals of a G-code program."""
+
+    time_s: float
+    filament_mm: float
+    travel_mm: float
+    extrude_mm: float
+    retractions: int
+
+
+def move_times(length: NDArray[np.float64], speed: NDArray[np.float64], *, acceleration: float,
+               corner_speed: float) -> NDArray[np.float64]:
+    """Trapezoid approximation of move durations (s): each move starts and ends at ``corner_speed``.
+
+    >>> float(move_times(np.array([100.0]), np.array([50.0]), acceleration=1e9, corner_speed=0)[0])
+    2.0
+    """
+    v0 = np.minimum(corner_speed, speed)
+    ramp_len = (speed**2 - v0**2) / (2 * acceleration)
+    cruise = length >= 2 * ramp_len
+    t_cruise = (length - 2 * ramp_len) / np.maximum(speed, 1e-9) + 2 * (speed - v0) / acceleration
+    peak = np.sqrt(acceleration * length + v0**2)
+    t_short = 2 * (peak - v0) / acceleration
+    return np.where(cruise, t_cruise, t_short)
+
+
+@dataclass(frozen=True)
+class GcodeSettings:
+    """What the writer needs besides the paths."""
+
+    line_width_mm: float
+    layer_top_mm: NDArray[np.float64]
+    layer_height_mm: NDArray[np.float64]
+    job_name: str | None = None
+
+
+def _fmt(values: NDArray[np.float64], decimals: int) -> NDArray[np.str_]:
+    return np.char.mod(f"%.{decimals}f", np.round(values, decimals))
+
+
+def write_layers(paths: list[LayerPaths], printer: PrinterProfile, material: MaterialProfile,
+                 settings: GcodeSettings) -> tuple[list[str], MotionStats]:
+    """G-code body (start G-code to end G-code) as text chunks, and its totals."""
+    w = settings.line_width_mm
+    relative_e = printer.firmware != "marlin2"
+    filament_area = np.pi * (printer.filament_diameter_mm / 2) ** 2
+    retract = material.retraction_length_mm
+    retract_f = material.retraction_speed_mm_s * 60
+    travel_speed = min(printer.travel_speed_mm_s, printer.max_speed_mm_s)
+    chunks: list[str] = []
+    max_z = float(settings.layer_top_mm[-1]) if len(settings.layer_top_mm) else 0.0
+    end_z = min(printer.build_z_mm, max_z + 10.0)
+    chunks.append(render_template(printer.start_gcode, printer, material, max_z_mm=end_z).strip() + "\n")
+    chunks.append("M83 ; relative extrusion\n" if relative_e else "M82 ; absolute extrusion\n")
+    chunks.append("G92 E0\nM107\n")
+    total_time = 0.0
+    total_e = 0.0
+    travel_len = 0.0
+    extrude_len = 0.0
+    retractions = 0
+    pos = np.array([np.nan, np.nan])
+    for i, layer in enumerate(paths):
+        h = float(settings.layer_height_mm[i])
+        z = float(settings.layer_top_mm[i])
+        lines = [f";LAYER:{i}", f";Z:{z:.3f}", f";HEIGHT:{h:.3f}"]
+        if i == 1:
+            if material.nozzle_temp_c != material.nozzle_temp_first_layer_c:
+                lines.append(f"M104 S{material.nozzle_temp_c:g}")
+            if material.bed_temp_c != material.bed_temp_first_layer_c:
+                lines.append(f"M140 S{material.bed_temp_c:g}")
+        fan = material.fan_first_layer_percent if i == 0 else material.fan_percent
+        if i <= 1:
+            lines.append(f"M106 S{round(fan * 2.55)}" if fan > 0 else "M107")
+        if not relative_e:
+            lines.append("G92 E0")
+        lines.append(f"G1 Z{z:.3f} F{min(printer.travel_speed_mm_s, 20) * 60:.0f}")
+        total_time += 0.2 / max(min(printer.travel_speed_mm_s, 20), 1)
+        chunks.append("\n".join(lines) + "\n")
+        if layer.xy.shape[0] == 0:
+            continue
+        # Speeds: per feature, capped by the printer and the material's volumetric limit.
+        vol_cap = material.max_volumetric_speed_mm3_s / (w * h)
+        feature_speed = np.where(
+            np.isin(layer.feature, (PERIMETER_INNER, PERIMETER_OUTER)), printer.perimeter_speed_mm_s,
+            printer.infill_speed_mm_s,
+        ).astype(np.float64)
+        if i == 0:
+            feature_speed[:] = printer.first_layer_speed_mm_s
+        feature_speed[layer.feature == SKIRT] = min(printer.first_layer_speed_mm_s, printer.perimeter_speed_mm_s)
+        feature_speed = np.minimum(np.minimum(feature_speed, printer.max_speed_mm_s), vol_cap)
+        e_per_mm = w * h * material.flow_multiplier / filament_area
+
+        xy = layer.xy
+        path = layer.path
+        first = np.r_[True, path[1:] != path[:-1]]
+        starts = np.flatnonzero(first)
+        seg_len = np.zeros(xy.shape[0])
+        seg_len[1:] = np.hypot(*(xy[1:] - xy[:-1]).T)
+        seg_len[first] = 0.0
+        # Travel into each path start from the previous path's end (or the last position).
+        prev_end = np.vstack([pos[None, :], xy[starts[1:] - 1]])
+        travel = np.hypot(*(xy[starts] - prev_end).T)
+        travel[~np.isfinite(travel)] = 0.0
+        needs = travel > MIN_RETRACT_TRAVEL_MM
+        if retract > 0 and needs.any():
+            cand = np.flatnonzero(needs & np.isfinite(prev_end[:, 0]))
+            if cand.size:
+                segs = shapely.linestrings(np.stack([prev_end[cand], xy[starts[cand]]], axis=1))
+                shapely.prepare(layer.region)
+                inside = shapely.covered_by(segs, layer.region)
+                needs[cand[inside]] = False
+            if not np.isfinite(prev_end[0, 0]):
+                needs[0] = True
+        else:
+            needs[:] = False
+        speed = feature_speed[path]
+        e = seg_len * e_per_mm
+        total_e += float(e.sum())
+        extrude_len += float(seg_len.sum())
+        travel_len += float(travel.sum())
+        retractions += int(needs.sum())
+        total_time += float(move_times(seg_len[~first], speed[~first], acceleration=printer.max_acceleration_mm_s2,
+                                       corner_speed=printer.corner_speed_mm_s).sum())
+        total_time += float(move_times(travel, np.full(travel.shape, travel_speed),
+                                       acceleration=printer.max_acceleration_mm_s2,
+                                       corner_speed=printer.corner_speed_mm_s).sum())
+        total_time += int(needs.sum()) * 2 * retract / material.retraction_speed_mm_s
+        # Text: one line per point; path starts are travels (with retraction when leaving the part).
+        if relative_e:
+            e_text = _fmt(e, 5)
+        else:
+            e_abs = np.cumsum(e)
+            e_text = _fmt(e_abs, 5)
+        x_text = _fmt(xy[:, 0], 3)
+        y_text = _fmt(xy[:, 1], 3)
+        body = np.char.add(np.char.add(np.char.add("G1 X", x_text), np.char.add(" Y", y_text)),
+                           np.char.add(" E", e_text))
+        feedrate = np.round(speed * 60).astype(np.int64)
+        new_f = np.r_[True, feedrate[1:] != feedrate[:-1]] | np.r_[False, first[:-1]]
+        body = np.where(new_f & ~first, np.char.add(body, np.char.add(" F", feedrate.astype(str))), body)
+        e_before = (np.cumsum(e) - e) if not relative_e else None
+        travel_text = np.char.add(np.char.add(np.char.add("G0 X", x_text[starts]), np.char.add(" Y", y_text[starts])),
+                                  f" F{travel_speed * 60:.0f}")
+        type_text = np.array([f";TYPE:{FEATURE_NAMES[f]}" for f in range(len(FEATURE_NAMES))])
+        feature_change = np.r_[True, layer.feature[1:] != layer.feature[:-1]]
+        prefix = np.where(feature_change, np.char.add(type_text[layer.feature], "\n"), "")
+        if relative_e:
+            retract_text = f"G1 E{-retract:.5f} F{retract_f:.0f}\n"
+            unretract_text = f"\nG1 E{retract:.5f} F{retract_f:.0f}"
+            pre = np.where(needs, retract_text, "")
+            post = np.where(needs, unretract_text, "")
+        else:
+            base = e_before[starts]
+            pre = np.where(needs, np.char.add(np.char.add("G1 E", _fmt(base - retract, 5)), f" F{retract_f:.0f}\n"), "")
+            post = np.where(needs, np.char.add(np.char.add("\nG1 E", _fmt(base, 5)), f" F{retract_f:.0f}"), "")
+        body[starts] = np.char.add(np.char.add(np.char.add(prefix, pre), travel_text), post)
+        chunks.append("\n".join(body.tolist()) + "\n")
+        pos = xy[-1].copy()
+    chunks.append(";END\n" + render_template(printer.end_gcode, printer, material, max_z_mm=end_z).strip() + "\n")
+    stats = MotionStats(time_s=total_time, filament_mm=total_e, travel_mm=travel_len, extrude_mm=extrude_len,
+                        retractions=retractions)
+    return chunks, stats
+
+
+def header(*, printer: PrinterProfile, material: MaterialProfile, engine: str, layer_count: int,
+           stats: MotionStats, settings_text: list[str], job_name: str | None) -> str:
+    """Comment header: medprint version, profiles, layers, estimates; no patient data."""
+    grams = stats.filament_mm * np.pi * (printer.filament_diameter_mm / 2) ** 2 / 1000.0 * material.density_g_cm3
+    cost = grams / 1000.0 * material.price_per_kg
+    hours, rest = divmod(int(round(stats.time_s)), 3600)
+    minutes, seconds = divmod(rest, 60)
+    lines = [
+        f"generated by medprint {__version__} (engine: {engine})",
+        f"printer: {printer.name} ({printer.firmware})",
+        f"material: {material.name}",
+    ]
+    if job_name:
+        lines.append(f"job: {sanitize_comment(job_name)}")
+    lines += [
+        f"layer count: {layer_count}",
+        f"estimated printing time: {hours}h {minutes:02d}m {seconds:02d}s ({stats.time_s:.0f} s)",
+        f"filament used [mm]: {stats.filament_mm:.1f}",
+        f"filament used [g]: {grams:.2f}",
+        f"filament cost: {cost:.2f} {material.currency}",
+        *settings_text,
+    ]
+    return "".join(f"; {sanitize_comment(line, limit=200)}\n" for line in lines)

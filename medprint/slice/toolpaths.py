@@ -1,0 +1,300 @@
+"""Layers of polygons to extrusion paths: perimeters, solid and sparse infill, supports, skirt/brim.
+
+All geometry is shapely 2 (GEOS) called on whole arrays per layer: offsets
+with ``buffer``, solid areas as differences with the layers above and below,
+infill as one precomputed pattern clipped by ``intersection``.  Python loops
+run over layers and features, never over points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from ..progress import ProgressCallback, no_progress
+
+#: Feature codes, in the order they are printed within a layer.
+SKIRT, SUPPORT, PERIMETER_INNER, PERIMETER_OUTER, SOLID, SPARSE = range(6)
+FEATURE_NAMES = ("skirt", "support", "perimeter", "external perimeter", "solid infill", "infill")
+INFILL_PATTERNS = ("rectilinear", "grid", "gyroid")
+
+#: Detail below this (mm) is removed from outlines before offsetting (the printer cannot show it).
+RESOLUTION_MM = 0.02
+
+
+@dataclass(frozen=True)
+class ToolpathSettings:
+    """Geometry of the paths (all lengths mm)."""
+
+    line_width_mm: float
+    layer_heights_mm: NDArray[np.float64]
+    perimeters: int = 2
+    top_layers: int = 4
+    bottom_layers: int = 3
+    infill_density: float = 0.15
+    infill_pattern: str = "grid"
+    supports: bool = False
+    support_angle_deg: float = 45.0
+    support_xy_gap_mm: float = 0.6
+    support_z_gap_layers: int = 1
+    support_spacing_mm: float = 2.5
+    brim_width_mm: float = 0.0
+    skirt_loops: int = 1
+    skirt_distance_mm: float = 3.0
+    infill_overlap: float = 0.15
+
+
+@dataclass
+class LayerPaths:
+    """One layer's paths: ``xy[k]`` is the k-th point, ``path[k]`` its path number; paths in print order."""
+
+    xy: NDArray[np.float64]
+    path: NDArray[np.int64]
+    feature: NDArray[np.int64]  # per path
+    region: shapely.Geometry = field(repr=False)  # where travel needs no retraction
+
+
+def _lines(geometry: shapely.Geometry) -> NDArray[np.object_]:
+    """Every line or ring of ``geometry`` as an array of LineStrings/LinearRings."""
+    parts = shapely.get_parts(geometry)
+    if parts.size == 0:
+        return parts
+    kinds = shapely.get_type_id(parts)
+    polys = parts[(kinds == 3)]
+    out = [parts[(kinds == 1) | (kinds == 2)]]
+    if polys.size:
+        out.append(shapely.get_exterior_ring(polys))
+        counts = shapely.get_num_interior_rings(polys)
+        if counts.sum():
+            idx = np.repeat(np.arange(polys.size), counts)
+            ring_no = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            out.append(shapely.get_interior_ring(polys[idx], ring_no))
+    return np.concatenate(out)
+
+
+def _hatch(bounds: tuple[float, float, float, float], spacing: float, angle_deg: float,
+           offset: float = 0.0) -> shapely.MultiLineString:
+    """Parallel lines ``spacing`` apart at ``angle_deg`` covering ``bounds``, every other one reversed."""
+    minx, miny, maxx, maxy = bounds
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    radius = np.hypot(maxx - minx, maxy - miny) / 2 + spacing
+    start = -radius + (offset % spacing)
+    n = int(np.ceil(2 * radius / spacing)) + 1
+    d = start + spacing * np.arange(n)
+    a = np.radians(angle_deg)
+    ux, uy = np.cos(a), np.sin(a)  # along the line
+    px, py = -uy, ux  # across
+    x0 = cx + d * px - radius * ux
+    y0 = cy + d * py - radius * uy
+    x1 = cx + d * px + radius * ux
+    y1 = cy + d * py + radius * uy
+    flip = np.arange(n) % 2 == 1
+    x0[flip], x1[flip] = x1[flip].copy(), x0[flip].copy()
+    y0[flip], y1[flip] = y1[flip].copy(), y0[flip].copy()
+    coords = np.stack([np.stack([x0, y0], axis=1), np.stack([x1, y1], axis=1)], axis=1)
+    return shapely.multilinestrings(shapely.linestrings(coords))
+
+
+def _gyroid(bounds: tuple[float, float, float, float], spacing: float, z: float) -> shapely.MultiLineString:
+    """Gyroid section at height ``z``: curves sin x cos y + sin y cos z + sin z cos x = 0 (scaled).
+
+    The period is chosen so the curves' length per area matches parallel lines ``spacing`` apart.
+    """
+    period = 2.0 * np.pi
+    scale = period / (spacing * _GYROID_LENGTH_PER_PERIOD)  # radians per mm
+    minx, miny, maxx, maxy = bounds
+    xs = np.arange(minx - 1, maxx + 1 + 0.25, 0.25)
+    u = xs * scale
+    w = z * scale
+    a, b, c = np.sin(u), np.cos(w), np.sin(w) * np.cos(u)
+    r = np.hypot(a, b)
+    phi = np.arctan2(b, a)
+    ratio = np.clip(-c / np.maximum(r, 1e-12), -1.0, 1.0)
+    delta = np.arccos(ratio)
+    lines = []
+    k_lo = int(np.floor(miny * scale / period)) - 1
+    k_hi = int(np.ceil(maxy * scale / period)) + 1
+    for sign in (1.0, -1.0):
+        base = (phi + sign * delta) / scale
+        for k in range(k_lo, k_hi + 1):
+            ys = base + k * period / scale
+            lines.append(np.stack([xs, ys], axis=1))
+    return shapely.multilinestrings(shapely.linestrings(np.array(lines)))
+
+
+def _gyroid_length_per_period() -> float:
+    # Curve length per unit area of the unscaled gyroid section, averaged over z, in units of 1/period:
+    # parallel lines spacing s apart have length 1/s per area; match that.
+    u = np.linspace(0, 2 * np.pi, 2001)
+    total = 0.0
+    zs = np.linspace(0, 2 * np.pi, 9)[:-1]
+    for w in zs:
+        a, b, c = np.sin(u), np.cos(w), np.sin(w) * np.cos(u)
+        r = np.hypot(a, b)
+        phi = np.arctan2(b, a)
+        delta = np.arccos(np.clip(-c / np.maximum(r, 1e-12), -1, 1))
+        for sign in (1, -1):
+            y = phi + sign * delta
+            y = np.unwrap(y)
+            total += np.sum(np.hypot(np.diff(u), np.diff(y)))
+    length_per_area = total / len(zs) / (2 * np.pi) ** 2  # per rad^2 of one period cell
+    return float(length_per_area * 2 * np.pi)
+
+
+_GYROID_LENGTH_PER_PERIOD = _gyroid_length_per_period()
+
+
+def _clip(area: shapely.Geometry, pattern: shapely.Geometry, min_length: float) -> NDArray[np.object_]:
+    if area.is_empty:
+        return np.empty(0, dtype=object)
+    lines = shapely.get_parts(shapely.intersection(area, pattern))
+    lines = lines[shapely.get_type_id(lines) == 1]
+    return lines[shapely.length(lines) >= min_length]
+
+
+def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettings, *,
+                    progress: ProgressCallback = no_progress) -> list[LayerPaths]:
+    """Extrusion paths for every layer.
+
+    Parameters
+    ----------
+    layers : list of shapely.MultiPolygon
+        The material in each layer (from :func:`medprint.slice.planar.section`).
+    settings : ToolpathSettings
+
+    Returns
+    -------
+    list of LayerPaths, one per layer
+    """
+    w = settings.line_width_mm
+    count = len(layers)
+    regions = [shapely.simplify(layer, RESOLUTION_MM) if not layer.is_empty else layer for layer in layers]
+    nonempty = [r for r in regions if not r.is_empty]
+    if not nonempty:
+        return []
+    bounds = shapely.total_bounds(np.array(nonempty, dtype=object))
+    bounds_t = (float(bounds[0]) - 5, float(bounds[1]) - 5, float(bounds[2]) + 5, float(bounds[3]) + 5)
+    solid_patterns = [_hatch(bounds_t, w, 45.0), _hatch(bounds_t, w, -45.0)]
+    density = settings.infill_density
+    sparse_patterns: list[Any] = []
+    if density > 0:
+        if settings.infill_pattern == "rectilinear":
+            sparse_patterns = [_hatch(bounds_t, w / density, 45.0), _hatch(bounds_t, w / density, -45.0)]
+        elif settings.infill_pattern == "grid":
+            spacing = 2 * w / density
+            # Both directions every layer, clipped separately so crossings do not cut the lines.
+            sparse_patterns = [[_hatch(bounds_t, spacing, 45.0), _hatch(bounds_t, spacing, -45.0)]]
+    support_pattern = _hatch(bounds_t, settings.support_spacing_mm, 0.0)
+    supports = _support_areas(regions, settings) if settings.supports else [shapely.Polygon()] * count
+
+    out: list[LayerPaths] = []
+    inset_infill = settings.perimeters * w - settings.infill_overlap * w
+    for i in range(count):
+        region = regions[i]
+        groups: list[tuple[int, NDArray[np.object_]]] = []
+        support = supports[i]
+        if i == 0:
+            groups.append((SKIRT, _skirt_and_brim(region, support, settings)))
+        if not support.is_empty:
+            groups.append((SUPPORT, _clip(support, support_pattern, w)))
+        if not region.is_empty:
+            for k in reversed(range(settings.perimeters)):
+                offset = shapely.buffer(region, -(w / 2 + k * w), quad_segs=2, join_style="mitre", mitre_limit=2.0)
+                if offset.is_empty:
+                    continue
+                rings = _lines(offset)
+                groups.append((PERIMETER_OUTER if k == 0 else PERIMETER_INNER, rings[shapely.length(rings) >= 2 * w]))
+            infill_area = shapely.buffer(region, -inset_infill, quad_segs=2, join_style="mitre", mitre_limit=2.0)
+            if not infill_area.is_empty:
+                core = infill_area
+                below = range(i - settings.bottom_layers, i)
+                above = range(i + 1, i + 1 + settings.top_layers)
+                for j in (*below, *above):
+                    if j < 0 or j >= count or regions[j].is_empty:
+                        core = shapely.Polygon()
+                        break
+                    core = shapely.intersection(core, regions[j])
+                    if core.is_empty:
+                        break
+                solid = shapely.difference(infill_area, core) if not core.is_empty else infill_area
+                groups.append((SOLID, _clip(solid, solid_patterns[i % 2], w)))
+                if sparse_patterns and not core.is_empty:
+                    if settings.infill_pattern == "gyroid":
+                        pattern = _gyroid(bounds_t, w / density, float(settings.layer_heights_mm[: i + 1].sum()))
+                    else:
+                        pattern = sparse_patterns[i % len(sparse_patterns)]
+                    patterns = pattern if isinstance(pattern, list) else [pattern]
+                    groups.append((SPARSE, np.concatenate([_clip(core, p, w) for p in patterns])))
+        out.append(_pack(groups, shapely.union_all([shapely.buffer(region, w / 2), support])))
+        if i % 16 == 0:
+            progress("toolpaths", i, count)
+    progress("toolpaths", count, count)
+    return out
+
+
+def _pack(groups: list[tuple[int, NDArray[np.object_]]], region: shapely.Geometry) -> LayerPaths:
+    geoms = [g for _, g in groups if g.size]
+    features = [np.full(g.size, f, dtype=np.int64) for f, g in groups if g.size]
+    if not geoms:
+        return LayerPaths(np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), region)
+    all_geoms = np.concatenate(geoms)
+    xy, index = shapely.get_coordinates(all_geoms, return_index=True)
+    return LayerPaths(xy=xy, path=index.astype(np.int64), feature=np.concatenate(features), region=region)
+
+
+def _skirt_and_brim(region: shapely.Geometry, support: shapely.Geometry,
+                    settings: ToolpathSettings) -> NDArray[np.object_]:
+    w = settings.line_width_mm
+    base = shapely.union_all([region, support])
+    if base.is_empty:
+        return np.empty(0, dtype=object)
+    loops = []
+    brim_loops = int(round(settings.brim_width_mm / w))
+    for k in reversed(range(brim_loops)):
+        loops.append(shapely.get_exterior_ring(shapely.get_parts(shapely.buffer(base, w / 2 + k * w, quad_segs=4))))
+    hull = shapely.convex_hull(base)
+    outer = settings.skirt_distance_mm + brim_loops * w
+    for k in range(settings.skirt_loops):
+        loops.append(np.array([shapely.get_exterior_ring(shapely.buffer(hull, outer + w / 2 + k * w, quad_segs=4))]))
+    return np.concatenate(loops) if loops else np.empty(0, dtype=object)
+
+
+def _support_areas(regions: list[shapely.Geometry], settings: ToolpathSettings) -> list[shapely.Geometry]:
+    """Support regions per layer under overhangs flatter than ``support_angle_deg`` from horizontal.
+
+    A layer overhangs where it reaches further than ``h / tan(angle)`` beyond the layer below; the
+    overhang is carried down to the bed or to the part, ``support_z_gap_layers`` below it and
+    ``support_xy_gap_mm`` away from the part.
+    """
+    count = len(regions)
+    heights = settings.layer_heights_mm
+    tan = np.tan(np.radians(settings.support_angle_deg))
+    w = settings.line_width_mm
+    overhang: list[shapely.Geometry] = [shapely.Polygon()] * count
+    for i in range(1, count):
+        if regions[i].is_empty:
+            continue
+        allowed = heights[i] / tan + w / 2
+        reach = shapely.buffer(regions[i - 1], allowed, quad_segs=2) if not regions[i - 1].is_empty else None
+        over = shapely.difference(regions[i], reach) if reach is not None else regions[i]
+        # Slivers narrower than a line are bridged by the perimeters; skip them.
+        over = shapely.buffer(shapely.buffer(over, -w, quad_segs=2), w, quad_segs=2)
+        overhang[i] = over
+    supports: list[shapely.Geometry] = [shapely.Polygon()] * count
+    carried: shapely.Geometry = shapely.Polygon()
+    gap = settings.support_z_gap_layers
+    for j in range(count - 1, -1, -1):
+        source = j + 1 + gap
+        if source < count and not overhang[source].is_empty:
+            carried = shapely.union(carried, overhang[source])
+        if carried.is_empty:
+            continue
+        if not regions[j].is_empty:
+            carried = shapely.difference(carried, shapely.buffer(regions[j], settings.support_xy_gap_mm, quad_segs=2))
+            carried = shapely.simplify(carried, RESOLUTION_MM * 5)
+        supports[j] = carried
+    return supports
