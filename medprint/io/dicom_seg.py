@@ -22,17 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
 from . import dicom_headers as hdr
-from .labels import LabelSelector, check_landed, check_referenced_series, mask_name, resample_nearest, resolve_selection
+from .labels import LabelSelector, check_landed, read_dicom, check_referenced_series, mask_name, resample_nearest, resolve_selection
 
 log = logging.getLogger("medprint")
 
@@ -119,10 +117,7 @@ def load_seg_masks(
 
 
 def _read(source: Path, *, pixels: bool) -> Dataset:
-    try:
-        ds = pydicom.dcmread(source, stop_before_pixels=not pixels)
-    except (InvalidDicomError, OSError, EOFError) as error:
-        raise InputError(f"{source}: cannot read this DICOM SEG ({error}); is the file complete?") from None
+    ds = read_dicom(source, pixels=pixels, what="DICOM SEG")
     if str(ds.get("Modality", "")).upper() != "SEG":
         raise InputError(f"{source}: not a DICOM SEG (Modality {ds.get('Modality', 'missing')})")
     kind = str(ds.get("SegmentationType", "")).upper()

@@ -23,11 +23,15 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
@@ -681,19 +685,33 @@ def _existing(path: Path | str, what: str) -> Path:
     return source
 
 
-def _kind_of(source: Path) -> str:
-    """'labelmap', 'seg' or 'rtstruct'."""
-    if is_image_file(source):
-        return "labelmap"
+def read_dicom(source: Path, *, pixels: bool, what: str) -> "Dataset":
+    """A DICOM file's dataset; old files without the 128-byte preamble are read too.
+
+    Raises InputError naming ``what`` when the file is not DICOM or is cut short.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from .dicom_headers import looks_like_dicom
+
     try:
-        header = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"])
-    except (InvalidDicomError, OSError, EOFError):
+        return pydicom.dcmread(source, stop_before_pixels=not pixels, force=looks_like_dicom(source))
+    except (InvalidDicomError, OSError, EOFError, ValueError) as error:
+        raise InputError(f"{source}: cannot read this {what} ({error}); is the file complete?") from None
+
+
+def _kind_of(source: Path) -> str:
+    """'labelmap', 'seg' or 'rtstruct'."""
+    from .dicom_headers import looks_like_dicom
+
+    if is_image_file(source):
+        return "labelmap"
+    if not looks_like_dicom(source):
         raise InputError(
             f"{source}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; give one of those"
-        ) from None
+        )
+    header = read_dicom(source, pixels=False, what="DICOM file")
     modality = str(header.get("Modality", "")).upper()
     if modality in ("SEG", "RTSTRUCT"):
         return modality.lower()

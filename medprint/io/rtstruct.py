@@ -15,15 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from ..errors import GeometryError, InputError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
-from .labels import LABEL_OPTION, LabelSelector, check_referenced_series, mask_name, resolve_selection
+from .labels import LABEL_OPTION, LabelSelector, read_dicom, check_referenced_series, mask_name, resolve_selection
 
 log = logging.getLogger("medprint")
 
@@ -178,10 +176,7 @@ def _slice_of(k_values: NDArray[np.float64], source: Path, name: str) -> int:
 
 
 def _read(source: Path) -> Dataset:
-    try:
-        ds = pydicom.dcmread(source)
-    except (InvalidDicomError, OSError, EOFError) as error:
-        raise InputError(f"{source}: cannot read this RTSTRUCT ({error}); is the file complete?") from None
+    ds = read_dicom(source, pixels=True, what="RTSTRUCT")
     if str(ds.get("Modality", "")).upper() != "RTSTRUCT":
         raise InputError(f"{source}: not an RTSTRUCT (Modality {ds.get('Modality', 'missing')})")
     return ds

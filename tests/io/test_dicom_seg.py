@@ -224,3 +224,27 @@ def test_dcmqi_partial_overlaps_match_their_nrrds(real_data) -> None:  # type: i
         np.testing.assert_array_equal(mask.array, expected, err_msg=mask.label)
     overlap = masks[0].array & masks[1].array  # GREEN and ORANGE come from different maps and overlap
     assert overlap.any()
+
+
+def test_pydicom_example_segs_little_and_big_endian_agree() -> None:
+    """pydicom's shipped liver SEG frame, in both byte orders, decodes to the same mask."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from medprint.geometry import Geometry
+
+    paths = [Path(get_testdata_file(name)) for name in ("liver_1frame.dcm", "liver_expb_1frame.dcm")]
+    header = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    ipp = header.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0].ImagePositionPatient
+    pixel = header.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+    scan = Volume(array=np.zeros((1, 512, 512), dtype=np.int16),
+                  geometry=Geometry(spacing=(float(pixel[1]), float(pixel[0]), 1.0), origin=tuple(map(float, ipp))))
+    little, big = (load_label_mask(path, scan, labels=["liver"])[0] for path in paths)
+    assert little.voxel_count == 36233  # the dcmqi liver's first frame (see the real-data test)
+    np.testing.assert_array_equal(little.array, big.array)
+
+
+def test_pydicom_example_rtstruct_without_preamble_lists_its_rois() -> None:
+    from pydicom.data import get_testdata_file
+
+    assert list_labels(get_testdata_file("rtstruct.dcm")) == {1: "patient", 2: "Isocenter 1", 3: "Isocenter 2"}
