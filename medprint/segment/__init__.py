@@ -19,30 +19,41 @@ from .cleanup import (
 from .presets import CT_PRESETS, ThresholdPreset, get_preset
 from .region import RegionGrowingSettings, parse_range, segment_from_seeds
 from .seeds import parse_point, seeds_to_indices
+from .vessels import VesselSettings, segment_vessel
+from .mri import MriSettings, correct_bias_field, denoise, otsu_level, percentile_range, prepare_mri, segment_mri
 from .threshold import check_preset_applies, parse_threshold, threshold_volume
 
 log = logging.getLogger("medprint")
 
 __all__ = [
     "CT_PRESETS",
+    "MriSettings",
     "RegionGrowingSettings",
     "SegmentationSettings",
     "ThresholdPreset",
+    "VesselSettings",
     "close_mm",
+    "correct_bias_field",
     "count_components",
+    "denoise",
     "fill_cavities",
     "get_preset",
     "keep_components_above",
     "keep_largest_component",
     "open_mm",
+    "otsu_level",
     "parse_point",
     "parse_range",
     "parse_threshold",
+    "percentile_range",
+    "prepare_mri",
     "seeds_to_indices",
     "clean_up_mask",
     "segment_by_threshold",
     "select_by_threshold",
     "segment_from_seeds",
+    "segment_mri",
+    "segment_vessel",
     "threshold_volume",
 ]
 
