@@ -8,7 +8,9 @@ and version, the units, the frame and the part name the user chose.
 
 from __future__ import annotations
 
+import ctypes
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +75,90 @@ def write_mesh(mesh: Mesh, path: Path, *, ascii: bool = False, overwrite: bool =
     with atomic_path(path, overwrite=overwrite) as temp:
         if suffix == ".stl":
             _write_stl(mesh, temp, ascii=ascii)
+        elif suffix == ".3mf":
+            _write_3mf([mesh], [None], temp)
         else:
             _write_with_trimesh(mesh, temp, suffix)
     return path
+
+
+#: Display colours for parts without one, in order (bone, red, blue, yellow, green, ...).
+PART_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (227, 218, 201), (200, 60, 50), (70, 110, 200), (230, 190, 60), (90, 170, 90),
+    (170, 90, 170), (230, 130, 60), (80, 180, 190),
+)
+
+
+def write_parts_3mf(
+    meshes: Sequence[Mesh],
+    path: Path,
+    *,
+    colours: Sequence[tuple[int, int, int] | None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write several parts into one 3MF (millimetres) as named objects with display colours.
+
+    Multi-material printers and slicers (PrusaSlicer, Bambu Studio) read each
+    object as a separate part that keeps its position in the patient frame.
+
+    Parameters
+    ----------
+    meshes : sequence of Mesh
+        The parts; each mesh's ``name`` becomes the object's name.
+    path : Path
+        Target ``.3mf`` file.
+    colours : sequence of (r, g, b) or None, optional
+        0-255 display colour per part; ``None`` picks from :data:`PART_COLOURS`.
+    overwrite : bool
+        Replace an existing file.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".3mf":
+        raise ParameterError(f"--3mf: {path.name} must end in .3mf")
+    if not meshes:
+        raise ParameterError("--3mf: there are no parts to write")
+    chosen = list(colours) if colours is not None else [None] * len(meshes)
+    with atomic_path(path, overwrite=overwrite) as temp:
+        _write_3mf(meshes, chosen, temp)
+    return path
+
+
+def _write_3mf(meshes: Sequence[Mesh], colours: Sequence[tuple[int, int, int] | None], temp: Path) -> None:
+    import lib3mf  # deferred: only 3MF needs it
+
+    wrapper = lib3mf.get_wrapper()
+    model = wrapper.CreateModel()
+    model.SetUnit(lib3mf.ModelUnit.MilliMeter)
+    materials = model.AddBaseMaterialGroup()
+    for index, (mesh, colour) in enumerate(zip(meshes, colours)):
+        name = safe_part_name(mesh.name)
+        red, green, blue = colour or PART_COLOURS[index % len(PART_COLOURS)]
+        part = model.AddMeshObject()
+        part.SetName(name)
+        _set_geometry(wrapper, part, mesh)
+        material = materials.AddMaterial(name, wrapper.RGBAToColor(red, green, blue, 255))
+        part.SetObjectLevelProperty(materials.GetResourceID(), material)
+        model.AddBuildItem(part, wrapper.GetIdentityTransform())
+    model.QueryWriter("3mf").WriteToFile(str(temp))
+
+
+def _set_geometry(wrapper: object, part: object, mesh: Mesh) -> None:
+    # lib3mf's Python SetGeometry builds one ctypes struct per vertex in a Python loop;
+    # its packed Position/Triangle layouts are exactly float32[3] / uint32[3], so pass numpy buffers.
+    import lib3mf
+
+    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
+    faces = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
+    wrapper.checkError(  # type: ignore[attr-defined]
+        part,
+        wrapper.lib.lib3mf_meshobject_setgeometry(  # type: ignore[attr-defined]
+            part._handle,  # type: ignore[attr-defined]
+            ctypes.c_uint64(len(vertices)),
+            vertices.ctypes.data_as(ctypes.POINTER(lib3mf.Position)),
+            ctypes.c_uint64(len(faces)),
+            faces.ctypes.data_as(ctypes.POINTER(lib3mf.Triangle)),
+        ),
+    )
 
 
 def _write_stl(mesh: Mesh, temp: Path, *, ascii: bool) -> None:

@@ -104,3 +104,20 @@ def test_failed_write_leaves_no_partial_file(tmp_path, box, monkeypatch):
 def test_unknown_suffix_names_the_option(tmp_path, box):
     with pytest.raises(ParameterError, match=r"-o/--output: cannot write \.vtk"):
         write_mesh(box, tmp_path / "part.vtk")
+
+
+def test_parts_3mf_has_named_coloured_objects_in_place(tmp_path, box):
+    import zipfile
+
+    from medprint.io.mesh_files import write_parts_3mf
+
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
+    ball.apply_translation((30.0, -4.0, 7.0))
+    parts = [box.with_name("liver"), Mesh(np.asarray(ball.vertices, float), np.asarray(ball.faces, np.int64), "aorta")]
+    path = write_parts_3mf(parts, tmp_path / "parts.3mf", colours=[None, (220, 30, 30)])
+    model = zipfile.ZipFile(path).read("3D/3dmodel.model").decode()
+    assert 'unit="millimeter"' in model and 'name="liver"' in model and 'displaycolor="#DC1E1EFF"' in model
+    scene = trimesh.load(path)
+    assert set(scene.geometry) == {"liver", "aorta"}
+    aorta = scene.geometry["aorta"]
+    assert aorta.is_watertight and np.allclose(aorta.bounds.mean(axis=0), (30.0, -4.0, 7.0), atol=1e-3)
