@@ -505,13 +505,33 @@ def _opened_sub(
     core = depth_mm > radius_mm
     # A seed on a thin spot (a vessel wall, the rim of a lesion) is carried by
     # the core nearest to it rather than lost.
-    seeds = [tuple(s) for s in seeds_zyx]
-    cores = seeded_components(core, np.array([s for s in seeds if core[s]], dtype=np.intp).reshape(-1, 3))
+    anchors = [_nearest_core_voxel(core, seed, spacing_zyx, 2.0 * radius_mm) for seed in seeds_zyx]
+    found = [a for a in anchors if a is not None]
+    cores = seeded_components(core, np.array(found, dtype=np.intp).reshape(-1, 3))
     if not cores.any():
         return cores
     distance = edt.edt(~cores, anisotropy=spacing_zyx, black_border=False)
     grown = (distance <= 2.0 * radius_mm) & region & in_range
     return seeded_components(grown, seeds_zyx)
+
+
+def _nearest_core_voxel(
+    core: NDArray[np.bool_], seed: NDArray[np.intp], spacing_zyx: tuple[float, float, float], reach_mm: float
+) -> tuple[int, int, int] | None:
+    """The core voxel nearest to ``seed`` within ``reach_mm`` (the seed itself if it is core)."""
+    if core[tuple(seed)]:
+        return tuple(int(v) for v in seed)  # type: ignore[return-value]
+    reach = [int(np.ceil(reach_mm / s)) for s in spacing_zyx]
+    window = tuple(slice(max(0, c - r), min(n, c + r + 1)) for c, r, n in zip(seed, reach, core.shape))
+    hits = np.argwhere(core[window])
+    if len(hits) == 0:
+        return None
+    offsets = (hits + [w.start for w in window] - seed) * np.asarray(spacing_zyx)
+    distances = np.linalg.norm(offsets, axis=1)
+    best = int(np.argmin(distances))
+    if distances[best] > reach_mm:
+        return None
+    return tuple(int(v) for v in hits[best] + [w.start for w in window])  # type: ignore[return-value]
 
 
 def _check_leak(
