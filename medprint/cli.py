@@ -84,8 +84,9 @@ def _register_commands() -> None:
     # One module per subcommand (medprint/commands/), all sharing this group's error handling.
     from .commands import convert, info
     from .commands import profiles as profiles_command
+    from .commands import slice as slice_command
 
-    for module in (info, convert, profiles_command):
+    for module in (info, convert, profiles_command, slice_command):
         cli.add_command(module.command)
 
 

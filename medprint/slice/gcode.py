@@ -143,12 +143,7 @@ def write_layers(paths: list[LayerPaths], printer: PrinterProfile, material: Mat
         travel[~np.isfinite(travel)] = 0.0
         needs = travel > MIN_RETRACT_TRAVEL_MM
         if retract > 0 and needs.any():
-            cand = np.flatnonzero(needs & np.isfinite(prev_end[:, 0]))
-            if cand.size:
-                segs = shapely.linestrings(np.stack([prev_end[cand], xy[starts[cand]]], axis=1))
-                shapely.prepare(layer.region)
-                inside = shapely.covered_by(segs, layer.region)
-                needs[cand[inside]] = False
+            needs &= ~_travel_inside(prev_end, xy[starts], layer, step=max(2 * w, 0.5))
             if not np.isfinite(prev_end[0, 0]):
                 needs[0] = True
         else:
@@ -200,6 +195,26 @@ def write_layers(paths: list[LayerPaths], printer: PrinterProfile, material: Mat
     stats = MotionStats(time_s=total_time, filament_mm=total_e, travel_mm=travel_len, extrude_mm=extrude_len,
                         retractions=retractions)
     return chunks, stats
+
+
+def _travel_inside(start: NDArray[np.float64], end: NDArray[np.float64], layer: LayerPaths, *,
+                   step: float) -> NDArray[np.bool_]:
+    """Whether each travel stays over material (part or support), sampled every ``step`` mm."""
+    ok = np.isfinite(start[:, 0])
+    length = np.where(ok, np.hypot(*(end - np.where(ok[:, None], start, end)).T), 0.0)
+    samples = np.maximum(np.ceil(length / step).astype(np.int64), 1) + 1
+    owner = np.repeat(np.arange(length.size), samples)
+    t = (np.arange(owner.size) - np.repeat(np.cumsum(samples) - samples, samples)) / np.repeat(samples - 1, samples)
+    a = np.where(ok[:, None], start, end)[owner]
+    points = a + t[:, None] * (end[owner] - a)
+    inside = np.zeros(owner.size, dtype=bool)
+    for area in (layer.region, layer.support):
+        if area is not None and not area.is_empty:
+            shapely.prepare(area)
+            todo = ~inside
+            # Points on a perimeter sit on the part's outline offset inwards; allow a hair of slack.
+            inside[todo] = shapely.contains_xy(area, points[todo, 0], points[todo, 1])
+    return np.bincount(owner, weights=~inside, minlength=length.size) == 0
 
 
 def header(*, printer: PrinterProfile, material: MaterialProfile, engine: str, layer_count: int,

@@ -55,7 +55,8 @@ class LayerPaths:
     xy: NDArray[np.float64]
     path: NDArray[np.int64]
     feature: NDArray[np.int64]  # per path
-    region: shapely.Geometry = field(repr=False)  # where travel needs no retraction
+    region: shapely.Geometry = field(repr=False)  # the part in this layer
+    support: shapely.Geometry = field(repr=False)  # support area in this layer
 
 
 def _lines(geometry: shapely.Geometry) -> NDArray[np.object_]:
@@ -74,6 +75,63 @@ def _lines(geometry: shapely.Geometry) -> NDArray[np.object_]:
             ring_no = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
             out.append(shapely.get_interior_ring(polys[idx], ring_no))
     return np.concatenate(out)
+
+
+def hatch_fill(area: shapely.Geometry, spacing: float, angle_deg: float, *, min_length: float,
+               offset: float = 0.0) -> NDArray[np.float64]:
+    """Parallel lines ``spacing`` apart at ``angle_deg`` clipped to ``area`` (even-odd), by scanlines.
+
+    Every ring edge is intersected with the lines it crosses in one numpy batch (half-open in the
+    across direction, so a vertex on a line counts once); sorted along each line, crossings pair up
+    into inside segments.  Lines alternate direction (boustrophedon) to keep travel short.
+
+    Returns
+    -------
+    ndarray of float64, shape (N, 2, 2)
+        Segment start and end points, in print order.
+    """
+    if area.is_empty:
+        return np.empty((0, 2, 2))
+    rings = _lines(area)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    p0, p1 = xy[:-1][same], xy[1:][same]
+    a = np.radians(angle_deg)
+    c, s = np.cos(a), np.sin(a)
+    u0, v0 = p0 @ (c, s), p0 @ (-s, c)
+    u1, v1 = p1 @ (c, s), p1 @ (-s, c)
+    vlo, vhi = np.minimum(v0, v1), np.maximum(v0, v1)
+    k_first = np.ceil((vlo - offset) / spacing).astype(np.int64)
+    k_end = np.ceil((vhi - offset) / spacing).astype(np.int64)
+    counts = np.maximum(k_end - k_first, 0)
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty((0, 2, 2))
+    edge = np.repeat(np.arange(counts.size), counts)
+    k = k_first[edge] + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+    v = offset + k * spacing
+    t = (v - v0[edge]) / (v1[edge] - v0[edge])
+    u = u0[edge] + t * (u1[edge] - u0[edge])
+    order = np.lexsort((u, k))
+    k, u, v = k[order], u[order], v[order]
+    # Pair crossings along each line; a line with an odd count (numerical trouble) is dropped.
+    line_start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    line_count = np.diff(np.r_[line_start, k.size])
+    good = np.repeat(line_count % 2 == 0, line_count)
+    k, u, v = k[good], u[good], v[good]
+    ua, ub, vk, kk = u[0::2], u[1::2], v[0::2], k[0::2]
+    keep = ub - ua >= min_length
+    ua, ub, vk, kk = ua[keep], ub[keep], vk[keep], kk[keep]
+    if ua.size == 0:
+        return np.empty((0, 2, 2))
+    odd = (kk % 2) == 1
+    order = np.lexsort((np.where(odd, -ua, ua), kk))
+    ua, ub, vk, odd = ua[order], ub[order], vk[order], odd[order]
+    start_u = np.where(odd, ub, ua)
+    end_u = np.where(odd, ua, ub)
+    start = np.stack([start_u * c - vk * s, start_u * s + vk * c], axis=1)
+    end = np.stack([end_u * c - vk * s, end_u * s + vk * c], axis=1)
+    return np.stack([start, end], axis=1)
 
 
 def _hatch(bounds: tuple[float, float, float, float], spacing: float, angle_deg: float,
@@ -178,72 +236,95 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
         return []
     bounds = shapely.total_bounds(np.array(nonempty, dtype=object))
     bounds_t = (float(bounds[0]) - 5, float(bounds[1]) - 5, float(bounds[2]) + 5, float(bounds[3]) + 5)
-    solid_patterns = [_hatch(bounds_t, w, 45.0), _hatch(bounds_t, w, -45.0)]
     density = settings.infill_density
-    sparse_patterns: list[Any] = []
-    if density > 0:
-        if settings.infill_pattern == "rectilinear":
-            sparse_patterns = [_hatch(bounds_t, w / density, 45.0), _hatch(bounds_t, w / density, -45.0)]
-        elif settings.infill_pattern == "grid":
-            spacing = 2 * w / density
-            # Both directions every layer, clipped separately so crossings do not cut the lines.
-            sparse_patterns = [[_hatch(bounds_t, spacing, 45.0), _hatch(bounds_t, spacing, -45.0)]]
-    support_pattern = _hatch(bounds_t, settings.support_spacing_mm, 0.0)
+    # (spacing, angles per layer parity) of the sparse pattern; grid prints both directions every layer.
+    sparse_spacing = 0.0
+    sparse_angles: list[tuple[float, ...]] = []
+    if density > 0 and settings.infill_pattern == "rectilinear":
+        sparse_spacing, sparse_angles = w / density, [(45.0,), (-45.0,)]
+    elif density > 0 and settings.infill_pattern == "grid":
+        sparse_spacing, sparse_angles = 2 * w / density, [(45.0, -45.0)]
     supports = _support_areas(regions, settings) if settings.supports else [shapely.Polygon()] * count
+    # Solid/sparse decisions need no fine detail: intersect coarse outlines.
+    coarse = [shapely.simplify(r, 0.1) if not r.is_empty else r for r in regions]
 
     out: list[LayerPaths] = []
     inset_infill = settings.perimeters * w - settings.infill_overlap * w
     for i in range(count):
         region = regions[i]
-        groups: list[tuple[int, NDArray[np.object_]]] = []
+        groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]] = []
         support = supports[i]
         if i == 0:
-            groups.append((SKIRT, _skirt_and_brim(region, support, settings)))
+            groups.append(_from_geoms(SKIRT, _skirt_and_brim(region, support, settings)))
         if not support.is_empty:
-            groups.append((SUPPORT, _clip(support, support_pattern, w)))
+            groups.append(_from_segments(SUPPORT, hatch_fill(support, settings.support_spacing_mm, 0.0, min_length=w)))
         if not region.is_empty:
             for k in reversed(range(settings.perimeters)):
                 offset = shapely.buffer(region, -(w / 2 + k * w), quad_segs=2, join_style="mitre", mitre_limit=2.0)
                 if offset.is_empty:
                     continue
                 rings = _lines(offset)
-                groups.append((PERIMETER_OUTER if k == 0 else PERIMETER_INNER, rings[shapely.length(rings) >= 2 * w]))
+                groups.append(_from_geoms(PERIMETER_OUTER if k == 0 else PERIMETER_INNER,
+                                          rings[shapely.length(rings) >= 2 * w]))
             infill_area = shapely.buffer(region, -inset_infill, quad_segs=2, join_style="mitre", mitre_limit=2.0)
             if not infill_area.is_empty:
-                core = infill_area
+                core = shapely.simplify(infill_area, 0.1)
                 below = range(i - settings.bottom_layers, i)
                 above = range(i + 1, i + 1 + settings.top_layers)
-                for j in (*below, *above):
-                    if j < 0 or j >= count or regions[j].is_empty:
+                for j in (*above, *below):
+                    if j < 0 or j >= count or coarse[j].is_empty:
                         core = shapely.Polygon()
                         break
-                    core = shapely.intersection(core, regions[j])
+                    core = shapely.intersection(core, coarse[j])
                     if core.is_empty:
                         break
+                if not core.is_empty:
+                    core = shapely.intersection(core, infill_area)
                 solid = shapely.difference(infill_area, core) if not core.is_empty else infill_area
-                groups.append((SOLID, _clip(solid, solid_patterns[i % 2], w)))
-                if sparse_patterns and not core.is_empty:
+                angle = 45.0 if i % 2 == 0 else -45.0
+                groups.append(_from_segments(SOLID, hatch_fill(solid, w, angle, min_length=w)))
+                if density > 0 and not core.is_empty:
                     if settings.infill_pattern == "gyroid":
                         pattern = _gyroid(bounds_t, w / density, float(settings.layer_heights_mm[: i + 1].sum()))
+                        groups.append(_from_geoms(SPARSE, _clip(core, pattern, w)))
                     else:
-                        pattern = sparse_patterns[i % len(sparse_patterns)]
-                    patterns = pattern if isinstance(pattern, list) else [pattern]
-                    groups.append((SPARSE, np.concatenate([_clip(core, p, w) for p in patterns])))
-        out.append(_pack(groups, shapely.union_all([shapely.buffer(region, w / 2), support])))
+                        for angle in sparse_angles[i % len(sparse_angles)]:
+                            groups.append(_from_segments(SPARSE, hatch_fill(core, sparse_spacing, angle,
+                                                                            min_length=w)))
+        out.append(_pack(groups, region, support))
         if i % 16 == 0:
             progress("toolpaths", i, count)
     progress("toolpaths", count, count)
     return out
 
 
-def _pack(groups: list[tuple[int, NDArray[np.object_]]], region: shapely.Geometry) -> LayerPaths:
-    geoms = [g for _, g in groups if g.size]
-    features = [np.full(g.size, f, dtype=np.int64) for f, g in groups if g.size]
-    if not geoms:
-        return LayerPaths(np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), region)
-    all_geoms = np.concatenate(geoms)
-    xy, index = shapely.get_coordinates(all_geoms, return_index=True)
-    return LayerPaths(xy=xy, path=index.astype(np.int64), feature=np.concatenate(features), region=region)
+def _from_geoms(feature: int, geoms: NDArray[np.object_]) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
+    if geoms.size == 0:
+        return feature, np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    xy, index = shapely.get_coordinates(geoms, return_index=True)
+    return feature, xy, index.astype(np.int64)
+
+
+def _from_segments(feature: int, segments: NDArray[np.float64]) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
+    return feature, segments.reshape(-1, 2), np.repeat(np.arange(segments.shape[0], dtype=np.int64), 2)
+
+
+def _pack(groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]], region: shapely.Geometry,
+          support: shapely.Geometry) -> LayerPaths:
+    xys, paths, features = [], [], []
+    base = 0
+    for feature, xy, index in groups:
+        if xy.shape[0] == 0:
+            continue
+        n_paths = int(index[-1]) + 1
+        xys.append(xy)
+        paths.append(index + base)
+        features.append(np.full(n_paths, feature, dtype=np.int64))
+        base += n_paths
+    if not xys:
+        return LayerPaths(np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), region, support)
+    return LayerPaths(xy=np.concatenate(xys), path=np.concatenate(paths), feature=np.concatenate(features),
+                      region=region, support=support)
 
 
 def _skirt_and_brim(region: shapely.Geometry, support: shapely.Geometry,

@@ -1,0 +1,94 @@
+"""``medprint slice``: a mesh to printer-ready G-code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..io.atomic import check_writable
+from ..slice.engine import ENGINES, SliceSettings, read_mesh_file, slice_to_gcode, write_gcode
+from ..slice.placement import ORIENT_CHOICES
+from ..slice.profiles import load_profiles
+from ..slice.toolpaths import INFILL_PATTERNS
+from .options import progress_reporter
+
+
+def parse_fraction_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``15%`` or ``0.15``."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        number = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a fraction (0.15 or 15%)", ctx=ctx, param=param) from None
+    if not 0.0 <= number <= 1.0:
+        raise click.BadParameter(f"{value!r} is outside 0..100%", ctx=ctx, param=param)
+    return number
+
+
+@click.command(name="slice")
+@click.argument("mesh_path", metavar="MESH", type=click.Path(path_type=Path))
+@click.option("--printer", "printer_name", required=True, help="Printer profile (see `medprint profiles list`).")
+@click.option("--material", "material_name", required=True, help="Material profile (see `medprint profiles list`).")
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
+              help="G-code file to write.")
+@click.option("--engine", type=click.Choice(ENGINES), default="builtin", show_default=True,
+              help="builtin (no external program) or prusaslicer (needs the prusa-slicer command).")
+@click.option("--layer-height", type=float, default=None, help="Layer height in mm (default: the printer's).")
+@click.option("--first-layer-height", type=float, default=None, help="First layer height in mm.")
+@click.option("--perimeters", type=int, default=2, show_default=True, help="Perimeter loops.")
+@click.option("--top-layers", type=int, default=4, show_default=True, help="Solid layers at the top.")
+@click.option("--bottom-layers", type=int, default=3, show_default=True, help="Solid layers at the bottom.")
+@click.option("--infill-density", type=str, default="15%", show_default=True, callback=parse_fraction_option,
+              help="Sparse infill density, 0.15 or 15%.")
+@click.option("--infill-pattern", type=click.Choice(INFILL_PATTERNS), default="grid", show_default=True)
+@click.option("--supports/--no-supports", default=False, show_default=True,
+              help="Support under overhangs flatter than --support-angle.")
+@click.option("--support-angle", type=float, default=45.0, show_default=True,
+              help="Down-facing surfaces flatter than this (degrees from horizontal) get support.")
+@click.option("--brim", "brim_mm", type=float, default=0.0, show_default=True, help="Brim width in mm (0: skirt).")
+@click.option("--orient", type=click.Choice(ORIENT_CHOICES), default="none", show_default=True,
+              help="Auto-orient for least support or least height.")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Scale factor (1 = life-size).")
+@click.option("--profiles", "profiles_dir", type=click.Path(path_type=Path), default=None,
+              help="Extra folder of *.toml profiles (also: $MEDPRINT_PROFILES).")
+@click.option("--job-name", type=str, default=None,
+              help="Order/job label for the G-code header (sanitised; do not put patient identifiers here).")
+@click.option("--no-repair", is_flag=True, help="Refuse a mesh that is not watertight instead of repairing it.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_name: str, output_path: Path,
+            engine: str, layer_height: float | None, first_layer_height: float | None, perimeters: int,
+            top_layers: int, bottom_layers: int, infill_density: float, infill_pattern: str, supports: bool,
+            support_angle: float, brim_mm: float, orient: str, scale: float, profiles_dir: Path | None,
+            job_name: str | None, no_repair: bool, overwrite: bool, as_json: bool) -> None:
+    """Slice MESH (.stl, .obj, .ply, .3mf; mm) into G-code for a printer and material."""
+    library = load_profiles(profiles_dir)
+    printer = library.printer(printer_name)
+    material = library.material(material_name)
+    check_writable(output_path, overwrite=overwrite)
+    settings = SliceSettings(
+        layer_height_mm=layer_height, first_layer_height_mm=first_layer_height, perimeters=perimeters,
+        top_layers=top_layers, bottom_layers=bottom_layers, infill_density=infill_density,
+        infill_pattern=infill_pattern, supports=supports, support_angle_deg=support_angle, brim_width_mm=brim_mm,
+        orient=orient, scale=scale, repair=not no_repair, job_name=job_name,
+    )
+    mesh = read_mesh_file(mesh_path)
+    with progress_reporter(enabled=not as_json and not ctx.obj["quiet"]) as progress:
+        result = slice_to_gcode(mesh, printer, material, settings, engine=engine, progress=progress)
+    write_gcode(result, output_path, overwrite=overwrite)
+    summary = result.summary()
+    summary["output"] = str(output_path)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif not ctx.obj["quiet"]:
+        hours, rest = divmod(int(result.estimated_time_s), 3600)
+        click.echo(
+            f"{output_path}: {result.layer_count} layers, {hours}h {rest // 60:02d}m, "
+            f"{result.filament_mm / 1000:.2f} m / {result.filament_g:.1f} g filament, "
+            f"{result.filament_cost:.2f} {result.currency} ({result.engine}, {printer.name}, {material.name})"
+        )

@@ -1,0 +1,115 @@
+"""A small G-code reader for tests: every G0/G1 move with its extrusion, absolute or relative E.
+
+Independent of the writer: it only knows G-code (G0/G1/G28/G90/G91/G92/M82/M83) and the
+``;LAYER:``/``;TYPE:`` comments the writer and PrusaSlicer both emit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+_WORD = re.compile(r"([A-Z])\s*(-?\d*\.?\d+(?:[eE][-+]?\d+)?)")
+
+
+@dataclass
+class Moves:
+    """One row per G0/G1 move: start and end position, extrusion (mm of filament), context."""
+
+    start: NDArray[np.float64]  # (M, 3)
+    end: NDArray[np.float64]  # (M, 3)
+    e: NDArray[np.float64]  # (M,) filament fed (negative: retraction)
+    feed_mm_s: NDArray[np.float64]
+    layer: NDArray[np.int64]  # -1 before the first ;LAYER:
+    kind: NDArray[np.object_]  # feature from ;TYPE: ('' when none)
+    rapid: NDArray[np.bool_]  # G0
+    header: list[str]
+    commands: list[str]  # first word of every non-comment line
+
+    @property
+    def xy_length(self) -> NDArray[np.float64]:
+        return np.hypot(*(self.end[:, :2] - self.start[:, :2]).T)
+
+    @property
+    def extruding(self) -> NDArray[np.bool_]:
+        return (self.e > 1e-9) & (self.xy_length > 1e-9)
+
+
+def read_moves(path: Path | str) -> Moves:
+    pos = np.array([0.0, 0.0, 0.0])
+    e_pos = 0.0
+    relative_e = False
+    relative_xyz = False
+    feed = 0.0
+    layer = -1
+    kind = ""
+    rows_start, rows_end, rows_e, rows_f, rows_layer, rows_kind, rows_rapid = [], [], [], [], [], [], []
+    header: list[str] = []
+    commands: list[str] = []
+    in_header = True
+    for raw in Path(path).read_text().splitlines():
+        line = raw.strip()
+        if in_header and line.startswith(";"):
+            header.append(line)
+        elif line:
+            in_header = False
+        if line.startswith(";LAYER:"):
+            layer = int(line.split(":")[1])
+            continue
+        if line.upper().startswith(";TYPE:"):
+            kind = line.split(":", 1)[1].strip().lower()
+            continue
+        code = line.split(";", 1)[0].strip().upper()
+        if not code:
+            continue
+        word = code.split()[0]
+        commands.append(word)
+        args = {k: float(v) for k, v in _WORD.findall(code[len(word):])}
+        if word == "M82":
+            relative_e = False
+        elif word == "M83":
+            relative_e = True
+        elif word == "G90":
+            relative_xyz = False
+            relative_e = relative_e  # Marlin: G90 also sets absolute E unless M83 given after
+        elif word == "G91":
+            relative_xyz = True
+        elif word == "G92":
+            if "E" in args:
+                e_pos = args["E"]
+            for i, axis in enumerate("XYZ"):
+                if axis in args:
+                    pos[i] = args[axis]
+        elif word == "G28":
+            pos[:] = 0.0
+        elif word in ("G0", "G1"):
+            new = pos.copy()
+            for i, axis in enumerate("XYZ"):
+                if axis in args:
+                    new[i] = pos[i] + args[axis] if relative_xyz else args[axis]
+            de = 0.0
+            if "E" in args:
+                if relative_e:
+                    de = args["E"]
+                else:
+                    de = args["E"] - e_pos
+                    e_pos = args["E"]
+            if "F" in args:
+                feed = args["F"] / 60.0
+            rows_start.append(pos)
+            rows_end.append(new)
+            rows_e.append(de)
+            rows_f.append(feed)
+            rows_layer.append(layer)
+            rows_kind.append(kind)
+            rows_rapid.append(word == "G0")
+            pos = new
+    return Moves(
+        start=np.array(rows_start).reshape(-1, 3), end=np.array(rows_end).reshape(-1, 3), e=np.array(rows_e),
+        feed_mm_s=np.array(rows_f), layer=np.array(rows_layer, dtype=np.int64),
+        kind=np.array(rows_kind, dtype=object), rapid=np.array(rows_rapid), header=header, commands=commands,
+    )
