@@ -15,16 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .errors import ParameterError
+from .geometry import Geometry
 from .io import load_volume, write_mesh
 from .io.atomic import check_writable
-from .io.mesh_files import MESH_FORMATS
+from .io.labels import load_label_mask
+from .io.mesh_files import MESH_FORMATS, safe_part_name, write_parts_3mf
 from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
 from .mesh.model import Mesh
+from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
-from .report import build_report, describe_mask, describe_volume, write_report
+from .report import build_report, describe_mask, describe_part, describe_volume, write_report
 from .segment import SegmentationSettings, clean_up_mask, select_by_threshold
-from .geometry import Geometry
+from .volume import Mask, Volume
 
 log = logging.getLogger("medprint")
 
@@ -79,14 +85,46 @@ class LoadSettings:
     modality: str | None = None
 
 
+@dataclass(frozen=True)
+class LabelSettings:
+    """Parts taken from an existing segmentation (see :func:`medprint.io.labels.load_label_mask`).
+
+    Parameters
+    ----------
+    path : Path
+        Label map (NIfTI/NRRD/MHA), DICOM SEG or RTSTRUCT.
+    labels : tuple of str
+        Label numbers or names to print, one part each; empty means all.
+    names_file : Path, optional
+        Names for a label map's numbers (TotalSegmentator class map, Slicer ``.seg.nrrd``, text).
+    force_geometry : bool
+        Accept a SEG/RTSTRUCT made on another series.
+    """
+
+    path: Path
+    labels: tuple[str, ...] = ()
+    names_file: Path | None = None
+    force_geometry: bool = False
+
+
 @dataclass
 class ConvertResult:
-    """What :func:`convert_scan` produced."""
+    """What :func:`convert_scan` produced: one mesh and file per part."""
 
-    mesh: Mesh
-    mesh_path: Path
+    meshes: list[Mesh]
+    mesh_paths: list[Path]
     report_path: Path | None
     report: dict[str, Any]
+    combined_path: Path | None = None
+
+    @property
+    def mesh(self) -> Mesh:
+        """The mesh of a single-part run."""
+        return self.meshes[0]
+
+    @property
+    def mesh_path(self) -> Path:
+        return self.mesh_paths[0]
 
 
 @dataclass
@@ -97,8 +135,15 @@ class _Stopwatch:
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
-        self.seconds[name] = round(time.perf_counter() - start, 3)
+        # Stages repeat once per part: their times add up.
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
         log.info("%s: %.2f s", name, self.seconds[name])
+
+
+@dataclass
+class _Part:
+    mask: Mask
+    steps: list[str]
 
 
 def convert_scan(
@@ -106,68 +151,141 @@ def convert_scan(
     output_path: Path,
     *,
     segmentation: SegmentationSettings,
+    labels: LabelSettings | None = None,
     surface: SurfaceSettings = SurfaceSettings(),
     loading: LoadSettings = LoadSettings(),
+    combined_3mf: Path | None = None,
     ascii_stl: bool = False,
     overwrite: bool = False,
     write_json_report: bool = True,
     include_phi_paths: bool = False,
     progress: ProgressCallback = no_progress,
 ) -> ConvertResult:
-    """Run the whole chain and write the mesh (and a JSON report beside it).
+    """Run the whole chain and write one mesh per part (and a JSON report beside them).
+
+    A part comes from the threshold/preset in ``segmentation`` and one from each
+    label selected in ``labels``.  With one part the mesh goes to
+    ``output_path``; with several, each goes to ``<stem>_<part><suffix>`` beside
+    it, and ``combined_3mf`` (optional) holds them all as named, coloured
+    objects.  All parts stay in the scan's patient frame; where two parts touch,
+    the vertices on their shared boundary are not moved, so the parts meet
+    without gaps or overlaps beyond the deviation limit.
 
     Outputs are checked for writability before any work starts and written
     atomically, so a failure leaves no partial file behind.
     """
     output_path = Path(output_path)
     report_path = report_path_for(output_path) if write_json_report else None
-    _check_outputs(output_path, report_path, overwrite)
+    _check_outputs(output_path, report_path, combined_3mf, overwrite)
     watch = _Stopwatch()
 
     with watch.stage("load"):
         volume = load_volume(
-            input_path,
-            series=loading.series,
-            allow_gaps=loading.allow_gaps,
-            modality=loading.modality,
+            input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
             progress=progress,
         )
     input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
     choices = list(volume.notes)
     with watch.stage("segment"):
-        mask, segment_steps = select_by_threshold(volume, segmentation)
+        parts = _select_parts(volume, segmentation, labels)
         # Hospital volumes are hundreds of MB: release the voxels before labelling and meshing need memory.
         del volume
-        mask, cleanup_steps = clean_up_mask(mask, segmentation)
-    segment_steps += cleanup_steps
-    mask_facts = describe_mask(mask)
-    geometry, label = mask.geometry, mask.label
-    with watch.stage("surface"):
-        mesh = extract_surface(mask, progress=progress).with_name(label)
-    del mask
-    mesh, quality, surface_facts = _refine_surface(mesh, geometry, surface, watch)
+        for part in parts:
+            part.mask, cleanup_steps = clean_up_mask(part.mask, segmentation)
+            part.steps += cleanup_steps
+    paths = _part_paths(output_path, [part.mask.label for part in parts])
+    for path in paths[1:] if len(paths) > 1 else []:
+        check_writable(path, overwrite=overwrite)
+    meshes, described = _mesh_parts(parts, surface, watch, progress)
     with watch.stage("write"):
-        write_mesh(mesh, output_path, ascii=ascii_stl, overwrite=overwrite)
-
+        for mesh, path in zip(meshes, paths):
+            write_mesh(mesh, path, ascii=ascii_stl, overwrite=overwrite)
+        if combined_3mf is not None:
+            write_parts_3mf(meshes, combined_3mf, overwrite=overwrite)
+    for facts, path in zip(described, paths):
+        facts["mesh"]["path"] = str(path)
     report = build_report(
         input_facts=input_facts,
-        mask_facts=mask_facts,
-        choices=choices + segment_steps + list(surface_facts.get("repairs", [])),
-        mesh=mesh,
-        quality=quality,
-        surface_facts=surface_facts,
+        choices=choices + [step for part in parts for step in part.steps] + [
+            repair for facts in described for repair in facts.pop("repairs")
+        ],
+        parts=described,
         parameters={
-            "segmentation": segmentation,
-            "surface": surface,
-            "loading": loading,
-            "ascii_stl": ascii_stl,
+            "segmentation": segmentation, "labels": labels, "surface": surface, "loading": loading,
+            "ascii_stl": ascii_stl, "combined_3mf": combined_3mf,
         },
         timings_s=watch.seconds,
-        output_path=output_path,
     )
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
-    return ConvertResult(mesh=mesh, mesh_path=output_path, report_path=report_path, report=report)
+    return ConvertResult(meshes, paths, report_path, report, combined_3mf)
+
+
+def _select_parts(volume: Volume, segmentation: SegmentationSettings, labels: LabelSettings | None) -> list[_Part]:
+    parts: list[_Part] = []
+    if segmentation.preset is not None or segmentation.threshold is not None:
+        mask, steps = select_by_threshold(volume, segmentation)
+        parts.append(_Part(mask, steps))
+    if labels is not None:
+        for mask in load_label_mask(
+            labels.path, volume, labels=labels.labels or None, names_file=labels.names_file,
+            force_geometry=labels.force_geometry,
+        ):
+            parts.append(_Part(mask, [f"part {mask.label}: imported label ({mask.voxel_count} voxels)"]))
+    if not parts:
+        raise ParameterError("choose what to print: --preset NAME, --threshold LO:HI or --labels FILE")
+    _make_names_unique(parts)
+    return parts
+
+
+def _make_names_unique(parts: list[_Part]) -> None:
+    seen: dict[str, int] = {}
+    for part in parts:
+        name = part.mask.label
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            part.mask = Mask(part.mask.array, part.mask.geometry, f"{name}_{seen[name]}")
+
+
+def _part_paths(output_path: Path, names: list[str]) -> list[Path]:
+    if len(names) == 1:
+        return [output_path]
+    return [output_path.with_name(f"{output_path.stem}_{safe_part_name(name)}{output_path.suffix}") for name in names]
+
+
+def _mesh_parts(
+    parts: list[_Part], surface: SurfaceSettings, watch: _Stopwatch, progress: ProgressCallback
+) -> tuple[list[Mesh], list[dict[str, Any]]]:
+    meshes, described = [], []
+    for index, part in enumerate(parts):
+        mask = part.mask
+        with watch.stage("surface"):
+            raw = extract_surface(mask, progress=progress).with_name(mask.label)
+        pinned = _shared_boundary(raw, mask, [other.mask for other in parts if other is not part])
+        mesh, quality, facts = _refine_surface(raw, mask.geometry, surface, watch, pinned)
+        if pinned is not None and pinned.any():
+            facts["repairs"].insert(0, f"part {mask.label}: {int(pinned.sum())} vertices on boundaries shared with "
+                                       "other parts kept in place")
+        meshes.append(mesh)
+        described.append(describe_part(mask_facts=describe_mask(mask), mesh=mesh, quality=quality,
+                                       surface_facts=facts))
+        log.debug("part %d of %d done: %s", index + 1, len(parts), mask.label)
+    return meshes, described
+
+
+def _shared_boundary(raw: Mesh, mask: Mask, others: list[Mask]) -> NDArray[np.bool_] | None:
+    """Vertices of ``raw`` that lie between a voxel of ``mask`` and a voxel of another part."""
+    if not others:
+        return None
+    union = np.zeros_like(mask.array)
+    for other in others:
+        union |= other.array
+    outside = cut_edge_outer_voxels(raw, mask)
+    inside_volume = np.all((outside >= 0) & (outside < np.asarray(mask.array.shape)), axis=1)
+    pinned = np.zeros(raw.vertex_count, dtype=bool)
+    k, j, i = outside[inside_volume].T
+    pinned[inside_volume] = union[k, j, i]
+    return pinned
 
 
 def report_path_for(mesh_path: Path) -> Path:
@@ -175,7 +293,7 @@ def report_path_for(mesh_path: Path) -> Path:
     return mesh_path.with_name(mesh_path.stem + ".report.json")
 
 
-def _check_outputs(output_path: Path, report_path: Path | None, overwrite: bool) -> None:
+def _check_outputs(output_path: Path, report_path: Path | None, combined: Path | None, overwrite: bool) -> None:
     if output_path.suffix.lower() not in MESH_FORMATS:
         raise ParameterError(
             f"-o/--output: {output_path.name} has no mesh suffix; use one of {', '.join(MESH_FORMATS)}"
@@ -183,18 +301,25 @@ def _check_outputs(output_path: Path, report_path: Path | None, overwrite: bool)
     check_writable(output_path, overwrite=overwrite)
     if report_path is not None:
         check_writable(report_path, overwrite=overwrite, option="report")
+    if combined is not None:
+        if combined.suffix.lower() != ".3mf":
+            raise ParameterError(f"--3mf: {combined.name} must end in .3mf")
+        check_writable(combined, overwrite=overwrite, option="--3mf")
 
 
 def _refine_surface(
-    mesh: Mesh, grid: Geometry, surface: SurfaceSettings, watch: _Stopwatch
+    mesh: Mesh, grid: Geometry, surface: SurfaceSettings, watch: _Stopwatch,
+    pinned: NDArray[np.bool_] | None = None,
 ) -> tuple[Mesh, MeshQuality, dict[str, Any]]:
-    """Smooth, decimate and check a raw marching-cubes surface made on ``grid``."""
+    """Smooth, decimate and check a raw marching-cubes surface made on ``grid``; ``pinned`` vertices stay."""
     limit = surface.deviation_limit(grid.spacing)
     facts: dict[str, Any] = {"deviation_limit_mm": limit, "raw_triangles": mesh.face_count}
     decimating = surface.decimate_fraction is not None or surface.decimate_faces is not None
     if surface.smooth_iterations > 0:
         # Smoothing and decimation share one budget; with both, each gets half.
-        smoothing_limit = limit / 2 if decimating else limit
+        smoothing_limit: float | NDArray[np.float64] = limit / 2 if decimating else limit
+        if pinned is not None:
+            smoothing_limit = np.where(pinned, 0.0, smoothing_limit)
         with watch.stage("smooth"):
             mesh, facts["smoothing_deviation_mm"] = smooth_surface(
                 mesh, iterations=surface.smooth_iterations, max_deviation_mm=smoothing_limit, sampling_grid=grid

@@ -32,29 +32,42 @@ _LIBRARIES = ("numpy", "scipy", "pydicom", "SimpleITK", "vtk", "trimesh", "numpy
 def build_report(
     *,
     input_facts: dict[str, Any],
-    mask_facts: dict[str, Any],
     choices: list[str],
-    mesh: Mesh,
-    quality: MeshQuality,
-    surface_facts: dict[str, Any],
+    parts: list[dict[str, Any]],
     parameters: dict[str, Any],
     timings_s: dict[str, float],
-    output_path: Path,
 ) -> dict[str, Any]:
     """Assemble the report as plain JSON-ready data.
 
-    ``input_facts`` and ``mask_facts`` come from :func:`describe_volume` and
-    :func:`describe_mask`, taken while those arrays were still in memory.
+    ``input_facts`` comes from :func:`describe_volume`, each part from
+    :func:`describe_part`.  A single-part report also carries that part's
+    ``mask`` and ``mesh`` at the top level.
     """
-    low, high = mesh.bounds_mm()
-    return {
+    report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "input": input_facts,
         "choices": choices,
         "parameters": _plain(parameters),
+        "parts": parts,
+    }
+    if len(parts) == 1:
+        report["mask"], report["mesh"] = parts[0]["mask"], parts[0]["mesh"]
+    report["timings_s"] = {**timings_s, "total": round(sum(timings_s.values()), 3)}
+    report["peak_memory_mb"] = _peak_memory_mb()
+    report["versions"] = _versions()
+    return report
+
+
+def describe_part(
+    *, mask_facts: dict[str, Any], mesh: Mesh, quality: MeshQuality, surface_facts: dict[str, Any]
+) -> dict[str, Any]:
+    """One part's mask and mesh facts (the caller adds the mesh's ``path``); ``repairs`` is handed back."""
+    low, high = mesh.bounds_mm()
+    return {
+        "name": mesh.name,
         "mask": mask_facts,
         "mesh": {
-            "path": str(output_path),
+            "path": None,
             "frame": "LPS",
             "units": "mm",
             "triangles": mesh.face_count,
@@ -76,9 +89,7 @@ def build_report(
             "smoothing_deviation_mm": surface_facts.get("smoothing_deviation_mm"),
             "decimation_deviation_mm": surface_facts.get("decimation_deviation_mm"),
         },
-        "timings_s": {**timings_s, "total": round(sum(timings_s.values()), 3)},
-        "peak_memory_mb": _peak_memory_mb(),
-        "versions": _versions(),
+        "repairs": list(surface_facts.get("repairs", [])),
     }
 
 
@@ -119,8 +130,11 @@ def write_report(report: dict[str, Any], path: Path, *, overwrite: bool) -> None
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """One line for the terminal."""
-    mesh = report["mesh"]
+    """A line per part for the terminal."""
+    return "\n".join(_part_line(part["mesh"], report["timings_s"]["total"]) for part in report["parts"])
+
+
+def _part_line(mesh: dict[str, Any], total_s: float) -> str:
     size = " x ".join(f"{s:.0f}" for s in mesh["bounding_box_mm"]["size"])
     tight = "watertight" if mesh["watertight"] else "NOT watertight"
     bodies = f"{mesh['bodies']} bod{'y' if mesh['bodies'] == 1 else 'ies'}"
@@ -129,7 +143,7 @@ def summary_line(report: dict[str, Any]) -> str:
     return (
         f"{mesh['path']}: {mesh['triangles']:,} triangles, {bodies}, "
         f"{tight}, {mesh['volume_mm3'] / 1000:.1f} cm3, {size} mm, "
-        f"deviation {mesh['surface_deviation_mm']:.2f} mm, {report['timings_s']['total']:.1f} s"
+        f"deviation {mesh['surface_deviation_mm']:.2f} mm, {total_s:.1f} s"
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..pipeline import LoadSettings, SurfaceSettings, convert_scan
+from ..pipeline import LabelSettings, LoadSettings, SurfaceSettings, convert_scan
 from ..report import summary_line
 from ..segment import CT_PRESETS, SegmentationSettings
 from .options import parse_decimate_option, parse_threshold_option, progress_reporter
@@ -21,6 +21,16 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
               help=f"CT threshold preset: {', '.join(CT_PRESETS)}. Default: bone, for CT.")
 @click.option("--threshold", type=str, default=None, callback=parse_threshold_option,
               help="Intensity range LO:HI in the scan's units (HU for CT), e.g. 226:3071.")
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None,
+              help="Print parts from an existing segmentation: label map (NIfTI/NRRD/MHA), DICOM SEG or RTSTRUCT.")
+@click.option("--label", "label_names", multiple=True,
+              help="With --labels: a label number or name to print (repeatable; default all), one part each.")
+@click.option("--labels-names", type=click.Path(path_type=Path), default=None,
+              help="Names for label numbers: TotalSegmentator class map JSON (FILE#map), Slicer .seg.nrrd, text.")
+@click.option("--force-geometry", is_flag=True,
+              help="Accept a SEG/RTSTRUCT that references another series than the one loaded.")
+@click.option("--3mf", "combined_3mf", type=click.Path(path_type=Path), default=None,
+              help="Also write all parts into one 3MF as named, coloured objects (multi-material printing).")
 @click.option("--series", type=str, default=None, help="Series number (as `medprint info` shows) or UID.")
 @click.option("--modality", type=click.Choice(["CT", "MR"], case_sensitive=False), default=None,
               help="Override the modality for NIfTI/NRRD/MHA, which do not store it.")
@@ -50,10 +60,17 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             threshold: tuple[float, float] | None, series: str | None, modality: str | None, allow_gaps: bool,
             keep: str, min_component: float, fill_cavities: bool, close_radius: float, open_radius: float,
             smooth: int, max_deviation: float | None, decimate: tuple[str, float] | None, ascii_stl: bool,
-            overwrite: bool, no_report: bool, as_json: bool, show_phi: bool) -> None:
+            overwrite: bool, no_report: bool, as_json: bool, show_phi: bool, labels_path: Path | None,
+            label_names: tuple[str, ...], labels_names: Path | None, force_geometry: bool,
+            combined_3mf: Path | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
-    if preset is None and threshold is None:
+    if preset is None and threshold is None and labels_path is None:
         preset = "bone"
+    if (label_names or labels_names or force_geometry) and labels_path is None:
+        raise click.UsageError("--label, --labels-names and --force-geometry go with --labels FILE")
+    labels = (
+        LabelSettings(labels_path, tuple(label_names), labels_names, force_geometry) if labels_path else None
+    )
     segmentation = SegmentationSettings(
         preset=preset, threshold=threshold, keep=keep, min_component_mm3=min_component,
         fill_cavities=fill_cavities, close_mm=close_radius, open_mm=open_radius,
@@ -66,7 +83,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
     )
     with progress_reporter(enabled=not as_json and not ctx.obj["quiet"]) as progress:
         result = convert_scan(
-            input_path, output_path, segmentation=segmentation, surface=surface,
+            input_path, output_path, segmentation=segmentation, labels=labels, surface=surface,
+            combined_3mf=combined_3mf,
             loading=LoadSettings(series=series, allow_gaps=allow_gaps, modality=modality),
             ascii_stl=ascii_stl, overwrite=overwrite, write_json_report=not no_report,
             include_phi_paths=show_phi, progress=progress,
@@ -76,5 +94,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
         return
     if not ctx.obj["quiet"]:
         click.echo(summary_line(result.report))
+        if result.combined_path is not None:
+            click.echo(f"all parts: {result.combined_path}")
         if result.report_path is not None:
             click.echo(f"report: {result.report_path}")

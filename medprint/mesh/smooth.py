@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..geometry import Geometry
+from ..volume import Mask
 from . import _vtk
 from .model import Mesh
 
@@ -121,13 +122,36 @@ def sampling_band_slack_mm(mesh: Mesh, geometry: Geometry) -> np.ndarray:
     ndarray of shape (V,)
         Slack in mm, >= 0.
     """
-    ijk = geometry.lps_to_index(mesh.vertices)
-    # The cut axis is the one coordinate that lies half-way between two voxel centres.
-    off_grid = np.abs(ijk - np.rint(ijk))
-    edge_axis = np.argmax(off_grid, axis=1)
+    edge_axis = _cut_axis(geometry.lps_to_index(mesh.vertices))
     spacing = np.asarray(geometry.spacing)
     half_diagonal = 0.5 * float(np.linalg.norm(spacing))
     return np.maximum(half_diagonal - 0.5 * spacing[edge_axis], 0.0)
+
+
+def cut_edge_outer_voxels(mesh: Mesh, mask: Mask) -> np.ndarray:
+    """For each raw marching-cubes vertex, the ``(k, j, i)`` index of the unselected voxel of its grid edge.
+
+    Indices may lie one step outside the array (the padding marching cubes adds).
+    """
+    ijk = mask.geometry.lps_to_index(mesh.vertices)
+    axis = _cut_axis(ijk)
+    rows = np.arange(len(ijk))
+    low = np.rint(ijk).astype(np.int64)
+    low[rows, axis] = np.floor(ijk[rows, axis]).astype(np.int64)
+    high = low.copy()
+    high[rows, axis] += 1
+    low_zyx, high_zyx = low[:, ::-1], high[:, ::-1]
+    shape = np.asarray(mask.array.shape)
+    low_inside = np.all((low_zyx >= 0) & (low_zyx < shape), axis=1)
+    low_selected = np.zeros(len(ijk), dtype=bool)
+    k, j, i = low_zyx[low_inside].T
+    low_selected[low_inside] = mask.array[k, j, i]
+    return np.where(low_selected[:, None], high_zyx, low_zyx)
+
+
+def _cut_axis(ijk: np.ndarray) -> np.ndarray:
+    # The cut axis is the one coordinate that lies half-way between two voxel centres.
+    return np.argmax(np.abs(ijk - np.rint(ijk)), axis=1)
 
 
 def _windowed_sinc(mesh: Mesh, iterations: int, passband: float) -> np.ndarray:

@@ -65,7 +65,8 @@ class SegmentationSettings:
     Parameters
     ----------
     preset : str, optional
-        Name from :data:`CT_PRESETS` (CT only).
+        Name from :data:`CT_PRESETS` (CT only).  Without a preset or a
+        threshold the settings only describe the clean-up (for imported labels).
     threshold : (float, float), optional
         Inclusive range in the scan's units; overrides the preset's range.
     keep : {'auto', 'largest', 'all'}
@@ -88,8 +89,6 @@ class SegmentationSettings:
     open_mm: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.preset is None and self.threshold is None:
-            raise ParameterError("choose what to print: --preset NAME (CT) or --threshold LO:HI")
         if self.keep not in ("auto", "largest", "all"):
             raise ParameterError(f"--keep: {self.keep!r} is not one of auto, largest, all")
         if self.close_mm < 0 or self.open_mm < 0:
@@ -112,6 +111,8 @@ def segment_by_threshold(volume: Volume, settings: SegmentationSettings) -> tupl
 
 def select_by_threshold(volume: Volume, settings: SegmentationSettings) -> tuple[Mask, list[str]]:
     """The thresholding half of :func:`segment_by_threshold` (the only part that reads voxel values)."""
+    if settings.preset is None and settings.threshold is None:
+        raise ParameterError("choose what to print: --preset NAME (CT) or --threshold LO:HI")
     preset = _preset_of(settings)
     if preset is not None and settings.threshold is None:
         check_preset_applies(volume, preset)
