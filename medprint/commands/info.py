@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..inspect import describe_input, format_description
+from ..scan_info import describe_input, format_description
 
 
 @click.command(name="info")

@@ -195,7 +195,7 @@ def segment_from_seeds(
     steps = [f"{len(seeds)} seed(s) at voxel(s) " + "; ".join(_ijk(s) for s in seeds)]
     if smoothing > 0:
         steps.append(f"Gaussian smoothing {smoothing:g} mm before thresholding")
-    raw = np.asarray(volume.array, dtype=np.float32)
+    raw = volume.array  # native dtype: a float copy of a hospital volume costs more than the growing
     _check_seeds_not_background(volume, raw, seeds, settings)
     max_volume = settings.max_volume_mm3 or 0.25 * values.size * volume.geometry.voxel_volume_mm3
 
@@ -212,7 +212,7 @@ def segment_from_seeds(
         )
         region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
         for _ in range(settings.iterations):
-            inside = raw[region]
+            inside = raw[region].astype(np.float64)
             mean, std = float(inside.mean()), float(inside.std())
             wide_low, wide_high = mean - settings.multiplier * std, mean + settings.multiplier * std
             # Never past half-way to the surroundings: beyond it a voxel is more
@@ -264,7 +264,7 @@ def neighbourhood_range(
     thick slices or a tiny radius still give a spread to work with.
     """
     ball = seed_ball(values.shape, seeds_zyx, geometry, radius_mm)
-    samples = values[ball]
+    samples = values[ball].astype(np.float64)
     mean, std = float(samples.mean()), float(samples.std())
     # A perfectly flat neighbourhood (synthetic data, saturated MR) would give
     # an empty range; a tenth of a unit keeps the seed value itself inside.
@@ -279,9 +279,9 @@ def smoothed_values(volume: Volume, sigma_mm: float) -> NDArray[np.float32]:
     under the leak guard's opening; a 1 mm blur is below what a print resolves.
     The sigma is per axis in mm, so thick slices are barely blurred across.
     """
-    values = np.asarray(volume.array, dtype=np.float32)
     if sigma_mm <= 0:
-        return values
+        return volume.array  # type: ignore[return-value]
+    values = np.asarray(volume.array, dtype=np.float32)
     from scipy.ndimage import gaussian_filter
 
     sigma = [sigma_mm / s for s in _spacing_zyx(volume.geometry)]
