@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import edt
 import numpy as np
+import pytest
 
 from medprint.io import load_volume
 from medprint.mesh import extract_surface
-from medprint.segment import segment_from_seeds
+from medprint.segment import segment_from_seeds, segment_vessel
 
 
 def deepest_point_lps(reference, volume) -> tuple[float, float, float]:
@@ -46,3 +47,17 @@ def test_brain_tumour_on_mr_from_one_seed(real_data):
     mask, steps = segment_from_seeds(volume, [deepest_point_lps(reference, volume)])
     # Measured: Dice 0.714 (9.8 cm3 vs 16.4 cm3 manual: the dimmer margin of the tumour is left out).
     assert dice(mask.array, reference) >= 0.70, steps
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met yet: the aortic root opens into the left ventricle and the arch touches other contrast-filled "
+    "vessels through necks wider than any opening; measured Dice 0.33 (756 cm3 vs 246 cm3) at --max-radius 2, "
+    "0.60 (133 cm3) at --max-radius 6",
+)
+def test_aorta_from_one_seed_on_cta(real_data):
+    case = real_data("totalseg_aorta_cta")
+    volume = load_volume(case / "ct_cropped.nii.gz", modality="CT")
+    reference = load_volume(case / "reference" / "masks" / "aorta.nii.gz").array > 0
+    mask, steps = segment_vessel(volume, [deepest_point_lps(reference, volume)])
+    assert dice(mask.array, reference) >= 0.80, steps
