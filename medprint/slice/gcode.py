@@ -188,6 +188,8 @@ def write_layers(paths: list[LayerPaths], printer: PrinterProfile, material: Mat
             base = e_before[starts]
             pre = np.where(needs, np.char.add(np.char.add("G1 E", _fmt(base - retract, 5)), f" F{retract_f:.0f}\n"), "")
             post = np.where(needs, np.char.add(np.char.add("\nG1 E", _fmt(base, 5)), f" F{retract_f:.0f}"), "")
+        # Path starts get longer text (type, retraction, travel): leave fixed-width strings first.
+        body = body.astype(object)
         body[starts] = np.char.add(np.char.add(np.char.add(prefix, pre), travel_text), post)
         chunks.append("\n".join(body.tolist()) + "\n")
         pos = xy[-1].copy()

@@ -1,0 +1,280 @@
+"""The built-in slicer on analytic shapes, read back with an independent G-code reader.
+
+Shapes: a 20 mm calibration cube, a tube (a hole per layer), two separate posts (islands), and a
+T-shaped bracket whose arms overhang the bed (supports).  Each G-code file is checked for moves
+inside the build volume, layer heights, extrusion per mm, extruded volume, perimeter placement
+and where supports go.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+import trimesh
+
+from medprint.cli import main
+from medprint.errors import MeshError, ParameterError
+from medprint.mesh.model import Mesh
+from medprint.slice.engine import SliceSettings, slice_to_gcode, write_gcode
+from medprint.slice.gcode import sanitize_comment
+from medprint.slice.profiles import load_profiles
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gcode_reader import Moves, read_moves  # noqa: E402
+
+LIBRARY = load_profiles()
+
+
+def as_mesh(shape: trimesh.Trimesh) -> Mesh:
+    return Mesh(np.asarray(shape.vertices, dtype=np.float64), np.asarray(shape.faces, dtype=np.int64), "shape")
+
+
+def prism(outline: shapely.Polygon, height: float) -> trimesh.Trimesh:
+    """``outline`` (holes allowed) extruded from z = 0 to ``height``; caps by constrained Delaunay."""
+    outline = shapely.orient_polygons(outline)
+    caps = shapely.get_parts(shapely.constrained_delaunay_triangles(outline))
+    tri = np.array([np.asarray(t.exterior.coords)[:3] for t in caps])
+    vertices, faces = [], []
+    for z, flip in ((0.0, True), (height, False)):
+        base = len(vertices) * 3
+        for t in tri:
+            vertices.append(np.c_[t, np.full(3, z)])
+        idx = base + np.arange(tri.shape[0] * 3).reshape(-1, 3)
+        faces.append(idx[:, ::-1] if flip else idx)
+    points = np.concatenate(vertices) if vertices else np.empty((0, 3))
+    walls = []
+    for ring in [outline.exterior, *outline.interiors]:
+        xy = np.asarray(ring.coords)
+        a, b = xy[:-1], xy[1:]
+        quad = np.stack([np.c_[a, np.zeros(len(a))], np.c_[b, np.zeros(len(a))],
+                         np.c_[b, np.full(len(a), height)], np.c_[a, np.full(len(a), height)]], axis=1)
+        walls.append(quad)
+    quads = np.concatenate(walls)
+    start = points.shape[0]
+    points = np.concatenate([points, quads.reshape(-1, 3)])
+    q = start + np.arange(quads.shape[0] * 4).reshape(-1, 4)
+    faces.append(np.concatenate([q[:, [0, 1, 2]], q[:, [0, 2, 3]]]))
+    shape = trimesh.Trimesh(points, np.concatenate(faces), process=True)
+    trimesh.repair.fix_normals(shape)
+    assert shape.is_watertight and shape.volume > 0
+    return shape
+
+
+def cube() -> Mesh:
+    return as_mesh(trimesh.creation.box((20.0, 20.0, 20.0)))
+
+
+def tube() -> Mesh:
+    ring = shapely.Point(0, 0).buffer(12.0, quad_segs=32).difference(shapely.Point(0, 0).buffer(7.0, quad_segs=32))
+    return as_mesh(prism(ring, 10.0))
+
+
+def two_posts() -> Mesh:
+    left = trimesh.creation.box((8.0, 8.0, 6.0))
+    left.apply_translation((-10, 0, 0))
+    right = trimesh.creation.box((8.0, 8.0, 6.0))
+    right.apply_translation((10, 0, 0))
+    return as_mesh(trimesh.util.concatenate([left, right]))
+
+
+#: A T (stem 6 mm wide, 12 mm tall; bar 30 x 4 mm) extruded 10 mm along y: the bar's arms overhang.
+T_STEM_HALF, T_STEM_TOP, T_BAR_HALF, T_BAR_TOP = 3.0, 12.0, 15.0, 16.0
+
+
+def t_bracket() -> Mesh:
+    outline = shapely.Polygon([(-T_STEM_HALF, 0), (T_STEM_HALF, 0), (T_STEM_HALF, T_STEM_TOP),
+                               (T_BAR_HALF, T_STEM_TOP), (T_BAR_HALF, T_BAR_TOP), (-T_BAR_HALF, T_BAR_TOP),
+                               (-T_BAR_HALF, T_STEM_TOP), (-T_STEM_HALF, T_STEM_TOP)])
+    shape = prism(outline, 10.0)
+    # Polygon in the xz plane, extruded along y: rotate +90 degrees about x (z_new = y_old).
+    shape.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (1, 0, 0)))
+    return as_mesh(shape)
+
+
+def slice_file(tmp_path: Path, mesh: Mesh, *, printer: str = "prusa-mk4", material: str = "pla",
+               **options: object) -> tuple[Moves, object]:
+    settings = SliceSettings(**options)  # type: ignore[arg-type]
+    result = slice_to_gcode(mesh, LIBRARY.printer(printer), LIBRARY.material(material), settings)
+    path = write_gcode(result, tmp_path / "out.gcode", overwrite=True)
+    return read_moves(path), result
+
+
+def e_per_mm(printer: str = "prusa-mk4", material: str = "pla", layer_height: float = 0.2) -> float:
+    p, m = LIBRARY.printer(printer), LIBRARY.material(material)
+    return p.line_width_mm * layer_height * m.flow_multiplier / (np.pi * (p.filament_diameter_mm / 2) ** 2)
+
+
+def check_common(moves: Moves, *, printer: str, height_mm: float, layer_height: float = 0.2,
+                 first_layer: float = 0.2, material: str = "pla") -> None:
+    p = LIBRARY.printer(printer)
+    ends = moves.end
+    assert ends[:, 0].min() >= 0 and ends[:, 1].min() >= 0 and ends[:, 2].min() >= 0
+    assert ends[:, 0].max() <= p.build_x_mm and ends[:, 1].max() <= p.build_y_mm and ends[:, 2].max() <= p.build_z_mm
+    body = moves.layer >= 0
+    ext = moves.extruding & body
+    # Layers at the right heights: first layer, then every layer_height, up to the top of the part.
+    expected_layers = 1 + int(np.ceil((height_mm - first_layer) / layer_height - 1e-9))
+    tops = first_layer + layer_height * np.arange(expected_layers)
+    z = moves.end[ext, 2]
+    assert np.allclose(np.unique(np.round(z, 4)), tops[np.isin(np.round(tops, 4), np.unique(np.round(z, 4)))])
+    assert np.abs(z[:, None] - tops[None, :]).min(axis=1).max() < 1e-3
+    assert moves.layer.max() + 1 == expected_layers
+    assert np.all(moves.end[ext, 2] == moves.start[ext, 2])  # no z change while extruding
+    # Extrusion per mm: line width x layer height x flow / filament area, everywhere.
+    rate = np.where(moves.layer[ext] == 0, e_per_mm(printer, material, first_layer),
+                    e_per_mm(printer, material, layer_height))
+    length = moves.xy_length[ext]
+    # (coordinates are written to 1 um and E to 1e-5 mm: allow that rounding, nothing more)
+    assert np.all(np.abs(moves.e[ext] - length * rate) <= 2e-5 + rate * 1.5e-3 + 1e-3 * length * rate)
+    # Retractions are undone: net filament equals the extruded amount.
+    retracts = moves.e[body & (moves.e < 0)]
+    assert np.isclose(moves.e[body].sum(), moves.e[ext].sum(), atol=1e-3 + 1e-5 * abs(retracts).sum())
+
+
+def extruded_volume_mm3(moves: Moves, *, printer: str = "prusa-mk4", material: str = "pla",
+                        exclude: tuple[str, ...] = ("skirt",)) -> float:
+    p, m = LIBRARY.printer(printer), LIBRARY.material(material)
+    keep = moves.extruding & (moves.layer >= 0) & ~np.isin(moves.kind, exclude)
+    return float(moves.e[keep].sum() * np.pi * (p.filament_diameter_mm / 2) ** 2 / m.flow_multiplier)
+
+
+def test_calibration_cube(tmp_path: Path) -> None:
+    moves, result = slice_file(tmp_path, cube(), infill_density=0.15, infill_pattern="grid")
+    check_common(moves, printer="prusa-mk4", height_mm=20.0)
+    assert result.layer_count == 100
+    w, h = LIBRARY.printer("prusa-mk4").line_width_mm, 0.2
+    interior = (20 - 2 * 2 * w) ** 2
+    walls = 400 - interior
+    solid_layers = 3 + 4
+    expected = h * (100 * walls + solid_layers * interior + (100 - solid_layers) * interior * 0.15)
+    assert abs(extruded_volume_mm3(moves) / expected - 1) < 0.10
+    # External perimeter within half a line width of the outline (its centre w/2 inside the 20 mm square).
+    outer = moves.kind == "external perimeter"
+    centre = np.array([125.0, 105.0])
+    pts = moves.end[outer & moves.extruding, :2] - centre
+    inset = 10 - np.abs(pts).max(axis=1)
+    assert np.all(np.abs(inset - w / 2) <= w / 2)
+    assert not np.any(moves.kind == "support")
+    # The header is comments only, and carries the estimates.
+    header = "\n".join(moves.header)
+    for key in ("medprint", "prusa-mk4", "pla", "layer count: 100", "estimated printing time", "filament used [mm]",
+                "filament used [g]", "filament cost"):
+        assert key in header
+    assert result.filament_mm == pytest.approx(moves.e[moves.extruding & (moves.layer >= 0)].sum(), rel=1e-4)
+
+
+def test_tube_hole_and_klipper_relative_e(tmp_path: Path) -> None:
+    moves, _ = slice_file(tmp_path, tube(), printer="voron-2.4-350", material="petg", infill_density=0.2,
+                          infill_pattern="rectilinear")
+    assert "M83" in moves.commands and "PRINT_START" in moves.commands
+    check_common(moves, printer="voron-2.4-350", material="petg", height_mm=10.0)
+    w = LIBRARY.printer("voron-2.4-350").line_width_mm
+    centre = np.array([175.0, 175.0])
+    outer = moves.extruding & (moves.kind == "external perimeter")
+    radius = np.hypot(*(moves.end[outer, :2] - centre).T)
+    # Two outlines: the hole (radius 7, perimeter outside it) and the outside (radius 12, inside it).
+    near_hole = radius < 9.5
+    assert np.all(np.abs((radius[near_hole] - 7.0) - w / 2) <= w / 2)
+    assert np.all(np.abs((12.0 - radius[~near_hole]) - w / 2) <= w / 2)
+    # Nothing is printed in the hole.
+    printed = moves.extruding & (moves.layer >= 0) & (moves.kind != "skirt")
+    assert np.hypot(*(moves.end[printed, :2] - centre).T).min() > 7.0
+    area = np.pi * (12**2 - 7**2)
+    wall = area - np.pi * ((12 - 2 * w) ** 2 - (7 + 2 * w) ** 2)
+    interior = area - wall
+    expected = 0.2 * (50 * wall + 7 * interior + 43 * interior * 0.2)
+    assert abs(extruded_volume_mm3(moves, printer="voron-2.4-350", material="petg") / expected - 1) < 0.10
+
+
+def test_islands_retract_between_them(tmp_path: Path) -> None:
+    moves, _ = slice_file(tmp_path, two_posts(), infill_pattern="gyroid", infill_density=0.2)
+    check_common(moves, printer="prusa-mk4", height_mm=6.0)
+    layer = moves.layer == 10
+    x = moves.end[layer & moves.extruding, 0]
+    assert (x < 125).any() and (x > 125).any()
+    # Each layer goes from one post to the other at least once, always retracting first.
+    retractions = (moves.e < 0) & layer
+    assert retractions.sum() >= 1
+    long_travel = layer & (moves.e == 0) & (moves.xy_length > 8)
+    idx = np.flatnonzero(long_travel)
+    assert idx.size >= 1 and np.all(moves.e[idx - 1] < 0)
+    expected = 0.2 * 30 * 2 * 64 * 0.5  # at least half of the solid volume in walls + solid + gyroid infill
+    assert extruded_volume_mm3(moves) > expected
+
+
+def test_supports_only_under_overhangs(tmp_path: Path) -> None:
+    moves, _ = slice_file(tmp_path, t_bracket(), supports=True)
+    check_common(moves, printer="prusa-mk4", height_mm=T_BAR_TOP)
+    support = moves.extruding & (moves.kind == "support")
+    assert support.sum() > 10
+    x = moves.end[support, 0] - 125.0
+    z = moves.end[support, 2]
+    # Under the arms only: beside the stem (with the xy gap) and below the bar (with the z gap).
+    assert np.all(np.abs(x) >= T_STEM_HALF + 0.3)
+    assert np.all(np.abs(x) <= T_BAR_HALF + 0.5)
+    assert z.max() <= T_STEM_TOP - 0.2 + 1e-6
+    # Both arms are supported, from the bed up.
+    assert (x < 0).any() and (x > 0).any() and z.min() == pytest.approx(0.2)
+    cube_moves, _ = slice_file(tmp_path, cube(), supports=True, brim_width_mm=3.0)
+    assert not np.any(cube_moves.kind == "support")
+
+
+def test_header_has_no_injected_commands(tmp_path: Path) -> None:
+    evil = "Order 42 Jane Doe\nG28 X0\r\nM104 S300\x00\x1b[2J"
+    moves, _ = slice_file(tmp_path, cube(), job_name=evil)
+    text = (tmp_path / "out.gcode").read_text()
+    head = text.split("G90", 1)[0]
+    assert all(line.startswith(";") for line in head.splitlines())
+    assert "; job: Order 42 Jane Doe G28 X0 M104 S300" in head
+    assert "M104 S300" not in moves.commands[:0] + [c for c in text.splitlines() if not c.startswith(";")]
+    assert sanitize_comment("a\u2028G1 X0") == "a G1 X0"
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    printer, material = LIBRARY.printer("prusa-mk4"), LIBRARY.material("pla")
+    with pytest.raises(MeshError, match="empty"):
+        slice_to_gcode(Mesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)), printer, material)
+    box = trimesh.creation.box((20, 20, 20))
+    holed = Mesh(np.asarray(box.vertices, dtype=np.float64), np.asarray(box.faces[1:], dtype=np.int64))
+    with pytest.raises(MeshError, match="not printable.*open edges"):
+        slice_to_gcode(holed, printer, material, SliceSettings(repair=False))
+    repaired = slice_to_gcode(holed, printer, material)
+    assert repaired.actions and repaired.layer_count == 100
+    tall = as_mesh(trimesh.creation.box((20, 20, 230)))
+    with pytest.raises(ParameterError, match=r"too big.*over in z by 10\.0 mm; use --scale 0\.956.*--orient height"):
+        slice_to_gcode(tall, printer, material)
+    placed = slice_to_gcode(tall, printer, material, SliceSettings(orient="height"))
+    assert placed.placement is not None and placed.placement.size_mm[2] == pytest.approx(20)
+    with pytest.raises(ParameterError, match="--layer-height"):
+        slice_to_gcode(cube(), printer, material, SliceSettings(layer_height_mm=0.5))
+
+
+def test_orient_for_support_and_scale(tmp_path: Path) -> None:
+    printer, material = LIBRARY.printer("prusa-mk4"), LIBRARY.material("pla")
+    upside = slice_to_gcode(t_bracket(), printer, material, SliceSettings(orient="support", supports=True))
+    assert upside.placement is not None and upside.placement.support_area_mm2 < 1.0
+    half = slice_to_gcode(cube(), printer, material, SliceSettings(scale=0.5))
+    assert half.layer_count == 50
+
+
+def test_cli_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stl = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 20)).export(stl)
+    out = tmp_path / "cube.gcode"
+    main(["slice", str(stl), "--printer", "ender-3", "--material", "PLA", "-o", str(out), "--infill-density", "20%",
+          "--layer-height", "0.28", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["layer_count"] == 72 and summary["printer"] == "ender-3"
+    check_common(read_moves(out), printer="ender-3", height_mm=20.0, layer_height=0.28, first_layer=0.2)
+    with pytest.raises(SystemExit) as done:
+        main(["slice", str(stl), "--printer", "ender3", "--material", "pla", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and "did you mean ender-3" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as done:
+        main(["slice", str(stl), "--printer", "ender-3", "--material", "pla", "-o", str(out)])
+    assert done.value.code == 1 and "--overwrite" in capsys.readouterr().err
