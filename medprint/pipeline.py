@@ -29,7 +29,18 @@ from .mesh.model import Mesh
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .report import build_report, describe_mask, describe_part, describe_volume, write_report
-from .segment import SegmentationSettings, clean_up_mask, select_by_threshold
+from .segment import (
+    MriSettings,
+    RegionGrowingSettings,
+    SegmentationSettings,
+    VesselSettings,
+    clean_up_mask,
+    prepare_mri,
+    segment_from_seeds,
+    segment_mri,
+    segment_vessel,
+    select_by_threshold,
+)
 from .volume import Mask, Volume
 
 log = logging.getLogger("medprint")
@@ -107,6 +118,38 @@ class LabelSettings:
     force_geometry: bool = False
 
 
+@dataclass(frozen=True)
+class SeedSettings:
+    """A part grown from points the user clicked (tumour, lesion, vessel).
+
+    Parameters
+    ----------
+    lps_mm : tuple of (x, y, z)
+        Seeds in patient millimetres (LPS, as a DICOM viewer shows them).
+    voxels_ijk : tuple of (i, j, k)
+        Seeds as voxel indices (column, row, slice).
+    vessel : bool
+        Grow one contrast-filled vessel tree (:func:`medprint.segment.segment_vessel`)
+        instead of a region (:func:`medprint.segment.segment_from_seeds`).
+    region : RegionGrowingSettings
+    vessels : VesselSettings
+    """
+
+    lps_mm: tuple[tuple[float, float, float], ...] = ()
+    voxels_ijk: tuple[tuple[float, float, float], ...] = ()
+    vessel: bool = False
+    region: RegionGrowingSettings = RegionGrowingSettings()
+    vessels: VesselSettings = VesselSettings()
+
+
+@dataclass(frozen=True)
+class MriPreparation:
+    """Optional clean-up of an MR volume before any segmentation (see :func:`medprint.segment.prepare_mri`)."""
+
+    bias_correction: bool = False
+    denoise: str | None = None
+
+
 @dataclass
 class ConvertResult:
     """What :func:`convert_scan` produced: one mesh and file per part."""
@@ -152,6 +195,9 @@ def convert_scan(
     *,
     segmentation: SegmentationSettings,
     labels: LabelSettings | None = None,
+    seeds: SeedSettings | None = None,
+    mri: MriSettings | None = None,
+    preparation: MriPreparation = MriPreparation(),
     surface: SurfaceSettings = SurfaceSettings(),
     loading: LoadSettings = LoadSettings(),
     combined_3mf: Path | None = None,
@@ -163,8 +209,9 @@ def convert_scan(
 ) -> ConvertResult:
     """Run the whole chain and write one mesh per part (and a JSON report beside them).
 
-    A part comes from the threshold/preset in ``segmentation`` and one from each
-    label selected in ``labels``.  With one part the mesh goes to
+    A part comes from each source given: the threshold/preset in
+    ``segmentation``, region growing from ``seeds``, an automatic MR threshold
+    (``mri``), and each label selected in ``labels``.  With one part the mesh goes to
     ``output_path``; with several, each goes to ``<stem>_<part><suffix>`` beside
     it, and ``combined_3mf`` (optional) holds them all as named, coloured
     objects.  All parts stay in the scan's patient frame; where two parts touch,
@@ -187,7 +234,12 @@ def convert_scan(
     input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
     choices = list(volume.notes)
     with watch.stage("segment"):
-        parts = _select_parts(volume, segmentation, labels)
+        if preparation.bias_correction or preparation.denoise:
+            volume, prepared = prepare_mri(
+                volume, bias_correction=preparation.bias_correction, denoise_method=preparation.denoise
+            )
+            choices += prepared
+        parts = _select_parts(volume, segmentation, labels, seeds, mri)
         # Hospital volumes are hundreds of MB: release the voxels before labelling and meshing need memory.
         del volume
         for part in parts:
@@ -211,7 +263,8 @@ def convert_scan(
         ],
         parts=described,
         parameters={
-            "segmentation": segmentation, "labels": labels, "surface": surface, "loading": loading,
+            "segmentation": segmentation, "labels": labels, "seeds": seeds, "mri": mri,
+            "preparation": preparation, "surface": surface, "loading": loading,
             "ascii_stl": ascii_stl, "combined_3mf": combined_3mf,
         },
         timings_s=watch.seconds,
@@ -221,11 +274,24 @@ def convert_scan(
     return ConvertResult(meshes, paths, report_path, report, combined_3mf)
 
 
-def _select_parts(volume: Volume, segmentation: SegmentationSettings, labels: LabelSettings | None) -> list[_Part]:
+def _select_parts(
+    volume: Volume,
+    segmentation: SegmentationSettings,
+    labels: LabelSettings | None,
+    seeds: SeedSettings | None,
+    mri: MriSettings | None,
+) -> list[_Part]:
     parts: list[_Part] = []
     if segmentation.preset is not None or segmentation.threshold is not None:
-        mask, steps = select_by_threshold(volume, segmentation)
-        parts.append(_Part(mask, steps))
+        parts.append(_Part(*select_by_threshold(volume, segmentation)))
+    if seeds is not None:
+        if seeds.vessel:
+            grown = segment_vessel(volume, seeds.lps_mm, seeds.vessels, seeds_voxel=seeds.voxels_ijk)
+        else:
+            grown = segment_from_seeds(volume, seeds.lps_mm, seeds.region, seeds_voxel=seeds.voxels_ijk)
+        parts.append(_Part(*grown))
+    if mri is not None:
+        parts.append(_Part(*segment_mri(volume, mri)))
     if labels is not None:
         for mask in load_label_mask(
             labels.path, volume, labels=labels.labels or None, names_file=labels.names_file,
@@ -233,7 +299,9 @@ def _select_parts(volume: Volume, segmentation: SegmentationSettings, labels: La
         ):
             parts.append(_Part(mask, [f"part {mask.label}: imported label ({mask.voxel_count} voxels)"]))
     if not parts:
-        raise ParameterError("choose what to print: --preset NAME, --threshold LO:HI or --labels FILE")
+        raise ParameterError(
+            "choose what to print: --preset NAME, --threshold LO:HI, --seed X,Y,Z, --auto-threshold or --labels FILE"
+        )
     _make_names_unique(parts)
     return parts
 

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import click
 
-from ..pipeline import LabelSettings, LoadSettings, SurfaceSettings, convert_scan
+from ..pipeline import LabelSettings, LoadSettings, MriPreparation, SeedSettings, SurfaceSettings, convert_scan
 from ..report import summary_line
-from ..segment import CT_PRESETS, SegmentationSettings
+from ..segment import (
+    CT_PRESETS,
+    MriSettings,
+    RegionGrowingSettings,
+    SegmentationSettings,
+    VesselSettings,
+    parse_point,
+    parse_range,
+)
 from .options import parse_decimate_option, parse_threshold_option, progress_reporter
 
 
@@ -21,6 +29,26 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
               help=f"CT threshold preset: {', '.join(CT_PRESETS)}. Default: bone, for CT.")
 @click.option("--threshold", type=str, default=None, callback=parse_threshold_option,
               help="Intensity range LO:HI in the scan's units (HU for CT), e.g. 226:3071.")
+@click.option("--seed", "seeds_lps", multiple=True, metavar="X,Y,Z",
+              help="Grow a part from this point in patient mm (LPS, as a viewer shows it); repeatable.")
+@click.option("--seed-voxel", "seeds_voxel", multiple=True, metavar="I,J,K",
+              help="Grow a part from this voxel (column, row, slice); repeatable.")
+@click.option("--range", "grow_range", type=str, default=None, metavar="LO:HI",
+              help="With seeds: the intensity range to grow in (default: estimated around the seeds).")
+@click.option("--vessel", is_flag=True,
+              help="With seeds: grow one contrast-filled vessel tree (blood-pool range unless --range).")
+@click.option("--max-radius", type=float, default=None,
+              help="With seeds: cut bridges thinner than this radius in mm (default 6, vessels 2).")
+@click.option("--max-volume", type=float, default=None,
+              help="With seeds: stop with an error past this many mm3 (leak guard; default a quarter of the scan).")
+@click.option("--allow-border", is_flag=True, help="With seeds: let the region reach the edge of the scan.")
+@click.option("--auto-threshold", type=click.Choice(["otsu", "percentile"]), default=None,
+              help="MRI: threshold found automatically (Otsu, or --percentile of the foreground).")
+@click.option("--percentile", type=str, default=None, metavar="LO:HI",
+              help="With --auto-threshold percentile: foreground percentiles to keep, e.g. 50:100.")
+@click.option("--bias-correction", is_flag=True, help="MRI: correct the bias field (N4) before segmenting.")
+@click.option("--denoise", type=click.Choice(["curvature-flow", "anisotropic", "bilateral"]), default=None,
+              help="Edge-preserving denoising before segmenting.")
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None,
               help="Print parts from an existing segmentation: label map (NIfTI/NRRD/MHA), DICOM SEG or RTSTRUCT.")
 @click.option("--label", "label_names", multiple=True,
@@ -62,9 +90,14 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             smooth: int, max_deviation: float | None, decimate: tuple[str, float] | None, ascii_stl: bool,
             overwrite: bool, no_report: bool, as_json: bool, show_phi: bool, labels_path: Path | None,
             label_names: tuple[str, ...], labels_names: Path | None, force_geometry: bool,
-            combined_3mf: Path | None) -> None:
+            combined_3mf: Path | None, seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...],
+            grow_range: str | None, vessel: bool, max_radius: float | None, max_volume: float | None,
+            allow_border: bool, auto_threshold: str | None, percentile: str | None, bias_correction: bool,
+            denoise: str | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
-    if preset is None and threshold is None and labels_path is None:
+    seeds = _seed_settings(seeds_lps, seeds_voxel, grow_range, vessel, max_radius, max_volume, allow_border)
+    mri = _mri_settings(auto_threshold, percentile)
+    if preset is None and threshold is None and labels_path is None and seeds is None and mri is None:
         preset = "bone"
     if (label_names or labels_names or force_geometry) and labels_path is None:
         raise click.UsageError("--label, --labels-names and --force-geometry go with --labels FILE")
@@ -83,7 +116,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
     )
     with progress_reporter(enabled=not as_json and not ctx.obj["quiet"]) as progress:
         result = convert_scan(
-            input_path, output_path, segmentation=segmentation, labels=labels, surface=surface,
+            input_path, output_path, segmentation=segmentation, labels=labels, seeds=seeds, mri=mri,
+            preparation=MriPreparation(bias_correction=bias_correction, denoise=denoise), surface=surface,
             combined_3mf=combined_3mf,
             loading=LoadSettings(series=series, allow_gaps=allow_gaps, modality=modality),
             ascii_stl=ascii_stl, overwrite=overwrite, write_json_report=not no_report,
@@ -98,3 +132,35 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             click.echo(f"all parts: {result.combined_path}")
         if result.report_path is not None:
             click.echo(f"report: {result.report_path}")
+
+
+def _seed_settings(
+    seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...], grow_range: str | None, vessel: bool,
+    max_radius: float | None, max_volume: float | None, allow_border: bool,
+) -> SeedSettings | None:
+    if not seeds_lps and not seeds_voxel:
+        if grow_range or vessel or max_radius is not None or max_volume is not None or allow_border:
+            raise click.UsageError("--range, --vessel, --max-radius, --max-volume and --allow-border go with --seed")
+        return None
+    intensity_range = parse_range(grow_range) if grow_range else None
+    region = RegionGrowingSettings(intensity_range=intensity_range, max_volume_mm3=max_volume,
+                                   allow_border=allow_border,
+                                   **({"max_radius_mm": max_radius} if max_radius is not None else {}))
+    vessels = VesselSettings(intensity_range=intensity_range, max_volume_mm3=max_volume,
+                             **({"max_radius_mm": max_radius} if max_radius is not None else {}))
+    return SeedSettings(
+        lps_mm=tuple(parse_point(text) for text in seeds_lps),
+        voxels_ijk=tuple(parse_point(text, option="--seed-voxel") for text in seeds_voxel),
+        vessel=vessel, region=region, vessels=vessels,
+    )
+
+
+def _mri_settings(auto_threshold: str | None, percentile: str | None) -> MriSettings | None:
+    if auto_threshold is None:
+        if percentile:
+            raise click.UsageError("--percentile goes with --auto-threshold percentile")
+        return None
+    if auto_threshold == "percentile":
+        low, high = parse_range(percentile or "50:100", option="--percentile")
+        return MriSettings(method="percentile", percentiles=(low, high))
+    return MriSettings(method="otsu")

@@ -1,0 +1,58 @@
+"""`convert --seed`: a tumour-like part grown from one click, through the command line."""
+
+import json
+
+import numpy as np
+import SimpleITK as sitk
+from click.testing import CliRunner
+
+from medprint.cli import cli
+
+SPACING = (0.7, 0.7, 2.5)
+ORIGIN = (-40.0, -60.0, 100.0)
+CENTRE = np.array([-5.0, -20.0, 150.0])  # LPS mm
+RADIUS = 12.0
+
+
+def _lung_with_nodule(path):
+    shape = (40, 110, 110)
+    k, j, i = np.indices(shape)
+    points = np.stack([ORIGIN[0] + i * SPACING[0], ORIGIN[1] + j * SPACING[1], ORIGIN[2] + k * SPACING[2]], -1)
+    inside = np.linalg.norm(points - CENTRE, axis=-1) <= RADIUS
+    rng = np.random.default_rng(3)
+    ct = np.where(inside, 40.0, -820.0) + rng.normal(0, 25, shape)
+    image = sitk.GetImageFromArray(ct.astype(np.int16))
+    image.SetSpacing(SPACING)
+    image.SetOrigin(ORIGIN)
+    sitk.WriteImage(image, str(path))
+
+
+def test_one_seed_grows_the_nodule(tmp_path):
+    _lung_with_nodule(tmp_path / "chest.nii.gz")
+    seed = ",".join(f"{v:g}" for v in CENTRE)
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "chest.nii.gz"), "-o", str(tmp_path / "nodule.stl"),
+                                      "--seed", seed, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    truth = 4 / 3 * np.pi * RADIUS**3
+    assert abs(report["mesh"]["volume_mm3"] - truth) < 0.10 * truth
+    assert report["mesh"]["watertight"] and report["mesh"]["bodies"] == 1
+    centre = np.mean([report["mesh"]["bounding_box_mm"]["min"], report["mesh"]["bounding_box_mm"]["max"]], axis=0)
+    assert np.linalg.norm(centre - CENTRE) < 2.0
+
+
+def test_seed_in_air_says_what_is_there(tmp_path):
+    _lung_with_nodule(tmp_path / "chest.nii.gz")
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "chest.nii.gz"), "-o", str(tmp_path / "n.stl"),
+                                      "--seed", "-30,-50,110"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "\n" not in line and "--seed" in line and "--range" in line
+    assert not (tmp_path / "n.stl").exists()
+
+
+def test_seed_outside_the_scan_names_the_extent(tmp_path):
+    _lung_with_nodule(tmp_path / "chest.nii.gz")
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "chest.nii.gz"), "-o", str(tmp_path / "n.stl"),
+                                      "--seed", "500,0,0"])
+    assert result.exit_code == 1 and "--seed" in result.output and "outside" in result.output
