@@ -37,6 +37,7 @@ from ..errors import ParameterError, SegmentationError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
 from .cleanup import CONNECTIVITY
+from .threshold import parse_threshold
 from .seeds import seeds_to_indices
 
 log = logging.getLogger("medprint")
@@ -139,14 +140,7 @@ def parse_range(text: str, *, option: str = "--range") -> tuple[float, float]:
     >>> parse_range("-100:200")
     (-100.0, 200.0)
     """
-    parts = text.split(":")
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise ParameterError(f"{option}: {text!r} is not LO:HI; give two numbers, e.g. {option} -100:200") from None
-    if not low < high:
-        raise ParameterError(f"{option}: low {low:g} must be below high {high:g}; swap them")
-    return low, high
+    return parse_threshold(text, option=option)
 
 
 def segment_from_seeds(

@@ -8,8 +8,8 @@ from ..volume import Mask, Volume
 from .presets import ThresholdPreset
 
 
-def parse_threshold(text: str) -> tuple[float, float]:
-    """Parse ``'LO:HI'`` into an inclusive range.
+def parse_threshold(text: str, *, option: str = "--threshold") -> tuple[float, float]:
+    """Parse ``'LO:HI'`` into an inclusive range; errors name ``option``.
 
     >>> parse_threshold("226:3071")
     (226.0, 3071.0)
@@ -20,11 +20,9 @@ def parse_threshold(text: str) -> tuple[float, float]:
     try:
         low, high = (float(p) for p in parts)
     except ValueError:
-        raise ParameterError(
-            f"--threshold: {text!r} is not LO:HI; give two numbers, e.g. --threshold 226:3071"
-        ) from None
+        raise ParameterError(f"{option}: {text!r} is not LO:HI; give two numbers, e.g. {option} 226:3071") from None
     if not low < high:
-        raise ParameterError(f"--threshold: low {low:g} must be below high {high:g}; swap them")
+        raise ParameterError(f"{option}: low {low:g} must be below high {high:g}; swap them")
     return low, high
 
 
