@@ -123,13 +123,14 @@ def test_make_printable_refuses_what_it_cannot_fix():
         make_printable(lone)
 
 
-def test_assess_is_fast_enough_for_big_meshes():
-    import time
-
-    big = _icosphere(subdivisions=6)  # 82k faces; the 2 M-face timing is in the report
-    start = time.perf_counter()
-    assert assess_mesh(big).is_printable
-    assert time.perf_counter() - start < 2.0
+def test_fine_sphere_is_printable_with_exact_area_and_volume():
+    # Speed is measured in benchmarks/, not here; this checks the big-mesh code path gives right answers.
+    big = _icosphere(subdivisions=6)  # 82k faces
+    quality = assess_mesh(big)
+    assert quality.is_printable and quality.shells == 1
+    assert quality.volume_mm3 == pytest.approx(big.volume_mm3(), rel=1e-9)
+    assert quality.area_mm2 == pytest.approx(big.area_mm2(), rel=1e-9)
+    assert 0.995 * 4 / 3 * np.pi * 1000 < quality.volume_mm3 < 4 / 3 * np.pi * 1000
 
 
 def _icosphere(subdivisions: int = 2) -> Mesh:
