@@ -150,11 +150,22 @@ def test_truncated_file_in_good_series_is_skipped_with_warning(tmp_path):
     shutil.copytree(SAMPLE, folder)
     victim = sorted(folder.iterdir())[5]
     victim.write_bytes(victim.read_bytes()[:3000])
-    result = CliRunner().invoke(cli, ["convert", str(folder), "-o", str(tmp_path / "a.stl"), "--json",
-                                      "--allow-gaps"])
+    result = CliRunner().invoke(cli, ["convert", str(folder), "-o", str(tmp_path / "a.stl"), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert any("unreadable" in note or "skipped" in note for note in report["choices"])
+    assert any(victim.name in note and ("unreadable" in note or "skipped" in note) for note in report["choices"])
+    assert "warning" in result.stderr.lower()  # the warning goes to the terminal, the JSON stays clean
+    assert report["mesh"]["watertight"]
+
+
+def test_series_that_is_all_truncated_is_an_error(tmp_path):
+    folder = tmp_path / "series"
+    shutil.copytree(SAMPLE, folder)
+    for victim in folder.iterdir():
+        victim.write_bytes(victim.read_bytes()[:3000])
+    result = run("convert", folder, "-o", tmp_path / "a.stl")
+    _assert_one_line_error(result, "series")
+    assert not (tmp_path / "a.stl").exists()
 
 
 def test_debug_shows_traceback(tmp_path):
