@@ -70,13 +70,24 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     _configure_logging(level)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time, so redirections (and test runners) see the logs."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(level: int) -> None:
     logger = logging.getLogger("medprint")
     logger.setLevel(level)
-    if not any(getattr(h, "_medprint_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("medprint: %(levelname)s: %(message)s"))
-        handler._medprint_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 
 

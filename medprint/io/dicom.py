@@ -140,17 +140,28 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
             not_image += 1
             continue
         except hdr.TruncatedPixels as exc:
-            logger.warning("skipping truncated DICOM file %s: %s", path, exc)
+            logger.debug("skipping truncated DICOM file %s: %s", path, exc)
             unreadable.append(path)
             truncated.append((path, exc.header))
             continue
         except hdr.READ_ERRORS as exc:
-            logger.warning("skipping unreadable DICOM file %s: %s", path, exc)
+            logger.debug("skipping unreadable DICOM file %s: %s", path, exc)
             unreadable.append(path)
             continue
         _add_to_groups(groups, ds, planes)
     _note_truncated(groups, truncated)
+    if unreadable and len(unreadable) < len(files):
+        # One line for the lot: a damaged copy can hold hundreds of cut files.
+        logger.warning(
+            "skipping %d truncated or unreadable DICOM file(s) in %s, e.g. %s (-vv lists them)",
+            len(unreadable), folder, unreadable[0].name,
+        )
     series = _number_series([_series_info(g) for g in _split_groups(groups)])
+    if not series and unreadable and len(unreadable) + not_dicom + not_image == len(files):
+        raise InputError(
+            f"every DICOM image file in {folder} is truncated or unreadable ({len(unreadable)} files, e.g. "
+            f"{unreadable[0].name}): copy the series again from the PACS or scanner"
+        )
     if not series:
         raise InputError(
             f"no DICOM image files in {folder} ({len(files)} files looked at, "
