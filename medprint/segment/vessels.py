@@ -280,7 +280,9 @@ def vessel_tube(
         area = ndimage.uniform_filter1d(per_point, window, mode="nearest") / ndimage.uniform_filter1d(
             step, window, mode="nearest"
         )
-        radii = ndimage.median_filter(np.sqrt(area / np.pi), size=window, mode="nearest")
+        # Never below the inscribed radius: a cross-section emptied by a pinch
+        # elsewhere must not shrink the tube further on the next round.
+        radii = np.maximum(ndimage.median_filter(np.sqrt(area / np.pi), size=window, mode="nearest"), inscribed)
     return region, centreline, radii
 
 

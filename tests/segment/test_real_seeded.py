@@ -7,13 +7,18 @@ segmentation itself never sees the reference.
 
 from __future__ import annotations
 
+import json
+
 import edt
 import numpy as np
 import pytest
 
+from medprint.errors import MeshError
 from medprint.io import load_volume
+from medprint.measure import cross_section_diameters, plane_from_mask
 from medprint.mesh import extract_surface
-from medprint.segment import segment_from_seeds, segment_vessel
+from medprint.segment import VesselSettings, segment_from_seeds, segment_vessel
+from medprint.volume import Mask
 
 
 def deepest_point_lps(reference, volume) -> tuple[float, float, float]:
@@ -49,15 +54,132 @@ def test_brain_tumour_on_mr_from_one_seed(real_data):
     assert dice(mask.array, reference) >= 0.70, steps
 
 
+AORTA_CASE = "totalseg_aorta_cta"
+#: TotalSegmentator's aorta report gives landmark coordinates in RAS; medprint works in LPS.
+RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def load_aorta_case(real_data):
+    case = real_data(AORTA_CASE)
+    volume = load_volume(case / "ct_cropped.nii.gz", modality="CT")
+    masks = {
+        name: Mask(load_volume(case / "reference" / "masks" / f"{name}.nii.gz").array > 0, volume.geometry, name)
+        for name in ("aorta", "annulus_proper", "sinotubular_junction")
+    }
+    report = json.loads((case / "reference" / "aorta_report.json").read_text())["landmarks"]
+    landmarks = {"annulus": report["1"], "sinotubular junction": report["3"]}
+    return volume, masks, landmarks
+
+
+def landmark_planes(masks):
+    """Planes of the annulus and the STJ from their landmark masks, normals pointing up the aorta."""
+    annulus = plane_from_mask(masks["annulus_proper"])
+    stj = plane_from_mask(masks["sinotubular_junction"])
+    up = stj[0] - annulus[0]
+    return {
+        "annulus": (annulus[0], annulus[1] * np.sign(annulus[1] @ up)),
+        "sinotubular junction": (stj[0], stj[1] * np.sign(stj[1] @ up)),
+    }
+
+
+def aorta_clicks(reference, volume, planes) -> list[tuple[float, float, float]]:
+    """Where a user would click along the aorta, in order: the valve, the ascending aorta, the top of the
+    arch, then down the descending aorta every third of its length, each time in the middle of the bright lumen."""
+    geometry = volume.geometry
+    sx, sy, sz = geometry.spacing
+    bright = reference & (volume.array >= 200)  # the contrast-filled lumen a user sees and clicks into
+    depth = edt.edt(bright, anisotropy=(sz, sy, sx))
+    k, j, i = np.indices(reference.shape)
+    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    valve, _ = planes["annulus"]
+    stj, _ = planes["sinotubular junction"]
+
+    def deepest(where):
+        z, y, x = np.unravel_index(int(np.argmax(np.where(where, depth, 0))), depth.shape)
+        return tuple(float(v) for v in geometry.index_to_lps([x, y, z]))
+
+    ascending = deepest(np.linalg.norm(lps - stj, axis=-1) <= 30.0)
+    descending = bright & (lps[..., 1] >= stj[1] + 30.0)  # posterior to the root
+    top = lps[..., 2][reference].max()
+    arch = deepest(bright & (lps[..., 2] >= top - 30.0))
+    low = lps[..., 2][descending].min()
+    thirds = np.linspace(arch[2] - 15.0, low, 4)
+    down = [deepest(descending & (lps[..., 2] <= a) & (lps[..., 2] >= b)) for a, b in zip(thirds[:-1], thirds[1:])]
+    return [tuple(float(v) for v in valve), ascending, arch, *down]
+
+
+def test_aorta_diameters_on_the_reference_masks_match_the_report(real_data):
+    """Validates the measuring method before it judges our segmentation.
+
+    The report's ``diameter`` is the distance between its ``start`` and ``end`` points (the largest
+    diameter in the plane), ``diameter_pd`` the one across it; its four points give its plane.
+    """
+    volume, masks, landmarks = load_aorta_case(real_data)
+    planes = landmark_planes(masks)
+    for name, (centre, normal) in planes.items():
+        entry = landmarks[name]
+        start, end, start_pd, end_pd = (np.asarray(entry[key]) @ RAS_TO_LPS for key in ("start", "end", "start_pd", "end_pd"))
+        assert np.linalg.norm(end - start) == pytest.approx(10 * entry["diameter"], abs=0.5)
+        report_normal = np.cross(end - start, end_pd - start_pd)
+        report_normal /= np.linalg.norm(report_normal)
+        # Measured: 0.5 deg / 0.4 mm (annulus), 9.3 deg / 1.3 mm (STJ) from the report's planes (the report
+        # cuts across its centreline; the STJ label is a slightly tilted ring).
+        assert np.degrees(np.arccos(abs(float(report_normal @ normal)))) <= 12.0, name
+        assert abs(float((centre - (start + end) / 2) @ normal)) <= 3.0, name
+
+    aorta_mesh = extract_surface(masks["aorta"])
+    stj = cross_section_diameters(aorta_mesh, *planes["sinotubular junction"])
+    # Measured: 32.4 mm max (report 34), 30.9 across (report 32), area 7.3 cm2 (report 8.1, true lumen 7.3).
+    assert abs(stj["max_mm"] - 10 * landmarks["sinotubular junction"]["diameter"]) <= 2.0, stj
+    assert abs(stj["perpendicular_mm"] - 10 * landmarks["sinotubular junction"]["diameter_pd"]) <= 2.0, stj
+
+    # The aorta label starts about 1.5 mm above the annulus plane (it leaves the valve ring to the
+    # annulus label): its mesh does not enclose the annulus centre, so the annulus is measured on its own mask.
+    with pytest.raises(MeshError, match="encloses the point"):
+        cross_section_diameters(aorta_mesh, *planes["annulus"])
+    annulus = cross_section_diameters(extract_surface(masks["annulus_proper"]), *planes["annulus"])
+    # Measured: 26.4 mm max (report 27), 21.8 across (report 23), area 4.3 cm2 (report 4.9).
+    assert abs(annulus["max_mm"] - 10 * landmarks["annulus"]["diameter"]) <= 2.0, annulus
+    assert abs(annulus["perpendicular_mm"] - 10 * landmarks["annulus"]["diameter_pd"]) <= 2.0, annulus
+
+
+def test_aorta_tube_from_clicks_on_cta(real_data):
+    """What the tube mode reaches on this dissection (the bar of the issue is the xfail below)."""
+    volume, masks, landmarks = load_aorta_case(real_data)
+    planes = landmark_planes(masks)
+    reference = masks["aorta"].array
+    mask, steps = segment_vessel(volume, aorta_clicks(reference, volume, planes), VesselSettings(tube_factor=1.4))
+    # Measured: Dice 0.745 (172 cm3 vs 246 cm3 reference); STJ max 32.8 mm (report 34, reference mesh 32.4).
+    assert dice(mask.array, reference) >= 0.72, steps
+    stj = cross_section_diameters(extract_surface(mask), *planes["sinotubular junction"])
+    assert abs(stj["max_mm"] - 10 * landmarks["sinotubular junction"]["diameter"]) <= 2.0, stj
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="not met yet: the aortic root opens into the left ventricle and the arch touches other contrast-filled "
-    "vessels through necks wider than any opening; measured Dice 0.33 (756 cm3 vs 246 cm3) at --max-radius 2, "
-    "0.60 (133 cm3) at --max-radius 6",
+    reason="not met: Dice 0.745 with six clicks in tube mode, factor 1.4 (172 cm3 vs 246 cm3; 0.33 from one seed in "
+    "tree mode). The label is a dissection: 24 % of it is below 200 HU and 13 % below 100 HU (a partly thrombosed "
+    "false lumen at soft-tissue density), which no intensity range separates from its surroundings; 91 cm3 of the "
+    "label is missed, 17 cm3 kept outside it. A wider given range does not get there either (150..1000 HU: 0.777 "
+    "at factor 1.3; 100..1000: 0.763). STJ max 32.8 mm vs 34 (met); annulus max 20.8 mm vs 27 (not met: the "
+    "model is cut flat at the valve click, across its centreline rather than in the annulus plane)",
 )
-def test_aorta_from_one_seed_on_cta(real_data):
-    case = real_data("totalseg_aorta_cta")
-    volume = load_volume(case / "ct_cropped.nii.gz", modality="CT")
-    reference = load_volume(case / "reference" / "masks" / "aorta.nii.gz").array > 0
-    mask, steps = segment_vessel(volume, [deepest_point_lps(reference, volume)])
+def test_aorta_from_clicks_on_cta_meets_the_issue_bar(real_data):
+    volume, masks, landmarks = load_aorta_case(real_data)
+    planes = landmark_planes(masks)
+    reference = masks["aorta"].array
+    mask, steps = segment_vessel(volume, aorta_clicks(reference, volume, planes), VesselSettings(tube_factor=1.4))
     assert dice(mask.array, reference) >= 0.80, steps
+    mesh = extract_surface(mask)
+    for name in ("annulus", "sinotubular junction"):
+        measured = cross_section_diameters(mesh, *planes[name])
+        assert abs(measured["max_mm"] - 10 * landmarks[name]["diameter"]) <= 2.0, (name, measured)
+
+
+def test_aorta_from_one_seed_in_tree_mode_leaks(real_data):
+    """One click and the whole-tree mode: the root opens into the ventricle through a neck no opening cuts."""
+    volume, masks, _ = load_aorta_case(real_data)
+    reference = masks["aorta"].array
+    mask, steps = segment_vessel(volume, [deepest_point_lps(reference, volume)])
+    # Measured: Dice 0.33 (756 cm3 vs 246 cm3) at --max-radius 2.
+    assert dice(mask.array, reference) < 0.5, steps
