@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import edt
 import numpy as np
@@ -43,8 +44,8 @@ from .region import (
     _check_seeds_in_range,
     _fill_enclosed,
     _spacing_zyx,
-    segment_from_seeds,
     seeded_components,
+    segment_from_seeds,
 )
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
@@ -117,7 +118,11 @@ def segment_vessel(
         Contrast-enhanced CT (Hounsfield units) unless ``intensity_range`` is
         given.
     seeds_lps_mm, seeds_voxel :
-        Seeds as in :func:`~medprint.segment.segment_from_seeds`.
+        Seeds as in :func:`~medprint.segment.segment_from_seeds`.  In tube
+        mode (``settings.tube_factor``) they are points along one vessel in
+        order, LPS seeds first: the model runs from the first to the last and
+        is cut flat at both (click the first one at the valve to end a root
+        model there).
     settings : VesselSettings, optional
 
     Returns
@@ -128,9 +133,11 @@ def segment_vessel(
     Raises
     ------
     ParameterError
-        The blood-pool preset on a non-CT scan (give ``--range``), bad seeds.
+        The blood-pool preset on a non-CT scan (give ``--range``), bad seeds,
+        fewer than two seeds in tube mode.
     SegmentationError
-        Seed outside the range, or a leak past the volume limit.
+        Seed outside the range, a leak past the volume limit, or (tube mode)
+        two successive seeds not connected inside the range.
     """
     settings = settings or VesselSettings()
     if settings.intensity_range is None:
@@ -205,10 +212,14 @@ def _segment_vessel_tube(
         f"{len(seeds)} seed(s) along the vessel, in order, at voxel(s) "
         + "; ".join(f"{int(x)},{int(y)},{int(z)}" for z, y, x in seeds),
         f"blood-pool range {low:g}..{high:g} ({origin}); tube mode, factor {settings.tube_factor:g}",
-        f"centreline through the seeds: {length_mm:.0f} mm; vessel radius along it {low_r:.1f} / {mid_r:.1f} / "
-        f"{high_r:.1f} mm (10th / 50th / 90th percentile, median over {settings.tube_window_mm:g} mm)",
-        f"kept the range within {settings.tube_factor:g} radii of the centreline, filled enclosed cavities: "
-        f"{volume_mm3 / 1000:.1f} cm3",
+        (
+            f"centreline through the seeds: {length_mm:.0f} mm; vessel radius along it {low_r:.1f} / {mid_r:.1f} / "
+            f"{high_r:.1f} mm (10th / 50th / 90th percentile, median over {settings.tube_window_mm:g} mm)"
+        ),
+        (
+            f"kept the range within {settings.tube_factor:g} radii of the centreline, filled enclosed cavities: "
+            f"{volume_mm3 / 1000:.1f} cm3"
+        ),
     ]
     log.info("vessel: %s", "; ".join(steps[1:]))
     return Mask(array=region, geometry=volume.geometry, label=settings.label), steps
@@ -257,7 +268,7 @@ def vessel_tube(
     del nearest_zyx
     steps = np.linalg.norm(np.diff(centreline * np.asarray(spacing_zyx), axis=0), axis=1)
     step = np.append(steps, steps[-1:]) if len(steps) else np.array([min(spacing_zyx)])
-    window = max(3, int(round(window_mm / float(step.mean())))) | 1
+    window = max(3, round(window_mm / float(step.mean()))) | 1
     inscribed = ndimage.median_filter(depth[tuple(centreline.T)], size=window, mode="nearest")
     radii = inscribed.copy()
     voxel_mm3 = float(np.prod(spacing_zyx))
@@ -267,7 +278,7 @@ def vessel_tube(
     margin = 0.5 * max(spacing_zyx)  # a thin vessel keeps its boundary voxels
     # The path's direction at an end is taken over one vessel radius: shorter is
     # voxel noise, longer bends with the vessel.
-    ends_reach = int(round(max(inscribed[0], inscribed[-1]) / float(step.mean())))
+    ends_reach = round(float(max(inscribed[0], inscribed[-1])) / float(step.mean()))
     beyond = _beyond_ends(nearest, centreline, spacing_zyx, ends_reach)
     region = lumen
     for _ in range(TUBE_ITERATIONS):
@@ -335,7 +346,7 @@ def _centreline(
     ).tocsr()
     coords = np.argwhere(lumen)
     path: list[int] = []
-    for number, (start, end) in enumerate(zip(seeds_zyx[:-1], seeds_zyx[1:]), start=1):
+    for number, (start, end) in enumerate(pairwise(seeds_zyx), start=1):
         source, target = int(index[tuple(start)]), int(index[tuple(end)])
         _, previous = dijkstra(graph, directed=False, indices=source, return_predecessors=True)
         if source != target and previous[target] < 0:

@@ -8,6 +8,7 @@ segmentation itself never sees the reference.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import edt
 import numpy as np
@@ -104,7 +105,7 @@ def aorta_clicks(reference, volume, planes) -> list[tuple[float, float, float]]:
     arch = deepest(bright & (lps[..., 2] >= top - 30.0))
     low = lps[..., 2][descending].min()
     thirds = np.linspace(arch[2] - 15.0, low, 4)
-    down = [deepest(descending & (lps[..., 2] <= a) & (lps[..., 2] >= b)) for a, b in zip(thirds[:-1], thirds[1:])]
+    down = [deepest(descending & (lps[..., 2] <= a) & (lps[..., 2] >= b)) for a, b in pairwise(thirds)]
     return [tuple(float(v) for v in valve), ascending, arch, *down]
 
 
@@ -114,7 +115,7 @@ def test_aorta_diameters_on_the_reference_masks_match_the_report(real_data):
     The report's ``diameter`` is the distance between its ``start`` and ``end`` points (the largest
     diameter in the plane), ``diameter_pd`` the one across it; its four points give its plane.
     """
-    volume, masks, landmarks = load_aorta_case(real_data)
+    _, masks, landmarks = load_aorta_case(real_data)
     planes = landmark_planes(masks)
     for name, (centre, normal) in planes.items():
         entry = landmarks[name]
