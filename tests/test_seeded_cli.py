@@ -56,3 +56,28 @@ def test_seed_outside_the_scan_names_the_extent(tmp_path):
     result = CliRunner().invoke(cli, ["convert", str(tmp_path / "chest.nii.gz"), "-o", str(tmp_path / "n.stl"),
                                       "--seed", "500,0,0"])
     assert result.exit_code == 1 and "--seed" in result.output and "outside" in result.output
+
+
+def test_vessel_tube_mode_keeps_the_vessel_not_the_chamber_beside_it(tmp_path):
+    # A 5 mm radius vessel along z, pressed against a large contrast-filled chamber.
+    spacing = (1.0, 1.0, 1.0)
+    shape = (60, 50, 60)
+    k, j, i = np.indices(shape)
+    vessel = (i - 20) ** 2 + (j - 25) ** 2 <= 5**2
+    chamber = ((i - 40) ** 2 + (j - 25) ** 2 + (k - 30) ** 2) <= 14**2
+    ct = np.where(vessel | chamber, 350.0, 40.0) + np.random.default_rng(5).normal(0, 15, shape)
+    image = sitk.GetImageFromArray(ct.astype(np.int16))
+    image.SetSpacing(spacing)
+    sitk.WriteImage(image, str(tmp_path / "cta.nii.gz"))
+    clicks = [f"20,25,{z}" for z in (8, 30, 52)]
+    args = ["convert", str(tmp_path / "cta.nii.gz"), "-o", str(tmp_path / "v.stl"), "--vessel", "--tube", "1.4",
+            "--modality", "CT",
+            "--json", "--no-report"]
+    for click in clicks:
+        args += ["--seed", click]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    mesh = json.loads(result.stdout)["mesh"]
+    tube_between_clicks = np.pi * 5**2 * (52 - 8)
+    assert 0.8 * tube_between_clicks < mesh["volume_mm3"] < 1.25 * tube_between_clicks  # chamber (11.5 cm3) left out
+    assert mesh["bounding_box_mm"]["max"][0] < 28  # nothing of the chamber at x >= 26

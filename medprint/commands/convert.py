@@ -37,6 +37,9 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
               help="With seeds: the intensity range to grow in (default: estimated around the seeds).")
 @click.option("--vessel", is_flag=True,
               help="With seeds: grow one contrast-filled vessel tree (blood-pool range unless --range).")
+@click.option("--tube", "tube_factor", type=float, default=None,
+              help="With --vessel: seeds are clicks in order along one vessel; keep the lumen within this factor "
+                   "of the local radius around the path through them (1.3-1.5), cut flat at the first and last.")
 @click.option("--max-radius", type=float, default=None,
               help="With seeds: cut bridges thinner than this radius in mm (default 6, vessels 2).")
 @click.option("--max-volume", type=float, default=None,
@@ -93,9 +96,12 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             combined_3mf: Path | None, seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...],
             grow_range: str | None, vessel: bool, max_radius: float | None, max_volume: float | None,
             allow_border: bool, auto_threshold: str | None, percentile: str | None, bias_correction: bool,
-            denoise: str | None) -> None:
+            denoise: str | None, tube_factor: float | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
-    seeds = _seed_settings(seeds_lps, seeds_voxel, grow_range, vessel, max_radius, max_volume, allow_border)
+    if tube_factor is not None and not vessel:
+        raise click.UsageError("--tube goes with --vessel")
+    seeds = _seed_settings(seeds_lps, seeds_voxel, grow_range, vessel, max_radius, max_volume, allow_border,
+                           tube_factor)
     mri = _mri_settings(auto_threshold, percentile)
     if preset is None and threshold is None and labels_path is None and seeds is None and mri is None:
         preset = "bone"
@@ -136,7 +142,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
 
 def _seed_settings(
     seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...], grow_range: str | None, vessel: bool,
-    max_radius: float | None, max_volume: float | None, allow_border: bool,
+    max_radius: float | None, max_volume: float | None, allow_border: bool, tube_factor: float | None = None,
 ) -> SeedSettings | None:
     if not seeds_lps and not seeds_voxel:
         if grow_range or vessel or max_radius is not None or max_volume is not None or allow_border:
@@ -146,7 +152,7 @@ def _seed_settings(
     region = RegionGrowingSettings(intensity_range=intensity_range, max_volume_mm3=max_volume,
                                    allow_border=allow_border,
                                    **({"max_radius_mm": max_radius} if max_radius is not None else {}))
-    vessels = VesselSettings(intensity_range=intensity_range, max_volume_mm3=max_volume,
+    vessels = VesselSettings(intensity_range=intensity_range, max_volume_mm3=max_volume, tube_factor=tube_factor,
                              **({"max_radius_mm": max_radius} if max_radius is not None else {}))
     return SeedSettings(
         lps_mm=tuple(parse_point(text) for text in seeds_lps),
