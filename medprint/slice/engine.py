@@ -197,12 +197,11 @@ def slice_to_gcode(mesh: Mesh, printer: PrinterProfile, material: MaterialProfil
         brim_width_mm=settings.brim_width_mm, skirt_loops=settings.skirt_loops,
         skirt_distance_mm=settings.skirt_distance_mm,
     ), progress=progress)
-    timings["toolpaths"] = time.perf_counter() - t
     del layers
-    t = time.perf_counter()
+    # Paths are made and written layer by layer (a generator): only one layer's paths are in memory.
     chunks, stats = write_layers(paths, printer, material, GcodeSettings(
         line_width_mm=w, layer_top_mm=top_z, layer_height_mm=thickness, job_name=settings.job_name))
-    timings["gcode"] = time.perf_counter() - t
+    timings["toolpaths_and_gcode"] = time.perf_counter() - t
     return _result(chunks, stats, "builtin", printer, material, settings, top_z, placement, actions, timings)
 
 

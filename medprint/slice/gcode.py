@@ -8,6 +8,7 @@ free text (an order name) is reduced to printable characters on one line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 import unicodedata
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def _fmt(values: NDArray[np.float64], decimals: int) -> NDArray[np.str_]:
     return np.char.mod(f"%.{decimals}f", np.round(values, decimals))
 
 
-def write_layers(paths: list[LayerPaths], printer: PrinterProfile, material: MaterialProfile,
+def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material: MaterialProfile,
                  settings: GcodeSettings) -> tuple[list[str], MotionStats]:
     """G-code body (start G-code to end G-code) as text chunks, and its totals."""
     w = settings.line_width_mm

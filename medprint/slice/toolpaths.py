@@ -9,6 +9,7 @@ run over layers and features, never over points.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -215,8 +216,8 @@ def _clip(area: shapely.Geometry, pattern: shapely.Geometry, min_length: float) 
 
 
 def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettings, *,
-                    progress: ProgressCallback = no_progress) -> list[LayerPaths]:
-    """Extrusion paths for every layer.
+                    progress: ProgressCallback = no_progress) -> Iterator[LayerPaths]:
+    """Extrusion paths for every layer, yielded layer by layer (so G-code can be written as they come).
 
     Parameters
     ----------
@@ -224,16 +225,17 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
         The material in each layer (from :func:`medprint.slice.planar.section`).
     settings : ToolpathSettings
 
-    Returns
-    -------
-    list of LayerPaths, one per layer
+    Yields
+    ------
+    LayerPaths, one per layer
     """
     w = settings.line_width_mm
     count = len(layers)
     regions = [shapely.simplify(layer, RESOLUTION_MM) if not layer.is_empty else layer for layer in layers]
+    del layers  # the simplified copies are all that is needed from here on
     nonempty = [r for r in regions if not r.is_empty]
     if not nonempty:
-        return []
+        return
     bounds = shapely.total_bounds(np.array(nonempty, dtype=object))
     bounds_t = (float(bounds[0]) - 5, float(bounds[1]) - 5, float(bounds[2]) + 5, float(bounds[3]) + 5)
     density = settings.infill_density
@@ -244,20 +246,29 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
         sparse_spacing, sparse_angles = w / density, [(45.0,), (-45.0,)]
     elif density > 0 and settings.infill_pattern == "grid":
         sparse_spacing, sparse_angles = 2 * w / density, [(45.0, -45.0)]
-    supports = _support_areas(regions, settings) if settings.supports else [shapely.Polygon()] * count
+    if settings.supports:
+        support_lines, _ = _support_lines(regions, settings, bounds_t)
+    else:
+        support_lines = [np.empty((0, 2, 2))] * count
     # Solid/sparse decisions need no fine detail: intersect coarse outlines.
-    coarse = [shapely.simplify(r, 0.1) if not r.is_empty else r for r in regions]
-
-    out: list[LayerPaths] = []
+    # Using the neighbours' infill areas (not their outlines) also makes solid the band a sloped wall
+    # leaves beside the perimeters, keeping the shell as thick as the perimeters (like "ensure vertical
+    # shell thickness").
     inset_infill = settings.perimeters * w - settings.infill_overlap * w
+    coarse = [shapely.simplify(shapely.buffer(r, -inset_infill, quad_segs=2), 0.1) if not r.is_empty else r
+              for r in regions]
+
     for i in range(count):
         region = regions[i]
         groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]] = []
-        support = supports[i]
+        support_here = support_lines[i]
+        # Travel over support needs no retraction: thin strips along its lines stand for the support area.
+        support = (shapely.buffer(shapely.multilinestrings(shapely.linestrings(support_here)), 0.5 * w, quad_segs=1)
+                   if support_here.shape[0] else shapely.Polygon())
         if i == 0:
             groups.append(_from_geoms(SKIRT, _skirt_and_brim(region, support, settings)))
-        if not support.is_empty:
-            groups.append(_from_segments(SUPPORT, hatch_fill(support, settings.support_spacing_mm, 0.0, min_length=w)))
+        if support_here.shape[0]:
+            groups.append(_from_segments(SUPPORT, support_here))
         if not region.is_empty:
             for k in reversed(range(settings.perimeters)):
                 offset = shapely.buffer(region, -(w / 2 + k * w), quad_segs=2, join_style="mitre", mitre_limit=2.0)
@@ -291,11 +302,10 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
                         for angle in sparse_angles[i % len(sparse_angles)]:
                             groups.append(_from_segments(SPARSE, hatch_fill(core, sparse_spacing, angle,
                                                                             min_length=w)))
-        out.append(_pack(groups, region, support))
+        yield _pack(groups, region, support)
         if i % 16 == 0:
             progress("toolpaths", i, count)
     progress("toolpaths", count, count)
-    return out
 
 
 def _from_geoms(feature: int, geoms: NDArray[np.object_]) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
@@ -344,38 +354,116 @@ def _skirt_and_brim(region: shapely.Geometry, support: shapely.Geometry,
     return np.concatenate(loops) if loops else np.empty(0, dtype=object)
 
 
-def _support_areas(regions: list[shapely.Geometry], settings: ToolpathSettings) -> list[shapely.Geometry]:
-    """Support regions per layer under overhangs flatter than ``support_angle_deg`` from horizontal.
+SUPPORT_CELL_MM = 0.25
 
-    A layer overhangs where it reaches further than ``h / tan(angle)`` beyond the layer below; the
-    overhang is carried down to the bed or to the part, ``support_z_gap_layers`` below it and
-    ``support_xy_gap_mm`` away from the part.
+
+def _disk(radius_cells: int) -> NDArray[np.bool_]:
+    r = max(int(radius_cells), 1)
+    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    return (x * x + y * y) <= r * r + 1e-9
+
+
+class _Raster:
+    """Boolean pictures of layers on a fixed xy grid (``SUPPORT_CELL_MM`` cells), made by scanlines."""
+
+    def __init__(self, bounds: tuple[float, float, float, float], cell: float) -> None:
+        self.cell = cell
+        self.x0, self.y0 = bounds[0], bounds[1]
+        self.nx = int(np.ceil((bounds[2] - bounds[0]) / cell)) + 1
+        self.ny = int(np.ceil((bounds[3] - bounds[1]) / cell)) + 1
+
+    def paint(self, geometry: shapely.Geometry) -> NDArray[np.bool_]:
+        mask = np.zeros((self.ny, self.nx + 1), dtype=np.int32)
+        if geometry.is_empty:
+            return mask[:, :-1].astype(bool)
+        c = self.cell
+        spans = hatch_fill(geometry, c, 0.0, min_length=0.0, offset=(self.y0 + 0.5 * c) % c)
+        if spans.shape[0]:
+            row = np.rint((spans[:, 0, 1] - self.y0) / c - 0.5).astype(np.int64)
+            lo = np.minimum(spans[:, 0, 0], spans[:, 1, 0])
+            hi = np.maximum(spans[:, 0, 0], spans[:, 1, 0])
+            c0 = np.clip(np.ceil((lo - self.x0) / c - 0.5).astype(np.int64), 0, self.nx)
+            c1 = np.clip(np.floor((hi - self.x0) / c - 0.5).astype(np.int64) + 1, 0, self.nx)
+            ok = (c1 > c0) & (row >= 0) & (row < self.ny)
+            np.add.at(mask, (row[ok], c0[ok]), 1)
+            np.add.at(mask, (row[ok], c1[ok]), -1)
+        return np.cumsum(mask, axis=1)[:, :-1] > 0
+
+    def lines(self, mask: NDArray[np.bool_], spacing: float, min_length: float, flip: bool) -> NDArray[np.float64]:
+        """Runs of set cells along every ``spacing``-th row, as segments (boustrophedon)."""
+        step = max(int(round(spacing / self.cell)), 1)
+        rows = np.arange(step // 2, self.ny, step)
+        picked = mask[rows].astype(np.int8)
+        edges = np.diff(np.pad(picked, ((0, 0), (1, 1))), axis=1)
+        r_start, c_start = np.nonzero(edges == 1)
+        r_end, c_end = np.nonzero(edges == -1)
+        x_a = self.x0 + c_start * self.cell
+        x_b = self.x0 + c_end * self.cell
+        y = self.y0 + (rows[r_start] + 0.5) * self.cell
+        keep = x_b - x_a >= min_length
+        x_a, x_b, y, r = x_a[keep], x_b[keep], y[keep], r_start[keep]
+        backwards = (r % 2 == 1) != flip
+        order = np.lexsort((np.where(backwards, -x_a, x_a), r))
+        x_a, x_b, y, backwards = x_a[order], x_b[order], y[order], backwards[order]
+        start = np.stack([np.where(backwards, x_b, x_a), y], axis=1)
+        end = np.stack([np.where(backwards, x_a, x_b), y], axis=1)
+        return np.stack([start, end], axis=1)
+
+
+def _support_lines(regions: list[shapely.Geometry], settings: ToolpathSettings,
+                   bounds: tuple[float, float, float, float]) -> tuple[list[NDArray[np.float64]], list[NDArray[np.bool_]]]:
+    """Support lines per layer under overhangs flatter than ``support_angle_deg`` from horizontal.
+
+    Worked on a raster (``SUPPORT_CELL_MM``), top down: a layer overhangs where it reaches further
+    than ``h / tan(angle)`` beyond the layer below (found on the outlines); overhangs are carried down to the bed or until they
+    land on the part, ``support_z_gap_layers`` below the overhang and ``support_xy_gap_mm`` away from the part.
+    Slivers are added up as they are carried and only the carried footprint is cleaned of parts narrower
+    than about two cells.  Binary morphology on a fixed grid keeps this linear in layers x cells.
     """
+    from scipy import ndimage
+
     count = len(regions)
     heights = settings.layer_heights_mm
     tan = np.tan(np.radians(settings.support_angle_deg))
     w = settings.line_width_mm
-    overhang: list[shapely.Geometry] = [shapely.Polygon()] * count
-    for i in range(1, count):
-        if regions[i].is_empty:
-            continue
-        allowed = heights[i] / tan + w / 2
-        reach = shapely.buffer(regions[i - 1], allowed, quad_segs=2) if not regions[i - 1].is_empty else None
-        over = shapely.difference(regions[i], reach) if reach is not None else regions[i]
-        # Slivers narrower than a line are bridged by the perimeters; skip them.
-        over = shapely.buffer(shapely.buffer(over, -w, quad_segs=2), w, quad_segs=2)
-        overhang[i] = over
-    supports: list[shapely.Geometry] = [shapely.Polygon()] * count
-    carried: shapely.Geometry = shapely.Polygon()
+    raster = _Raster(bounds, SUPPORT_CELL_MM)
     gap = settings.support_z_gap_layers
+    xy_gap = _disk(int(np.ceil(settings.support_xy_gap_mm / SUPPORT_CELL_MM)))
+    clean = _disk(1)
+    cache: dict[int, NDArray[np.bool_]] = {}
+
+    def picture(i: int) -> NDArray[np.bool_]:
+        if i not in cache:
+            cache[i] = raster.paint(regions[i])
+        return cache[i]
+
+    lines: list[NDArray[np.float64]] = [np.empty((0, 2, 2))] * count
+    masks: list[NDArray[np.bool_]] = [np.zeros((0, 0), dtype=bool)] * count
+    carried = np.zeros((raster.ny, raster.nx), dtype=bool)
     for j in range(count - 1, -1, -1):
         source = j + 1 + gap
-        if source < count and not overhang[source].is_empty:
-            carried = shapely.union(carried, overhang[source])
-        if carried.is_empty:
+        if 1 <= source < count and not regions[source].is_empty:
+            # The overhang is found on the exact outlines (a slope's sliver per layer is often thinner than a
+            # cell) and painted a little wider, so that every cell it touches is carried down.
+            reach = heights[source] / tan
+            below = regions[source - 1]
+            over = (shapely.difference(regions[source], shapely.buffer(below, reach, quad_segs=2))
+                    if not below.is_empty else regions[source])
+            if not over.is_empty:
+                carried |= raster.paint(shapely.buffer(over, 0.75 * SUPPORT_CELL_MM, quad_segs=1))
+        for stale in [k for k in cache if k > j + gap + 2]:
+            del cache[stale]
+        if not carried.any():
             continue
+        support = carried
         if not regions[j].is_empty:
-            carried = shapely.difference(carried, shapely.buffer(regions[j], settings.support_xy_gap_mm, quad_segs=2))
-            carried = shapely.simplify(carried, RESOLUTION_MM * 5)
-        supports[j] = carried
-    return supports
+            # A column stops where it lands on the part; the xy gap only trims this layer's lines (trimming
+            # the carried area itself would erase every sliver of a slope within two layers).
+            carried &= ~picture(j)
+            support = carried & ~ndimage.binary_dilation(picture(j), structure=xy_gap)
+        support = ndimage.binary_opening(support, structure=clean)
+        if support.any():
+            lines[j] = raster.lines(support, settings.support_spacing_mm, w, flip=bool(j % 2))
+            if j == 0:
+                masks[j] = support
+    return lines, masks
