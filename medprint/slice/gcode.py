@@ -75,10 +75,6 @@ class GcodeSettings:
     job_name: str | None = None
 
 
-def _fmt(values: NDArray[np.float64], decimals: int) -> NDArray[np.str_]:
-    return np.char.mod(f"%.{decimals}f", np.round(values, decimals))
-
-
 def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material: MaterialProfile,
                  settings: GcodeSettings) -> tuple[list[str], MotionStats]:
     """G-code body (start G-code to end G-code) as text chunks, and its totals."""
@@ -162,37 +158,32 @@ def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material:
                                        corner_speed=printer.corner_speed_mm_s).sum())
         total_time += int(needs.sum()) * 2 * retract / material.retraction_speed_mm_s
         # Text: one line per point; path starts are travels (with retraction when leaving the part).
-        if relative_e:
-            e_text = _fmt(e, 5)
-        else:
-            e_abs = np.cumsum(e)
-            e_text = _fmt(e_abs, 5)
-        x_text = _fmt(xy[:, 0], 3)
-        y_text = _fmt(xy[:, 1], 3)
-        body = np.char.add(np.char.add(np.char.add("G1 X", x_text), np.char.add(" Y", y_text)),
-                           np.char.add(" E", e_text))
+        # Formatting runs in one comprehension per layer (C-level float formatting); only path starts and
+        # speed changes are patched afterwards.
+        e_out = e if relative_e else np.cumsum(e)
+        body = [f"G1 X{x:.3f} Y{y:.3f} E{v:.5f}" for x, y, v in zip(xy[:, 0].tolist(), xy[:, 1].tolist(),
+                                                                     e_out.tolist())]
         feedrate = np.round(speed * 60).astype(np.int64)
         new_f = np.r_[True, feedrate[1:] != feedrate[:-1]] | np.r_[False, first[:-1]]
-        body = np.where(new_f & ~first, np.char.add(body, np.char.add(" F", feedrate.astype(str))), body)
-        e_before = (np.cumsum(e) - e) if not relative_e else None
-        travel_text = np.char.add(np.char.add(np.char.add("G0 X", x_text[starts]), np.char.add(" Y", y_text[starts])),
-                                  f" F{travel_speed * 60:.0f}")
-        type_text = np.array([f";TYPE:{FEATURE_NAMES[f]}" for f in range(len(FEATURE_NAMES))])
-        feature_change = np.r_[True, layer.feature[1:] != layer.feature[:-1]]
-        prefix = np.where(feature_change, np.char.add(type_text[layer.feature], "\n"), "")
-        if relative_e:
-            retract_text = f"G1 E{-retract:.5f} F{retract_f:.0f}\n"
-            unretract_text = f"\nG1 E{retract:.5f} F{retract_f:.0f}"
-            pre = np.where(needs, retract_text, "")
-            post = np.where(needs, unretract_text, "")
-        else:
-            base = e_before[starts]
-            pre = np.where(needs, np.char.add(np.char.add("G1 E", _fmt(base - retract, 5)), f" F{retract_f:.0f}\n"), "")
-            post = np.where(needs, np.char.add(np.char.add("\nG1 E", _fmt(base, 5)), f" F{retract_f:.0f}"), "")
-        # Path starts get longer text (type, retraction, travel): leave fixed-width strings first.
-        body = body.astype(object)
-        body[starts] = np.char.add(np.char.add(np.char.add(prefix, pre), travel_text), post)
-        chunks.append("\n".join(body.tolist()) + "\n")
+        for k, f in zip(np.flatnonzero(new_f & ~first).tolist(), feedrate[new_f & ~first].tolist()):
+            body[k] += f" F{f}"
+        e_before = (np.cumsum(e) - e).tolist() if not relative_e else None
+        feature_change = np.r_[True, layer.feature[1:] != layer.feature[:-1]].tolist()
+        travel_f = f" F{travel_speed * 60:.0f}"
+        retract_tail = f" F{retract_f:.0f}"
+        for n, (k, kind, change, retracting) in enumerate(zip(starts.tolist(), layer.feature.tolist(),
+                                                              feature_change, needs.tolist())):
+            text = f"G0 X{xy[k, 0]:.3f} Y{xy[k, 1]:.3f}{travel_f}"
+            if retracting:
+                if relative_e:
+                    text = f"G1 E{-retract:.5f}{retract_tail}\n{text}\nG1 E{retract:.5f}{retract_tail}"
+                else:
+                    base = e_before[k]  # type: ignore[index]
+                    text = f"G1 E{base - retract:.5f}{retract_tail}\n{text}\nG1 E{base:.5f}{retract_tail}"
+            if change:
+                text = f";TYPE:{FEATURE_NAMES[kind]}\n{text}"
+            body[k] = text
+        chunks.append("\n".join(body) + "\n")
         pos = xy[-1].copy()
     chunks.append(";END\n" + render_template(printer.end_gcode, printer, material, max_z_mm=end_z).strip() + "\n")
     stats = MotionStats(time_s=total_time, filament_mm=total_e, travel_mm=travel_len, extrude_mm=extrude_len,
