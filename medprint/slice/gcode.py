@@ -50,19 +50,46 @@ class MotionStats:
 
 
 def move_times(length: NDArray[np.float64], speed: NDArray[np.float64], *, acceleration: float,
-               corner_speed: float) -> NDArray[np.float64]:
-    """Trapezoid approximation of move durations (s): each move starts and ends at ``corner_speed``.
+               v_in: NDArray[np.float64] | float, v_out: NDArray[np.float64] | float) -> NDArray[np.float64]:
+    """Trapezoid approximation of move durations (s): enter at ``v_in``, cruise at ``speed``, leave at ``v_out``.
 
-    >>> float(move_times(np.array([100.0]), np.array([50.0]), acceleration=1e9, corner_speed=0)[0])
+    A move too short to reach ``speed`` peaks where the ramps meet.
+
+    >>> float(move_times(np.array([100.0]), np.array([50.0]), acceleration=1e9, v_in=0.0, v_out=0.0)[0])
     2.0
+    >>> round(float(move_times(np.array([100.0]), np.array([50.0]), acceleration=500, v_in=0.0, v_out=0.0)[0]), 3)
+    2.1
     """
-    v0 = np.minimum(corner_speed, speed)
-    ramp_len = (speed**2 - v0**2) / (2 * acceleration)
-    cruise = length >= 2 * ramp_len
-    t_cruise = (length - 2 * ramp_len) / np.maximum(speed, 1e-9) + 2 * (speed - v0) / acceleration
-    peak = np.sqrt(acceleration * length + v0**2)
-    t_short = 2 * (peak - v0) / acceleration
+    v_in = np.minimum(v_in, speed)
+    v_out = np.minimum(v_out, speed)
+    d_acc = (speed**2 - v_in**2) / (2 * acceleration)
+    d_dec = (speed**2 - v_out**2) / (2 * acceleration)
+    cruise = length >= d_acc + d_dec
+    t_cruise = ((speed - v_in) + (speed - v_out)) / acceleration + (length - d_acc - d_dec) / np.maximum(speed, 1e-9)
+    peak = np.sqrt(np.maximum((2 * acceleration * length + v_in**2 + v_out**2) / 2, 0.0))
+    peak = np.maximum(peak, np.maximum(v_in, v_out))
+    t_short = ((peak - v_in) + (peak - v_out)) / acceleration
     return np.where(cruise, t_cruise, t_short)
+
+
+def junction_speeds(xy: NDArray[np.float64], first: NDArray[np.bool_], speed: NDArray[np.float64],
+                    corner_speed: float) -> NDArray[np.float64]:
+    """Speed through each point: limited by the turn (a jerk-style ``corner_speed / (2 sin(turn / 2))``),
+    ``corner_speed`` where a path starts or ends."""
+    n = xy.shape[0]
+    out = np.minimum(corner_speed, speed).astype(np.float64)
+    if n < 3:
+        return out
+    d = xy[1:] - xy[:-1]
+    norm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-12)
+    inner = np.zeros(n, dtype=bool)
+    inner[1:-1] = ~first[1:-1] & ~first[2:]
+    k = np.flatnonzero(inner)
+    cos_turn = np.einsum("ij,ij->i", d[k - 1], d[k]) / (norm[k - 1] * norm[k])
+    half_sin = np.sqrt(np.clip((1 - cos_turn) / 2, 0, 1))
+    limit = corner_speed / np.maximum(2 * half_sin, 1e-6)
+    out[k] = np.minimum(np.minimum(speed[k], speed[k + 1]), np.maximum(limit, corner_speed))
+    return out
 
 
 @dataclass(frozen=True)
@@ -151,11 +178,13 @@ def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material:
         extrude_len += float(seg_len.sum())
         travel_len += float(travel.sum())
         retractions += int(needs.sum())
-        total_time += float(move_times(seg_len[~first], speed[~first], acceleration=printer.max_acceleration_mm_s2,
-                                       corner_speed=printer.corner_speed_mm_s).sum())
+        through = junction_speeds(xy, first, speed, printer.corner_speed_mm_s)
+        moving = np.flatnonzero(~first)
+        total_time += float(move_times(seg_len[moving], speed[moving], acceleration=printer.max_acceleration_mm_s2,
+                                       v_in=through[moving - 1], v_out=through[moving]).sum())
         total_time += float(move_times(travel, np.full(travel.shape, travel_speed),
                                        acceleration=printer.max_acceleration_mm_s2,
-                                       corner_speed=printer.corner_speed_mm_s).sum())
+                                       v_in=printer.corner_speed_mm_s, v_out=printer.corner_speed_mm_s).sum())
         total_time += int(needs.sum()) * 2 * retract / material.retraction_speed_mm_s
         # Text: one line per point; path starts are travels (with retraction when leaving the part).
         # Formatting runs in one comprehension per layer (C-level float formatting); only path starts and

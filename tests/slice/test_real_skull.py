@@ -1,7 +1,7 @@
 """The real skull (`medprint convert` of the InVesalius cranium CT), sliced by both engines.
 
-To keep the suite fast the skull is sliced at half scale (--scale 0.5: 393 layers at 0.2 mm instead of 786,
-a quarter of the area per layer; the topology, dozens of islands and holes per layer, is the same).
+To keep the suite fast the skull is sliced at 40 % scale (--scale 0.4: 313 layers at 0.2 mm instead of 783,
+a sixth of the area per layer; the topology, dozens of islands and holes per layer, is the same).
 The life-size comparison (supports on) is ``benchmarks/bench_slice.py``.
 """
 
@@ -27,7 +27,7 @@ from gcode_reader import read_moves  # noqa: E402
 from test_slicing import check_common  # noqa: E402
 
 pytestmark = pytest.mark.realdata
-SCALE = 0.5
+SCALE = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,11 @@ def test_skull_builtin_gcode_passes_checks(skull_stl: Path, tmp_path: Path, real
         points = shapely.points(moves.end[sel, :2])
         depth = shapely.distance(points, outline.boundary)
         assert np.all(shapely.contains_xy(shapely.buffer(outline, 1e-3), moves.end[sel, 0], moves.end[sel, 1]))
-        assert np.all(np.abs(depth - w / 2) <= w / 2 + 0.03)  # + outline simplification (0.02 mm)
+        off = np.abs(depth - w / 2)
+        # Slack: outline simplification (0.02 mm), G-code rounding, and mitred vertices at sharp concave
+        # corners (mitre limit 2), which sit a little further in while the line itself stays within w/2.
+        assert np.all(off <= w / 2 + 0.05), (layer, off.max())
+        assert np.quantile(off, 0.99) <= w / 2
     # Extruded volume: at least the walls, at most the solid model plus supports and infill overlap.
     part = moves.extruding & (moves.layer >= 0) & ~np.isin(moves.kind, ("support", "skirt"))
     volume = moves.e[part].sum() * np.pi * (printer.filament_diameter_mm / 2) ** 2
