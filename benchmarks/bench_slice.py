@@ -115,10 +115,8 @@ def make_skull(cache: Path) -> Path:
     if not scan.is_file():
         sys.exit(f"bench_slice: {scan} not found; set MEDPRINT_DATA or pass --mesh")
     cache.mkdir(parents=True, exist_ok=True)
-    code = subprocess.call([sys.executable, "-m", "medprint.cli", "convert", str(scan), "-o", str(target),
-                            "--no-report", "--overwrite"]) if False else subprocess.call(
-        [str(Path(sys.executable).with_name("medprint")), "convert", str(scan), "-o", str(target), "--no-report",
-         "--overwrite"])
+    code = subprocess.call([str(Path(sys.executable).with_name("medprint")), "convert", str(scan), "-o", str(target),
+                            "--no-report", "--overwrite"])
     if code != 0:
         sys.exit("bench_slice: medprint convert failed")
     return target

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, MeshError, OutputError, ParameterError
+from ..errors import InputError, MeshError, ParameterError
 from ..io.atomic import atomic_path
 from ..mesh.model import Mesh
 from ..mesh.quality import make_printable

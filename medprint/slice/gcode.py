@@ -8,8 +8,8 @@ free text (an order name) is reduced to printable characters on one line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 
 from .. import __version__
 from .profiles import MaterialProfile, PrinterProfile, render_template
-from .toolpaths import FEATURE_NAMES, PERIMETER_INNER, PERIMETER_OUTER, SKIRT, SUPPORT, LayerPaths
+from .toolpaths import (
+    FEATURE_NAMES,
+    PERIMETER_INNER,
+    PERIMETER_OUTER,
+    SKIRT,
+    LayerPaths,
+)
 
 #: Travels shorter than this never retract (mm).
 MIN_RETRACT_TRAVEL_MM = 1.0

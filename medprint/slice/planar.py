@@ -115,12 +115,14 @@ def section(vertices: NDArray[np.float64], faces: NDArray[np.int64], cut_z: NDAr
 
     vcount = np.int64(vertices.shape[0])
 
+    plane_key = plane_of.astype(np.int64) * (vcount * vcount)
+
     def edge_point(a: NDArray[np.int64], b: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         zl, zh = z[lo], z[hi]
         t = (plane - zl) / (zh - zl)
         point = vertices[lo, :2] + t[:, None] * (vertices[hi, :2] - vertices[lo, :2])
-        return point, plane_of.astype(np.int64) * (vcount * vcount) + lo * vcount + hi
+        return point, plane_key + lo * vcount + hi
 
     # Segment from the leaving edge to the entering edge keeps material on the left (outer contours CCW).
     start_xy, start_key = edge_point(a_out, b_out)

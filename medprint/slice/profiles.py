@@ -119,7 +119,7 @@ TEMPLATE_FIELDS = (
     "build_x_mm", "build_y_mm", "build_z_mm", "filament_diameter_mm", "max_z_mm",
 )
 
-_KINDS: dict[str, type[PrinterProfile] | type[MaterialProfile]] = {
+_KINDS: dict[str, type[PrinterProfile | MaterialProfile]] = {
     "printer": PrinterProfile, "material": MaterialProfile,
 }
 

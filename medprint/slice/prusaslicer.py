@@ -193,7 +193,7 @@ def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: Materi
         text = out.read_text(encoding="utf-8", errors="replace")
     timings["prusaslicer"] = time.perf_counter() - started
     stats, _, layers = parse_prusaslicer_stats(text)
-    top_z = np.array(sorted({float(z) for z in re.findall(r"^;Z:([\d.]+)", text, flags=re.M)}))
+    top_z = np.array(sorted({float(z) for z in re.findall(r"^;Z:([\d.]+)", text, flags=re.MULTILINE)}))
     if top_z.size == 0:
         raise InputError("--engine prusaslicer: prusa-slicer produced G-code without layers; check the mesh")
     return _result([text], stats, "prusaslicer", printer, material, settings,  # type: ignore[arg-type]

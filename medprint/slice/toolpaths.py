@@ -8,9 +8,8 @@ run over layers and features, never over points.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -293,13 +292,15 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
                     core = shapely.intersection(core, infill_area)
                 solid = shapely.difference(infill_area, core) if not core.is_empty else infill_area
                 angle = 45.0 if i % 2 == 0 else -45.0
-                groups.append(_from_segments(SOLID, hatch_fill(solid, w, angle, min_length=w)))
+                groups.append(_from_segments(SOLID, hatch_fill(solid, w, angle, min_length=w), area=solid,
+                                             link_mm=3 * w))
                 if density > 0 and not core.is_empty:
                     if settings.infill_pattern == "gyroid":
                         pattern = _gyroid(bounds_t, w / density, float(settings.layer_heights_mm[: i + 1].sum()))
                         groups.append(_from_geoms(SPARSE, _clip(core, pattern, w)))
                     else:
                         for angle in sparse_angles[i % len(sparse_angles)]:
+                            # Sparse lines are not joined: a connector would be a spacing-long extra line.
                             groups.append(_from_segments(SPARSE, hatch_fill(core, sparse_spacing, angle,
                                                                             min_length=w)))
         yield _pack(groups, region, support)
@@ -315,8 +316,21 @@ def _from_geoms(feature: int, geoms: NDArray[np.object_]) -> tuple[int, NDArray[
     return feature, xy, index.astype(np.int64)
 
 
-def _from_segments(feature: int, segments: NDArray[np.float64]) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
-    return feature, segments.reshape(-1, 2), np.repeat(np.arange(segments.shape[0], dtype=np.int64), 2)
+def _from_segments(feature: int, segments: NDArray[np.float64], *, area: shapely.Geometry | None = None,
+                   link_mm: float = 0.0) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
+    """Segments as paths; with ``area``, each segment joins the previous one into a zig-zag when the
+    connector is at most ``link_mm`` long and stays inside ``area`` (no travel, no retraction)."""
+    n = segments.shape[0]
+    linked = np.zeros(n, dtype=bool)
+    if area is not None and n > 1 and link_mm > 0:
+        gap = segments[1:, 0] - segments[:-1, 1]
+        near = np.flatnonzero(np.hypot(gap[:, 0], gap[:, 1]) <= link_mm)
+        if near.size:
+            connectors = shapely.linestrings(np.stack([segments[near, 1], segments[near + 1, 0]], axis=1))
+            shapely.prepare(area)
+            linked[near + 1] = shapely.covered_by(connectors, area)
+    path_id = np.cumsum(~linked) - 1
+    return feature, segments.reshape(-1, 2), np.repeat(path_id.astype(np.int64), 2)
 
 
 def _pack(groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]], region: shapely.Geometry,

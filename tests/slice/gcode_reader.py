@@ -75,7 +75,6 @@ def read_moves(path: Path | str) -> Moves:
             relative_e = True
         elif word == "G90":
             relative_xyz = False
-            relative_e = relative_e  # Marlin: G90 also sets absolute E unless M83 given after
         elif word == "G91":
             relative_xyz = True
         elif word == "G92":

@@ -17,14 +17,19 @@ import pytest
 import shapely
 
 from medprint.cli import main
-from medprint.slice.engine import SliceSettings, read_mesh_file, slice_to_gcode, write_gcode
+from medprint.slice.engine import (
+    SliceSettings,
+    read_mesh_file,
+    slice_to_gcode,
+    write_gcode,
+)
 from medprint.slice.placement import place_on_bed
 from medprint.slice.planar import section
 from medprint.slice.profiles import load_profiles
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gcode_reader import read_moves  # noqa: E402
-from test_slicing import check_common  # noqa: E402
+from gcode_reader import read_moves
+from test_slicing import check_common
 
 pytestmark = pytest.mark.realdata
 SCALE = 0.4

@@ -25,7 +25,7 @@ from medprint.slice.gcode import sanitize_comment
 from medprint.slice.profiles import load_profiles
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gcode_reader import Moves, read_moves  # noqa: E402
+from gcode_reader import Moves, read_moves
 
 LIBRARY = load_profiles()
 
