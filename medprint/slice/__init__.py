@@ -3,9 +3,13 @@
 ``profiles`` reads printer and material profiles; ``placement`` orients,
 scales and centres the mesh; ``planar`` cuts it into layers of polygons;
 ``toolpaths`` turns layers into extrusion paths; ``gcode`` writes them for
-the printer's firmware; ``prusaslicer`` drives the external engine.
+the printer's firmware; ``prusaslicer`` drives the external engine;
+``engine`` ties them together:
+
+>>> from medprint.slice import load_profiles, SliceSettings, slice_to_gcode, write_gcode
 """
 
+from .engine import ENGINES, SliceResult, SliceSettings, read_mesh_file, slice_to_gcode, write_gcode
 from .profiles import (
     MaterialProfile,
     PrinterProfile,
@@ -17,6 +21,6 @@ from .profiles import (
 )
 
 __all__ = [
-    "MaterialProfile", "PrinterProfile", "ProfileError", "ProfileLibrary", "check_compatible", "load_profiles",
-    "read_profile",
+    "ENGINES", "MaterialProfile", "PrinterProfile", "ProfileError", "ProfileLibrary", "SliceResult", "SliceSettings",
+    "check_compatible", "load_profiles", "read_mesh_file", "read_profile", "slice_to_gcode", "write_gcode",
 ]
