@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from ..io.atomic import check_writable
-from ..slice.engine import ENGINES, SliceSettings, read_mesh_file, slice_to_gcode, write_gcode
+from ..slice.engine import (
+    ENGINES,
+    SliceSettings,
+    read_mesh_file,
+    slice_to_gcode,
+    write_gcode,
+)
 from ..slice.placement import ORIENT_CHOICES
 from ..slice.profiles import load_profiles
 from ..slice.toolpaths import INFILL_PATTERNS
