@@ -61,7 +61,7 @@ def move_times(length: NDArray[np.float64], speed: NDArray[np.float64], *, accel
 
     A move too short to reach ``speed`` peaks where the ramps meet.
 
-    >>> float(move_times(np.array([100.0]), np.array([50.0]), acceleration=1e9, v_in=0.0, v_out=0.0)[0])
+    >>> round(float(move_times(np.array([100.0]), np.array([50.0]), acceleration=1e9, v_in=0.0, v_out=0.0)[0]), 3)
     2.0
     >>> round(float(move_times(np.array([100.0]), np.array([50.0]), acceleration=500, v_in=0.0, v_out=0.0)[0]), 3)
     2.1

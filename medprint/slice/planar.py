@@ -41,7 +41,7 @@ def layer_planes(height_mm: float, *, first_layer_height_mm: float,
         Where each layer is sectioned and the nozzle height for it, in mm.
 
     >>> cut, top = layer_planes(1.0, first_layer_height_mm=0.3, layer_height_mm=0.2)
-    >>> [round(t, 2) for t in top]
+    >>> [round(float(t), 2) for t in top]
     [0.3, 0.5, 0.7, 0.9, 1.1]
     """
     count = 1 + max(0, int(np.ceil((height_mm - first_layer_height_mm) / layer_height_mm - 1e-9)))
