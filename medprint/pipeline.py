@@ -28,6 +28,8 @@ from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable
 from .mesh.model import Mesh
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
+from .slice.engine import SliceSettings, slice_to_gcode, write_gcode
+from .slice.profiles import MaterialProfile, PrinterProfile, check_compatible, load_profiles
 from .report import build_report, describe_mask, describe_part, describe_volume, write_report
 from .segment import (
     MriSettings,
@@ -150,6 +152,30 @@ class MriPreparation:
     denoise: str | None = None
 
 
+@dataclass(frozen=True)
+class GcodeRequest:
+    """Slice the converted mesh straight to G-code (see :func:`medprint.slice.slice_to_gcode`).
+
+    Parameters
+    ----------
+    path : Path
+        G-code file to write.
+    printer, material : str
+        Profile names (``medprint profiles list``).
+    settings : SliceSettings
+    engine : {'builtin', 'prusaslicer'}
+    profiles_dir : Path, optional
+        Extra profile folder (as ``--profiles``).
+    """
+
+    path: Path
+    printer: str
+    material: str
+    settings: SliceSettings = SliceSettings()
+    engine: str = "builtin"
+    profiles_dir: Path | None = None
+
+
 @dataclass
 class ConvertResult:
     """What :func:`convert_scan` produced: one mesh and file per part."""
@@ -201,6 +227,7 @@ def convert_scan(
     surface: SurfaceSettings = SurfaceSettings(),
     loading: LoadSettings = LoadSettings(),
     combined_3mf: Path | None = None,
+    gcode: GcodeRequest | None = None,
     ascii_stl: bool = False,
     overwrite: bool = False,
     write_json_report: bool = True,
@@ -224,6 +251,7 @@ def convert_scan(
     output_path = Path(output_path)
     report_path = report_path_for(output_path) if write_json_report else None
     _check_outputs(output_path, report_path, combined_3mf, overwrite)
+    slicing = _prepare_gcode(gcode, overwrite) if gcode is not None else None
     watch = _Stopwatch()
 
     with watch.stage("load"):
@@ -256,6 +284,16 @@ def convert_scan(
             write_parts_3mf(meshes, combined_3mf, overwrite=overwrite)
     for facts, path in zip(described, paths):
         facts["mesh"]["path"] = str(path)
+    gcode_summary = None
+    if gcode is not None and slicing is not None:
+        if len(meshes) > 1:
+            raise ParameterError(
+                f"--gcode: this run made {len(meshes)} parts; slice each part's file with `medprint slice`"
+            )
+        with watch.stage("slice"):
+            sliced = slice_to_gcode(meshes[0], *slicing, gcode.settings, engine=gcode.engine, progress=progress)
+            write_gcode(sliced, gcode.path, overwrite=overwrite)
+        gcode_summary = {"path": str(gcode.path), **sliced.summary()}
     report = build_report(
         input_facts=input_facts,
         choices=choices + [step for part in parts for step in part.steps] + [
@@ -269,9 +307,21 @@ def convert_scan(
         },
         timings_s=watch.seconds,
     )
+    if gcode_summary is not None:
+        report["gcode"] = gcode_summary
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
     return ConvertResult(meshes, paths, report_path, report, combined_3mf)
+
+
+def _prepare_gcode(gcode: GcodeRequest, overwrite: bool) -> tuple[PrinterProfile, MaterialProfile]:
+    """Check profiles and the G-code target before any work, so a typo costs nothing."""
+    check_writable(gcode.path, overwrite=overwrite, option="--gcode")
+    library = load_profiles(gcode.profiles_dir)
+    printer, material = library.printer(gcode.printer), library.material(gcode.material)
+    check_compatible(printer, material)
+    gcode.settings.validated(printer)
+    return printer, material
 
 
 def _select_parts(

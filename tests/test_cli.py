@@ -250,3 +250,30 @@ def test_parts_from_one_scan_line_up(tmp_path, converted):
     margin_high = head.bounds[1] - skull.bounds[1]
     assert np.all(margin_low > 0.5) and np.all(margin_high > 0.5)
     assert np.linalg.norm(head.bounds.mean(axis=0) - skull.bounds.mean(axis=0)) < 3.0
+
+
+def test_convert_straight_to_gcode(tmp_path):
+    from dicom_phantoms import write_ct_series
+
+    block = np.full((14, 30, 30), -1000.0)
+    block[2:12, 5:25, 5:25] = 1200.0  # 20 x 20 x 20 mm of bone at 1 x 1 x 2 mm voxels
+    write_ct_series(tmp_path / "ct", block, (1.0, 1.0, 2.0), patient_name="Doe^Jane")
+    result = run("convert", tmp_path / "ct", "-o", tmp_path / "block.stl", "--gcode", tmp_path / "block.gcode",
+                 "--printer", "prusa-mk4", "--material", "pla")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "block.report.json").read_text())
+    made = report["gcode"]
+    assert made["printer"] == "prusa-mk4" and made["material"] == "pla"
+    assert 95 <= made["layer_count"] <= 105  # 20 mm at 0.2 mm layers
+    gcode = (tmp_path / "block.gcode").read_text()
+    assert "Doe" not in gcode and "G1 " in gcode
+    assert "block.gcode" in result.output
+
+
+def test_gcode_needs_printer_and_material(tmp_path):
+    result = run("convert", SAMPLE, "-o", tmp_path / "a.stl", "--gcode", tmp_path / "a.gcode")
+    assert result.exit_code == 2 and "--printer" in result.output
+    unknown = run("convert", SAMPLE, "-o", tmp_path / "a.stl", "--gcode", tmp_path / "a.gcode",
+                  "--printer", "prusa-mk5", "--material", "pla")
+    _assert_one_line_error(unknown, "prusa-mk4")
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from ..pipeline import LabelSettings, LoadSettings, MriPreparation, SeedSettings, SurfaceSettings, convert_scan
+from ..pipeline import (
+    GcodeRequest,
+    LabelSettings,
+    LoadSettings,
+    MriPreparation,
+    SeedSettings,
+    SurfaceSettings,
+    convert_scan,
+)
+from ..slice.engine import SliceSettings
 from ..report import summary_line
 from ..segment import (
     CT_PRESETS,
@@ -62,6 +71,15 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
               help="Accept a SEG/RTSTRUCT that references another series than the one loaded.")
 @click.option("--3mf", "combined_3mf", type=click.Path(path_type=Path), default=None,
               help="Also write all parts into one 3MF as named, coloured objects (multi-material printing).")
+@click.option("--gcode", "gcode_path", type=click.Path(path_type=Path), default=None,
+              help="Also slice the mesh to this G-code file (needs --printer and --material).")
+@click.option("--printer", "printer_name", default=None, help="With --gcode: printer profile (medprint profiles list).")
+@click.option("--material", "material_name", default=None, help="With --gcode: material profile.")
+@click.option("--supports/--no-supports", default=False, show_default=True, help="With --gcode: support overhangs.")
+@click.option("--engine", type=click.Choice(["builtin", "prusaslicer"]), default="builtin", show_default=True,
+              help="With --gcode: built-in slicer or the prusa-slicer program.")
+@click.option("--profiles", "profiles_dir", type=click.Path(path_type=Path), default=None,
+              help="With --gcode: a folder of extra printer/material profiles.")
 @click.option("--series", type=str, default=None, help="Series number (as `medprint info` shows) or UID.")
 @click.option("--modality", type=click.Choice(["CT", "MR"], case_sensitive=False), default=None,
               help="Override the modality for NIfTI/NRRD/MHA, which do not store it.")
@@ -96,13 +114,20 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             combined_3mf: Path | None, seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...],
             grow_range: str | None, vessel: bool, max_radius: float | None, max_volume: float | None,
             allow_border: bool, auto_threshold: str | None, percentile: str | None, bias_correction: bool,
-            denoise: str | None, tube_factor: float | None) -> None:
+            denoise: str | None, tube_factor: float | None, gcode_path: Path | None, printer_name: str | None,
+            material_name: str | None, supports: bool, engine: str, profiles_dir: Path | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
     if tube_factor is not None and not vessel:
         raise click.UsageError("--tube goes with --vessel")
     seeds = _seed_settings(seeds_lps, seeds_voxel, grow_range, vessel, max_radius, max_volume, allow_border,
                            tube_factor)
     mri = _mri_settings(auto_threshold, percentile)
+    gcode = None
+    if gcode_path is not None:
+        if not printer_name or not material_name:
+            raise click.UsageError("--gcode needs --printer NAME and --material NAME (see `medprint profiles list`)")
+        gcode = GcodeRequest(gcode_path, printer_name, material_name, SliceSettings(supports=supports),
+                             engine, profiles_dir)
     if preset is None and threshold is None and labels_path is None and seeds is None and mri is None:
         preset = "bone"
     if (label_names or labels_names or force_geometry) and labels_path is None:
@@ -124,7 +149,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
         result = convert_scan(
             input_path, output_path, segmentation=segmentation, labels=labels, seeds=seeds, mri=mri,
             preparation=MriPreparation(bias_correction=bias_correction, denoise=denoise), surface=surface,
-            combined_3mf=combined_3mf,
+            combined_3mf=combined_3mf, gcode=gcode,
             loading=LoadSettings(series=series, allow_gaps=allow_gaps, modality=modality),
             ascii_stl=ascii_stl, overwrite=overwrite, write_json_report=not no_report,
             include_phi_paths=show_phi, progress=progress,
@@ -134,6 +159,10 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
         return
     if not ctx.obj["quiet"]:
         click.echo(summary_line(result.report))
+        if "gcode" in result.report:
+            made = result.report["gcode"]
+            click.echo(f"{made['path']}: {made['layer_count']} layers, {made['filament_g']:.0f} g of "
+                       f"{made['material']}, about {made['estimated_time_s'] / 3600:.1f} h on {made['printer']}")
         if result.combined_path is not None:
             click.echo(f"all parts: {result.combined_path}")
         if result.report_path is not None:
