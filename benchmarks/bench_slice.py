@@ -47,7 +47,8 @@ def _prepare_worker(mesh_path: str, work: str) -> int:
     """Place the mesh as medprint does; write the placed STL and PrusaSlicer's config."""
     from medprint.io.mesh_files import write_mesh
     from medprint.mesh.model import Mesh
-    from medprint.slice.engine import prepare_mesh, read_mesh_file
+    from medprint.io.mesh_files import read_mesh_file
+    from medprint.slice.engine import prepare_mesh
     from medprint.slice.placement import place_on_bed
     from medprint.slice.profiles import load_profiles
     from medprint.slice.prusaslicer import prusaslicer_config
@@ -66,7 +67,8 @@ def _prepare_worker(mesh_path: str, work: str) -> int:
 
 
 def _builtin_worker(mesh_path: str, out: str, result: str) -> int:
-    from medprint.slice.engine import read_mesh_file, slice_to_gcode, write_gcode
+    from medprint.io.mesh_files import read_mesh_file
+    from medprint.slice.engine import slice_to_gcode, write_gcode
     from medprint.slice.profiles import load_profiles
 
     library = load_profiles()

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from ..io.atomic import check_writable
+from ..io.mesh_files import read_mesh_file
 from ..slice.engine import (
     ENGINES,
     SliceSettings,
-    read_mesh_file,
     slice_to_gcode,
     write_gcode,
 )

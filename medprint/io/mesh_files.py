@@ -18,7 +18,7 @@ import stl.mesh
 from stl import Mode
 
 from .. import __version__
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 from ..mesh.model import Mesh
 from .atomic import atomic_path
 
@@ -184,3 +184,19 @@ def _write_with_trimesh(mesh: Mesh, temp: Path, suffix: str) -> None:
     exported = trimesh.exchange.export.export_mesh(surface, None, file_type=suffix[1:])
     payload = exported.encode() if isinstance(exported, str) else exported
     temp.write_bytes(payload)
+
+
+def read_mesh_file(path: Path | str) -> Mesh:
+    """Read an STL/OBJ/PLY/3MF mesh (mm) into a :class:`Mesh`, vertices merged."""
+    import trimesh
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"MESH: {path} does not exist or is not a file; give an .stl, .obj, .ply or .3mf")
+    try:
+        loaded = trimesh.load(path, force="mesh", process=True)
+    except (ValueError, OSError, KeyError, IndexError) as error:
+        raise InputError(f"MESH: cannot read {path} ({error}); give an .stl, .obj, .ply or .3mf mesh") from None
+    vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)
+    return Mesh(vertices=vertices, faces=faces, name="model")

@@ -9,7 +9,8 @@ the printer's firmware; ``prusaslicer`` drives the external engine;
 >>> from medprint.slice import load_profiles, SliceSettings, slice_to_gcode, write_gcode
 """
 
-from .engine import ENGINES, SliceResult, SliceSettings, read_mesh_file, slice_to_gcode, write_gcode
+from ..io.mesh_files import read_mesh_file
+from .engine import ENGINES, SliceResult, SliceSettings, slice_to_gcode, write_gcode
 from .profiles import (
     MaterialProfile,
     PrinterProfile,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, MeshError, ParameterError
+from ..errors import MeshError, ParameterError
 from ..io.atomic import atomic_path
 from ..mesh.model import Mesh
 from ..mesh.quality import make_printable
@@ -238,19 +238,3 @@ def write_gcode(result: SliceResult, path: Path | str, *, overwrite: bool = Fals
         with temp.open("w", encoding="ascii", errors="replace", newline="\n") as handle:
             handle.writelines(result.chunks)
     return path
-
-
-def read_mesh_file(path: Path | str) -> Mesh:
-    """Read an STL/OBJ/PLY/3MF mesh (mm) into a :class:`Mesh`, vertices merged."""
-    import trimesh
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"MESH: {path} does not exist or is not a file; give an .stl, .obj, .ply or .3mf")
-    try:
-        loaded = trimesh.load(path, force="mesh", process=True)
-    except (ValueError, OSError, KeyError, IndexError) as error:
-        raise InputError(f"MESH: cannot read {path} ({error}); give an .stl, .obj, .ply or .3mf mesh") from None
-    vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
-    faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)
-    return Mesh(vertices=vertices, faces=faces, name="model")

@@ -17,9 +17,9 @@ import pytest
 import shapely
 
 from medprint.cli import main
+from medprint.io.mesh_files import read_mesh_file
 from medprint.slice.engine import (
     SliceSettings,
-    read_mesh_file,
     slice_to_gcode,
     write_gcode,
 )
