@@ -8,6 +8,8 @@ run over layers and features, never over points.
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -24,6 +26,8 @@ INFILL_PATTERNS = ("rectilinear", "grid", "gyroid")
 
 #: Detail below this (mm) is removed from outlines before offsetting (the printer cannot show it).
 RESOLUTION_MM = 0.02
+
+log = logging.getLogger("medprint")
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,7 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
     coarse = [shapely.simplify(shapely.buffer(r, -inset_infill, quad_segs=2), 0.1) if not r.is_empty else r
               for r in regions]
 
+    thin = _ThinWalls(w)
     for i in range(count):
         region = regions[i]
         groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]] = []
@@ -276,6 +281,7 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
                 rings = _lines(offset)
                 groups.append(_from_geoms(PERIMETER_OUTER if k == 0 else PERIMETER_INNER,
                                           rings[shapely.length(rings) >= 2 * w]))
+            thin.measure(i, region)
             infill_area = shapely.buffer(region, -inset_infill, quad_segs=2, join_style="mitre", mitre_limit=2.0)
             if not infill_area.is_empty:
                 core = shapely.simplify(infill_area, 0.1)
@@ -307,6 +313,33 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
         if i % 16 == 0:
             progress("toolpaths", i, count)
     progress("toolpaths", count, count)
+    thin.report()
+
+
+class _ThinWalls:
+    """Material narrower than one line width gets no perimeter; say so instead of dropping it silently."""
+
+    def __init__(self, line_width_mm: float) -> None:
+        self.width = line_width_mm
+        self.area_mm2 = 0.0
+        self.layers: list[int] = []
+
+    def measure(self, layer: int, region: shapely.Geometry) -> None:
+        # What survives shrinking by half a line and growing back is printable; the rest is too thin.
+        printable = shapely.buffer(shapely.buffer(region, -self.width / 2, quad_segs=2), self.width / 2 + 0.01,
+                                   quad_segs=2)
+        lost = float(shapely.area(shapely.difference(region, printable)))
+        if lost > 4 * self.width**2:  # corner clipping of sharp outlines stays below this
+            self.area_mm2 += lost
+            self.layers.append(layer)
+
+    def report(self) -> None:
+        if self.layers:
+            log.warning(
+                "%d layers (first %d) have %.0f mm2 of walls thinner than the %.2f mm line width; they are not "
+                "printed: thicken the model (e.g. --close), use a finer nozzle, or the prusaslicer engine",
+                len(self.layers), self.layers[0], self.area_mm2, self.width,
+            )
 
 
 def _from_geoms(feature: int, geoms: NDArray[np.object_]) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:

@@ -305,3 +305,14 @@ def test_prusaslicer_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(EngineError, match="prusa-slicer program is not installed.*apt-get install prusa-slicer"):
         slice_to_gcode(cube(), LIBRARY.printer("prusa-mk4"), LIBRARY.material("pla"), engine="prusaslicer")
+
+
+def test_walls_thinner_than_a_line_are_reported_not_dropped_silently(tmp_path: Path, caplog) -> None:
+    thin_tube = shapely.Point(0, 0).buffer(10.0, quad_segs=32).difference(shapely.Point(0, 0).buffer(9.8, quad_segs=32))
+    with caplog.at_level("WARNING", logger="medprint"):
+        slice_file(tmp_path, as_mesh(prism(thin_tube, 2.0)))
+    assert any("thinner than the" in record.message and "line width" in record.message for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="medprint"):
+        slice_file(tmp_path, cube())
+    assert not any("thinner than the" in record.message for record in caplog.records)
