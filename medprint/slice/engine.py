@@ -19,15 +19,15 @@ from .gcode import GcodeSettings, MotionStats, header, write_layers
 from .placement import ORIENT_CHOICES, Placement, place_on_bed
 from .planar import layer_planes, section
 from .profiles import MaterialProfile, PrinterProfile, check_compatible
-from .toolpaths import INFILL_PATTERNS, ToolpathSettings, build_toolpaths
+from .toolpaths import INFILL_PATTERNS, PathChoices, ToolpathSettings, build_toolpaths
 
 logger = logging.getLogger("medprint")
 
 ENGINES = ("builtin", "prusaslicer")
 
 
-@dataclass(frozen=True)
-class SliceSettings:
+@dataclass(frozen=True, kw_only=True)
+class SliceSettings(PathChoices):
     """Choices for one slicing job (lengths in mm); ``None`` takes the printer profile's value.
 
     ``support_angle_deg``: down-facing surfaces flatter than this, measured from horizontal, get support.
@@ -36,18 +36,6 @@ class SliceSettings:
 
     layer_height_mm: float | None = None
     first_layer_height_mm: float | None = None
-    perimeters: int = 2
-    top_layers: int = 4
-    bottom_layers: int = 3
-    infill_density: float = 0.15
-    infill_pattern: str = "grid"
-    supports: bool = False
-    support_angle_deg: float = 45.0
-    support_xy_gap_mm: float = 0.6
-    support_z_gap_layers: int = 1
-    brim_width_mm: float = 0.0
-    skirt_loops: int = 1
-    skirt_distance_mm: float = 3.0
     orient: str = "none"
     scale: float = 1.0
     repair: bool = True
@@ -189,13 +177,7 @@ def slice_to_gcode(mesh: Mesh, printer: PrinterProfile, material: MaterialProfil
     timings["section"] = time.perf_counter() - t
     t = time.perf_counter()
     paths = build_toolpaths(layers, ToolpathSettings(
-        line_width_mm=w, layer_heights_mm=thickness, perimeters=settings.perimeters,
-        top_layers=settings.top_layers, bottom_layers=settings.bottom_layers,
-        infill_density=settings.infill_density, infill_pattern=settings.infill_pattern,
-        supports=settings.supports, support_angle_deg=settings.support_angle_deg,
-        support_xy_gap_mm=settings.support_xy_gap_mm, support_z_gap_layers=settings.support_z_gap_layers,
-        brim_width_mm=settings.brim_width_mm, skirt_loops=settings.skirt_loops,
-        skirt_distance_mm=settings.skirt_distance_mm,
+        line_width_mm=w, layer_heights_mm=thickness, **settings.path_choices(),  # type: ignore[arg-type]
     ), progress=progress)
     del layers
     # Paths are made and written layer by layer (a generator): only one layer's paths are in memory.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import shapely
@@ -30,12 +30,10 @@ RESOLUTION_MM = 0.02
 log = logging.getLogger("medprint")
 
 
-@dataclass(frozen=True)
-class ToolpathSettings:
-    """Geometry of the paths (all lengths mm)."""
+@dataclass(frozen=True, kw_only=True)
+class PathChoices:
+    """What the user chooses about the paths (lengths mm); shared by the job settings and the toolpath builder."""
 
-    line_width_mm: float
-    layer_heights_mm: NDArray[np.float64]
     perimeters: int = 2
     top_layers: int = 4
     bottom_layers: int = 3
@@ -45,10 +43,22 @@ class ToolpathSettings:
     support_angle_deg: float = 45.0
     support_xy_gap_mm: float = 0.6
     support_z_gap_layers: int = 1
-    support_spacing_mm: float = 2.5
     brim_width_mm: float = 0.0
     skirt_loops: int = 1
     skirt_distance_mm: float = 3.0
+
+    def path_choices(self) -> dict[str, object]:
+        """Just the :class:`PathChoices` fields, to hand on to :class:`ToolpathSettings`."""
+        return {f.name: getattr(self, f.name) for f in fields(PathChoices)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolpathSettings(PathChoices):
+    """Geometry of the paths (all lengths mm): the user's choices plus what the printer and layers fix."""
+
+    line_width_mm: float
+    layer_heights_mm: NDArray[np.float64]
+    support_spacing_mm: float = 2.5
     infill_overlap: float = 0.15
 
 
