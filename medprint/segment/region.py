@@ -182,48 +182,164 @@ def segment_from_seeds(
     """
     settings = settings or RegionGrowingSettings()
     seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=seeds_lps_mm, voxels_ijk=seeds_voxel)
+    raw = volume.array  # native dtype: a float copy of a hospital volume costs more than the growing
+    _check_seeds_not_background(volume, raw, seeds, settings)
+    if settings.intensity_range is not None:
+        _check_seeds_in_range(volume, raw, seeds, *settings.intensity_range, settings)
+    max_volume = settings.max_volume_mm3 or 0.25 * raw.size * volume.geometry.voxel_volume_mm3
+    spacing_zyx = _spacing_zyx(volume.geometry)
+    # The leak guard's reconstruction reaches twice the opening radius past the cut.
+    guard_mm = max(WINDOW_GUARD_MM, 2.0 * settings.max_radius_mm + 2.0, 2.0 * (settings.open_mm or 0.0) + 2.0)
+    window = GrowingWindow.around(seeds, volume.shape, spacing_zyx, max(WINDOW_REACH_MM, 2.0 * guard_mm))
+    while True:
+        edges = window.edges(spacing_zyx, guard_mm)
+        try:
+            region, steps = _grow_in_window(volume, window, edges, seeds, settings, max_volume)
+            edges.require_inside(region)
+            break
+        except WindowTooSmall as small:
+            window = window.widened(small.faces, WINDOW_GROWTH)
+    log.debug("seeded growing: window %s voxels (z, y, x) of %s", window.shape, volume.shape)
+    full = np.zeros(volume.shape, dtype=bool)
+    full[window.box] = region
+    volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
+    steps.append(
+        f"region {volume_mm3 / 1000:.2f} cm3 (limit {max_volume / 1000:.0f} cm3"
+        + (", border allowed)" if settings.allow_border else ", must not reach the scan border)")
+    )
+    for step in steps:
+        log.info("seeded growing: %s", step)
+    return Mask(array=full, geometry=volume.geometry, label=settings.label), steps
+
+
+#: First reach of the growing window around the seeds: a lesion or organ part plus room for the leak guard.
+WINDOW_REACH_MM = 40.0
+#: The region must stay this far from a window face inside the scan: the surroundings' shell (5 mm),
+#: the smoothing kernel's reach (2 mm) and a voxel are then all inside the window (at least; the leak
+#: guard's reach is added for large opening radii).
+WINDOW_GUARD_MM = 8.0
+#: Each widening multiplies the reach past a reached face by this.
+WINDOW_GROWTH = 2.5
+
+
+@dataclass(frozen=True)
+class GrowingWindow:
+    """A box of the scan that the growing works in, widened until the region lies well inside it.
+
+    Growing touches only the voxels near the part: a tumour in a 512x512x300
+    scan is grown in a box of a few million voxels, not the whole volume.  A
+    region that comes within the guard of a window face (other than the scan
+    border) may go on beyond it, so that face is pushed out and the growing is
+    redone; a leak ends with the whole scan as the window, as without it.
+    """
+
+    lower: tuple[int, int, int]
+    upper: tuple[int, int, int]
+    scan_shape: tuple[int, int, int]
+    reach_vox: tuple[tuple[int, int, int], tuple[int, int, int]]
+
+    @classmethod
+    def around(
+        cls, seeds_zyx: NDArray[np.intp], scan_shape: Sequence[int], spacing_zyx: Sequence[float], reach_mm: float
+    ) -> "GrowingWindow":
+        reach = tuple(max(2, int(np.ceil(reach_mm / s))) for s in spacing_zyx)
+        return cls._make(seeds_zyx.min(axis=0), seeds_zyx.max(axis=0) + 1, tuple(scan_shape), (reach, reach))  # type: ignore[arg-type]
+
+    @classmethod
+    def _make(cls, first, stop, scan_shape, reach_vox) -> "GrowingWindow":
+        lower = tuple(max(0, int(f) - r) for f, r in zip(first, reach_vox[0]))
+        upper = tuple(min(n, int(s) + r) for s, r, n in zip(stop, reach_vox[1], scan_shape))
+        return cls(lower, upper, scan_shape, reach_vox)  # type: ignore[arg-type]
+
+    @property
+    def box(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(a, b) for a, b in zip(self.lower, self.upper))  # type: ignore[return-value]
+
+    @property
+    def offset(self) -> NDArray[np.intp]:
+        return np.asarray(self.lower, dtype=np.intp)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(b - a for a, b in zip(self.lower, self.upper))  # type: ignore[return-value]
+
+    def edges(self, spacing_zyx: Sequence[float], guard_mm: float) -> WindowEdges:
+        borders = tuple((a == 0, b == n) for a, b, n in zip(self.lower, self.upper, self.scan_shape))
+        return WindowEdges(borders, tuple(int(np.ceil(guard_mm / s)) for s in spacing_zyx))
+
+    def widened(self, faces: Iterable[tuple[int, int]], growth: float) -> "GrowingWindow":
+        """The window with the given faces pushed out; the whole scan once that is most of it.
+
+        Redoing the growing in ever larger windows costs a geometric series;
+        past a third of the scan one more round is cheaper as the last.
+        """
+        reach = [list(self.reach_vox[0]), list(self.reach_vox[1])]
+        lower, upper = list(self.lower), list(self.upper)
+        for axis, side in faces:
+            step = int(np.ceil(reach[side][axis] * (growth - 1.0)))
+            reach[side][axis] += step
+            if side == 0:
+                lower[axis] = max(0, lower[axis] - step)
+            else:
+                upper[axis] = min(self.scan_shape[axis], upper[axis] + step)
+        if np.prod(np.subtract(upper, lower), dtype=float) > np.prod(self.scan_shape, dtype=float) / 3:
+            lower, upper = [0, 0, 0], list(self.scan_shape)
+        return GrowingWindow(tuple(lower), tuple(upper), self.scan_shape, (tuple(reach[0]), tuple(reach[1])))  # type: ignore[arg-type]
+
+
+def _grow_in_window(
+    volume: Volume,
+    window: GrowingWindow,
+    edges: WindowEdges,
+    seeds_scan: NDArray[np.intp],
+    settings: RegionGrowingSettings,
+    max_volume: float,
+) -> tuple[NDArray[np.bool_], list[str]]:
+    """Everything :func:`segment_from_seeds` does, on the window's part of the scan."""
+    geometry = volume.geometry
+    seeds = seeds_scan - window.offset
+    raw = volume.array[window.box]
     smoothing = settings.smoothing_mm
     if smoothing is None:
         smoothing = 1.0 if settings.intensity_range is None else 0.0
-    values = smoothed_values(volume, smoothing)
-    steps = [f"{len(seeds)} seed(s) at voxel(s) " + "; ".join(_ijk(s) for s in seeds)]
+    values = smoothed_values(raw, geometry, smoothing)
+    steps = [f"{len(seeds)} seed(s) at voxel(s) " + "; ".join(_ijk(s) for s in seeds_scan)]
     if smoothing > 0:
         steps.append(f"Gaussian smoothing {smoothing:g} mm before thresholding")
-    raw = volume.array  # native dtype: a float copy of a hospital volume costs more than the growing
-    _check_seeds_not_background(volume, raw, seeds, settings)
-    max_volume = settings.max_volume_mm3 or 0.25 * values.size * volume.geometry.voxel_volume_mm3
+
+    def grow(low: float, high: float) -> tuple[NDArray[np.bool_], float]:
+        return grow_region(
+            values, geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume, edges=edges
+        )
 
     if settings.intensity_range is not None:
         low, high = settings.intensity_range
-        _check_seeds_in_range(volume, raw, seeds, low, high, settings)
-        region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
+        region, radius = grow(low, high)
         steps.append(f"range {low:g}..{high:g} (given)")
     else:
         # The spread comes from the unsmoothed scan: it is the noise the range must span.
-        low, high = neighbourhood_range(raw, volume.geometry, seeds, settings.seed_radius_mm, settings.multiplier)
+        low, high = neighbourhood_range(raw, geometry, seeds, settings.seed_radius_mm, settings.multiplier)
         steps.append(
             f"range {low:.0f}..{high:.0f} from mean +- {settings.multiplier:g} sd within {settings.seed_radius_mm:g} mm of the seeds"
         )
-        region, radius = grow_region(values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume)
+        region, radius = grow(low, high)
         for _ in range(settings.iterations):
             inside = raw[region].astype(np.float64)
             mean, std = float(inside.mean()), float(inside.std())
             wide_low, wide_high = mean - settings.multiplier * std, mean + settings.multiplier * std
             # Never past half-way to the surroundings: beyond it a voxel is more
             # neighbour than part, and that is where confidence ranges leak.
-            new_low, new_high, level, around = half_contrast_limit(values, volume.geometry, region, wide_low, wide_high)
+            new_low, new_high, level, around = half_contrast_limit(values, geometry, region, wide_low, wide_high)
             if abs(new_low - low) <= 1e-3 * (abs(low) + 1) and abs(new_high - high) <= 1e-3 * (abs(high) + 1):
                 break
             low, high = new_low, new_high
-            region, radius = grow_region(
-                values, volume.geometry, seeds, low, high, settings=settings, max_volume_mm3=max_volume
-            )
+            region, radius = grow(low, high)
         steps.append(
             f"range re-estimated over the region (confidence-connected, at most {settings.iterations} times, "
             f"clipped half-way to the surroundings): {low:.0f}..{high:.0f}"
         )
     if settings.intensity_range is None and settings.partial_volume_rim:
-        region, added, level, around = add_partial_volume_rim(values, volume.geometry, region)
+        region, added, level, around = add_partial_volume_rim(values, geometry, region)
         steps.append(
             f"partial-volume rim: {added} voxels next to the region past half-way between the part ({level:.0f}) "
             f"and its surroundings ({around:.0f}) added"
@@ -235,14 +351,7 @@ def segment_from_seeds(
     if settings.fill_holes:
         region = _fill_enclosed(region)
         steps.append("filled cavities enclosed by the region")
-    volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
-    steps.append(
-        f"region {volume_mm3 / 1000:.2f} cm3 (limit {max_volume / 1000:.0f} cm3"
-        + (", border allowed)" if settings.allow_border else ", must not reach the scan border)")
-    )
-    for step in steps:
-        log.info("seeded growing: %s", step)
-    return Mask(array=region, geometry=volume.geometry, label=settings.label), steps
+    return region, steps
 
 
 def neighbourhood_range(
@@ -266,20 +375,19 @@ def neighbourhood_range(
     return mean - multiplier * std, mean + multiplier * std
 
 
-def smoothed_values(volume: Volume, sigma_mm: float) -> NDArray[np.float32]:
-    """The volume as float32, Gaussian-smoothed with ``sigma_mm`` (0: unchanged).
+def smoothed_values(values: NDArray[np.generic], geometry: Geometry, sigma_mm: float) -> NDArray[np.floating]:
+    """``values`` as float32, Gaussian-smoothed with ``sigma_mm`` (0: unchanged).
 
     Noise makes a thresholded region porous, and a porous region falls apart
     under the leak guard's opening; a 1 mm blur is below what a print resolves.
     The sigma is per axis in mm, so thick slices are barely blurred across.
     """
     if sigma_mm <= 0:
-        return volume.array  # type: ignore[return-value]
-    values = np.asarray(volume.array, dtype=np.float32)
+        return values  # type: ignore[return-value]
     from scipy.ndimage import gaussian_filter
 
-    sigma = [sigma_mm / s for s in _spacing_zyx(volume.geometry)]
-    return gaussian_filter(values, sigma=sigma, truncate=2.0)
+    sigma = [sigma_mm / s for s in _spacing_zyx(geometry)]
+    return gaussian_filter(np.asarray(values, dtype=np.float32), sigma=sigma, truncate=2.0)
 
 
 def half_contrast_limit(
@@ -385,8 +493,13 @@ def grow_region(
     *,
     settings: RegionGrowingSettings,
     max_volume_mm3: float,
+    edges: "WindowEdges | None" = None,
 ) -> tuple[NDArray[np.bool_], float]:
     """Region of ``[low, high]`` connected to the seeds, with the leak guard.
+
+    ``edges`` says which faces of ``values`` are the scan's border when
+    ``values`` is a window of the scan (default: all of them); a region that
+    the window may cut raises ``WindowTooSmall`` before any leak check.
 
     Returns
     -------
@@ -394,6 +507,7 @@ def grow_region(
     opening_mm : float
         The opening radius used (0 when none was needed).
     """
+    edges = edges or WindowEdges()
     in_range = (values >= low) & (values <= high)
     region = seeded_components(in_range, seeds_zyx)
     if not region.any():
@@ -409,7 +523,8 @@ def grow_region(
                     f"--open {radius:g} mm removes the seeded part entirely (it is thinner than {2 * radius:g} mm "
                     "at the seeds); use a smaller --open or --max-radius"
                 )
-        _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius)
+        edges.require_inside(region)
+        _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius, edges.scan_borders)
         return region, radius
 
     # Automatic: walk the opening radii up while the region keeps shrinking a
@@ -448,8 +563,49 @@ def grow_region(
         "leak guard: region voxels by opening radius %s",
         ", ".join(f"{r:g} mm: {v}" for r, v in zip(radii, volumes)),
     )
-    _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius)
+    # The choice holds in a window when the regions it compares from the chosen
+    # radius on are whole: a smaller radius's region, cut by the window, is
+    # only larger outside it, so it still "explodes".
+    for kept in regions[chosen:]:
+        edges.require_inside(kept)
+    _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius, edges.scan_borders)
     return region, radius
+
+
+class WindowTooSmall(Exception):
+    """A region came near a face of the growing window that is not the scan border (internal: widen and redo)."""
+
+    def __init__(self, faces: list[tuple[int, int]]) -> None:
+        super().__init__(faces)
+        self.faces = faces
+
+
+@dataclass(frozen=True)
+class WindowEdges:
+    """Which faces of a window are the scan border, and how near the others (voxels) a region may come."""
+
+    scan_borders: tuple[tuple[bool, bool], ...] = ((True, True),) * 3
+    guard_vox: tuple[int, ...] = (0, 0, 0)
+
+    def reached(self, region: NDArray[np.bool_]) -> list[tuple[int, int]]:
+        """(axis, side) of the faces inside the scan that the region comes within the guard of."""
+        reached = []
+        for axis, ((low_is_border, high_is_border), guard) in enumerate(zip(self.scan_borders, self.guard_vox)):
+            if low_is_border and high_is_border:
+                continue
+            hit = np.flatnonzero(region.any(axis=tuple(a for a in range(3) if a != axis)))
+            if len(hit) == 0:
+                continue
+            if not low_is_border and hit[0] < guard:
+                reached.append((axis, 0))
+            if not high_is_border and hit[-1] >= region.shape[axis] - guard:
+                reached.append((axis, 1))
+        return reached
+
+    def require_inside(self, region: NDArray[np.bool_]) -> None:
+        faces = self.reached(region)
+        if faces:
+            raise WindowTooSmall(faces)
 
 
 def seeded_components(mask: NDArray[np.bool_], seeds_zyx: NDArray[np.intp]) -> NDArray[np.bool_]:
@@ -536,6 +692,7 @@ def _check_leak(
     low: float,
     high: float,
     radius: float,
+    scan_borders: Sequence[tuple[bool, bool]],
 ) -> None:
     volume_mm3 = float(np.count_nonzero(region)) * geometry.voxel_volume_mm3
     remedy = "give a narrower --range, a larger --max-radius (or --open MM) to cut the bridge, or more seeds"
@@ -544,7 +701,7 @@ def _check_leak(
             f"region growing from the seeds leaked: {volume_mm3 / 1000:.0f} cm3 in range {low:.0f}..{high:.0f} "
             f"(opening {radius:g} mm) exceeds the limit of {max_volume_mm3 / 1000:.0f} cm3 (--max-volume); {remedy}"
         )
-    if not settings.allow_border and _touches_border(region):
+    if not settings.allow_border and _touches_border(region, scan_borders):
         raise SegmentationError(
             f"region growing from the seeds reached the border of the scan ({volume_mm3 / 1000:.1f} cm3 in range "
             f"{low:.0f}..{high:.0f}, opening {radius:g} mm): probably a leak; {remedy}; "
@@ -604,11 +761,13 @@ def _fill_enclosed(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return filled
 
 
-def _touches_border(region: NDArray[np.bool_]) -> bool:
-    return bool(
-        region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any()
-        or region[:, :, 0].any() or region[:, :, -1].any()
-    )
+def _touches_border(region: NDArray[np.bool_], faces: Sequence[tuple[bool, bool]] = ((True, True),) * 3) -> bool:
+    """Whether the region reaches one of the given faces (per axis: low, high)."""
+    for axis, (low, high) in enumerate(faces):
+        ends = np.moveaxis(region, axis, 0)
+        if (low and ends[0].any()) or (high and ends[-1].any()):
+            return True
+    return False
 
 
 def _bounding_box(region: NDArray[np.bool_], margin: int) -> tuple[slice, slice, slice]:
