@@ -22,6 +22,7 @@ from ..mesh.model import Mesh
 from .gcode import MotionStats
 from .placement import Placement
 from .profiles import MaterialProfile, PrinterProfile, render_template
+from .toolpaths import SUPPORT_GAP_MM
 
 logger = logging.getLogger("medprint")
 
@@ -81,7 +82,7 @@ def prusaslicer_config(printer: PrinterProfile, material: MaterialProfile, setti
         "support_material_threshold": f"{s.support_angle_deg:g}",  # type: ignore[attr-defined]
         "support_material_contact_distance": f"{s.support_z_gap_layers * s.layer_height_mm:g}",  # type: ignore
         "support_material_xy_spacing": f"{s.support_xy_gap_mm:g}",  # type: ignore[attr-defined]
-        "support_material_spacing": "2.5",
+        "support_material_spacing": f"{SUPPORT_GAP_MM:g}",
         "support_material_interface_layers": "0",
         "support_material_pattern": "rectilinear",
         "brim_width": f"{s.brim_width_mm:g}",  # type: ignore[attr-defined]

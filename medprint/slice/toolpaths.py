@@ -58,7 +58,6 @@ class ToolpathSettings(PathChoices):
 
     line_width_mm: float
     layer_heights_mm: NDArray[np.float64]
-    support_spacing_mm: float = 2.5
     infill_overlap: float = 0.15
 
 
@@ -259,10 +258,10 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
         sparse_spacing, sparse_angles = w / density, [(45.0,), (-45.0,)]
     elif density > 0 and settings.infill_pattern == "grid":
         sparse_spacing, sparse_angles = 2 * w / density, [(45.0, -45.0)]
-    if settings.supports:
-        support_lines, _ = _support_lines(regions, settings, bounds_t)
-    else:
-        support_lines = [np.empty((0, 2, 2))] * count
+    pitch = SUPPORT_GAP_MM + w  # PrusaSlicer's support grid: the gap between lines plus one line
+    block = max(round(pitch / SUPPORT_CELL_MM), 1)
+    raster = _Raster(bounds_t, pitch / block, block)
+    support_blocks = _support_blocks(regions, settings, raster) if settings.supports else [None] * count
     # Solid/sparse decisions need no fine detail: intersect coarse outlines.
     # Using the neighbours' infill areas (not their outlines) also makes solid the band a sloped wall
     # leaves beside the perimeters, keeping the shell as thick as the perimeters (like "ensure vertical
@@ -275,14 +274,17 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
     for i in range(count):
         region = regions[i]
         groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]] = []
-        support_here = support_lines[i]
-        # Travel over support needs no retraction: thin strips along its lines stand for the support area.
-        support = (shapely.buffer(shapely.multilinestrings(shapely.linestrings(support_here)), 0.5 * w, quad_segs=1)
-                   if support_here.shape[0] else shapely.Polygon())
+        support = shapely.Polygon()
+        support_group = None
+        blocks = support_blocks[i]
+        if blocks is not None:
+            support, xy, index = _support_paths(blocks, region, raster, settings, first_layer=i == 0)
+            support_blocks[i] = None
+            support_group = (SUPPORT, xy, index)
         if i == 0:
             groups.append(_from_geoms(SKIRT, _skirt_and_brim(region, support, settings)))
-        if support_here.shape[0]:
-            groups.append(_from_segments(SUPPORT, support_here))
+        if support_group is not None:
+            groups.append(support_group)
         if not region.is_empty:
             for k in reversed(range(settings.perimeters)):
                 offset = shapely.buffer(region, -(w / 2 + k * w), quad_segs=2, join_style="mitre", mitre_limit=2.0)
@@ -411,23 +413,26 @@ def _skirt_and_brim(region: shapely.Geometry, support: shapely.Geometry,
     return np.concatenate(loops) if loops else np.empty(0, dtype=object)
 
 
+#: Cell of the raster the support columns are carried down on (mm); made to divide the support grid exactly.
 SUPPORT_CELL_MM = 0.25
-
-
-def _disk(radius_cells: int) -> NDArray[np.bool_]:
-    r = max(int(radius_cells), 1)
-    y, x = np.mgrid[-r:r + 1, -r:r + 1]
-    return (x * x + y * y) <= r * r + 1e-9
+#: The support follows PrusaSlicer's "grid" style with its defaults: lines ``SUPPORT_GAP_MM`` apart (edge to
+#: edge, PrusaSlicer's ``support_material_spacing``), the support area snapped to a grid of that pitch,
+#: a sheath (one loop) around every support island, and the first support layer printed dense
+#: (``SUPPORT_FIRST_LAYER_DENSITY``, PrusaSlicer's ``raft_first_layer_density``) so the columns hold on the bed.
+SUPPORT_GAP_MM = 2.5
+SUPPORT_FIRST_LAYER_DENSITY = 0.9
 
 
 class _Raster:
-    """Boolean pictures of layers on a fixed xy grid (``SUPPORT_CELL_MM`` cells), made by scanlines."""
+    """Boolean pictures of layers on a fixed xy grid of ``cell`` mm, made by scanlines; the grid is a whole
+    number of ``block`` x ``block`` cell blocks (the support grid)."""
 
-    def __init__(self, bounds: tuple[float, float, float, float], cell: float) -> None:
+    def __init__(self, bounds: tuple[float, float, float, float], cell: float, block: int) -> None:
         self.cell = cell
+        self.block = block
         self.x0, self.y0 = bounds[0], bounds[1]
-        self.nx = int(np.ceil((bounds[2] - bounds[0]) / cell)) + 1
-        self.ny = int(np.ceil((bounds[3] - bounds[1]) / cell)) + 1
+        self.nx = block * (int(np.ceil((bounds[2] - bounds[0]) / (cell * block))) + 1)
+        self.ny = block * (int(np.ceil((bounds[3] - bounds[1]) / (cell * block))) + 1)
 
     def paint(self, geometry: shapely.Geometry) -> NDArray[np.bool_]:
         mask = np.zeros((self.ny, self.nx + 1), dtype=np.int32)
@@ -446,81 +451,100 @@ class _Raster:
             np.add.at(mask, (row[ok], c1[ok]), -1)
         return np.cumsum(mask, axis=1)[:, :-1] > 0
 
-    def lines(self, mask: NDArray[np.bool_], spacing: float, min_length: float, flip: bool) -> NDArray[np.float64]:
-        """Runs of set cells along every ``spacing``-th row, as segments (boustrophedon)."""
-        step = max(int(round(spacing / self.cell)), 1)
-        rows = np.arange(step // 2, self.ny, step)
-        picked = mask[rows].astype(np.int8)
-        edges = np.diff(np.pad(picked, ((0, 0), (1, 1))), axis=1)
-        r_start, c_start = np.nonzero(edges == 1)
-        r_end, c_end = np.nonzero(edges == -1)
-        x_a = self.x0 + c_start * self.cell
-        x_b = self.x0 + c_end * self.cell
-        y = self.y0 + (rows[r_start] + 0.5) * self.cell
-        keep = x_b - x_a >= min_length
-        x_a, x_b, y, r = x_a[keep], x_b[keep], y[keep], r_start[keep]
-        backwards = (r % 2 == 1) != flip
-        order = np.lexsort((np.where(backwards, -x_a, x_a), r))
-        x_a, x_b, y, backwards = x_a[order], x_b[order], y[order], backwards[order]
-        start = np.stack([np.where(backwards, x_b, x_a), y], axis=1)
-        end = np.stack([np.where(backwards, x_a, x_b), y], axis=1)
-        return np.stack([start, end], axis=1)
+    def blocks(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Blocks touched by ``mask``, holes one block wide filled (PrusaSlicer's grid projection)."""
+        b = self.block
+        hit = mask.reshape(self.ny // b, b, self.nx // b, b).any(axis=(1, 3))
+        pad = np.pad(hit, 1)
+        return hit | (pad[1:-1, :-2] & pad[1:-1, 2:]) | (pad[:-2, 1:-1] & pad[2:, 1:-1])
+
+    def expand(self, blocks: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        b = self.block
+        return np.repeat(np.repeat(blocks, b, axis=0), b, axis=1)
+
+    def block_area(self, blocks: NDArray[np.bool_]) -> shapely.Geometry:
+        """The blocks as one polygon (runs of blocks along each row become boxes, merged as a coverage)."""
+        edges = np.diff(np.pad(blocks.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+        row, c_start = np.nonzero(edges == 1)
+        c_end = np.nonzero(edges == -1)[1]
+        if row.size == 0:
+            return shapely.Polygon()
+        size = self.cell * self.block
+        boxes = shapely.box(self.x0 + c_start * size, self.y0 + row * size, self.x0 + c_end * size,
+                            self.y0 + (row + 1) * size)
+        return shapely.coverage_union_all(boxes)
 
 
-def _support_lines(regions: list[shapely.Geometry], settings: ToolpathSettings,
-                   bounds: tuple[float, float, float, float]) -> tuple[list[NDArray[np.float64]], list[NDArray[np.bool_]]]:
-    """Support lines per layer under overhangs flatter than ``support_angle_deg`` from horizontal.
+def _support_blocks(regions: list[shapely.Geometry], settings: ToolpathSettings,
+                    raster: _Raster) -> list[NDArray[np.bool_] | None]:
+    """Per layer, the support grid blocks holding support (``None``: no support), under overhangs flatter
+    than ``support_angle_deg`` from horizontal.
 
-    Worked on a raster (``SUPPORT_CELL_MM``), top down: a layer overhangs where it reaches further
-    than ``h / tan(angle)`` beyond the layer below (found on the outlines); overhangs are carried down to the bed or until they
-    land on the part, ``support_z_gap_layers`` below the overhang and ``support_xy_gap_mm`` away from the part.
-    Slivers are added up as they are carried and only the carried footprint is cleaned of parts narrower
-    than about two cells.  Binary morphology on a fixed grid keeps this linear in layers x cells.
+    Top down on the raster: a layer overhangs where it reaches further than ``h / tan(angle)`` beyond the
+    layer below (found on the exact outlines, like PrusaSlicer's contact areas); the overhang is painted
+    ``support_z_gap_layers`` lower and carried down to the bed, or until it lands on the part.  As in
+    PrusaSlicer's grid style, the carried area is snapped to the support grid every layer (every block it
+    touches is support, one-block holes are filled): columns under neighbouring overhangs merge into one
+    block that prints and holds better than a scatter of slivers.  The xy gap to the part is cut from each
+    layer's support area later, on exact outlines.
     """
-    from scipy import ndimage
-
     count = len(regions)
     heights = settings.layer_heights_mm
     tan = np.tan(np.radians(settings.support_angle_deg))
-    w = settings.line_width_mm
-    raster = _Raster(bounds, SUPPORT_CELL_MM)
     gap = settings.support_z_gap_layers
-    xy_gap = _disk(int(np.ceil(settings.support_xy_gap_mm / SUPPORT_CELL_MM)))
-    clean = _disk(1)
-    cache: dict[int, NDArray[np.bool_]] = {}
-
-    def picture(i: int) -> NDArray[np.bool_]:
-        if i not in cache:
-            cache[i] = raster.paint(regions[i])
-        return cache[i]
-
-    lines: list[NDArray[np.float64]] = [np.empty((0, 2, 2))] * count
-    masks: list[NDArray[np.bool_]] = [np.zeros((0, 0), dtype=bool)] * count
+    out: list[NDArray[np.bool_] | None] = [None] * count
     carried = np.zeros((raster.ny, raster.nx), dtype=bool)
     for j in range(count - 1, -1, -1):
         source = j + 1 + gap
         if 1 <= source < count and not regions[source].is_empty:
-            # The overhang is found on the exact outlines (a slope's sliver per layer is often thinner than a
-            # cell) and painted a little wider, so that every cell it touches is carried down.
+            # A slope's sliver per layer is often thinner than a cell: paint it a little wider, so that every
+            # cell it touches is carried down.
             reach = heights[source] / tan
             below = regions[source - 1]
             over = (shapely.difference(regions[source], shapely.buffer(below, reach, quad_segs=2))
                     if not below.is_empty else regions[source])
             if not over.is_empty:
-                carried |= raster.paint(shapely.buffer(over, 0.75 * SUPPORT_CELL_MM, quad_segs=1))
-        for stale in [k for k in cache if k > j + gap + 2]:
-            del cache[stale]
+                carried |= raster.paint(shapely.buffer(over, 0.75 * raster.cell, quad_segs=1))
         if not carried.any():
             continue
-        support = carried
-        if not regions[j].is_empty:
-            # A column stops where it lands on the part; the xy gap only trims this layer's lines (trimming
-            # the carried area itself would erase every sliver of a slope within two layers).
-            carried &= ~picture(j)
-            support = carried & ~ndimage.binary_dilation(picture(j), structure=xy_gap)
-        support = ndimage.binary_opening(support, structure=clean)
-        if support.any():
-            lines[j] = raster.lines(support, settings.support_spacing_mm, w, flip=bool(j % 2))
-            if j == 0:
-                masks[j] = support
-    return lines, masks
+        part = raster.paint(regions[j]) if not regions[j].is_empty else None
+        if part is not None:
+            carried &= ~part  # a column stops where it lands on the part
+        blocks = raster.blocks(carried)
+        if not blocks.any():
+            continue
+        out[j] = blocks
+        carried = raster.expand(blocks)
+        if part is not None:
+            carried &= ~part
+    return out
+
+
+def _support_paths(blocks: NDArray[np.bool_], region: shapely.Geometry, raster: _Raster, settings: ToolpathSettings,
+                   *, first_layer: bool) -> tuple[shapely.Geometry, NDArray[np.float64], NDArray[np.int64]]:
+    """One layer's support: its area (blocks less the part grown by the xy gap), a sheath around each
+    island and lines along the grid rows (dense on the first layer), joined into zig-zags inside the area.
+
+    Returns ``(area, xy, path index)``.
+    """
+    w = settings.line_width_mm
+    area = raster.block_area(blocks)
+    if not region.is_empty:
+        area = shapely.difference(area, shapely.buffer(region, settings.support_xy_gap_mm, quad_segs=2))
+    inner = shapely.buffer(area, -w / 2, quad_segs=2, join_style="mitre", mitre_limit=2.0)
+    if inner.is_empty:
+        return shapely.Polygon(), np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    rings = _lines(inner)
+    rings = rings[shapely.length(rings) >= 4 * w]
+    pitch = raster.cell * raster.block
+    if first_layer:
+        spacing = w / SUPPORT_FIRST_LAYER_DENSITY
+        segments = hatch_fill(inner, spacing, 0.0, min_length=w, offset=raster.y0 % spacing)
+    else:
+        # Through the middle of every grid row, so that lines stack from layer to layer.
+        spacing = pitch
+        segments = hatch_fill(inner, pitch, 0.0, min_length=w, offset=(raster.y0 + pitch / 2) % pitch)
+    sheath = _from_geoms(SUPPORT, rings)
+    lines = _from_segments(SUPPORT, segments, area=shapely.buffer(inner, 1e-3), link_mm=1.5 * spacing)
+    base = int(sheath[2][-1]) + 1 if sheath[2].size else 0
+    return area, np.concatenate([sheath[1], lines[1]]), np.concatenate([sheath[2], lines[2] + base])

@@ -23,6 +23,7 @@ from medprint.mesh.model import Mesh
 from medprint.slice.engine import SliceSettings, slice_to_gcode, write_gcode
 from medprint.slice.gcode import sanitize_comment
 from medprint.slice.profiles import load_profiles
+from medprint.slice.toolpaths import SUPPORT_GAP_MM
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gcode_reader import Moves, read_moves
@@ -212,14 +213,34 @@ def test_supports_only_under_overhangs(tmp_path: Path) -> None:
     check_common(moves, printer="prusa-mk4", height_mm=T_BAR_TOP)
     support = moves.extruding & (moves.kind == "support")
     assert support.sum() > 10
-    x = moves.end[support, 0] - 125.0
+    w = LIBRARY.printer("prusa-mk4").line_width_mm
+    pitch = SUPPORT_GAP_MM + w
+    centre = np.array([125.0, 105.0])
+    # In bed coordinates: the stem (x within +-3, y 100..110 after the 10 mm extrusion is centred), and the arms'
+    # footprint beside it, which is what needs support.
+    stem = shapely.box(-T_STEM_HALF, -5, T_STEM_HALF, 5)
+    arms = shapely.box(-T_BAR_HALF, -5, T_BAR_HALF, 5).difference(stem)
+    a, b = moves.start[support, :2] - centre, moves.end[support, :2] - centre
+    lines = shapely.linestrings(np.stack([a, b], axis=1))
     z = moves.end[support, 2]
-    # Under the arms only: beside the stem (with the xy gap) and below the bar (with the z gap).
-    assert np.all(np.abs(x) >= T_STEM_HALF + 0.3)
-    assert np.all(np.abs(x) <= T_BAR_HALF + 0.5)
+    # Kept the xy gap from the part (its lines are w wide), under the arms' bottom with the z gap...
+    assert shapely.distance(lines, stem).min() >= 0.6 - 1e-3
     assert z.max() <= T_STEM_TOP - 0.2 + 1e-6
-    # Both arms are supported, from the bed up.
-    assert (x < 0).any() and (x > 0).any() and z.min() == pytest.approx(0.2)
+    # ...and nowhere further from what needs support than one support grid cell (the area is snapped to that
+    # grid, as PrusaSlicer's grid-style supports are).
+    assert shapely.hausdorff_distance(shapely.union_all(lines), arms) <= pitch + w
+    # Both arms are supported, from the bed up, with no gap wider than the line pitch under them.
+    assert (a[:, 0] < 0).any() and (a[:, 0] > 0).any() and z.min() == pytest.approx(0.2)
+    for layer_z in (0.2, 6.0, T_STEM_TOP - 0.2):
+        here = lines[np.abs(z - layer_z) < 1e-3]
+        gx, gy = np.meshgrid(np.r_[-14.5:-3.6:0.5, 3.6:14.5:0.5], np.arange(-4.5, 4.6, 0.5))
+        probe = shapely.points(gx.ravel(), gy.ravel())
+        nearest = shapely.distance(probe, shapely.union_all(here))
+        assert nearest.max() <= pitch / 2 + w, (layer_z, nearest.max())
+    # The first support layer is dense, for bed adhesion.
+    first = moves.extruding & (moves.kind == "support") & (moves.layer == 0)
+    higher = moves.extruding & (moves.kind == "support") & (moves.layer == 5)
+    assert moves.xy_length[first].sum() > 3 * moves.xy_length[higher].sum()
     cube_moves, _ = slice_file(tmp_path, cube(), supports=True, brim_width_mm=3.0)
     assert not np.any(cube_moves.kind == "support")
 
