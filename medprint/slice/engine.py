@@ -177,7 +177,8 @@ def slice_to_gcode(mesh: Mesh, printer: PrinterProfile, material: MaterialProfil
     timings["section"] = time.perf_counter() - t
     t = time.perf_counter()
     paths = build_toolpaths(layers, ToolpathSettings(
-        line_width_mm=w, layer_heights_mm=thickness, **settings.path_choices(),  # type: ignore[arg-type]
+        line_width_mm=w, layer_heights_mm=thickness, thin_wall_min_mm=printer.nozzle_diameter_mm / 3,
+        **settings.path_choices(),  # type: ignore[arg-type]
     ), progress=progress)
     del layers
     # Paths are made and written layer by layer (a generator): only one layer's paths are in memory.

@@ -23,6 +23,7 @@ from .toolpaths import (
     PERIMETER_INNER,
     PERIMETER_OUTER,
     SKIRT,
+    THIN_WALL,
     LayerPaths,
 )
 
@@ -151,7 +152,7 @@ def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material:
         # Speeds: per feature, capped by the printer and the material's volumetric limit.
         vol_cap = material.max_volumetric_speed_mm3_s / (w * h)
         feature_speed = np.where(
-            np.isin(layer.feature, (PERIMETER_INNER, PERIMETER_OUTER)), printer.perimeter_speed_mm_s,
+            np.isin(layer.feature, (PERIMETER_INNER, PERIMETER_OUTER, THIN_WALL)), printer.perimeter_speed_mm_s,
             printer.infill_speed_mm_s,
         ).astype(np.float64)
         if i == 0:
@@ -180,6 +181,9 @@ def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material:
             needs[:] = False
         speed = feature_speed[path]
         e = seg_len * e_per_mm
+        if layer.width is not None:
+            # Thin walls: as much material as the wall is wide (NaN: a full-width line).
+            e *= np.where(np.isnan(layer.width), 1.0, layer.width / w)
         total_e += float(e.sum())
         extrude_len += float(seg_len.sum())
         travel_len += float(travel.sum())

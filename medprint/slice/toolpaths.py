@@ -12,6 +12,7 @@ import logging
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import shapely
@@ -20,8 +21,8 @@ from numpy.typing import NDArray
 from ..progress import ProgressCallback, no_progress
 
 #: Feature codes, in the order they are printed within a layer.
-SKIRT, SUPPORT, PERIMETER_INNER, PERIMETER_OUTER, SOLID, SPARSE = range(6)
-FEATURE_NAMES = ("skirt", "support", "perimeter", "external perimeter", "solid infill", "infill")
+SKIRT, SUPPORT, PERIMETER_INNER, PERIMETER_OUTER, THIN_WALL, SOLID, SPARSE = range(7)
+FEATURE_NAMES = ("skirt", "support", "perimeter", "external perimeter", "thin wall", "solid infill", "infill")
 INFILL_PATTERNS = ("rectilinear", "grid", "gyroid")
 
 #: Detail below this (mm) is removed from outlines before offsetting (the printer cannot show it).
@@ -59,6 +60,9 @@ class ToolpathSettings(PathChoices):
     line_width_mm: float
     layer_heights_mm: NDArray[np.float64]
     infill_overlap: float = 0.15
+    #: Walls narrower than a line but at least this wide get one line of their own width (``None``: a third of
+    #: the line width; the engine passes a third of the nozzle, PrusaSlicer's limit for thin walls).
+    thin_wall_min_mm: float | None = None
 
 
 @dataclass
@@ -70,6 +74,7 @@ class LayerPaths:
     feature: NDArray[np.int64]  # per path
     region: shapely.Geometry = field(repr=False)  # the part in this layer
     support: shapely.Geometry = field(repr=False)  # support area in this layer
+    width: NDArray[np.float64] | None = None  # per point: width (mm) of the line ending there; None: the line width
 
 
 def _lines(geometry: shapely.Geometry) -> NDArray[np.object_]:
@@ -270,10 +275,10 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
     coarse = [shapely.simplify(shapely.buffer(r, -inset_infill, quad_segs=2), 0.1) if not r.is_empty else r
               for r in regions]
 
-    thin = _ThinWalls(w)
+    thin = _ThinWalls(w, settings.thin_wall_min_mm if settings.thin_wall_min_mm is not None else w / 3)
     for i in range(count):
         region = regions[i]
-        groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]] = []
+        groups: list[tuple[Any, ...]] = []
         support = shapely.Polygon()
         support_group = None
         blocks = support_blocks[i]
@@ -293,7 +298,8 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
                 rings = _lines(offset)
                 groups.append(_from_geoms(PERIMETER_OUTER if k == 0 else PERIMETER_INNER,
                                           rings[shapely.length(rings) >= 2 * w]))
-            thin.measure(i, region)
+            # ``offset`` is now the outer perimeter's centre line (k = 0): what it leaves out is too thin for it.
+            groups.append(thin.paths(i, region, offset))
             infill_area = shapely.buffer(region, -inset_infill, quad_segs=2, join_style="mitre", mitre_limit=2.0)
             if not infill_area.is_empty:
                 core = shapely.simplify(infill_area, 0.1)
@@ -329,29 +335,95 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
 
 
 class _ThinWalls:
-    """Material narrower than one line width gets no perimeter; say so instead of dropping it silently."""
+    """Walls narrower than one line: printed as one line along their middle, as wide as the wall.
 
-    def __init__(self, line_width_mm: float) -> None:
+    Like PrusaSlicer's "detect thin walls": what the outer perimeter cannot cover (the part less the
+    perimeter's centre line grown by half a line) is opened by half the minimum width, so that slivers
+    narrower than that (and the corner bits a round line cannot reach) drop out; the rest is triangulated
+    (constrained Delaunay, on outlines resampled every half line) and its chordal axis - the midpoints of the
+    triangle edges that cross the wall, joined - is the line's path.  Each segment is as wide as twice its
+    midpoint's distance to the wall's outline (clipped to the minimum and the line width), so the volume
+    put down follows the wall's.  Walls narrower than the minimum are not printed; they are reported once.
+    """
+
+    def __init__(self, line_width_mm: float, min_width_mm: float) -> None:
         self.width = line_width_mm
+        self.min_width = min_width_mm
         self.area_mm2 = 0.0
         self.layers: list[int] = []
 
-    def measure(self, layer: int, region: shapely.Geometry) -> None:
-        # What survives shrinking by half a line and growing back is printable; the rest is too thin.
-        printable = shapely.buffer(shapely.buffer(region, -self.width / 2, quad_segs=2), self.width / 2 + 0.01,
-                                   quad_segs=2)
-        lost = float(shapely.area(shapely.difference(region, printable)))
-        if lost > 4 * self.width**2:  # corner clipping of sharp outlines stays below this
-            self.area_mm2 += lost
+    def paths(self, layer: int, region: shapely.Geometry,
+              outer_centre: shapely.Geometry) -> tuple[int, NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        w = self.width
+        none = (THIN_WALL, np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0))
+        covered = (shapely.buffer(outer_centre, w / 2 + 0.01, quad_segs=2) if not outer_centre.is_empty
+                   else shapely.Polygon())
+        lost = shapely.difference(region, covered)
+        lost_area = float(shapely.area(lost))
+        if lost_area <= 0.5 * w**2:  # a few corners of an ordinary outline
+            return none
+        half = self.min_width / 2
+        wall = shapely.intersection(shapely.buffer(shapely.buffer(lost, -half, quad_segs=2), half, quad_segs=2), lost)
+        wall = shapely.simplify(wall, RESOLUTION_MM)
+        self._lost(layer, lost_area - float(shapely.area(wall)))
+        if wall.is_empty:
+            return none
+        segments = _chordal_axis(wall, step=w / 2)
+        if segments.shape[0] == 0:
+            return none
+        lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(shapely.linestrings(segments))))
+        lines = lines[shapely.length(lines) >= w]
+        if lines.size == 0:
+            return none
+        xy, index = shapely.get_coordinates(lines, return_index=True)
+        first = np.r_[True, index[1:] != index[:-1]]
+        mid = (xy + np.roll(xy, 1, axis=0)) / 2
+        width = np.full(xy.shape[0], w)
+        moving = ~first
+        width[moving] = np.clip(2 * shapely.distance(shapely.points(mid[moving]), shapely.boundary(wall)),
+                                self.min_width, w)
+        return THIN_WALL, xy, index.astype(np.int64), width
+
+    def _lost(self, layer: int, area: float) -> None:
+        if area > 4 * self.width**2:  # corner clipping of sharp outlines stays below this
+            self.area_mm2 += area
             self.layers.append(layer)
 
     def report(self) -> None:
         if self.layers:
             log.warning(
-                "%d layers (first %d) have %.0f mm2 of walls thinner than the %.2f mm line width; they are not "
-                "printed: thicken the model (e.g. --close), use a finer nozzle, or the prusaslicer engine",
-                len(self.layers), self.layers[0], self.area_mm2, self.width,
+                "%d layers (first %d) have %.0f mm2 of walls thinner than %.2f mm, too thin even for a thin-wall "
+                "line; they are not printed: thicken the model (e.g. --close) or use a finer nozzle",
+                len(self.layers), self.layers[0], self.area_mm2, self.min_width,
             )
+
+
+def _chordal_axis(polygon: shapely.Geometry, *, step: float) -> NDArray[np.float64]:
+    """Segments (N, 2, 2) along the middle of a thin polygon: its chordal axis.
+
+    The polygon (resampled every ``step``) is cut into constrained Delaunay triangles; an edge shared by two
+    triangles crosses the polygon.  A triangle with two such edges adds the segment between their midpoints;
+    one with three (a junction) adds a spoke from each midpoint to its centroid.
+    """
+    triangles = shapely.get_parts(shapely.constrained_delaunay_triangles(shapely.segmentize(polygon, step)))
+    if triangles.size == 0:
+        return np.empty((0, 2, 2))
+    corner = shapely.get_coordinates(triangles).reshape(-1, 4, 2)[:, :3]
+    nxt = np.roll(corner, -1, axis=1)
+    edge = np.concatenate([corner, nxt], axis=2).reshape(-1, 4)
+    swap = (edge[:, 0] > edge[:, 2]) | ((edge[:, 0] == edge[:, 2]) & (edge[:, 1] > edge[:, 3]))
+    edge[swap] = edge[swap][:, [2, 3, 0, 1]]
+    _, inverse, counts = np.unique(edge, axis=0, return_inverse=True, return_counts=True)
+    crossing = (counts[inverse.ravel()] >= 2).reshape(-1, 3)
+    mid = (corner + nxt) / 2
+    n = crossing.sum(axis=1)
+    sleeve = np.flatnonzero(n == 2)
+    pick = np.argsort(~crossing[sleeve], axis=1, kind="stable")[:, :2]
+    rows = sleeve[:, None]
+    pairs = np.stack([mid[rows, pick[:, :1]][:, 0], mid[rows, pick[:, 1:]][:, 0]], axis=1)
+    junction = np.flatnonzero(n == 3)
+    spokes = np.stack([mid[junction].reshape(-1, 2), np.repeat(corner[junction].mean(axis=1), 3, axis=0)], axis=1)
+    return np.concatenate([pairs, spokes])
 
 
 def _from_geoms(feature: int, geoms: NDArray[np.object_]) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
@@ -378,22 +450,29 @@ def _from_segments(feature: int, segments: NDArray[np.float64], *, area: shapely
     return feature, segments.reshape(-1, 2), np.repeat(path_id.astype(np.int64), 2)
 
 
-def _pack(groups: list[tuple[int, NDArray[np.float64], NDArray[np.int64]]], region: shapely.Geometry,
-          support: shapely.Geometry) -> LayerPaths:
-    xys, paths, features = [], [], []
+def _pack(groups: list[tuple[Any, ...]], region: shapely.Geometry, support: shapely.Geometry) -> LayerPaths:
+    """Groups ``(feature, xy, path index[, width per point])`` into one layer, paths numbered in order."""
+    xys, paths, features, widths = [], [], [], []
     base = 0
-    for feature, xy, index in groups:
+    varied = False
+    for group in groups:
+        feature, xy, index = group[:3]
         if xy.shape[0] == 0:
             continue
         n_paths = int(index[-1]) + 1
         xys.append(xy)
         paths.append(index + base)
         features.append(np.full(n_paths, feature, dtype=np.int64))
+        widths.append(group[3] if len(group) > 3 else None)
+        varied |= len(group) > 3
         base += n_paths
     if not xys:
         return LayerPaths(np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), region, support)
+    width = None
+    if varied:
+        width = np.concatenate([np.full(xy.shape[0], np.nan) if v is None else v for xy, v in zip(xys, widths)])
     return LayerPaths(xy=np.concatenate(xys), path=np.concatenate(paths), feature=np.concatenate(features),
-                      region=region, support=support)
+                      region=region, support=support, width=width)
 
 
 def _skirt_and_brim(region: shapely.Geometry, support: shapely.Geometry,

@@ -126,12 +126,18 @@ def check_common(moves: Moves, *, printer: str, height_mm: float, layer_height: 
     assert np.abs(z[:, None] - tops[None, :]).min(axis=1).max() < 1e-3
     assert moves.layer.max() + 1 == expected_layers
     assert np.all(moves.end[ext, 2] == moves.start[ext, 2])  # no z change while extruding
-    # Extrusion per mm: line width x layer height x flow / filament area, everywhere.
+    # Extrusion per mm: line width x layer height x flow / filament area, everywhere but on thin walls, whose
+    # lines are as wide as the wall: between a third of the nozzle and the line width.
     rate = np.where(moves.layer[ext] == 0, e_per_mm(printer, material, first_layer),
                     e_per_mm(printer, material, layer_height))
     length = moves.xy_length[ext]
     # (coordinates are written to 1 um and E to 1e-5 mm: allow that rounding, nothing more)
-    assert np.all(np.abs(moves.e[ext] - length * rate) <= 2e-5 + rate * 1.5e-3 + 1e-3 * length * rate)
+    slack = 2e-5 + rate * 1.5e-3 + 1e-3 * length * rate
+    thin = moves.kind[ext] == "thin wall"
+    assert np.all(np.abs(moves.e[ext] - length * rate)[~thin] <= slack[~thin])
+    ratio = p.nozzle_diameter_mm / 3 / p.line_width_mm
+    assert np.all(moves.e[ext][thin] <= (length * rate + slack)[thin])
+    assert np.all(moves.e[ext][thin] >= (ratio * length * rate - slack)[thin])
     # Retractions are undone: net filament equals the extruded amount.
     retracts = moves.e[body & (moves.e < 0)]
     assert np.isclose(moves.e[body].sum(), moves.e[ext].sum(), atol=1e-3 + 1e-5 * abs(retracts).sum())
@@ -328,12 +334,57 @@ def test_prusaslicer_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
         slice_to_gcode(cube(), LIBRARY.printer("prusa-mk4"), LIBRARY.material("pla"), engine="prusaslicer")
 
 
-def test_walls_thinner_than_a_line_are_reported_not_dropped_silently(tmp_path: Path, caplog) -> None:
-    thin_tube = shapely.Point(0, 0).buffer(10.0, quad_segs=32).difference(shapely.Point(0, 0).buffer(9.8, quad_segs=32))
+def thin_wall_rate(moves: Moves, sel: np.ndarray) -> np.ndarray:
+    """Width (mm) of each selected extrusion, from its filament per mm."""
+    return moves.e[sel] / moves.xy_length[sel] / e_per_mm() * LIBRARY.printer("prusa-mk4").line_width_mm
+
+
+def test_thin_wall_printed_along_its_middle_as_wide_as_the_wall(tmp_path: Path, caplog) -> None:
+    # A tube with a 0.3 mm wall for the 0.4 mm nozzle (0.45 mm lines): no perimeter fits in it.
+    ring = shapely.Point(0, 0).buffer(10.0, quad_segs=64).difference(shapely.Point(0, 0).buffer(9.7, quad_segs=64))
     with caplog.at_level("WARNING", logger="medprint"):
-        slice_file(tmp_path, as_mesh(prism(thin_tube, 2.0)))
-    assert any("thinner than the" in record.message and "line width" in record.message for record in caplog.records)
+        moves, _ = slice_file(tmp_path, as_mesh(prism(ring, 2.0)))
+    assert not any("thinner than" in record.message for record in caplog.records)
+    check_common(moves, printer="prusa-mk4", height_mm=2.0)
+    printed = moves.extruding & (moves.layer >= 0) & (moves.kind != "skirt")
+    assert set(moves.kind[printed]) == {"thin wall"}
+    centre = np.array([125.0, 105.0])
+    for end in (moves.start, moves.end):
+        r = np.hypot(*(end[printed, :2] - centre).T)
+        # Inside the wall, along its middle (the outline's chords sit up to 1 um inside the circles).
+        assert np.all((r > 9.7) & (r < 10.0)) and np.all(np.abs(r - 9.85) <= 0.03)
+    # Around the whole tube on every layer, as wide as the wall.
+    for layer in range(10):
+        here = printed & (moves.layer == layer)
+        assert moves.xy_length[here].sum() == pytest.approx(2 * np.pi * 9.85, rel=0.02)
+    assert np.all(np.abs(thin_wall_rate(moves, printed) - 0.3) <= 0.02)
+    assert extruded_volume_mm3(moves) == pytest.approx(ring.area * 2.0, rel=0.03)
+
+
+def test_thin_wall_width_follows_a_tapering_wall(tmp_path: Path) -> None:
+    # A 20 mm wall, 0.2 mm thick at one end and 0.4 mm at the other.
+    wedge = shapely.Polygon([(-10, -0.1), (10, -0.2), (10, 0.2), (-10, 0.1)])
+    moves, _ = slice_file(tmp_path, as_mesh(prism(wedge, 1.0)))
+    check_common(moves, printer="prusa-mk4", height_mm=1.0)
+    sel = moves.extruding & (moves.kind == "thin wall")
+    x = (moves.start[sel, 0] + moves.end[sel, 0]) / 2 - 125.0
+    y = np.r_[moves.start[sel, 1], moves.end[sel, 1]] - 105.0
+    assert np.all(np.abs(y) <= 0.02)  # on the wall's middle line
+    inner = np.abs(x) < 9.5
+    assert np.all(np.abs(thin_wall_rate(moves, sel)[inner] - (0.3 + 0.01 * x[inner])) <= 0.02)
+    # Along the wall's whole length on every layer (the line stops about half a wall short of each end).
+    for layer in range(moves.layer.max() + 1):
+        assert moves.xy_length[sel & (moves.layer == layer)].sum() >= 19.5
+
+
+def test_walls_too_thin_even_for_a_thin_wall_line_are_reported(tmp_path: Path, caplog) -> None:
+    thin_tube = shapely.Point(0, 0).buffer(10.0, quad_segs=32).difference(shapely.Point(0, 0).buffer(9.9, quad_segs=32))
+    with caplog.at_level("WARNING", logger="medprint"):
+        moves, _ = slice_file(tmp_path, as_mesh(prism(thin_tube, 2.0)))
+    assert any("thinner than 0.13 mm" in record.message and "not printed" in record.message
+               for record in caplog.records)
+    assert not (moves.extruding & (moves.layer >= 0) & (moves.kind != "skirt")).any()
     caplog.clear()
     with caplog.at_level("WARNING", logger="medprint"):
         slice_file(tmp_path, cube())
-    assert not any("thinner than the" in record.message for record in caplog.records)
+    assert not any("thinner than" in record.message for record in caplog.records)
