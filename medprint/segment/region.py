@@ -9,7 +9,9 @@ Two things make it usable on real lesions and vessels:
 * the range can be estimated from the seeds, confidence-connected style
   (ITK's ``ConfidenceConnectedImageFilter``): mean +- k standard deviations
   over a small ball around the seeds, re-estimated a few times over the grown
-  region;
+  region; when that first range leaks (a lesion smaller than the ball), it is
+  clipped half-way across the steepest step of the radial profile around the
+  seeds, i.e. at the lesion's own edge;
 * a leak guard.  Tissue of the same intensity often touches the target (a
   tumour on the chest wall, the aorta on the heart).  The grown region is
   recomputed after openings of increasing radius (which cut bridges thinner
@@ -20,6 +22,9 @@ Two things make it usable on real lesions and vessels:
   region still exceeds the volume limit or reaches the volume border, growing
   stops with an error that says what to change, instead of returning half the
   body.
+
+All of it runs in a window of the scan around the seeds, widened while the
+region comes near one of its faces: the cost follows the part, not the scan.
 """
 
 from __future__ import annotations
@@ -322,7 +327,20 @@ def _grow_in_window(
         steps.append(
             f"range {low:.0f}..{high:.0f} from mean +- {settings.multiplier:g} sd within {settings.seed_radius_mm:g} mm of the seeds"
         )
-        region, radius = grow(low, high)
+        try:
+            region, radius = grow(low, high)
+        except RegionLeakError:
+            # A neighbourhood wider than a small lesion mixes in its surroundings
+            # and the range spans both: clip it at the lesion's own edge.
+            clipped_low, clipped_high, level, around = profile_edge_limit(values, geometry, seeds, low, high)
+            if (clipped_low, clipped_high) == (low, high):
+                raise
+            low, high = clipped_low, clipped_high
+            steps.append(
+                f"that range leaked: clipped half-way between the seeds ({level:.0f}) and what lies past the "
+                f"steepest step of the profile around them ({around:.0f}): {low:.0f}..{high:.0f}"
+            )
+            region, radius = grow(low, high)
         for _ in range(settings.iterations):
             inside = raw[region].astype(np.float64)
             mean, std = float(inside.mean()), float(inside.std())
@@ -388,6 +406,58 @@ def smoothed_values(values: NDArray[np.generic], geometry: Geometry, sigma_mm: f
 
     sigma = [sigma_mm / s for s in _spacing_zyx(geometry)]
     return gaussian_filter(np.asarray(values, dtype=np.float32), sigma=sigma, truncate=2.0)
+
+
+#: How far from the seeds the radial profile looks for the part's edge.
+PROFILE_REACH_MM = 30.0
+
+
+def profile_edge_limit(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_zyx: NDArray[np.intp],
+    low: float,
+    high: float,
+) -> tuple[float, float, float, float]:
+    """Clip a range half-way across the steepest step of the radial profile around the seeds.
+
+    The profile is the median value at each distance from the nearest seed (in
+    steps of the finest voxel size, up to ``PROFILE_REACH_MM``); the part's edge
+    is where it changes most, smoothed over three steps.
+
+    Returns
+    -------
+    low, high : float
+        The range, clipped on the surroundings' side (unchanged when the
+        profile does not step away from the seeds' value).
+    level, around : float
+        Median at the seeds, and 2 mm past the step.
+    """
+    spacing = _spacing_zyx(geometry)
+    reach = np.array([int(np.ceil(PROFILE_REACH_MM / s)) for s in spacing])
+    first = np.maximum(seeds_zyx.min(axis=0) - reach, 0)
+    stop = np.minimum(seeds_zyx.max(axis=0) + reach + 1, values.shape)
+    not_seed = np.ones(tuple(stop - first), dtype=bool)
+    not_seed[tuple((seeds_zyx - first).T)] = False
+    distance = edt.edt(not_seed, anisotropy=spacing, black_border=False)
+    step = min(spacing)
+    bins = np.minimum((distance / step).astype(np.int64), int(PROFILE_REACH_MM / step)).ravel()
+    window = np.asarray(values[tuple(slice(a, b) for a, b in zip(first, stop))], dtype=np.float64).ravel()
+    order = np.lexsort((window, bins))
+    counts = np.bincount(bins)
+    present = counts > 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    medians = window[order][(starts + counts // 2)[present]]
+    if len(medians) < 4:
+        return low, high, float(medians[0]), float(medians[0])
+    profile = np.convolve(np.pad(medians, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    edge = int(np.argmax(np.abs(np.diff(profile))))
+    level = float(medians[0])
+    around = float(profile[min(len(profile) - 1, edge + 1 + int(np.ceil(2.0 / step)))])
+    middle = 0.5 * (level + around)
+    if around < level:
+        return max(low, middle), high, level, around
+    return low, min(high, middle), level, around
 
 
 def half_contrast_limit(
@@ -572,6 +642,10 @@ def grow_region(
     return region, radius
 
 
+class RegionLeakError(SegmentationError):
+    """The grown region passed the volume limit or reached the scan border."""
+
+
 class WindowTooSmall(Exception):
     """A region came near a face of the growing window that is not the scan border (internal: widen and redo)."""
 
@@ -697,12 +771,12 @@ def _check_leak(
     volume_mm3 = float(np.count_nonzero(region)) * geometry.voxel_volume_mm3
     remedy = "give a narrower --range, a larger --max-radius (or --open MM) to cut the bridge, or more seeds"
     if volume_mm3 > max_volume_mm3:
-        raise SegmentationError(
+        raise RegionLeakError(
             f"region growing from the seeds leaked: {volume_mm3 / 1000:.0f} cm3 in range {low:.0f}..{high:.0f} "
             f"(opening {radius:g} mm) exceeds the limit of {max_volume_mm3 / 1000:.0f} cm3 (--max-volume); {remedy}"
         )
     if not settings.allow_border and _touches_border(region, scan_borders):
-        raise SegmentationError(
+        raise RegionLeakError(
             f"region growing from the seeds reached the border of the scan ({volume_mm3 / 1000:.1f} cm3 in range "
             f"{low:.0f}..{high:.0f}, opening {radius:g} mm): probably a leak; {remedy}; "
             "or --allow-border if the part really leaves the scan"
