@@ -734,8 +734,12 @@ def _opened_sub(
     cores = seeded_components(core, np.array(found, dtype=np.intp).reshape(-1, 3))
     if not cores.any():
         return cores
-    distance = edt.edt(~cores, anisotropy=spacing_zyx, black_border=False)
-    grown = (distance <= 2.0 * radius_mm) & region & in_range
+    # Only within twice the radius of the cores: the distance map of that box, not of the whole region.
+    reach = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_zyx]
+    near = tuple(slice(max(0, b.start - r), min(n, b.stop + r)) for b, r, n in zip(_bounding_box(cores, 0), reach, cores.shape))
+    distance = edt.edt(~cores[near], anisotropy=spacing_zyx, black_border=False)
+    grown = np.zeros_like(cores)
+    grown[near] = (distance <= 2.0 * radius_mm) & region[near] & in_range[near]
     return seeded_components(grown, seeds_zyx)
 
 
