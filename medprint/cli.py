@@ -26,9 +26,10 @@ EXIT_USAGE = 2
 class MedprintGroup(click.Group):
     """Turns library errors into one clear line instead of a traceback."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    # click overloads main() on standalone_mode; this one always runs non-standalone and exits itself.
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, standalone_mode=False, **extra)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
         except click.Abort:

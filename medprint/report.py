@@ -120,7 +120,7 @@ def describe_mask(mask: Mask) -> dict[str, Any]:
 def voxel_fingerprint(volume: Volume) -> str:
     """SHA-256 of the voxel values: ties a report to its input without naming the patient."""
     values = np.ascontiguousarray(volume.array)
-    return hashlib.sha256(memoryview(values).cast("B")).hexdigest()
+    return hashlib.sha256(values.data).hexdigest()
 
 
 def write_report(report: dict[str, Any], path: Path, *, overwrite: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +33,7 @@ class Volume:
         What was done to the data while loading (resampling, skipped files).
     """
 
-    array: NDArray[np.generic]
+    array: NDArray[Any]
     geometry: Geometry
     modality: str = "OT"
     metadata: dict[str, str] = field(default_factory=dict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -143,7 +144,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
     surface = SurfaceSettings(
         smooth_iterations=smooth, max_deviation_mm=max_deviation,
         decimate_fraction=amount if kind == "fraction" else None,
-        decimate_faces=int(amount) if kind == "faces" else None,
+        decimate_faces=int(amount) if kind == "faces" and amount is not None else None,
     )
     with progress_reporter(enabled=not as_json and not ctx.obj["quiet"]) as progress:
         result = convert_scan(
@@ -178,11 +179,11 @@ def _seed_settings(
             raise click.UsageError("--range, --vessel, --max-radius, --max-volume and --allow-border go with --seed")
         return None
     intensity_range = parse_range(grow_range) if grow_range else None
+    radius: dict[str, Any] = {"max_radius_mm": max_radius} if max_radius is not None else {}
     region = RegionGrowingSettings(intensity_range=intensity_range, max_volume_mm3=max_volume,
-                                   allow_border=allow_border,
-                                   **({"max_radius_mm": max_radius} if max_radius is not None else {}))
+                                   allow_border=allow_border, **radius)
     vessels = VesselSettings(intensity_range=intensity_range, max_volume_mm3=max_volume, tube_factor=tube_factor,
-                             **({"max_radius_mm": max_radius} if max_radius is not None else {}))
+                             **radius)
     return SeedSettings(
         lps_mm=tuple(parse_point(text) for text in seeds_lps),
         voxels_ijk=tuple(parse_point(text, option="--seed-voxel") for text in seeds_voxel),

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -245,7 +246,7 @@ def _segment_array(ds: Dataset, frames: list[_Frame], grid: _SegGrid, fraction_t
     return array
 
 
-def _decoded_frames(ds: Dataset, indices: list[int]) -> list[NDArray[np.generic]]:
+def _decoded_frames(ds: Dataset, indices: list[int]) -> list[NDArray[Any]]:
     """The frames asked for, decoded one at a time (a large SEG would not fit decoded whole)."""
     from pydicom.pixels import iter_pixels
 

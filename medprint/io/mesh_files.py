@@ -12,6 +12,7 @@ import ctypes
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import stl.mesh
@@ -28,8 +29,8 @@ MESH_FORMATS = (".stl", ".obj", ".ply", ".3mf")
 class _PlainHeaderStl(stl.mesh.Mesh):  # type: ignore[misc]
     """numpy-stl writes a timestamp into the header; ours is reproducible."""
 
-    def get_header(self, name: str) -> str:
-        return stl_header(name)
+    def get_header(self, name: bytes | str) -> str:
+        return stl_header(name.decode("ascii", "replace") if isinstance(name, bytes) else name)
 
 
 def stl_header(part_name: str) -> str:
@@ -194,7 +195,7 @@ def read_mesh_file(path: Path | str) -> Mesh:
     if not path.is_file():
         raise InputError(f"MESH: {path} does not exist or is not a file; give an .stl, .obj, .ply or .3mf")
     try:
-        loaded = trimesh.load(path, force="mesh", process=True)
+        loaded = cast("trimesh.Trimesh", trimesh.load(path, force="mesh", process=True))
     except (ValueError, OSError, KeyError, IndexError) as error:
         raise InputError(f"MESH: cannot read {path} ({error}); give an .stl, .obj, .ply or .3mf mesh") from None
     vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)

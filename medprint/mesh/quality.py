@@ -357,7 +357,7 @@ def _analyse(mesh: Mesh) -> _Analysis:
         nonmanifold_edges = int(np.count_nonzero(edges.count > 2))
     corners = _Corners.of(mesh)
     degenerate, face_volume, area = _face_geometry(mesh, corners)
-    volumes = np.bincount(bodies.face_body, weights=face_volume, minlength=bodies.count)
+    volumes = np.bincount(bodies.face_body, weights=face_volume, minlength=bodies.count).astype(np.float64, copy=False)
     depth = _nesting_depth(mesh, corners, bodies, closed)
     even = depth % 2 == 0
     orientation_ok = ~closed | ((volumes > 0) == even)

@@ -8,6 +8,7 @@ here is one closed body in the mesh.
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import cc3d
 import edt
@@ -19,7 +20,7 @@ from ..volume import Mask
 
 log = logging.getLogger("medprint")
 
-CONNECTIVITY = 6
+CONNECTIVITY: Final = 6
 
 
 def keep_largest_component(mask: Mask) -> Mask:
