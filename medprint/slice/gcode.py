@@ -99,6 +99,25 @@ def junction_speeds(xy: NDArray[np.float64], first: NDArray[np.bool_], speed: ND
     return out
 
 
+def reachable_speeds(limit: NDArray[np.float64], seg_len: NDArray[np.float64], *,
+                     acceleration: float) -> NDArray[np.float64]:
+    """Junction speeds lowered to what acceleration allows (a firmware planner's forward and backward passes).
+
+    ``limit[k]`` is the most the nozzle may go through point k, ``seg_len[k]`` the length of the move ending
+    there.  Going forward, ``v[k]^2 <= v[k-1]^2 + 2 a seg_len[k]``; going backward, the same towards the next
+    point.  Each pass is a running minimum (no loop over points): with ``S`` the running sum of ``2 a seg_len``,
+    the forward pass is ``v^2 = S + cummin(limit^2 - S)``.
+
+    >>> [round(float(v), 2) for v in reachable_speeds(np.array([0.0, 100, 100, 100, 0]), np.array([0, 1.0, 1, 50, 1]),
+    ...                                               acceleration=1000)]
+    [0.0, 44.72, 63.25, 44.72, 0.0]
+    """
+    grow = np.cumsum(2 * acceleration * seg_len)
+    u = np.minimum(limit**2, grow + np.minimum.accumulate(limit**2 - grow))
+    u = np.minimum(u, np.minimum.accumulate((u + grow)[::-1])[::-1] - grow)
+    return np.sqrt(np.maximum(u, 0.0))
+
+
 @dataclass(frozen=True)
 class GcodeSettings:
     """What the writer needs besides the paths."""
@@ -188,7 +207,8 @@ def write_layers(paths: Iterable[LayerPaths], printer: PrinterProfile, material:
         extrude_len += float(seg_len.sum())
         travel_len += float(travel.sum())
         retractions += int(needs.sum())
-        through = junction_speeds(xy, first, speed, printer.corner_speed_mm_s)
+        through = reachable_speeds(junction_speeds(xy, first, speed, printer.corner_speed_mm_s), seg_len,
+                                   acceleration=printer.max_acceleration_mm_s2)
         moving = np.flatnonzero(~first)
         total_time += float(move_times(seg_len[moving], speed[moving], acceleration=printer.max_acceleration_mm_s2,
                                        v_in=through[moving - 1], v_out=through[moving]).sum())

@@ -9,7 +9,6 @@ run over layers and features, never over points.
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -317,16 +316,20 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
                 solid = shapely.difference(infill_area, core) if not core.is_empty else infill_area
                 angle = 45.0 if i % 2 == 0 else -45.0
                 groups.append(_from_segments(SOLID, hatch_fill(solid, w, angle, min_length=w), area=solid,
-                                             link_mm=3 * w))
+                                             spacing_mm=w, link_mm=3 * w, tolerance_mm=w / 4))
                 if density > 0 and not core.is_empty:
                     if settings.infill_pattern == "gyroid":
                         pattern = _gyroid(bounds_t, w / density, float(settings.layer_heights_mm[: i + 1].sum()))
                         groups.append(_from_geoms(SPARSE, _clip(core, pattern, w)))
                     else:
                         for angle in sparse_angles[i % len(sparse_angles)]:
-                            # Sparse lines are not joined: a connector would be a spacing-long extra line.
+                            # Joined where the connector stays inside, as real slicers anchor infill lines to
+                            # each other: a spacing-long extra line costs less time than a travel and retraction.
                             groups.append(_from_segments(SPARSE, hatch_fill(core, sparse_spacing, angle,
-                                                                            min_length=w)))
+                                                                            min_length=w),
+                                                         area=core, spacing_mm=sparse_spacing,
+                                                         link_mm=1.5 * sparse_spacing,
+                                                         tolerance_mm=w / 4))
         yield _pack(groups, region, support)
         if i % 16 == 0:
             progress("toolpaths", i, count)
@@ -434,20 +437,114 @@ def _from_geoms(feature: int, geoms: NDArray[np.object_]) -> tuple[int, NDArray[
 
 
 def _from_segments(feature: int, segments: NDArray[np.float64], *, area: shapely.Geometry | None = None,
-                   link_mm: float = 0.0) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
-    """Segments as paths; with ``area``, each segment joins the previous one into a zig-zag when the
-    connector is at most ``link_mm`` long and stays inside ``area`` (no travel, no retraction)."""
+                   spacing_mm: float = 0.0, link_mm: float = 0.0,
+                   tolerance_mm: float = 0.0) -> tuple[int, NDArray[np.float64], NDArray[np.int64]]:
+    """Segments as paths; with ``area``, joined into zig-zags (no travel, no retraction): see :func:`_chains`."""
     n = segments.shape[0]
-    linked = np.zeros(n, dtype=bool)
-    if area is not None and n > 1 and link_mm > 0:
-        gap = segments[1:, 0] - segments[:-1, 1]
-        near = np.flatnonzero(np.hypot(gap[:, 0], gap[:, 1]) <= link_mm)
-        if near.size:
-            connectors = shapely.linestrings(np.stack([segments[near, 1], segments[near + 1, 0]], axis=1))
-            shapely.prepare(area)
-            linked[near + 1] = shapely.covered_by(connectors, area)
-    path_id = np.cumsum(~linked) - 1
-    return feature, segments.reshape(-1, 2), np.repeat(path_id.astype(np.int64), 2)
+    if area is None or n < 2 or link_mm <= 0:
+        return feature, segments.reshape(-1, 2), np.repeat(np.arange(n, dtype=np.int64), 2)
+    segments, path_id = _chains(segments, area, spacing_mm=spacing_mm, link_mm=link_mm, tolerance_mm=tolerance_mm)
+    return feature, segments.reshape(-1, 2), np.repeat(path_id, 2)
+
+
+#: Above this many chains in one group, they are taken in scanline order instead of a nearest-first tour.
+MAX_TOUR_CHAINS = 400
+
+
+def _chains(segments: NDArray[np.float64], area: shapely.Geometry, *, spacing_mm: float, link_mm: float,
+            tolerance_mm: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Parallel segments (boustrophedon scanline order) linked into zig-zag chains, and the chains ordered.
+
+    Each segment's end is linked to the nearest start, at most ``link_mm`` away, of a segment on the next
+    line (``spacing_mm`` further across), when the connector stays inside ``area``; every start takes
+    at most one link (the shortest).  Chains follow the links (ranked by pointer jumping, no loop over
+    segments); they are then visited nearest first, each entered from whichever end is nearer.  A ring-shaped
+    band thus becomes two zig-zags, one per side, instead of a travel across the ring on every line.
+
+    Returns the reordered segments (N, 2, 2) and each one's path number.
+    """
+    from scipy.spatial import cKDTree
+
+    n = segments.shape[0]
+    start, end = segments[:, 0], segments[:, 1]
+    along = end - start
+    along = along / np.maximum(np.hypot(along[:, 0], along[:, 1]), 1e-12)[:, None]
+    # One normal for all lines (they alternate direction), pointing the way the scanlines advance, so that a
+    # link always goes to the next line: links never go back, chains never close on themselves.
+    along *= np.where(along @ along[0] < 0, -1.0, 1.0)[:, None]
+    normal = np.stack([-along[:, 1], along[:, 0]], axis=1)
+    if (start[-1] - start[0]) @ normal[0] < 0:
+        normal = -normal
+    dist, cand = cKDTree(start).query(end, k=min(4, n), distance_upper_bound=link_mm)
+    dist, cand = dist.reshape(n, -1), cand.reshape(n, -1)
+    found = cand < n
+    safe = np.where(found, cand, 0)
+    across = np.einsum("ikj,ij->ik", start[safe] - end[:, None, :], normal)
+    ok = found & (np.abs(across - spacing_mm) <= 0.25 * spacing_mm)
+    first = np.argmax(ok, axis=1)
+    has = ok[np.arange(n), first]
+    i = np.flatnonzero(has)
+    j = safe[i, first[i]]
+    d = dist[i, first[i]]
+    keep = np.lexsort((d, j))
+    i, j = i[keep], j[keep]
+    if i.size:
+        unique = np.r_[True, j[1:] != j[:-1]]
+        i, j = i[unique], j[unique]
+        # Inside, or within ``tolerance_mm`` of it all along: a chord of a concave edge between two line ends
+        # leaves the area by microns, and the line it prints overlaps the perimeters anyway.
+        shapely.prepare(area)
+        a, b = end[i], start[j]
+        inside = shapely.covered_by(shapely.linestrings(np.stack([a, b], axis=1)), area)
+        near = ~inside
+        for t in (0.25, 0.5, 0.75):
+            if not near.any():
+                break
+            p = a[near] + t * (b[near] - a[near])
+            near[near] = shapely.dwithin(shapely.points(p), area, tolerance_mm)
+        inside |= near
+        i, j = i[inside], j[inside]
+    pred = np.arange(n)
+    pred[j] = i
+    # Rank along each chain: distance to its head by pointer jumping over predecessors.
+    head, rank = pred.copy(), (pred != np.arange(n)).astype(np.int64)
+    while True:
+        nxt = head[head]
+        if np.array_equal(nxt, head):
+            break
+        rank = rank + rank[head]
+        head = nxt
+    order = np.lexsort((rank, head))
+    segments, head = segments[order], head[order]
+    cuts = np.flatnonzero(np.r_[True, head[1:] != head[:-1], True])
+    lo, hi = cuts[:-1], cuts[1:]
+    count = lo.size
+    if count > 1:
+        heads = segments[lo, 0]
+        tails = segments[hi - 1, 1]
+        pieces = []
+        if count <= MAX_TOUR_CHAINS:
+            todo = np.ones(count, dtype=bool)
+            here = heads[int(np.argmin(heads[:, 0] + heads[:, 1]))]
+            for _ in range(count):  # a loop over chains, not segments
+                d_head = np.where(todo, np.hypot(*(heads - here).T), np.inf)
+                d_tail = np.where(todo, np.hypot(*(tails - here).T), np.inf)
+                k = int(np.argmin(np.minimum(d_head, d_tail)))
+                todo[k] = False
+                piece = segments[lo[k]:hi[k]]
+                if d_tail[k] < d_head[k]:
+                    piece = piece[::-1, ::-1]  # the chain backwards: same lines, reversed
+                pieces.append(piece)
+                here = piece[-1, 1]
+            segments = np.concatenate(pieces)
+        sizes = hi - lo
+        if count <= MAX_TOUR_CHAINS:
+            # ``pieces`` were appended in tour order; their sizes follow it.
+            sizes = np.array([p.shape[0] for p in pieces])
+        path_id = np.repeat(np.arange(count, dtype=np.int64), sizes)
+    else:
+        path_id = np.zeros(n, dtype=np.int64)
+    return segments, path_id
 
 
 def _pack(groups: list[tuple[Any, ...]], region: shapely.Geometry, support: shapely.Geometry) -> LayerPaths:
@@ -624,6 +721,7 @@ def _support_paths(blocks: NDArray[np.bool_], region: shapely.Geometry, raster: 
         spacing = pitch
         segments = hatch_fill(inner, pitch, 0.0, min_length=w, offset=(raster.y0 + pitch / 2) % pitch)
     sheath = _from_geoms(SUPPORT, rings)
-    lines = _from_segments(SUPPORT, segments, area=shapely.buffer(inner, 1e-3), link_mm=1.5 * spacing)
+    lines = _from_segments(SUPPORT, segments, area=inner, spacing_mm=spacing, link_mm=1.5 * spacing,
+                           tolerance_mm=w / 4)
     base = int(sheath[2][-1]) + 1 if sheath[2].size else 0
     return area, np.concatenate([sheath[1], lines[1]]), np.concatenate([sheath[2], lines[2] + base])

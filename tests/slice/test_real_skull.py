@@ -126,3 +126,19 @@ def test_skull_filament_close_to_prusaslicer(skull_sliced: dict[str, tuple[objec
                         and k != "custom")
     their_part = _filament_m(their_moves, their_kinds)
     assert abs(our_part / their_part - 1) < 0.20, (our_part, their_part)
+
+
+def test_skull_print_time_close_to_prusaslicer(skull_sliced: dict[str, tuple[object, Moves]],
+                                               real_data: Callable[[str], Path]) -> None:
+    """Both estimates model acceleration (a planner's forward/backward passes) and corner speeds; ours
+    joins infill and support lines into zig-zags as PrusaSlicer does, so the plans take about as long."""
+    if "prusaslicer" not in skull_sliced:
+        pytest.skip("prusa-slicer is not installed (apt-get install prusa-slicer)")
+    (ours, our_moves), (theirs, their_moves) = skull_sliced["builtin"], skull_sliced["prusaslicer"]
+    ratio = ours.estimated_time_s / theirs.estimated_time_s  # type: ignore[attr-defined]
+    assert abs(ratio - 1) < 0.20, (ours.estimated_time_s, theirs.estimated_time_s)  # type: ignore[attr-defined]
+    # The plans themselves: no more than 1.5x PrusaSlicer's travels (each one a slow-down, most a retraction).
+    def travels(moves: Moves) -> int:
+        return int((~moves.extruding & (moves.xy_length > 0) & (moves.end[:, 2] > 0)).sum())
+
+    assert travels(our_moves) < 1.5 * travels(their_moves), (travels(our_moves), travels(their_moves))
