@@ -324,6 +324,10 @@ def _grow_in_window(
     else:
         # The spread comes from the unsmoothed scan: it is the noise the range must span.
         low, high = neighbourhood_range(raw, geometry, seeds, settings.seed_radius_mm, settings.multiplier)
+        # A click is inside the part by definition: every estimate keeps the seeds' own values.
+        seed_values = values[tuple(seeds.T)].astype(np.float64)
+        seed_low, seed_high = float(seed_values.min()), float(seed_values.max())
+        low, high = min(low, seed_low), max(high, seed_high)
         steps.append(
             f"range {low:.0f}..{high:.0f} from mean +- {settings.multiplier:g} sd within {settings.seed_radius_mm:g} mm of the seeds"
         )
@@ -333,6 +337,7 @@ def _grow_in_window(
             # A neighbourhood wider than a small lesion mixes in its surroundings
             # and the range spans both: clip it at the lesion's own edge.
             clipped_low, clipped_high, level, around = profile_edge_limit(values, geometry, seeds, low, high)
+            clipped_low, clipped_high = min(clipped_low, seed_low), max(clipped_high, seed_high)
             if (clipped_low, clipped_high) == (low, high):
                 raise
             low, high = clipped_low, clipped_high
@@ -349,6 +354,12 @@ def _grow_in_window(
             # neighbour than part, and that is where confidence ranges leak.
             new_low, new_high, level, around = half_contrast_limit(values, geometry, region, wide_low, wide_high)
             if abs(new_low - low) <= 1e-3 * (abs(low) + 1) and abs(new_high - high) <= 1e-3 * (abs(high) + 1):
+                break
+            if new_low > seed_low or new_high < seed_high:
+                steps.append(
+                    f"re-estimation stopped: the next range ({new_low:.0f}..{new_high:.0f}) would leave out a seed's "
+                    f"own value ({seed_low:.0f}..{seed_high:.0f})"
+                )
                 break
             low, high = new_low, new_high
             region, radius = grow(low, high)
@@ -798,8 +809,8 @@ def _check_seeds_not_background(
             background = value <= AIR_HU
             what = "air or lung"
         else:
-            background = value <= _background_level(values)
-            what = "background (below the image's Otsu level for dark background)"
+            background = _in_outer_background(values, seed)
+            what = "the dark background around the body"
         if background:
             low, high = neighbourhood_range(values, volume.geometry, seed[None, :], settings.seed_radius_mm, settings.multiplier)
             raise SegmentationError(
@@ -822,11 +833,24 @@ def _check_seeds_in_range(
             )
 
 
-def _background_level(values: NDArray[np.floating]) -> float:
-    """Below this an MR voxel is dark background: a tenth of the way to the bright end."""
+def _in_outer_background(values: NDArray[np.floating], seed: NDArray[np.intp]) -> bool:
+    """Whether an MR seed lies in the dark region that surrounds the body.
+
+    Dark is below a tenth of the way from the darkest to the brightest values;
+    but some sequences show organs that dark (spleen and kidneys on
+    opposed-phase T1), so a dark seed counts as background only when its dark
+    region reaches the in-plane edge of the image, as the air around a patient
+    does, rather than lying enclosed in the body.
+    """
     sample = values.ravel()[:: max(1, values.size // 200_000)]
-    low, high = np.percentile(sample, [1.0, 99.0])
-    return float(low + 0.1 * (high - low))
+    darkest, brightest = np.percentile(sample, [1.0, 99.0])
+    level = float(darkest + 0.1 * (brightest - darkest))
+    if values[tuple(seed)] > level:
+        return False
+    labels = cc3d.connected_components(values <= level, connectivity=CONNECTIVITY)
+    own = labels[tuple(seed)]
+    edges = (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1])
+    return bool(any((edge == own).any() for edge in edges))
 
 
 def _fill_enclosed(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
