@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(VENV)/.installed  ## the whole test suite (real-data tests read MEDPRINT
 
 bench: $(VENV)/.installed  ## speed and memory against dicom2stl (see benchmarks/README.md)
 	$(BIN)/python benchmarks/bench_convert.py
+
+typecheck: $(VENV)/.installed  ## mypy over the package (not part of `make test`: stub releases move)
+	$(BIN)/pip install --quiet 'mypy>=1.10,<3'
+	$(BIN)/python -m mypy medprint
 
 clean:
 	rm -rf $(VENV) out
