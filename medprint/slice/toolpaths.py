@@ -486,7 +486,7 @@ def _chains(segments: NDArray[np.float64], area: shapely.Geometry, *, spacing_mm
     i = np.flatnonzero(has)
     j = safe[i, first[i]]
     d = dist[i, first[i]]
-    keep = np.lexsort((d, j))
+    keep = np.lexsort((d, j))  # by target, nearest first: each start keeps its shortest link
     i, j = i[keep], j[keep]
     if i.size:
         unique = np.r_[True, j[1:] != j[:-1]]
@@ -519,31 +519,25 @@ def _chains(segments: NDArray[np.float64], area: shapely.Geometry, *, spacing_mm
     cuts = np.flatnonzero(np.r_[True, head[1:] != head[:-1], True])
     lo, hi = cuts[:-1], cuts[1:]
     count = lo.size
-    if count > 1:
-        heads = segments[lo, 0]
-        tails = segments[hi - 1, 1]
-        pieces = []
-        if count <= MAX_TOUR_CHAINS:
-            todo = np.ones(count, dtype=bool)
-            here = heads[int(np.argmin(heads[:, 0] + heads[:, 1]))]
-            for _ in range(count):  # a loop over chains, not segments
-                d_head = np.where(todo, np.hypot(*(heads - here).T), np.inf)
-                d_tail = np.where(todo, np.hypot(*(tails - here).T), np.inf)
-                k = int(np.argmin(np.minimum(d_head, d_tail)))
-                todo[k] = False
-                piece = segments[lo[k]:hi[k]]
-                if d_tail[k] < d_head[k]:
-                    piece = piece[::-1, ::-1]  # the chain backwards: same lines, reversed
-                pieces.append(piece)
-                here = piece[-1, 1]
-            segments = np.concatenate(pieces)
-        sizes = hi - lo
-        if count <= MAX_TOUR_CHAINS:
-            # ``pieces`` were appended in tour order; their sizes follow it.
-            sizes = np.array([p.shape[0] for p in pieces])
-        path_id = np.repeat(np.arange(count, dtype=np.int64), sizes)
-    else:
-        path_id = np.zeros(n, dtype=np.int64)
+    sizes = hi - lo
+    if 1 < count <= MAX_TOUR_CHAINS:
+        heads, tails = segments[lo, 0], segments[hi - 1, 1]
+        todo = np.ones(count, dtype=bool)
+        here = heads[int(np.argmin(heads[:, 0] + heads[:, 1]))]
+        pieces, visit = [], []
+        for _ in range(count):  # a loop over chains, not segments
+            d_head = np.where(todo, np.hypot(*(heads - here).T), np.inf)
+            d_tail = np.where(todo, np.hypot(*(tails - here).T), np.inf)
+            k = int(np.argmin(np.minimum(d_head, d_tail)))
+            todo[k] = False
+            piece = segments[lo[k]:hi[k]]
+            if d_tail[k] < d_head[k]:
+                piece = piece[::-1, ::-1]  # the chain backwards: the same lines, in reverse
+            pieces.append(piece)
+            visit.append(k)
+            here = piece[-1, 1]
+        segments, sizes = np.concatenate(pieces), sizes[visit]
+    path_id = np.repeat(np.arange(count, dtype=np.int64), sizes)
     return segments, path_id
 
 
