@@ -191,8 +191,8 @@ def slice_to_gcode(mesh: Mesh, printer: PrinterProfile, material: MaterialProfil
 def _settings_lines(settings: SliceSettings, printer: PrinterProfile) -> list[str]:
     return [
         f"layer height: {settings.layer_height_mm:g} mm (first {settings.first_layer_height_mm:g} mm)",
-        f"line width: {printer.line_width_mm:g} mm, perimeters: {settings.perimeters}, "
-        f"top/bottom layers: {settings.top_layers}/{settings.bottom_layers}",
+        (f"line width: {printer.line_width_mm:g} mm, perimeters: {settings.perimeters}, "
+         f"top/bottom layers: {settings.top_layers}/{settings.bottom_layers}"),
         f"infill: {settings.infill_density * 100:g}% {settings.infill_pattern}",
         f"supports: {'on, below ' + format(settings.support_angle_deg, 'g') + ' deg' if settings.supports else 'off'}",
         f"brim: {settings.brim_width_mm:g} mm, skirt loops: {settings.skirt_loops}",
@@ -217,7 +217,7 @@ def _result(chunks: list[str], stats: MotionStats, engine: str, printer: Printer
 def write_gcode(result: SliceResult, path: Path | str, *, overwrite: bool = False) -> Path:
     """Write the G-code atomically (never half a file; an existing file only with ``overwrite``)."""
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as temp:
-        with temp.open("w", encoding="ascii", errors="replace", newline="\n") as handle:
-            handle.writelines(result.chunks)
+    with atomic_path(path, overwrite=overwrite) as temp, \
+            temp.open("w", encoding="ascii", errors="replace", newline="\n") as handle:
+        handle.writelines(result.chunks)
     return path

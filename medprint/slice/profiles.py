@@ -21,6 +21,7 @@ import logging
 import os
 import string
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -144,7 +145,7 @@ def profile_dirs(extra: Path | str | None = None) -> list[Path]:
     return dirs
 
 
-def _check_value(path: Path, key: str, value: Any, kind: type, spec: dict[str, Any]) -> Any:
+def _check_value(path: Path, key: str, value: Any, kind: object, spec: Mapping[str, Any]) -> Any:
     where = f"{path}: key {key!r}"
     if kind in ("str", str):
         if not isinstance(value, str):

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from .gcode import MotionStats
 from .placement import Placement
 from .profiles import MaterialProfile, PrinterProfile, render_template
 from .toolpaths import SUPPORT_GAP_MM
+
+if TYPE_CHECKING:
+    from .engine import SliceResult, SliceSettings
 
 logger = logging.getLogger("medprint")
 
@@ -162,8 +166,9 @@ def parse_prusaslicer_stats(text: str) -> tuple[MotionStats, float | None, int]:
     return stats, float(grams) if grams else None, layers
 
 
-def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: MaterialProfile, settings: object, *,
-                           placement: Placement, actions: tuple[str, ...], timings: dict[str, float]) -> object:
+def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: MaterialProfile, settings: SliceSettings,
+                           *, placement: Placement, actions: tuple[str, ...],
+                           timings: dict[str, float]) -> SliceResult:
     """Run ``prusa-slicer`` on the placed mesh; returns a :class:`~medprint.slice.engine.SliceResult`."""
     from ..io.mesh_files import write_mesh
     from .engine import _result
@@ -193,9 +198,9 @@ def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: Materi
             raise EngineError(f"--engine prusaslicer: prusa-slicer failed: {reason[:300]}; try --engine builtin")
         text = out.read_text(encoding="utf-8", errors="replace")
     timings["prusaslicer"] = time.perf_counter() - started
-    stats, _, layers = parse_prusaslicer_stats(text)
+    stats, _, _ = parse_prusaslicer_stats(text)
     top_z = np.array(sorted({float(z) for z in re.findall(r"^;Z:([\d.]+)", text, flags=re.MULTILINE)}))
     if top_z.size == 0:
         raise InputError("--engine prusaslicer: prusa-slicer produced G-code without layers; check the mesh")
-    return _result([text], stats, "prusaslicer", printer, material, settings,  # type: ignore[arg-type]
+    return _result([text], stats, "prusaslicer", printer, material, settings,
                    top_z, placement, actions, timings)

@@ -573,7 +573,7 @@ def _skirt_and_brim(region: shapely.Geometry, support: shapely.Geometry,
     if base.is_empty:
         return np.empty(0, dtype=object)
     loops = []
-    brim_loops = int(round(settings.brim_width_mm / w))
+    brim_loops = round(settings.brim_width_mm / w)
     for k in reversed(range(brim_loops)):
         loops.append(shapely.get_exterior_ring(shapely.get_parts(shapely.buffer(base, w / 2 + k * w, quad_segs=4))))
     hull = shapely.convex_hull(base)
