@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 from ..progress import ProgressCallback, no_progress
 
 #: Feature codes, in the order they are printed within a layer.
-SKIRT, SUPPORT, PERIMETER_INNER, PERIMETER_OUTER, THIN_WALL, SOLID, SPARSE = range(7)
-FEATURE_NAMES = ("skirt", "support", "perimeter", "external perimeter", "thin wall", "solid infill", "infill")
+SKIRT, SUPPORT, PERIMETER_INNER, PERIMETER_OUTER, THIN_WALL, GAP_FILL, SOLID, SPARSE = range(8)
+FEATURE_NAMES = ("skirt", "support", "perimeter", "external perimeter", "thin wall", "gap fill", "solid infill",
+                 "infill")
 INFILL_PATTERNS = ("rectilinear", "grid", "gyroid")
 
 #: Detail below this (mm) is removed from outlines before offsetting (the printer cannot show it).
@@ -290,15 +291,23 @@ def build_toolpaths(layers: list[shapely.MultiPolygon], settings: ToolpathSettin
         if support_group is not None:
             groups.append(support_group)
         if not region.is_empty:
+            centres = [shapely.buffer(region, -(w / 2 + k * w), quad_segs=2, join_style="mitre", mitre_limit=2.0)
+                       for k in range(settings.perimeters)]
             for k in reversed(range(settings.perimeters)):
-                offset = shapely.buffer(region, -(w / 2 + k * w), quad_segs=2, join_style="mitre", mitre_limit=2.0)
-                if offset.is_empty:
+                if centres[k].is_empty:
                     continue
-                rings = _lines(offset)
+                rings = _lines(centres[k])
                 groups.append(_from_geoms(PERIMETER_OUTER if k == 0 else PERIMETER_INNER,
                                           rings[shapely.length(rings) >= 2 * w]))
-            # ``offset`` is now the outer perimeter's centre line (k = 0): what it leaves out is too thin for it.
-            groups.append(thin.paths(i, region, offset))
+            # What the outer perimeter leaves out is a wall too thin for it; what an inner one leaves out of the
+            # area inside the one before is a gap between perimeters (a wall between one and two lines wide).
+            groups.append(thin.paths(region, centres[0], feature=THIN_WALL, layer=i))
+            for k in range(1, settings.perimeters):
+                if centres[k - 1].is_empty:
+                    break
+                inside = shapely.buffer(centres[k - 1], -w / 2, quad_segs=2, join_style="mitre", mitre_limit=2.0)
+                # (a gap shorter than a few lines is a corner's worth, not worth a travel to it)
+                groups.append(thin.paths(inside, centres[k], feature=GAP_FILL, min_length_mm=4 * w))
             infill_area = shapely.buffer(region, -inset_infill, quad_segs=2, join_style="mitre", mitre_limit=2.0)
             if not infill_area.is_empty:
                 core = shapely.simplify(infill_area, 0.1)
@@ -347,6 +356,9 @@ class _ThinWalls:
     triangle edges that cross the wall, joined - is the line's path.  Each segment is as wide as twice its
     midpoint's distance to the wall's outline (clipped to the minimum and the line width), so the volume
     put down follows the wall's.  Walls narrower than the minimum are not printed; they are reported once.
+
+    The same, applied to the area inside each perimeter less what the next one covers, is PrusaSlicer's
+    "gap fill": the strip left between the two outer perimeters of a wall one to two lines wide.
     """
 
     def __init__(self, line_width_mm: float, min_width_mm: float) -> None:
@@ -355,11 +367,16 @@ class _ThinWalls:
         self.area_mm2 = 0.0
         self.layers: list[int] = []
 
-    def paths(self, layer: int, region: shapely.Geometry,
-              outer_centre: shapely.Geometry) -> tuple[int, NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    def paths(self, region: shapely.Geometry, centre: shapely.Geometry, *, feature: int, layer: int | None = None,
+              min_length_mm: float | None = None) -> tuple[int, NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        """Lines (at least ``min_length_mm`` long, default a line width) for what a perimeter along ``centre``
+        leaves uncovered of ``region``; ``layer``: report what is too thin to print as being in that layer
+        (for the outer perimeter only)."""
         w = self.width
-        none = (THIN_WALL, np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0))
-        covered = (shapely.buffer(outer_centre, w / 2 + 0.01, quad_segs=2) if not outer_centre.is_empty
+        none = (feature, np.empty((0, 2)), np.empty(0, dtype=np.int64), np.empty(0))
+        if region.is_empty:
+            return none
+        covered = (shapely.buffer(centre, w / 2 + 0.01, quad_segs=2) if not centre.is_empty
                    else shapely.Polygon())
         lost = shapely.difference(region, covered)
         lost_area = float(shapely.area(lost))
@@ -368,14 +385,15 @@ class _ThinWalls:
         half = self.min_width / 2
         wall = shapely.intersection(shapely.buffer(shapely.buffer(lost, -half, quad_segs=2), half, quad_segs=2), lost)
         wall = shapely.simplify(wall, RESOLUTION_MM)
-        self._lost(layer, lost_area - float(shapely.area(wall)))
+        if layer is not None:
+            self._lost(layer, lost_area - float(shapely.area(wall)))
         if wall.is_empty:
             return none
         segments = _chordal_axis(wall, step=w / 2)
         if segments.shape[0] == 0:
             return none
         lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(shapely.linestrings(segments))))
-        lines = lines[shapely.length(lines) >= w]
+        lines = lines[shapely.length(lines) >= (min_length_mm if min_length_mm is not None else w)]
         if lines.size == 0:
             return none
         xy, index = shapely.get_coordinates(lines, return_index=True)
@@ -385,7 +403,7 @@ class _ThinWalls:
         moving = ~first
         width[moving] = np.clip(2 * shapely.distance(shapely.points(mid[moving]), shapely.boundary(wall)),
                                 self.min_width, w)
-        return THIN_WALL, xy, index.astype(np.int64), width
+        return feature, xy, index.astype(np.int64), width
 
     def _lost(self, layer: int, area: float) -> None:
         if area > 4 * self.width**2:  # corner clipping of sharp outlines stays below this

@@ -126,14 +126,14 @@ def check_common(moves: Moves, *, printer: str, height_mm: float, layer_height: 
     assert np.abs(z[:, None] - tops[None, :]).min(axis=1).max() < 1e-3
     assert moves.layer.max() + 1 == expected_layers
     assert np.all(moves.end[ext, 2] == moves.start[ext, 2])  # no z change while extruding
-    # Extrusion per mm: line width x layer height x flow / filament area, everywhere but on thin walls, whose
-    # lines are as wide as the wall: between a third of the nozzle and the line width.
+    # Extrusion per mm: line width x layer height x flow / filament area, everywhere but on thin walls and gap
+    # fill, whose lines are as wide as the wall or gap: between a third of the nozzle and the line width.
     rate = np.where(moves.layer[ext] == 0, e_per_mm(printer, material, first_layer),
                     e_per_mm(printer, material, layer_height))
     length = moves.xy_length[ext]
     # (coordinates are written to 1 um and E to 1e-5 mm: allow that rounding, nothing more)
     slack = 2e-5 + rate * 1.5e-3 + 1e-3 * length * rate
-    thin = moves.kind[ext] == "thin wall"
+    thin = np.isin(moves.kind[ext], ("thin wall", "gap fill"))
     assert np.all(np.abs(moves.e[ext] - length * rate)[~thin] <= slack[~thin])
     ratio = p.nozzle_diameter_mm / 3 / p.line_width_mm
     assert np.all(moves.e[ext][thin] <= (length * rate + slack)[thin])
@@ -391,6 +391,23 @@ def test_thin_wall_width_follows_a_tapering_wall(tmp_path: Path) -> None:
     # Along the wall's whole length on every layer (the line stops about half a wall short of each end).
     for layer in range(moves.layer.max() + 1):
         assert moves.xy_length[sel & (moves.layer == layer)].sum() >= 19.5
+
+
+def test_gap_between_perimeters_is_filled(tmp_path: Path) -> None:
+    # A 1.2 mm wall: the two outer perimeters (0.45 mm lines, one from each side) leave a 0.3 mm strip between
+    # them, too narrow for the inner perimeters.
+    ring = shapely.Point(0, 0).buffer(10.0, quad_segs=64).difference(shapely.Point(0, 0).buffer(8.8, quad_segs=64))
+    moves, _ = slice_file(tmp_path, as_mesh(prism(ring, 2.0)))
+    check_common(moves, printer="prusa-mk4", height_mm=2.0)
+    gap = moves.extruding & (moves.kind == "gap fill")
+    centre = np.array([125.0, 105.0])
+    for end in (moves.start, moves.end):
+        assert np.all(np.abs(np.hypot(*(end[gap, :2] - centre).T) - 9.4) <= 0.03)
+    for layer in range(10):
+        assert moves.xy_length[gap & (moves.layer == layer)].sum() == pytest.approx(2 * np.pi * 9.4, rel=0.02)
+    assert np.all(np.abs(thin_wall_rate(moves, gap) - 0.3) <= 0.02)
+    # Walls and gap together put down the wall's volume.
+    assert extruded_volume_mm3(moves) == pytest.approx(ring.area * 2.0, rel=0.03)
 
 
 def test_walls_too_thin_even_for_a_thin_wall_line_are_reported(tmp_path: Path, caplog) -> None:
