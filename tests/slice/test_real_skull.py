@@ -20,6 +20,7 @@ import shapely
 from medprint.cli import main
 from medprint.io.mesh_files import read_mesh_file
 from medprint.slice.engine import (
+    SliceResult,
     SliceSettings,
     slice_to_gcode,
     write_gcode,
@@ -49,7 +50,7 @@ def skull_stl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def skull_sliced(skull_stl: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[object, Moves]]:
+def skull_sliced(skull_stl: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[SliceResult, Moves]]:
     """The skull at 40 % with the benchmark's settings (0.2 mm layers, 2 perimeters, 15 % grid, supports on),
     sliced by the built-in engine and, where installed, by PrusaSlicer; with the G-code read back."""
     library = load_profiles()
@@ -66,14 +67,15 @@ def skull_sliced(skull_stl: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     return out
 
 
-def test_skull_builtin_gcode_passes_checks(skull_stl: Path, skull_sliced: dict[str, tuple[object, Moves]],
+def test_skull_builtin_gcode_passes_checks(skull_stl: Path, skull_sliced: dict[str, tuple[SliceResult, Moves]],
                                            real_data: Callable[[str], Path]) -> None:
     library = load_profiles()
     printer = library.printer("prusa-mk4")
     mesh = read_mesh_file(skull_stl)
     settings = SliceSettings(scale=SCALE, supports=True)
     result, moves = skull_sliced["builtin"]
-    height = result.placement.size_mm[2]  # type: ignore[attr-defined]
+    assert result.placement is not None
+    height = result.placement.size_mm[2]
     check_common(moves, printer="prusa-mk4", height_mm=height)
     assert (moves.kind == "support").any()
     # Perimeters follow the sliced outline: external perimeter points lie w/2 (+- w/2) inside it.
@@ -81,7 +83,7 @@ def test_skull_builtin_gcode_passes_checks(skull_stl: Path, skull_sliced: dict[s
     margin = settings.skirt_distance_mm + (settings.skirt_loops + 1) * w
     vertices, _ = place_on_bed(mesh, printer, scale=SCALE, margin_mm=margin)
     layer_ids = np.array([60, 150, 250])
-    tops = np.asarray(result.layer_top_mm)  # type: ignore[attr-defined]
+    tops = np.asarray(result.layer_top_mm)
     outlines = section(vertices, mesh.faces, tops[layer_ids] - 0.1)
     for layer, outline in zip(layer_ids, outlines):
         sel = moves.extruding & (moves.layer == layer) & (moves.kind == "external perimeter")
@@ -108,15 +110,15 @@ def _filament_m(moves: Moves, kinds: tuple[str, ...]) -> float:
     return float(moves.e[sel].sum() / 1000)
 
 
-def test_skull_filament_close_to_prusaslicer(skull_sliced: dict[str, tuple[object, Moves]],
+def test_skull_filament_close_to_prusaslicer(skull_sliced: dict[str, tuple[SliceResult, Moves]],
                                              real_data: Callable[[str], Path]) -> None:
     if "prusaslicer" not in skull_sliced:
         pytest.skip("prusa-slicer is not installed (apt-get install prusa-slicer)")
     (ours, our_moves), (theirs, their_moves) = skull_sliced["builtin"], skull_sliced["prusaslicer"]
-    assert theirs.layer_count == pytest.approx(ours.layer_count, abs=2)  # type: ignore[attr-defined]
+    assert theirs.layer_count == pytest.approx(ours.layer_count, abs=2)
     # The whole job, supports on (the issue's settings): within 20 %.
-    ratio = ours.filament_mm / theirs.filament_mm  # type: ignore[attr-defined]
-    assert abs(ratio - 1) < 0.20, (ours.filament_mm, theirs.filament_mm)  # type: ignore[attr-defined]
+    ratio = ours.filament_mm / theirs.filament_mm
+    assert abs(ratio - 1) < 0.20, (ours.filament_mm, theirs.filament_mm)
     # And each half on its own, read from the G-code by feature (;TYPE:): the supports, and the part.
     our_support = _filament_m(our_moves, ("support",))
     their_support = _filament_m(their_moves, ("support material", "support material interface"))
@@ -128,15 +130,15 @@ def test_skull_filament_close_to_prusaslicer(skull_sliced: dict[str, tuple[objec
     assert abs(our_part / their_part - 1) < 0.20, (our_part, their_part)
 
 
-def test_skull_print_time_close_to_prusaslicer(skull_sliced: dict[str, tuple[object, Moves]],
+def test_skull_print_time_close_to_prusaslicer(skull_sliced: dict[str, tuple[SliceResult, Moves]],
                                                real_data: Callable[[str], Path]) -> None:
     """Both estimates model acceleration (a planner's forward/backward passes) and corner speeds; ours
     joins infill and support lines into zig-zags as PrusaSlicer does, so the plans take about as long."""
     if "prusaslicer" not in skull_sliced:
         pytest.skip("prusa-slicer is not installed (apt-get install prusa-slicer)")
     (ours, our_moves), (theirs, their_moves) = skull_sliced["builtin"], skull_sliced["prusaslicer"]
-    ratio = ours.estimated_time_s / theirs.estimated_time_s  # type: ignore[attr-defined]
-    assert abs(ratio - 1) < 0.20, (ours.estimated_time_s, theirs.estimated_time_s)  # type: ignore[attr-defined]
+    ratio = ours.estimated_time_s / theirs.estimated_time_s
+    assert abs(ratio - 1) < 0.20, (ours.estimated_time_s, theirs.estimated_time_s)
     # The plans themselves: no more than 1.5x PrusaSlicer's travels (each one a slow-down, most a retraction).
     def travels(moves: Moves) -> int:
         return int((~moves.extruding & (moves.xy_length > 0) & (moves.end[:, 2] > 0)).sum())
