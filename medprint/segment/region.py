@@ -370,8 +370,8 @@ def _grow_in_window(
     if settings.intensity_range is None and settings.partial_volume_rim:
         region, added, level, around = add_partial_volume_rim(values, geometry, region)
         steps.append(
-            f"partial-volume rim: {added} voxels next to the region past half-way between the part ({level:.0f}) "
-            f"and its surroundings ({around:.0f}) added"
+            f"partial-volume rim: {added} voxels within {RIM_REACH_MM:g} mm of the region past half-way between the "
+            f"part ({level:.0f}) and its surroundings ({around:.0f}) added"
         )
     if radius > 0:
         steps.append(f"opening {radius:g} mm to cut bridges to touching tissue, then the region's own boundary restored")
@@ -515,16 +515,24 @@ def part_and_surroundings(
     return level, around
 
 
+#: How far past the grown region its partial-volume rim may reach (besides one voxel in every direction).
+RIM_REACH_MM = 2.0
+
+
 def add_partial_volume_rim(
     values: NDArray[np.floating], geometry: Geometry, region: NDArray[np.bool_]
 ) -> tuple[NDArray[np.bool_], int, float, float]:
-    """Add the face/edge neighbours of the region that are more part than surroundings.
+    """Add the voxels along the region's edge that are more part than surroundings.
 
-    The voxels on a lesion's edge mix lesion and background, so a range fitted
-    to the lesion's core misses them and the print comes out a voxel too thin
-    (on 5 mm slices, a whole slice at each end).  Only voxels within one voxel
-    of the region are considered, so this adds the rim and never grows into a
-    neighbour of the same intensity.
+    The voxels on a lesion's edge mix lesion and background (the scanner's
+    blur spreads the edge over a millimetre or two), so a range fitted to the
+    lesion's core misses them and the print comes out too thin: on thin slices
+    a 20 mm nodule loses a fifth of its volume, on 5 mm slices a whole slice at
+    each end.  The edge belongs to the part up to the half-way (50 %) level
+    between the part and its surroundings, the usual iso-level for lesion
+    volumes.  Only voxels within ``RIM_REACH_MM`` (and at least one voxel) of
+    the region and connected to it are considered, so the rim never grows into
+    a neighbour of the same intensity.
 
     Returns
     -------
@@ -536,12 +544,16 @@ def add_partial_volume_rim(
     """
     level, around = part_and_surroundings(values, geometry, region)
     middle = 0.5 * (level + around)
-    box = _bounding_box(region, margin=2)
+    spacing = _spacing_zyx(geometry)
+    margin = max(2, int(np.ceil(RIM_REACH_MM / min(spacing))) + 1)
+    box = _bounding_box(region, margin=margin)
     sub = region[box]
     near = edt.edt(~sub, black_border=False) <= 1.5  # voxel units: faces and edges
+    near |= edt.edt(~sub, anisotropy=spacing, black_border=False) <= RIM_REACH_MM
     sub_values = values[box]
     past = sub_values >= middle if level >= around else sub_values <= middle
-    rim = near & ~sub & past
+    grown = seeded_components(sub | (near & past), np.argwhere(sub)[:1])
+    rim = grown & ~sub
     out = region.copy()
     out[box] |= rim
     return out, int(np.count_nonzero(rim)), level, around

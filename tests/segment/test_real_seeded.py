@@ -41,7 +41,7 @@ def test_lung_tumour_from_one_seed(real_data):
     mask, steps = segment_from_seeds(volume, [deepest_point_lps(reference, volume)])
     reference_mm3 = np.count_nonzero(reference) * volume.geometry.voxel_volume_mm3
     mesh_mm3 = extract_surface(mask).volume_mm3()
-    # Measured: Dice 0.894, mesh 45.5 cm3 vs 48.4 cm3 manual (-6.1 %).
+    # Measured: Dice 0.890, mesh 47.1 cm3 vs 48.4 cm3 manual (-2.8 %; -6.1 % before the rim reached 2 mm).
     assert dice(mask.array, reference) >= 0.80, steps
     assert abs(mesh_mm3 - reference_mm3) <= 0.10 * reference_mm3, (mesh_mm3, reference_mm3, steps)
 
@@ -85,8 +85,8 @@ def test_small_breast_lesion_on_mr_from_one_seed(real_data):
     reference = load_volume(case / "breast1_label.nrrd").array > 0
     mask, steps = segment_from_seeds(volume, [deepest_point_lps(reference, volume)])
     assert any(step.startswith("that range leaked: clipped") for step in steps), steps
-    # Measured: all 143 manual voxels inside, 337 voxels in all (the partial-volume halo of a lesion three
-    # voxels across doubles it), Dice 0.60.
+    # Measured: all 143 manual voxels inside, 348 voxels in all (the partial-volume halo of a lesion three
+    # voxels across doubles it), Dice 0.58.
     assert np.count_nonzero(mask.array & reference) >= 0.95 * np.count_nonzero(reference), steps
     assert mask.voxel_count <= 3 * np.count_nonzero(reference), steps
     assert dice(mask.array, reference) >= 0.55, steps

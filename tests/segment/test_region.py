@@ -222,3 +222,25 @@ def test_re_estimated_range_always_keeps_the_clicked_value():
     assert any(step.startswith("re-estimation stopped") for step in steps), steps
     assert mask.array[15, 20, 20]
     assert _dice(mask.array, organ) > 0.8, steps
+
+
+def test_blurred_nodule_keeps_its_volume_to_the_half_level():
+    """A 10 mm-radius solid nodule in lung, blurred as a scanner does (0.7 mm) and noisy, on 1.25 mm slices:
+    the edge voxels past the 50 % level belong to it, so the mask keeps the nodule's volume."""
+    from scipy import ndimage
+
+    geometry = Geometry(spacing=(0.7, 0.7, 1.25), origin=ORIGIN, direction=DIRECTION)
+    shape = (40, 70, 70)
+    k, j, i = np.indices(shape, dtype=float)
+    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    centre = geometry.index_to_lps([35, 35, 20])
+    nodule = np.linalg.norm(lps - centre, axis=-1) <= 10.0
+    sharp = np.where(nodule, 40.0, -850.0)
+    blurred = ndimage.gaussian_filter(sharp, [0.7 / 1.25, 1.0, 1.0]) + np.random.default_rng(4).normal(0, 25, shape)
+    volume = Volume(array=blurred.astype(np.int16), geometry=geometry, modality="CT")
+    mask, steps = segment_from_seeds(volume, [tuple(centre)])
+    truth_mm3 = 4 / 3 * np.pi * 10.0**3
+    # Measured: 0.91 of the analytic volume (0.78 when only the face/edge neighbours were added), Dice 0.96.
+    assert mask.volume_mm3 >= 0.88 * truth_mm3, (mask.volume_mm3, truth_mm3, steps)
+    assert mask.volume_mm3 <= 1.05 * truth_mm3, (mask.volume_mm3, truth_mm3, steps)
+    assert _dice(mask.array, nodule) > 0.93
