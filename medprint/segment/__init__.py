@@ -16,12 +16,20 @@ from .cleanup import (
     largest_component_and_count,
     open_mm,
 )
+from .mri import (
+    MriSettings,
+    correct_bias_field,
+    denoise,
+    otsu_level,
+    percentile_range,
+    prepare_mri,
+    segment_mri,
+)
 from .presets import CT_PRESETS, ThresholdPreset, get_preset
 from .region import RegionGrowingSettings, parse_range, segment_from_seeds
 from .seeds import parse_point, seeds_to_indices
-from .vessels import VesselSettings, segment_vessel
-from .mri import MriSettings, correct_bias_field, denoise, otsu_level, percentile_range, prepare_mri, segment_mri
 from .threshold import check_preset_applies, parse_threshold, threshold_volume
+from .vessels import VesselSettings, segment_vessel
 
 log = logging.getLogger("medprint")
 
@@ -32,6 +40,7 @@ __all__ = [
     "SegmentationSettings",
     "ThresholdPreset",
     "VesselSettings",
+    "clean_up_mask",
     "close_mm",
     "correct_bias_field",
     "count_components",
@@ -48,12 +57,11 @@ __all__ = [
     "percentile_range",
     "prepare_mri",
     "seeds_to_indices",
-    "clean_up_mask",
     "segment_by_threshold",
-    "select_by_threshold",
     "segment_from_seeds",
     "segment_mri",
     "segment_vessel",
+    "select_by_threshold",
     "threshold_volume",
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..errors import ParameterError, SegmentationError
 from ..volume import Mask, Volume
 from .presets import ThresholdPreset

@@ -38,17 +38,10 @@ from scipy.sparse.csgraph import dijkstra
 from ..errors import ParameterError, SegmentationError
 from ..volume import Mask, Volume
 from .presets import get_preset
-from .region import (
-    RegionGrowingSettings,
-    _bounding_box,
-    _check_seeds_in_range,
-    _fill_enclosed,
-    _spacing_zyx,
-    seeded_components,
-    segment_from_seeds,
-)
+from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_seeds
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
+from .voxels import bounding_box, fill_enclosed, seeded_components, zyx_spacing
 
 log = logging.getLogger("medprint")
 
@@ -184,19 +177,19 @@ def _segment_vessel_tube(
             f"got {len(seeds)}"
         )
     raw = volume.array
-    _check_seeds_in_range(volume, raw, seeds, low, high, RegionGrowingSettings())
+    check_seeds_in_range(volume, raw, seeds, low, high, RegionGrowingSettings())
     in_range = (raw >= low) & (raw <= high)
     component = seeded_components(in_range, seeds)
-    box = _bounding_box(component, margin=1)
+    box = bounding_box(component, margin=1)
     offset = np.array([b.start for b in box])
-    spacing_zyx = _spacing_zyx(volume.geometry)
+    spacing_zyx = zyx_spacing(volume.geometry)
     sub, centreline, radii = vessel_tube(
         component[box], seeds - offset, spacing_zyx, factor=settings.tube_factor or 1.0,
         window_mm=settings.tube_window_mm,
     )
     region = np.zeros(volume.shape, dtype=bool)
     region[box] = sub
-    region = _fill_enclosed(region)
+    region = fill_enclosed(region)
     volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
     limit = settings.max_volume_mm3 or 0.25 * region.size * volume.geometry.voxel_volume_mm3
     if volume_mm3 > limit:

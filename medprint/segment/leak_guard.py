@@ -1,0 +1,220 @@
+"""The leak guard: cut the bridges a grown region leaks through, or stop with what to change.
+
+Tissue of the same intensity often touches the target (a tumour on the chest
+wall, the aorta on the heart).  The region is recomputed after openings of
+increasing radius (each cuts bridges thinner than twice the radius); the
+largest radius whose predecessor *explodes* (is more than ``leak_ratio`` times
+its region) marks the last leak cut, and the opened region gets its own
+boundary back by a bounded reconstruction inside the threshold mask.  A
+region still past the volume limit, or reaching the scan border, is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import edt
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import SegmentationError
+from ..geometry import Geometry
+from .voxels import bounding_box, seeded_components, touches_border, zyx_spacing
+from .window import WindowEdges
+
+if TYPE_CHECKING:
+    from .region import RegionGrowingSettings
+
+log = logging.getLogger("medprint")
+
+
+#: Opening radii (mm) tried by the automatic leak guard, up to ``max_radius_mm``.
+OPENING_RADII_MM = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0)
+
+
+class RegionLeakError(SegmentationError):
+    """The grown region passed the volume limit or reached the scan border."""
+
+
+def grow_region(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_zyx: NDArray[np.intp],
+    low: float,
+    high: float,
+    *,
+    settings: RegionGrowingSettings,
+    max_volume_mm3: float,
+    edges: WindowEdges | None = None,
+) -> tuple[NDArray[np.bool_], float]:
+    """Region of ``[low, high]`` connected to the seeds, with the leak guard.
+
+    ``edges`` says which faces of ``values`` are the scan's border when
+    ``values`` is a window of the scan (default: all of them); a region that
+    the window may cut raises ``WindowTooSmall`` before any leak check.
+
+    Returns
+    -------
+    region : ndarray of bool, shape (z, y, x)
+    opening_mm : float
+        The opening radius used (0 when none was needed).
+    """
+    edges = edges or WindowEdges()
+    in_range = (values >= low) & (values <= high)
+    region = seeded_components(in_range, seeds_zyx)
+    if not region.any():
+        raise SegmentationError(
+            f"no seed lies in the range {low:.0f}..{high:.0f}; move --seed inside the part or widen --range"
+        )
+    if settings.open_mm is not None:
+        radius = float(settings.open_mm)
+        if radius > 0:
+            region = _opened_region(in_range, region, seeds_zyx, geometry, radius)
+            if not region.any():
+                raise SegmentationError(
+                    f"--open {radius:g} mm removes the seeded part entirely (it is thinner than {2 * radius:g} mm "
+                    "at the seeds); use a smaller --open or --max-radius"
+                )
+        edges.require_inside(region)
+        _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius, edges.scan_borders)
+        return region, radius
+
+    # Automatic: walk the opening radii up while the region keeps shrinking a
+    # lot (a leak being cut), then take the smallest radius after the last cut.
+    volumes = [int(np.count_nonzero(region))]
+    regions = [region]
+    radii = [0.0]
+    min_step = min(geometry.spacing)
+    box = bounding_box(region, margin=0)
+    sub_range = in_range[box]
+    sub_seeds = seeds_zyx - np.array([s.start for s in box])
+    sub_seed_region = region[box]
+    spacing_zyx = zyx_spacing(geometry)
+    inside_depth = edt.edt(np.pad(sub_seed_region, 1), anisotropy=spacing_zyx, black_border=True)[1:-1, 1:-1, 1:-1]
+    for radius in OPENING_RADII_MM:
+        if radius > settings.max_radius_mm:
+            break
+        if radius < min_step:
+            continue
+        opened = _opened_sub(sub_range, sub_seed_region, inside_depth, sub_seeds, spacing_zyx, radius)
+        count = int(np.count_nonzero(opened))
+        if count == 0:
+            break
+        full = np.zeros_like(region)
+        full[box] = opened
+        volumes.append(count)
+        regions.append(full)
+        radii.append(radius)
+    chosen = 0
+    # The largest radius whose predecessor "explodes" marks the last leak cut.
+    for index in range(1, len(volumes)):
+        if volumes[index - 1] > settings.leak_ratio * volumes[index]:
+            chosen = index
+    region, radius = regions[chosen], radii[chosen]
+    log.debug(
+        "leak guard: region voxels by opening radius %s",
+        ", ".join(f"{r:g} mm: {v}" for r, v in zip(radii, volumes)),
+    )
+    # The choice holds in a window when the regions it compares from the chosen
+    # radius on are whole: a smaller radius's region, cut by the window, is
+    # only larger outside it, so it still "explodes".
+    for kept in regions[chosen:]:
+        edges.require_inside(kept)
+    _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius, edges.scan_borders)
+    return region, radius
+
+
+def _opened_region(
+    in_range: NDArray[np.bool_],
+    region: NDArray[np.bool_],
+    seeds_zyx: NDArray[np.intp],
+    geometry: Geometry,
+    radius_mm: float,
+) -> NDArray[np.bool_]:
+    box = bounding_box(region, margin=0)
+    spacing_zyx = zyx_spacing(geometry)
+    sub_region = region[box]
+    depth = edt.edt(np.pad(sub_region, 1), anisotropy=spacing_zyx, black_border=True)[1:-1, 1:-1, 1:-1]
+    opened = _opened_sub(in_range[box], sub_region, depth, seeds_zyx - np.array([s.start for s in box]), spacing_zyx, radius_mm)
+    full = np.zeros_like(region)
+    full[box] = opened
+    return full
+
+
+def _opened_sub(
+    in_range: NDArray[np.bool_],
+    region: NDArray[np.bool_],
+    depth_mm: NDArray[np.floating],
+    seeds_zyx: NDArray[np.intp],
+    spacing_zyx: tuple[float, float, float],
+    radius_mm: float,
+) -> NDArray[np.bool_]:
+    """Seeded part of the opened region, grown back to its own boundary.
+
+    Erosion by ``radius_mm`` cuts every bridge thinner than twice the radius;
+    the seeded cores are then dilated by twice the radius (the opening's own
+    dilation plus the reconstruction) and clipped to the threshold region, so
+    the part keeps its real boundary while a cut bridge stays cut beyond one
+    radius from the part.
+    """
+    core = depth_mm > radius_mm
+    # A seed on a thin spot (a vessel wall, the rim of a lesion) is carried by
+    # the core nearest to it rather than lost.
+    anchors = [_nearest_core_voxel(core, seed, spacing_zyx, 2.0 * radius_mm) for seed in seeds_zyx]
+    found = [a for a in anchors if a is not None]
+    cores = seeded_components(core, np.array(found, dtype=np.intp).reshape(-1, 3))
+    if not cores.any():
+        return cores
+    # Only within twice the radius of the cores: the distance map of that box, not of the whole region.
+    reach = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_zyx]
+    near = tuple(slice(max(0, b.start - r), min(n, b.stop + r)) for b, r, n in zip(bounding_box(cores, 0), reach, cores.shape))
+    distance = edt.edt(~cores[near], anisotropy=spacing_zyx, black_border=False)
+    grown = np.zeros_like(cores)
+    grown[near] = (distance <= 2.0 * radius_mm) & region[near] & in_range[near]
+    return seeded_components(grown, seeds_zyx)
+
+
+def _nearest_core_voxel(
+    core: NDArray[np.bool_], seed: NDArray[np.intp], spacing_zyx: tuple[float, float, float], reach_mm: float
+) -> tuple[int, int, int] | None:
+    """The core voxel nearest to ``seed`` within ``reach_mm`` (the seed itself if it is core)."""
+    if core[tuple(seed)]:
+        return tuple(int(v) for v in seed)  # type: ignore[return-value]
+    reach = [int(np.ceil(reach_mm / s)) for s in spacing_zyx]
+    window = tuple(slice(max(0, c - r), min(n, c + r + 1)) for c, r, n in zip(seed, reach, core.shape))
+    hits = np.argwhere(core[window])
+    if len(hits) == 0:
+        return None
+    offsets = (hits + [w.start for w in window] - seed) * np.asarray(spacing_zyx)
+    distances = np.linalg.norm(offsets, axis=1)
+    best = int(np.argmin(distances))
+    if distances[best] > reach_mm:
+        return None
+    return tuple(int(v) for v in hits[best] + [w.start for w in window])  # type: ignore[return-value]
+
+
+def _check_leak(
+    region: NDArray[np.bool_],
+    geometry: Geometry,
+    max_volume_mm3: float,
+    settings: RegionGrowingSettings,
+    low: float,
+    high: float,
+    radius: float,
+    scan_borders: Sequence[tuple[bool, bool]],
+) -> None:
+    volume_mm3 = float(np.count_nonzero(region)) * geometry.voxel_volume_mm3
+    remedy = "give a narrower --range, a larger --max-radius (or --open MM) to cut the bridge, or more seeds"
+    if volume_mm3 > max_volume_mm3:
+        raise RegionLeakError(
+            f"region growing from the seeds leaked: {volume_mm3 / 1000:.0f} cm3 in range {low:.0f}..{high:.0f} "
+            f"(opening {radius:g} mm) exceeds the limit of {max_volume_mm3 / 1000:.0f} cm3 (--max-volume); {remedy}"
+        )
+    if not settings.allow_border and touches_border(region, scan_borders):
+        raise RegionLeakError(
+            f"region growing from the seeds reached the border of the scan ({volume_mm3 / 1000:.1f} cm3 in range "
+            f"{low:.0f}..{high:.0f}, opening {radius:g} mm): probably a leak; {remedy}; "
+            "or --allow-border if the part really leaves the scan"
+        )

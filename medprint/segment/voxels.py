@@ -1,0 +1,61 @@
+"""Small voxel-array helpers shared by the seeded segmentations (region growing, vessels)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cc3d
+import numpy as np
+from numpy.typing import NDArray
+
+from ..geometry import Geometry
+from .cleanup import CONNECTIVITY
+
+
+def seeded_components(mask: NDArray[np.bool_], seeds_zyx: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """The 6-connected components of ``mask`` that contain a seed."""
+    labels = cc3d.connected_components(mask, connectivity=CONNECTIVITY)
+    ids = {int(labels[tuple(seed)]) for seed in seeds_zyx} - {0}
+    if not ids:
+        return np.zeros(mask.shape, dtype=bool)
+    if len(ids) == 1:
+        return labels == ids.pop()
+    return np.isin(labels, sorted(ids))
+
+
+def fill_enclosed(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    box = bounding_box(region, margin=1)
+    sub = region[box]
+    background = cc3d.connected_components(~np.pad(sub, 1), connectivity=26)
+    outside = background == background[0, 0, 0]
+    filled = region.copy()
+    filled[box] = ~outside[1:-1, 1:-1, 1:-1]
+    return filled
+
+
+def touches_border(region: NDArray[np.bool_], faces: Sequence[tuple[bool, bool]] = ((True, True),) * 3) -> bool:
+    """Whether the region reaches one of the given faces (per axis: low, high)."""
+    for axis, (low, high) in enumerate(faces):
+        ends = np.moveaxis(region, axis, 0)
+        if (low and ends[0].any()) or (high and ends[-1].any()):
+            return True
+    return False
+
+
+def bounding_box(region: NDArray[np.bool_], margin: int) -> tuple[slice, slice, slice]:
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(region.any(axis=other))
+        box.append(slice(max(0, int(hit[0]) - margin), min(region.shape[axis], int(hit[-1]) + 1 + margin)))
+    return tuple(box)  # type: ignore[return-value]
+
+
+def zyx_spacing(geometry: Geometry) -> tuple[float, float, float]:
+    sx, sy, sz = geometry.spacing
+    return (sz, sy, sx)
+
+
+def format_ijk(seed_zyx: NDArray[np.intp]) -> str:
+    z, y, x = (int(v) for v in seed_zyx)
+    return f"{x},{y},{z}"
