@@ -10,6 +10,7 @@ the radial profile around the seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import edt
 import numpy as np
@@ -59,26 +60,20 @@ def smoothed_values(values: NDArray[np.generic], geometry: Geometry, sigma_mm: f
 PROFILE_REACH_MM = 30.0
 
 
-def profile_edge_limit(
-    values: NDArray[np.floating],
-    geometry: Geometry,
-    seeds_zyx: NDArray[np.intp],
-    low: float,
-    high: float,
-) -> tuple[float, float, float, float]:
-    """Clip a range half-way across the steepest step of the radial profile around the seeds.
+@dataclass(frozen=True)
+class ProfileEdge:
+    """Where the radial profile around the seeds steps: the part's edge."""
 
-    The profile is the median value at each distance from the nearest seed (in
-    steps of the finest voxel size, up to ``PROFILE_REACH_MM``); the part's edge
-    is where it changes most, smoothed over three steps.
+    level: float  #: median value at the seeds
+    around: float  #: median 2 mm past the steepest step
+    distance_mm: float  #: distance of that step from the seeds
 
-    Returns
-    -------
-    low, high : float
-        The range, clipped on the surroundings' side (unchanged when the
-        profile does not step away from the seeds' value).
-    level, around : float
-        Median at the seeds, and 2 mm past the step.
+
+def radial_profile_edge(values: NDArray[np.floating], geometry: Geometry, seeds_zyx: NDArray[np.intp]) -> ProfileEdge:
+    """The steepest step of the median value against distance from the nearest seed.
+
+    The profile is taken in steps of the finest voxel size up to
+    ``PROFILE_REACH_MM`` and smoothed over three steps.
     """
     spacing = zyx_spacing(geometry)
     reach = np.array([int(np.ceil(PROFILE_REACH_MM / s)) for s in spacing])
@@ -90,18 +85,41 @@ def profile_edge_limit(
     step = min(spacing)
     bins = np.minimum((distance / step).astype(np.int64), int(PROFILE_REACH_MM / step)).ravel()
     window = np.asarray(values[tuple(slice(a, b) for a, b in zip(first, stop))], dtype=np.float64).ravel()
+    known = np.isfinite(window)  # a restricted scan marks what is left out with NaN
+    window, bins = window[known], bins[known]
     order = np.lexsort((window, bins))
     counts = np.bincount(bins)
     present = counts > 0
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     medians = window[order][(starts + counts // 2)[present]]
+    radii = np.flatnonzero(present) * step
     if len(medians) < 4:
-        return low, high, float(medians[0]), float(medians[0])
+        return ProfileEdge(float(medians[0]), float(medians[0]), float(radii[-1]))
     profile = np.convolve(np.pad(medians, 1, mode="edge"), np.ones(3) / 3, mode="valid")
     edge = int(np.argmax(np.abs(np.diff(profile))))
-    level = float(medians[0])
     around = float(profile[min(len(profile) - 1, edge + 1 + int(np.ceil(2.0 / step)))])
-    return (*clip_half_way(low, high, level, around), level, around)
+    return ProfileEdge(float(medians[0]), around, float(0.5 * (radii[edge] + radii[edge + 1])))
+
+
+def profile_edge_limit(
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_zyx: NDArray[np.intp],
+    low: float,
+    high: float,
+) -> tuple[float, float, float, float]:
+    """Clip a range half-way across the steepest step of the radial profile around the seeds.
+
+    Returns
+    -------
+    low, high : float
+        The range, clipped on the surroundings' side (unchanged when the
+        profile does not step away from the seeds' value).
+    level, around : float
+        Median at the seeds, and 2 mm past the step (see :func:`radial_profile_edge`).
+    """
+    edge = radial_profile_edge(values, geometry, seeds_zyx)
+    return (*clip_half_way(low, high, edge.level, edge.around), edge.level, edge.around)
 
 
 def half_contrast_limit(
@@ -154,8 +172,8 @@ def part_and_surroundings(
     outside = edt.edt(~sub, anisotropy=zyx_spacing(geometry), black_border=False)
     shell = (outside > shell_mm[0]) & (outside <= shell_mm[1])
     sub_values = values[box]
-    level = float(np.median(sub_values[sub]))
-    around = float(np.median(sub_values[shell])) if shell.any() else level
+    level = float(np.nanmedian(sub_values[sub]))
+    around = float(np.nanmedian(sub_values[shell])) if np.isfinite(sub_values[shell]).any() else level
     return level, around
 
 

@@ -218,3 +218,39 @@ def _check_leak(
             f"{low:.0f}..{high:.0f}, opening {radius:g} mm): probably a leak; {remedy}; "
             "or --allow-border if the part really leaves the scan"
         )
+
+
+#: Above this a CT voxel is no longer aerated lung.
+AERATED_HU = -400.0
+
+
+def lung_field_around(
+    values: NDArray[np.floating], geometry: Geometry, seeds_zyx: NDArray[np.intp]
+) -> tuple[NDArray[np.bool_], float] | None:
+    """The lung field a lesion lies in, with the bite it makes into the lung filled, or None.
+
+    Applies when the radial profile around the seeds steps down into aerated
+    lung.  The aerated lung is closed (dilated, then eroded) with a ball a
+    little larger than the lesion (1.5 times the profile's edge distance plus
+    3 mm, 8..30 mm), which fills a lesion on the pleura as well as one inside
+    the lung, but not the chest wall, whose surface is far flatter.
+
+    Returns
+    -------
+    field : ndarray of bool
+    close_mm : float
+        The closing radius used.
+    """
+    from .intensity import radial_profile_edge
+
+    edge = radial_profile_edge(values, geometry, seeds_zyx)
+    if not (edge.around < AERATED_HU < edge.level):
+        return None
+    close_mm = float(np.clip(1.5 * edge.distance_mm + 3.0, 8.0, 30.0))
+    spacing = zyx_spacing(geometry)
+    lung = values < AERATED_HU
+    near_lung = edt.edt(~lung, anisotropy=spacing, black_border=False) <= close_mm
+    field = edt.edt(near_lung, anisotropy=spacing, black_border=False) > close_mm
+    if not field[tuple(seeds_zyx.T)].all():
+        return None
+    return field, close_mm

@@ -12,6 +12,9 @@ Two things make it usable on real lesions and vessels:
   region; when that first range leaks (a lesion smaller than the ball), it is
   clipped half-way across the steepest step of the radial profile around the
   seeds, i.e. at the lesion's own edge;
+* on CT, a region that still leaks while the seeds lie in aerated lung (a
+  nodule on the pleura, as dense as the chest wall over a contact wider than
+  any opening) is kept to the lung field, closed over the nodule's bite;
 * a leak guard.  Tissue of the same intensity often touches the target (a
   tumour on the chest wall, the aorta on the heart).  The grown region is
   recomputed after openings of increasing radius (which cut bridges thinner
@@ -36,12 +39,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cc3d
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ParameterError, SegmentationError
+from ..geometry import Geometry
 from ..volume import Mask, Volume
 from .cleanup import CONNECTIVITY
 from .intensity import (
@@ -52,7 +57,7 @@ from .intensity import (
     profile_edge_limit,
     smoothed_values,
 )
-from .leak_guard import RegionLeakError, grow_region
+from .leak_guard import AERATED_HU, RegionLeakError, grow_region, lung_field_around
 from .seeds import seeds_to_indices
 from .threshold import parse_threshold
 from .voxels import fill_enclosed, format_ijk, zyx_spacing
@@ -259,6 +264,36 @@ def _grow_in_window(
     steps = [f"{len(seeds)} seed(s) at voxel(s) " + "; ".join(format_ijk(s) for s in seeds_scan)]
     if smoothing > 0:
         steps.append(f"Gaussian smoothing {smoothing:g} mm before thresholding")
+    try:
+        return _grow_from_values(values, raw, geometry, edges, seeds, settings, max_volume, steps)
+    except RegionLeakError:
+        if not volume.is_hounsfield:
+            raise
+        field = lung_field_around(values, geometry, seeds)
+        if field is None:
+            raise
+        # A nodule on the pleura is as dense as the chest wall it touches, over
+        # a contact wider than any opening: keep to the lung field instead.
+        inside, close_mm = field
+        steps.append(
+            f"the region leaked and the seeds lie in aerated lung: kept to the lung field (below {AERATED_HU:g} HU, "
+            f"closed over {close_mm:.0f} mm so a lesion on the pleura stays inside it)"
+        )
+        restricted = np.where(inside, values, np.nan)
+        return _grow_from_values(restricted, raw, geometry, edges, seeds, settings, max_volume, steps)
+
+
+def _grow_from_values(
+    values: NDArray[np.floating],
+    raw: NDArray[Any],
+    geometry: Geometry,
+    edges: WindowEdges,
+    seeds: NDArray[np.intp],
+    settings: RegionGrowingSettings,
+    max_volume: float,
+    steps: list[str],
+) -> tuple[NDArray[np.bool_], list[str]]:
+    steps = list(steps)
 
     def grow(low: float, high: float) -> tuple[NDArray[np.bool_], float]:
         return grow_region(
