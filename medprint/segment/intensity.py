@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..geometry import Geometry
-from .voxels import bounding_box, seeded_components, zyx_spacing
+from .voxels import EDT_THREADS, bounding_box, seeded_components, zyx_spacing
 
 
 def neighbourhood_range(
@@ -81,7 +81,7 @@ def radial_profile_edge(values: NDArray[np.floating], geometry: Geometry, seeds_
     stop = np.minimum(seeds_zyx.max(axis=0) + reach + 1, values.shape)
     not_seed = np.ones(tuple(stop - first), dtype=bool)
     not_seed[tuple((seeds_zyx - first).T)] = False
-    distance = edt.edt(not_seed, anisotropy=spacing, black_border=False)
+    distance = edt.edt(not_seed, anisotropy=spacing, black_border=False, parallel=EDT_THREADS)
     step = min(spacing)
     bins = np.minimum((distance / step).astype(np.int64), int(PROFILE_REACH_MM / step)).ravel()
     window = np.asarray(values[tuple(slice(a, b) for a, b in zip(first, stop))], dtype=np.float64).ravel()
@@ -169,7 +169,7 @@ def part_and_surroundings(
     """Median value inside the region and in a shell ``shell_mm`` outside it."""
     box = bounding_box(region, margin=int(np.ceil(shell_mm[1] / min(geometry.spacing))) + 1)
     sub = region[box]
-    outside = edt.edt(~sub, anisotropy=zyx_spacing(geometry), black_border=False)
+    outside = edt.edt(~sub, anisotropy=zyx_spacing(geometry), black_border=False, parallel=EDT_THREADS)
     shell = (outside > shell_mm[0]) & (outside <= shell_mm[1])
     sub_values = values[box]
     level = float(np.nanmedian(sub_values[sub]))
@@ -210,8 +210,8 @@ def add_partial_volume_rim(
     margin = max(2, int(np.ceil(RIM_REACH_MM / min(spacing))) + 1)
     box = bounding_box(region, margin=margin)
     sub = region[box]
-    near = edt.edt(~sub, black_border=False) <= 1.5  # voxel units: faces and edges
-    near |= edt.edt(~sub, anisotropy=spacing, black_border=False) <= RIM_REACH_MM
+    near = edt.edt(~sub, black_border=False, parallel=EDT_THREADS) <= 1.5  # voxel units: faces and edges
+    near |= edt.edt(~sub, anisotropy=spacing, black_border=False, parallel=EDT_THREADS) <= RIM_REACH_MM
     sub_values = values[box]
     past = sub_values >= middle if level >= around else sub_values <= middle
     grown = seeded_components(sub | (near & past), np.argwhere(sub)[:1])

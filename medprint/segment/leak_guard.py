@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from ..errors import SegmentationError
 from ..geometry import Geometry
-from .voxels import bounding_box, seeded_components, touches_border, zyx_spacing
+from .voxels import EDT_THREADS, bounding_box, seeded_components, touches_border, zyx_spacing
 from .window import WindowEdges
 
 if TYPE_CHECKING:
@@ -92,7 +92,8 @@ def grow_region(
     sub_seeds = seeds_zyx - np.array([s.start for s in box])
     sub_seed_region = region[box]
     spacing_zyx = zyx_spacing(geometry)
-    inside_depth = edt.edt(np.pad(sub_seed_region, 1), anisotropy=spacing_zyx, black_border=True)[1:-1, 1:-1, 1:-1]
+    padded = np.pad(sub_seed_region, 1)
+    inside_depth = edt.edt(padded, anisotropy=spacing_zyx, black_border=True, parallel=EDT_THREADS)[1:-1, 1:-1, 1:-1]
     for radius in OPENING_RADII_MM:
         if radius > settings.max_radius_mm:
             break
@@ -136,7 +137,8 @@ def _opened_region(
     box = bounding_box(region, margin=0)
     spacing_zyx = zyx_spacing(geometry)
     sub_region = region[box]
-    depth = edt.edt(np.pad(sub_region, 1), anisotropy=spacing_zyx, black_border=True)[1:-1, 1:-1, 1:-1]
+    padded = np.pad(sub_region, 1)
+    depth = edt.edt(padded, anisotropy=spacing_zyx, black_border=True, parallel=EDT_THREADS)[1:-1, 1:-1, 1:-1]
     opened = _opened_sub(in_range[box], sub_region, depth, seeds_zyx - np.array([s.start for s in box]), spacing_zyx, radius_mm)
     full = np.zeros_like(region)
     full[box] = opened
@@ -170,10 +172,13 @@ def _opened_sub(
     # Only within twice the radius of the cores: the distance map of that box, not of the whole region.
     reach = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_zyx]
     near = tuple(slice(max(0, b.start - r), min(n, b.stop + r)) for b, r, n in zip(bounding_box(cores, 0), reach, cores.shape))
-    distance = edt.edt(~cores[near], anisotropy=spacing_zyx, black_border=False)
-    grown = np.zeros_like(cores)
-    grown[near] = (distance <= 2.0 * radius_mm) & region[near] & in_range[near]
-    return seeded_components(grown, seeds_zyx)
+    distance = edt.edt(~cores[near], anisotropy=spacing_zyx, black_border=False, parallel=EDT_THREADS)
+    grown_near = (distance <= 2.0 * radius_mm) & region[near] & in_range[near]
+    offset = np.array([b.start for b in near])
+    inside = np.all((seeds_zyx >= offset) & (seeds_zyx < offset + grown_near.shape), axis=1)
+    kept = np.zeros_like(cores)
+    kept[near] = seeded_components(grown_near, seeds_zyx[inside] - offset)
+    return kept
 
 
 def _nearest_core_voxel(
@@ -249,8 +254,8 @@ def lung_field_around(
     close_mm = float(np.clip(1.5 * edge.distance_mm + 3.0, 8.0, 30.0))
     spacing = zyx_spacing(geometry)
     lung = values < AERATED_HU
-    near_lung = edt.edt(~lung, anisotropy=spacing, black_border=False) <= close_mm
-    field = edt.edt(near_lung, anisotropy=spacing, black_border=False) > close_mm
+    near_lung = edt.edt(~lung, anisotropy=spacing, black_border=False, parallel=EDT_THREADS) <= close_mm
+    field = edt.edt(near_lung, anisotropy=spacing, black_border=False, parallel=EDT_THREADS) > close_mm
     if not field[tuple(seeds_zyx.T)].all():
         return None
     return field, close_mm

@@ -41,7 +41,7 @@ from .presets import get_preset
 from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_seeds
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
-from .voxels import bounding_box, fill_enclosed, seeded_components, zyx_spacing
+from .voxels import EDT_THREADS, bounding_box, fill_enclosed, seeded_components, zyx_spacing
 
 log = logging.getLogger("medprint")
 
@@ -250,7 +250,7 @@ def vessel_tube(
     radii_mm : ndarray, shape (P,)
         The local vessel radius used at each path voxel.
     """
-    depth = edt.edt(lumen, anisotropy=spacing_zyx, black_border=True)
+    depth = edt.edt(lumen, anisotropy=spacing_zyx, black_border=True, parallel=EDT_THREADS)
     centreline = _centreline(lumen, depth, seeds_zyx, spacing_zyx)
     on_path = np.zeros(lumen.shape, dtype=bool)
     on_path[tuple(centreline.T)] = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import cc3d
@@ -10,6 +11,9 @@ from numpy.typing import NDArray
 
 from ..geometry import Geometry
 from .cleanup import CONNECTIVITY
+
+#: Threads for distance transforms (edt splits the passes over them; the default is one).
+EDT_THREADS = max(1, os.cpu_count() or 1)
 
 
 def seeded_components(mask: NDArray[np.bool_], seeds_zyx: NDArray[np.intp]) -> NDArray[np.bool_]:
