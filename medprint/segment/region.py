@@ -351,7 +351,10 @@ def _grow_from_values(
             f"clipped half-way to the surroundings): {low:.0f}..{high:.0f}"
         )
     if settings.intensity_range is None and settings.partial_volume_rim:
-        region, added, level, around = add_partial_volume_rim(values, geometry, region)
+        # Each edge voxel by its own value: the smoothing that keeps the growing
+        # from going porous would blur the edge further (a 6 mm nodule loses a fifth).
+        own_values = np.where(np.isnan(values), np.nan, raw) if np.issubdtype(values.dtype, np.floating) else raw
+        region, added, level, around = add_partial_volume_rim(own_values, geometry, region)
         steps.append(
             f"partial-volume rim: {added} voxels within {RIM_REACH_MM:g} mm of the region past half-way between the "
             f"part ({level:.0f}) and its surroundings ({around:.0f}) added"

@@ -241,8 +241,9 @@ def test_blurred_nodule_keeps_its_volume_to_the_half_level():
     volume = Volume(array=blurred.astype(np.int16), geometry=geometry, modality="CT")
     mask, steps = segment_from_seeds(volume, [tuple(centre)])
     truth_mm3 = 4 / 3 * np.pi * 10.0**3
-    # Measured: 0.91 of the analytic volume (0.78 when only the face/edge neighbours were added), Dice 0.96.
-    assert mask.volume_mm3 >= 0.88 * truth_mm3, (mask.volume_mm3, truth_mm3, steps)
+    # Measured: 0.94 of the analytic volume, Dice 0.97 (0.78 when only the face/edge neighbours were added,
+    # 0.91 with the edge voxels judged on the smoothed scan).
+    assert mask.volume_mm3 >= 0.90 * truth_mm3, (mask.volume_mm3, truth_mm3, steps)
     assert mask.volume_mm3 <= 1.05 * truth_mm3, (mask.volume_mm3, truth_mm3, steps)
     assert _dice(mask.array, nodule) > 0.93
 
@@ -267,6 +268,6 @@ def test_nodule_on_the_chest_wall_is_kept_to_the_lung_field():
     click = geometry.index_to_lps([40 + 10 / 0.7, 60, 32])  # in the nodule, 4 mm past its centre
     mask, steps = segment_from_seeds(volume, [tuple(click)])
     assert any("kept to the lung field" in step for step in steps), steps
-    # Measured: Dice 0.90 against the part of the ball in the lung; none of the mask in the wall (error before).
+    # Measured: Dice 0.91 against the part of the ball in the lung; none of the mask in the wall (error before).
     assert _dice(mask.array, nodule) > 0.8, steps
     assert np.count_nonzero(mask.array & wall) <= 0.1 * mask.voxel_count
