@@ -2,8 +2,9 @@
 
 ``profiles`` reads printer and material profiles; ``placement`` orients,
 scales and centres the mesh; ``planar`` cuts it into layers of polygons;
-``toolpaths`` turns layers into extrusion paths; ``gcode`` writes them for
-the printer's firmware; ``prusaslicer`` drives the external engine;
+``toolpaths`` turns layers into extrusion paths (with ``infill`` patterns,
+``thin_walls``, ``supports``, and ``paths``: feature codes and zig-zag
+chaining); ``gcode`` writes them for the printer's firmware; ``prusaslicer`` drives the external engine;
 ``engine`` ties them together:
 
 >>> from medprint.slice import load_profiles, SliceSettings, slice_to_gcode, write_gcode
