@@ -110,13 +110,7 @@ def chain_segments(segments: NDArray[np.float64], area: shapely.Geometry, *, spa
     pred = np.arange(n)
     pred[j] = i
     # Rank along each chain: distance to its head by pointer jumping over predecessors.
-    head, rank = pred.copy(), (pred != np.arange(n)).astype(np.int64)
-    while True:
-        nxt = head[head]
-        if np.array_equal(nxt, head):
-            break
-        rank = rank + rank[head]
-        head = nxt
+    head, rank = follow_pointers(pred, (pred != np.arange(n)).astype(np.int64))
     order = np.lexsort((rank, head))
     segments, head = segments[order], head[order]
     cuts = np.flatnonzero(np.r_[True, head[1:] != head[:-1], True])
@@ -142,3 +136,22 @@ def chain_segments(segments: NDArray[np.float64], area: shapely.Geometry, *, spa
         segments, sizes = np.concatenate(pieces), sizes[visit]
     path_id = np.repeat(np.arange(count, dtype=np.int64), sizes)
     return segments, path_id
+
+
+def follow_pointers(
+    pointer: NDArray[np.int64], steps: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Where each element's chain of pointers ends, and the summed ``steps`` on the way (pointer jumping).
+
+    ``pointer[k] == k`` ends a chain.  log2(chain length) vectorised rounds instead of a walk per element.
+
+    >>> follow_pointers(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]))
+    (array([0, 0, 0, 0]), array([0, 1, 2, 3]))
+    """
+    end, total = pointer.copy(), steps.copy()
+    while True:
+        further = end[end]
+        if np.array_equal(further, end):
+            return end, total
+        total = total + total[end]
+        end = further

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from ..errors import MeshError
 from ..progress import ProgressCallback, no_progress
+from .paths import follow_pointers
 
 #: Rings enclosing less than this (mm^2) are dropped as slicing noise.
 MIN_RING_AREA_MM2 = 1e-3
@@ -145,13 +146,7 @@ def section(vertices: NDArray[np.float64], faces: NDArray[np.int64], cut_z: NDAr
     nxt = successor.copy()
     end = successor == label
     nxt[end] = np.flatnonzero(end)
-    dist = (~end).astype(np.int64)
-    while True:
-        follow = nxt[nxt]
-        if np.array_equal(follow, nxt):
-            break
-        dist = dist + dist[nxt]
-        nxt = follow
+    nxt, dist = follow_pointers(nxt, (~end).astype(np.int64))
     del nxt, end, successor
 
     # Sort by plane, ring, then position along the ring (root first: largest distance to the end).
