@@ -62,35 +62,32 @@ class GrowingWindow:
     redone; a leak ends with the whole scan as the window, as without it.
     """
 
-    lower: tuple[int, int, int]
-    upper: tuple[int, int, int]
-    scan_shape: tuple[int, int, int]
-    reach_vox: tuple[tuple[int, int, int], tuple[int, int, int]]
+    lower: tuple[int, ...]  #: first voxel (z, y, x) of the window
+    upper: tuple[int, ...]  #: one past the last voxel
+    scan_shape: tuple[int, ...]
+    reach_vox: tuple[tuple[int, ...], tuple[int, ...]]  #: how far past the seeds each low / high face lies
 
     @classmethod
     def around(
         cls, seeds_zyx: NDArray[np.intp], scan_shape: Sequence[int], spacing_zyx: Sequence[float], reach_mm: float
     ) -> GrowingWindow:
         reach = tuple(max(2, int(np.ceil(reach_mm / s))) for s in spacing_zyx)
-        return cls._make(seeds_zyx.min(axis=0), seeds_zyx.max(axis=0) + 1, tuple(scan_shape), (reach, reach))  # type: ignore[arg-type]
-
-    @classmethod
-    def _make(cls, first, stop, scan_shape, reach_vox) -> GrowingWindow:
-        lower = tuple(max(0, int(f) - r) for f, r in zip(first, reach_vox[0]))
-        upper = tuple(min(n, int(s) + r) for s, r, n in zip(stop, reach_vox[1], scan_shape))
-        return cls(lower, upper, scan_shape, reach_vox)  # type: ignore[arg-type]
+        first, stop = seeds_zyx.min(axis=0), seeds_zyx.max(axis=0) + 1
+        lower = tuple(max(0, int(f) - r) for f, r in zip(first, reach))
+        upper = tuple(min(int(n), int(e) + r) for e, r, n in zip(stop, reach, scan_shape))
+        return cls(lower, upper, tuple(int(n) for n in scan_shape), (reach, reach))
 
     @property
-    def box(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(a, b) for a, b in zip(self.lower, self.upper))  # type: ignore[return-value]
+    def box(self) -> tuple[slice, ...]:
+        return tuple(slice(a, b) for a, b in zip(self.lower, self.upper))
 
     @property
     def offset(self) -> NDArray[np.intp]:
         return np.asarray(self.lower, dtype=np.intp)
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(b - a for a, b in zip(self.lower, self.upper))  # type: ignore[return-value]
+    def shape(self) -> tuple[int, ...]:
+        return tuple(b - a for a, b in zip(self.lower, self.upper))
 
     def edges(self, spacing_zyx: Sequence[float], guard_mm: float) -> WindowEdges:
         borders = tuple((a == 0, b == n) for a, b, n in zip(self.lower, self.upper, self.scan_shape))
@@ -112,5 +109,5 @@ class GrowingWindow:
             else:
                 upper[axis] = min(self.scan_shape[axis], upper[axis] + step)
         if np.prod(np.subtract(upper, lower), dtype=float) > np.prod(self.scan_shape, dtype=float) / 3:
-            lower, upper = [0, 0, 0], list(self.scan_shape)
-        return GrowingWindow(tuple(lower), tuple(upper), self.scan_shape, (tuple(reach[0]), tuple(reach[1])))  # type: ignore[arg-type]
+            lower, upper = [0] * len(self.scan_shape), list(self.scan_shape)
+        return GrowingWindow(tuple(lower), tuple(upper), self.scan_shape, (tuple(reach[0]), tuple(reach[1])))
