@@ -4,27 +4,29 @@ Region growing inside ``[low, high]`` is, exactly, "threshold, label the
 6-connected components, keep those that contain a seed"; done that way it is
 vectorised (numpy + cc3d) instead of a voxel-by-voxel flood fill.
 
-Two things make it usable on real lesions and vessels:
+What makes it usable on real lesions and vessels:
 
 * the range can be estimated from the seeds, confidence-connected style
   (ITK's ``ConfidenceConnectedImageFilter``): mean +- k standard deviations
   over a small ball around the seeds, re-estimated a few times over the grown
-  region; when that first range leaks (a lesion smaller than the ball), it is
-  clipped half-way across the steepest step of the radial profile around the
-  seeds, i.e. at the lesion's own edge;
-* on CT, a region that still leaks while the seeds lie in aerated lung (a
-  nodule on the pleura, as dense as the chest wall over a contact wider than
-  any opening) is kept to the lung field, closed over the nodule's bite;
+  region and never past half-way to the surroundings; when that first range
+  leaks (a lesion smaller than the ball), it is clipped half-way across the
+  steepest step of the radial profile around the seeds, at the lesion's edge;
 * a leak guard.  Tissue of the same intensity often touches the target (a
   tumour on the chest wall, the aorta on the heart).  The grown region is
   recomputed after openings of increasing radius (which cut bridges thinner
-  than twice the radius) and the smallest radius whose region does not
-  *explode* (grow by more than ``leak_ratio`` over the region found with the
-  next larger radius) is kept; the opened region is then given its own
-  boundary back by a bounded reconstruction inside the threshold mask.  If the
-  region still exceeds the volume limit or reaches the volume border, growing
-  stops with an error that says what to change, instead of returning half the
-  body.
+  than twice the radius); the largest radius whose predecessor *explodes*
+  (is more than ``leak_ratio`` times its region) marks the last leak cut, and
+  the opened region gets its own boundary back by a bounded reconstruction
+  inside the threshold mask.  If the region still exceeds the volume limit or
+  reaches the scan border, growing stops with an error that says what to
+  change, instead of returning half the body;
+* on CT, a region that still leaks while the seeds lie in aerated lung (a
+  nodule on the pleura, as dense as the chest wall over a contact wider than
+  any opening) is kept to the lung field, closed over the nodule's bite;
+* with an estimated range, the edge voxels past the 50 % level between the
+  part and its surroundings, within 2 mm, are added (the partial-volume rim),
+  so the part keeps its volume.
 
 All of it runs in a window of the scan around the seeds, widened while the
 region comes near one of its faces: the cost follows the part, not the scan.
