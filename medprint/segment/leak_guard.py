@@ -6,7 +6,9 @@ increasing radius (each cuts bridges thinner than twice the radius); the
 largest radius whose predecessor *explodes* (is more than ``leak_ratio`` times
 its region) marks the last leak cut, and the opened region gets its own
 boundary back by a bounded reconstruction inside the threshold mask.  A
-region still past the volume limit, or reaching the scan border, is an error.
+region still past the volume limit, or reaching the scan border, gives way to
+the smallest larger opening that stops it (a leak too small to "explode" the
+region can still run out of the scan); if none does, it is an error.
 """
 
 from __future__ import annotations
@@ -123,7 +125,19 @@ def grow_region(
     # only larger outside it, so it still "explodes".
     for kept in regions[chosen:]:
         edges.require_inside(kept)
-    _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius, edges.scan_borders)
+    try:
+        _check_leak(region, geometry, max_volume_mm3, settings, low, high, radius, edges.scan_borders)
+    except RegionLeakError:
+        # A leak too small to "explode" the region can still reach the scan
+        # border: then the smallest larger opening that stops it is the cut.
+        for index in range(chosen + 1, len(regions)):
+            try:
+                _check_leak(regions[index], geometry, max_volume_mm3, settings, low, high, radii[index],
+                            edges.scan_borders)
+            except RegionLeakError:
+                continue
+            return regions[index], radii[index]
+        raise
     return region, radius
 
 

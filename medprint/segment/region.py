@@ -10,16 +10,18 @@ What makes it usable on real lesions and vessels:
   (ITK's ``ConfidenceConnectedImageFilter``): mean +- k standard deviations
   over a small ball around the seeds, re-estimated a few times over the grown
   region and never past half-way to the surroundings; when that first range
-  leaks (a lesion smaller than the ball), it is clipped half-way across the
-  steepest step of the radial profile around the seeds, at the lesion's edge;
+  leaks (a lesion smaller than the ball, a click near its edge), it is clipped
+  half-way across the steepest step of the radial profile around the seeds, at
+  the lesion's edge, then estimated again from half and a quarter of the ball;
 * a leak guard.  Tissue of the same intensity often touches the target (a
   tumour on the chest wall, the aorta on the heart).  The grown region is
   recomputed after openings of increasing radius (which cut bridges thinner
   than twice the radius); the largest radius whose predecessor *explodes*
   (is more than ``leak_ratio`` times its region) marks the last leak cut, and
   the opened region gets its own boundary back by a bounded reconstruction
-  inside the threshold mask.  If the region still exceeds the volume limit or
-  reaches the scan border, growing stops with an error that says what to
+  inside the threshold mask; a chosen region that still reaches the scan
+  border or the volume limit gives way to the smallest larger opening that
+  stops it.  If none does, growing stops with an error that says what to
   change, instead of returning half the body;
 * on CT, a region that still leaks while the seeds lie in aerated lung (a
   nodule on the pleura, as dense as the chest wall over a contact wider than
@@ -39,7 +41,7 @@ This module holds the settings and the flow; the range estimates are in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,30 +309,20 @@ def _grow_from_values(
         region, radius = grow(low, high)
         steps.append(f"range {low:g}..{high:g} (given)")
     else:
-        # The spread comes from the unsmoothed scan: it is the noise the range must span.
-        low, high = neighbourhood_range(raw, geometry, seeds, settings.seed_radius_mm, settings.multiplier)
         # A click is inside the part by definition: every estimate keeps the seeds' own values.
         seed_values = values[tuple(seeds.T)].astype(np.float64)
         seed_low, seed_high = float(seed_values.min()), float(seed_values.max())
-        low, high = min(low, seed_low), max(high, seed_high)
-        steps.append(
-            f"range {low:.0f}..{high:.0f} from mean +- {settings.multiplier:g} sd within {settings.seed_radius_mm:g} mm of the seeds"
-        )
-        try:
-            region, radius = grow(low, high)
-        except RegionLeakError:
-            # A neighbourhood wider than a small lesion mixes in its surroundings
-            # and the range spans both: clip it at the lesion's own edge.
-            clipped_low, clipped_high, level, around = profile_edge_limit(values, geometry, seeds, low, high)
-            clipped_low, clipped_high = min(clipped_low, seed_low), max(clipped_high, seed_high)
-            if (clipped_low, clipped_high) == (low, high):
-                raise
-            low, high = clipped_low, clipped_high
-            steps.append(
-                f"that range leaked: clipped half-way between the seeds ({level:.0f}) and what lies past the "
-                f"steepest step of the profile around them ({around:.0f}): {low:.0f}..{high:.0f}"
-            )
-            region, radius = grow(low, high)
+        leak: RegionLeakError | None = None
+        for low, high, note in _first_ranges(raw, values, geometry, seeds, settings, seed_low, seed_high):
+            steps.append(note if leak is None else f"that range leaked: {note}")
+            try:
+                region, radius = grow(low, high)
+                break
+            except RegionLeakError as error:
+                leak = error
+        else:
+            assert leak is not None
+            raise leak
         for _ in range(settings.iterations):
             inside = raw[region].astype(np.float64)
             mean, std = float(inside.mean()), float(inside.std())
@@ -369,6 +361,45 @@ def _grow_from_values(
         region = fill_enclosed(region)
         steps.append("filled cavities enclosed by the region")
     return region, steps
+
+
+def _first_ranges(
+    raw: NDArray[Any],
+    values: NDArray[np.floating],
+    geometry: Geometry,
+    seeds: NDArray[np.intp],
+    settings: RegionGrowingSettings,
+    seed_low: float,
+    seed_high: float,
+) -> Iterator[tuple[float, float, str]]:
+    """First ranges to grow with, each tried only when the one before leaked.
+
+    Mean +- k sd within the seed radius; if that leaks, the ball was wider than
+    the part around the click (a small lesion, a click near the edge), so the
+    range is clipped at the steepest step of the profile around the seeds, then
+    estimated again within half and a quarter of the radius.
+    """
+    k, radius_mm = settings.multiplier, settings.seed_radius_mm
+
+    def keep_seeds(low: float, high: float) -> tuple[float, float]:
+        return min(low, seed_low), max(high, seed_high)
+
+    # The spread comes from the unsmoothed scan: it is the noise the range must span.
+    low, high = keep_seeds(*neighbourhood_range(raw, geometry, seeds, radius_mm, k))
+    yield low, high, f"range {low:.0f}..{high:.0f} from mean +- {k:g} sd within {radius_mm:g} mm of the seeds"
+    clipped_low, clipped_high, level, around = profile_edge_limit(values, geometry, seeds, low, high)
+    clipped = keep_seeds(clipped_low, clipped_high)
+    if clipped != (low, high):
+        yield (*clipped, (
+            f"clipped half-way between the seeds ({level:.0f}) and what lies past the steepest step of the "
+            f"profile around them ({around:.0f}): {clipped[0]:.0f}..{clipped[1]:.0f}"
+        ))
+    for fraction in (0.5, 0.25):
+        smaller = fraction * radius_mm
+        low, high = keep_seeds(*neighbourhood_range(raw, geometry, seeds, smaller, k))
+        yield low, high, (
+            f"estimated again within {smaller:g} mm of the seeds (a click near the part's edge): {low:.0f}..{high:.0f}"
+        )
 
 
 def _check_seeds_not_background(

@@ -47,6 +47,18 @@ def test_lung_tumour_from_one_seed(real_data):
     assert abs(mesh_mm3 - reference_mm3) <= 0.10 * reference_mm3, (mesh_mm3, reference_mm3, steps)
 
 
+def test_lung_tumour_from_a_click_at_its_centroid(real_data):
+    """Where a user may also click: the centre of the tumour's extent, shallower than its deepest point."""
+    case = real_data("pyradiomics_lung2_crop")
+    volume = load_volume(case / "lung2_crop_image.nrrd", modality="CT")
+    reference = load_volume(case / "lung2_crop_label.nrrd").array > 0
+    z, y, x = np.argwhere(reference).mean(axis=0)
+    mask, steps = segment_from_seeds(volume, [tuple(volume.geometry.index_to_lps([x, y, z]))])
+    # Measured: Dice 0.90. Before, a small leak (a fifth of the tumour) reached the scan border without
+    # "exploding" the region, and the click ended in the border-leak error.
+    assert dice(mask.array, reference) >= 0.80, steps
+
+
 def test_brain_tumour_on_mr_from_one_seed(real_data):
     case = real_data("pyradiomics_brain1")
     volume = load_volume(case / "brain1_image.nrrd", modality="MR")
