@@ -337,6 +337,12 @@ def _grow_from_values(
                     f"re-estimation stopped: the next range ({new_low:.0f}..{new_high:.0f}) would leave out a seed's "
                     f"own value ({seed_low:.0f}..{seed_high:.0f})"
                 )
+                # Usually a click on the part's blurred edge, or on a patch unlike the rest of it.
+                log.warning(
+                    "seeded growing: a seed's value (%.0f..%.0f) lies outside the range the part's own voxels give "
+                    "(%.0f..%.0f): the click may be on the part's edge; check the result, or click deeper inside",
+                    seed_low, seed_high, new_low, new_high,
+                )
                 break
             low, high = new_low, new_high
             region, radius = grow(low, high)

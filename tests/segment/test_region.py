@@ -209,7 +209,7 @@ def test_a_small_lesion_whose_first_range_leaks_is_clipped_at_its_edge():
     assert mask.voxel_count <= 2.0 * np.count_nonzero(lesion), (mask.voxel_count, np.count_nonzero(lesion))
 
 
-def test_re_estimated_range_always_keeps_the_clicked_value():
+def test_re_estimated_range_always_keeps_the_clicked_value(caplog):
     """A low-contrast organ (40 vs 20 HU around) clicked on one of its darker voxels: clipping the
     range half-way to the surroundings would drop the click itself; the re-estimation stops there."""
     geometry = Geometry(spacing=(3.0, 3.0, 3.0), origin=ORIGIN, direction=DIRECTION)
@@ -219,8 +219,10 @@ def test_re_estimated_range_always_keeps_the_clicked_value():
     array = np.where(organ, 40.0, 20.0) + np.random.default_rng(7).normal(0, 4, shape)
     array[15, 20, 20] = 27.0  # the click: inside, but nearer the surroundings' value than the organ's
     volume = Volume(array=array.astype(np.int16), geometry=geometry, modality="CT")
-    mask, steps = segment_from_seeds(volume, seeds_voxel=[(20, 20, 15)])
+    with caplog.at_level("WARNING", logger="medprint"):
+        mask, steps = segment_from_seeds(volume, seeds_voxel=[(20, 20, 15)])
     assert any(step.startswith("re-estimation stopped") for step in steps), steps
+    assert "the click may be on the part's edge" in caplog.text
     assert mask.array[15, 20, 20]
     assert _dice(mask.array, organ) > 0.8, steps
 
