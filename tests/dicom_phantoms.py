@@ -166,10 +166,8 @@ def write_ct_series(
     return paths
 
 
-def _slice_dataset(
-    pixels: NDArray[np.integer], modality: str, series_uid: str, study_uid: str, description: str, patient: str
-) -> Dataset:
-    sop_class = MRImageStorage if modality == "MR" else CTImageStorage
+def new_dataset(sop_class: str, modality: str) -> Dataset:
+    """An empty DICOM instance of ``sop_class`` with its file meta (explicit VR little endian), ready to fill."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -180,6 +178,13 @@ def _slice_dataset(
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.Modality = modality
+    return ds
+
+
+def _slice_dataset(
+    pixels: NDArray[np.integer], modality: str, series_uid: str, study_uid: str, description: str, patient: str
+) -> Dataset:
+    ds = new_dataset(MRImageStorage if modality == "MR" else CTImageStorage, modality)
     ds.SeriesInstanceUID = series_uid
     ds.StudyInstanceUID = study_uid
     ds.SeriesNumber = 3

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from dicom_phantoms import write_ct_series
-from pydicom.dataset import Dataset, FileMetaDataset
+from dicom_phantoms import new_dataset, write_ct_series
+from pydicom.dataset import Dataset
 from pydicom.pixels import pack_bits
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import generate_uid
 
 from medprint.errors import GeometryError, ParameterError
 from medprint.io import load_volume
@@ -55,15 +55,7 @@ def write_seg(
     fractional: bool = False,
 ) -> Path:
     """A minimal SEG: ``frames`` are (segment number, ImagePositionPatient, pixels (rows, cols))."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SEG_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = SEG_STORAGE, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "SEG"
+    ds = new_dataset(SEG_STORAGE, "SEG")
     ds.SeriesInstanceUID = generate_uid()
     ds.SegmentationType = "FRACTIONAL" if fractional else "BINARY"
     if fractional:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dicom_phantoms import write_ct_series
-from pydicom.dataset import Dataset, FileMetaDataset
+from dicom_phantoms import new_dataset, write_ct_series
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import generate_uid
 
 from medprint.errors import GeometryError, InputError, ParameterError
 from medprint.io import load_volume
@@ -48,15 +48,7 @@ def circle(centre_ij: tuple[float, float], radius_mm: float, k: float, points: i
 
 def write_rtstruct(path: Path, rois: dict[int, tuple[str, Sequence[np.ndarray] | None]], *, series_uid: str) -> Path:
     """A minimal RTSTRUCT: ROI number -> (name, closed contours as (n, 3) LPS arrays; None: no ContourSequence)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTSTRUCT_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_STORAGE, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "RTSTRUCT"
+    ds = new_dataset(RTSTRUCT_STORAGE, "RTSTRUCT")
     ds.StructureSetLabel = "test"
     series, study, frame = Dataset(), Dataset(), Dataset()
     series.SeriesInstanceUID = series_uid

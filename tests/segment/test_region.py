@@ -15,16 +15,17 @@ DIRECTION = (-1.0, 0, 0, 0, 1.0, 0, 0, 0, -1.0)
 ORIGIN = (40.0, -20.0, 100.0)
 
 
-def _grid(shape=(40, 80, 110)):
-    geometry = Geometry(spacing=SPACING, origin=ORIGIN, direction=DIRECTION)
+def _grid(shape=(40, 80, 110), spacing=SPACING):
+    """Geometry on the flipped test grid, LPS mm of every voxel, and the voxel indices (i, j, k)."""
+    geometry = Geometry(spacing=spacing, origin=ORIGIN, direction=DIRECTION)
     k, j, i = np.indices(shape, dtype=float)
     lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
-    return geometry, lps
+    return geometry, lps, (i, j, k)
 
 
 def _two_balls(bridge_radius_mm: float, modality: str = "CT", rng_seed: int = 0):
     """Two balls of radius 10 mm (value 60) in -800 'lung', joined by a bridge along L."""
-    geometry, lps = _grid()
+    geometry, lps, _ = _grid()
     centre_a = geometry.index_to_lps([30, 40, 20])
     centre_b = geometry.index_to_lps([80, 40, 20])
     ball_a = np.linalg.norm(lps - centre_a, axis=-1) <= 10.0
@@ -52,7 +53,7 @@ def test_parse_point_and_range():
 
 
 def test_lps_seed_lands_in_its_voxel_on_a_flipped_grid():
-    geometry, _ = _grid()
+    geometry, _, _ = _grid()
     point = geometry.index_to_lps([30, 40, 20])
     assert seeds_to_indices(geometry, (40, 80, 110), lps_mm=[point]).tolist() == [[20, 40, 30]]
     assert seeds_to_indices(geometry, (40, 80, 110), voxels_ijk=[(30, 40, 20)]).tolist() == [[20, 40, 30]]
@@ -146,10 +147,8 @@ def test_settings_validate_options():
 def _large_scan():
     """A 176 x 160 x 96 mm scan: a 6 mm-radius tube running 140 mm along L then 60 mm along P, and a
     10 mm ball tied by a 1.5 mm strand to a slab that fills the scan's far end (a leak path)."""
-    geometry = Geometry(spacing=SPACING, origin=ORIGIN, direction=DIRECTION)
     shape = (60, 200, 220)
-    k, j, i = np.indices(shape, dtype=float)
-    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    geometry, lps, (i, j, k) = _grid(shape, SPACING)
     start, corner = geometry.index_to_lps([20, 40, 30]), geometry.index_to_lps([195, 40, 30])
     end = corner + np.array([0.0, 60.0, 0.0])
     tube = np.zeros(shape, dtype=bool)
@@ -194,10 +193,8 @@ def test_growing_in_a_window_gives_what_the_whole_scan_gives(monkeypatch, part):
 def test_a_small_lesion_whose_first_range_leaks_is_clipped_at_its_edge():
     """A 3 mm lesion in uniform tissue: the 5 mm neighbourhood of the seed is mostly surroundings, so
     mean +- 2.5 sd spans both and floods the scan; the radial profile's step clips the range."""
-    geometry = Geometry(spacing=(0.66, 0.66, 2.1), origin=ORIGIN, direction=DIRECTION)
     shape = (21, 60, 60)
-    k, j, i = np.indices(shape, dtype=float)
-    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    geometry, lps, (i, j, k) = _grid(shape, (0.66, 0.66, 2.1))
     centre = geometry.index_to_lps([30, 30, 10])
     lesion = np.linalg.norm(lps - centre, axis=-1) <= 3.0
     array = np.where(lesion, 140.0, 60.0) + np.random.default_rng(5).normal(0, 8, shape)
@@ -212,9 +209,8 @@ def test_a_small_lesion_whose_first_range_leaks_is_clipped_at_its_edge():
 def test_re_estimated_range_always_keeps_the_clicked_value(caplog):
     """A low-contrast organ (40 vs 20 HU around) clicked on one of its darker voxels: clipping the
     range half-way to the surroundings would drop the click itself; the re-estimation stops there."""
-    geometry = Geometry(spacing=(3.0, 3.0, 3.0), origin=ORIGIN, direction=DIRECTION)
     shape = (30, 40, 40)
-    k, j, i = np.indices(shape, dtype=float)
+    geometry, _, (i, j, k) = _grid(shape, (3.0, 3.0, 3.0))
     organ = ((i - 20) / 9) ** 2 + ((j - 20) / 9) ** 2 + ((k - 15) / 7) ** 2 <= 1
     array = np.where(organ, 40.0, 20.0) + np.random.default_rng(7).normal(0, 4, shape)
     array[15, 20, 20] = 27.0  # the click: inside, but nearer the surroundings' value than the organ's
@@ -232,10 +228,8 @@ def test_blurred_nodule_keeps_its_volume_to_the_half_level():
     the edge voxels past the 50 % level belong to it, so the mask keeps the nodule's volume."""
     from scipy import ndimage
 
-    geometry = Geometry(spacing=(0.7, 0.7, 1.25), origin=ORIGIN, direction=DIRECTION)
     shape = (40, 70, 70)
-    k, j, i = np.indices(shape, dtype=float)
-    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    geometry, lps, (i, j, k) = _grid(shape, (0.7, 0.7, 1.25))
     centre = geometry.index_to_lps([35, 35, 20])
     nodule = np.linalg.norm(lps - centre, axis=-1) <= 10.0
     sharp = np.where(nodule, 40.0, -850.0)
@@ -256,10 +250,8 @@ def test_nodule_on_the_chest_wall_is_kept_to_the_lung_field():
     over the nodule's bite instead."""
     from scipy import ndimage
 
-    geometry = Geometry(spacing=(0.7, 0.7, 1.25), origin=ORIGIN, direction=DIRECTION)
     shape = (64, 120, 120)
-    k, j, i = np.indices(shape, dtype=float)
-    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    geometry, lps, (i, j, k) = _grid(shape, (0.7, 0.7, 1.25))
     wall = i < 40  # the chest wall; the pleura at x index 40
     centre = geometry.index_to_lps([40 + 6 / 0.7, 60, 32])
     ball = np.linalg.norm(lps - centre, axis=-1) <= 10.0
@@ -279,9 +271,7 @@ def test_a_leak_too_small_to_explode_is_cut_when_it_reaches_the_border():
     """A ball with a 1 mm strand to a thin vessel that runs out of the scan: the vessel adds too little
     to count as an explosion, but it reaches the border; the smallest opening that stops it is used."""
     volume, ball_a, _, centre = _two_balls(bridge_radius_mm=0.0)
-    geometry = volume.geometry
-    k, j, i = np.indices(volume.shape, dtype=float)
-    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    geometry, lps, _ = _grid(volume.shape)
     off = np.linalg.norm(lps[..., 1:] - np.asarray(centre)[1:], axis=-1)
     beyond = (lps[..., 0] - centre[0]) * np.sign(geometry.index_to_lps([0, 40, 20])[0] - centre[0]) > 0
     strand = beyond & (off <= 1.0)  # from the ball's centre to the scan's border at i = 0
