@@ -187,6 +187,24 @@ def _write_with_trimesh(mesh: Mesh, temp: Path, suffix: str) -> None:
     temp.write_bytes(payload)
 
 
+def _check_stl_size(path: Path) -> None:
+    """A binary STL is 84 bytes plus 50 per triangle its header counts; anything else that is not
+    ASCII STL is truncated or not an STL (trimesh would otherwise try to decode it as text)."""
+    with path.open("rb") as stream:
+        head = stream.read(4096)
+    size = path.stat().st_size
+    if head[:5].lower() == b"solid" and b"facet" in head:
+        return  # ASCII STL
+    if len(head) < 84:
+        raise InputError(f"MESH: {path} is {size} bytes, too short for an STL; is the file complete?")
+    triangles = int.from_bytes(head[80:84], "little")
+    if size != 84 + 50 * triangles:
+        raise InputError(
+            f"MESH: {path} is not a valid binary STL: its header counts {triangles} triangles "
+            f"({84 + 50 * triangles} bytes) but the file has {size} bytes; is the file complete?"
+        )
+
+
 def read_mesh_file(path: Path | str) -> Mesh:
     """Read an STL/OBJ/PLY/3MF mesh (mm) into a :class:`Mesh`, vertices merged."""
     import trimesh
@@ -194,9 +212,11 @@ def read_mesh_file(path: Path | str) -> Mesh:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"MESH: {path} does not exist or is not a file; give an .stl, .obj, .ply or .3mf")
+    if path.suffix.lower() == ".stl":
+        _check_stl_size(path)
     try:
         loaded = cast("trimesh.Trimesh", trimesh.load(path, force="mesh", process=True))
-    except (ValueError, OSError, KeyError, IndexError) as error:
+    except (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError) as error:
         raise InputError(f"MESH: cannot read {path} ({error}); give an .stl, .obj, .ply or .3mf mesh") from None
     vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
     faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)

@@ -6,8 +6,9 @@ import pytest
 import trimesh
 from stl import mesh as stl_mesh
 
-from medprint.errors import OutputError, ParameterError
+from medprint.errors import InputError, OutputError, ParameterError
 from medprint.io import write_mesh
+from medprint.io.mesh_files import read_mesh_file
 from medprint.mesh.model import Mesh
 
 
@@ -121,3 +122,16 @@ def test_parts_3mf_has_named_coloured_objects_in_place(tmp_path, box):
     assert set(scene.geometry) == {"liver", "aorta"}
     aorta = scene.geometry["aorta"]
     assert aorta.is_watertight and np.allclose(aorta.bounds.mean(axis=0), (30.0, -4.0, 7.0), atol=1e-3)
+
+
+def test_truncated_or_corrupt_stl_is_one_clear_error(tmp_path, box):
+    good = write_mesh(box, tmp_path / "box.stl")
+    truncated = tmp_path / "truncated.stl"
+    truncated.write_bytes(good.read_bytes()[:-30])
+    with pytest.raises(InputError, match=r"truncated\.stl is not a valid binary STL: its header counts 12 triangles"):
+        read_mesh_file(truncated)
+    noise = tmp_path / "noise.stl"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError, match=r"noise\.stl is not a valid binary STL"):
+        read_mesh_file(noise)
+    assert len(read_mesh_file(good).faces) == 12
