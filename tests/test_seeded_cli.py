@@ -81,3 +81,54 @@ def test_vessel_tube_mode_keeps_the_vessel_not_the_chamber_beside_it(tmp_path):
     tube_between_clicks = np.pi * 5**2 * (52 - 8)
     assert 0.8 * tube_between_clicks < mesh["volume_mm3"] < 1.25 * tube_between_clicks  # chamber (11.5 cm3) left out
     assert mesh["bounding_box_mm"]["max"][0] < 28  # nothing of the chamber at x >= 26
+
+
+def _dissected_aorta(path):
+    """Radius 9 mm along z; a flap at x = 0 splits it into a true lumen (400 HU) and a thrombosed false lumen
+    (100 HU); fat around."""
+    shape = (60, 50, 50)
+    k, j, i = np.indices(shape)
+    x, y = i - 25.0, j - 25.0
+    aorta = x**2 + y**2 <= 9.0**2
+    ct = np.full(shape, -100.0)
+    ct[aorta & (x < -0.5)] = 400
+    ct[aorta & (x > 0.5)] = 100
+    ct[aorta & (np.abs(x) <= 0.5)] = 40
+    ct += np.random.default_rng(4).normal(0, 10, shape)
+    image = sitk.GetImageFromArray(ct.astype(np.int16))
+    image.SetOrigin((-25.0, -25.0, 0.0))
+    sitk.WriteImage(image, str(path))
+
+
+def test_vessel_tube_with_a_thrombosed_false_lumen(tmp_path):
+    _dissected_aorta(tmp_path / "cta.nii.gz")
+    base = ["convert", str(tmp_path / "cta.nii.gz"), "--vessel", "--tube", "1.3", "--modality", "CT",
+            "--json", "--no-report"]
+    for z in (8, 30, 52):
+        base += ["--seed", f"-4,0,{z}"]
+    true_only = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "tl.stl")])
+    assert true_only.exit_code == 0, true_only.output
+    false_clicks = [arg for z in (8, 30, 52) for arg in ("--false-lumen", f"4,0,{z}")]
+    both = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "both.stl"), *false_clicks,
+                                    "--false-lumen-range", "60:3000"])
+    assert both.exit_code == 0, both.output
+    whole_between_clicks = np.pi * 9**2 * (52 - 8)
+    true_volume = json.loads(true_only.stdout)["mesh"]["volume_mm3"]
+    both_volume = json.loads(both.stdout)["mesh"]["volume_mm3"]
+    assert 0.35 * whole_between_clicks < true_volume < 0.6 * whole_between_clicks
+    assert 0.85 * whole_between_clicks < both_volume < 1.15 * whole_between_clicks
+
+
+def test_false_lumen_options_need_the_tube(tmp_path):
+    _dissected_aorta(tmp_path / "cta.nii.gz")
+    base = ["convert", str(tmp_path / "cta.nii.gz"), "-o", str(tmp_path / "v.stl"), "--vessel", "--modality", "CT",
+            "--seed", "-4,0,8", "--seed", "-4,0,52"]
+    result = CliRunner().invoke(cli, [*base, "--false-lumen", "4,0,8", "--false-lumen", "4,0,52"])
+    assert result.exit_code == 2 and "--false-lumen and --false-lumen-range go with --vessel --tube" in result.output
+    result = CliRunner().invoke(cli, [*base, "--tube", "1.3", "--false-lumen-range", "60:3000"])
+    assert result.exit_code == 2 and "--false-lumen-range goes with --false-lumen" in result.output
+    # The clot is outside the true lumen's range, which the false lumen takes by default: one error line.
+    result = CliRunner().invoke(cli, [*base, "--tube", "1.3", "--false-lumen", "4,0,8", "--false-lumen", "4,0,52"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "--false-lumen at voxel" in result.output, result.output
+    assert not (tmp_path / "v.stl").exists()

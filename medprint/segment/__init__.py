@@ -29,12 +29,13 @@ from .presets import CT_PRESETS, ThresholdPreset, get_preset
 from .region import RegionGrowingSettings, parse_range, segment_from_seeds
 from .seeds import parse_point, seeds_to_indices
 from .threshold import check_preset_applies, parse_threshold, threshold_volume
-from .vessels import VesselSettings, segment_vessel
+from .vessels import FalseLumen, VesselSettings, segment_vessel
 
 log = logging.getLogger("medprint")
 
 __all__ = [
     "CT_PRESETS",
+    "FalseLumen",
     "MriSettings",
     "RegionGrowingSettings",
     "SegmentationSettings",

@@ -431,15 +431,15 @@ def _check_seeds_not_background(
 
 def check_seeds_in_range(
     volume: Volume, values: NDArray[np.floating], seeds: NDArray[np.intp], low: float, high: float,
-    settings: RegionGrowingSettings,
+    settings: RegionGrowingSettings, *, seed_option: str = "--seed", range_option: str = "--range",
 ) -> None:
     for seed in seeds:
         value = float(values[tuple(seed)])
         if not low <= value <= high:
             s_low, s_high = neighbourhood_range(values, volume.geometry, seed[None, :], settings.seed_radius_mm, settings.multiplier)
             raise SegmentationError(
-                f"--seed at voxel {format_ijk(seed)} has value {value:g}, outside --range {low:g}:{high:g}; move the seed "
-                f"into the part, or use a range around it such as --range {s_low:.0f}:{s_high:.0f}"
+                f"{seed_option} at voxel {format_ijk(seed)} has value {value:g}, outside {range_option} {low:g}:{high:g}; "
+                f"move the click into the part, or use a range around it such as {range_option} {s_low:.0f}:{s_high:.0f}"
             )
 
 

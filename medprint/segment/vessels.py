@@ -19,6 +19,12 @@ kept.  The local radius is first the lumen's inscribed radius along the path
 (its distance transform), then the radius of the circle with the region's own
 cross-sectional area, re-estimated a few times, median-filtered along the
 path so a chamber touching over a short stretch cannot inflate it.
+
+An aortic dissection has two channels inside one wall: the true lumen and a
+false lumen that may be contrast-filled, partly or wholly thrombosed (clot,
+denser than the wall and the tissue around the aorta but well below the
+contrast).  ``false_lumen`` traces it as a second tube from its own clicks
+and its own range, and the part is the union of both channels.
 """
 
 from __future__ import annotations
@@ -41,9 +47,33 @@ from .presets import get_preset
 from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_seeds
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
-from .voxels import EDT_THREADS, bounding_box, fill_enclosed, seeded_components, zyx_spacing
+from .voxels import EDT_THREADS, bounding_box, fill_enclosed, format_ijk, seeded_components, zyx_spacing
 
 log = logging.getLogger("medprint")
+
+
+@dataclass(frozen=True)
+class FalseLumen:
+    """A dissection's second channel, traced as its own tube (tube mode only).
+
+    Parameters
+    ----------
+    seeds_lps_mm : tuple of (x, y, z)
+        Clicks along the false lumen, in order, in patient mm (LPS).
+    intensity_range : (float, float), optional
+        Its range; default the true lumen's.  A thrombosed false lumen needs
+        a lower bound under the clot's values (clot is about 50-150 HU on
+        arterial-phase CT) and above the wall's and the periaortic tissue's.
+    """
+
+    seeds_lps_mm: tuple[tuple[float, float, float], ...]
+    intensity_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.seeds_lps_mm) < 2:
+            raise ParameterError(
+                f"--false-lumen: needs at least two clicks along the false lumen, in order; got {len(self.seeds_lps_mm)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,9 @@ class VesselSettings:
         Tube mode: length along the centreline over which the local radius
         is median-filtered (longer: steadier radius, slower to follow a
         narrowing).
+    false_lumen : FalseLumen, optional
+        Tube mode: a dissection's false lumen, traced as a second tube and
+        joined to the first.
     """
 
     intensity_range: tuple[float, float] | None = None
@@ -84,6 +117,7 @@ class VesselSettings:
     label: str = "vessel"
     tube_factor: float | None = None
     tube_window_mm: float = 20.0
+    false_lumen: FalseLumen | None = None
 
     def __post_init__(self) -> None:
         if not self.max_radius_mm >= 0:
@@ -94,6 +128,8 @@ class VesselSettings:
             )
         if not self.tube_window_mm > 0:
             raise ParameterError(f"tube window: must be > 0 mm, got {self.tube_window_mm:g}")
+        if self.false_lumen is not None and self.tube_factor is None:
+            raise ParameterError("--false-lumen goes with --tube: both lumina are traced as tubes along clicks")
 
 
 def segment_vessel(
@@ -176,10 +212,51 @@ def _segment_vessel_tube(
             "tube mode needs at least two seeds along the vessel, in order (e.g. one at each end); "
             f"got {len(seeds)}"
         )
+    region, path_steps = _tube_along_clicks(volume, seeds, low, high, settings)
+    steps = [
+        f"{len(seeds)} seed(s) along the vessel, in order, at voxel(s) " + "; ".join(format_ijk(s) for s in seeds),
+        f"blood-pool range {low:g}..{high:g} ({origin}); tube mode, factor {settings.tube_factor:g}",
+        path_steps,
+    ]
+    if settings.false_lumen is not None:
+        channel = settings.false_lumen
+        fl_low, fl_high = channel.intensity_range or (low, high)
+        fl_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=channel.seeds_lps_mm)
+        false_region, false_steps = _tube_along_clicks(
+            volume, fl_seeds, fl_low, fl_high, settings, options=("--false-lumen", "--false-lumen-range")
+        )
+        region |= false_region
+        steps.append(
+            f"false lumen: {len(fl_seeds)} click(s) at voxel(s) " + "; ".join(format_ijk(s) for s in fl_seeds)
+            + f", range {fl_low:g}..{fl_high:g}; {false_steps}"
+        )
+    region = fill_enclosed(region)
+    volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
+    limit = settings.max_volume_mm3 or 0.25 * region.size * volume.geometry.voxel_volume_mm3
+    if volume_mm3 > limit:
+        raise SegmentationError(
+            f"vessel tube from the seeds leaked: {volume_mm3 / 1000:.0f} cm3 exceeds the limit of "
+            f"{limit / 1000:.0f} cm3 (--max-volume); give a narrower --range or a smaller tube factor"
+        )
+    steps.append(
+        f"kept the range within {settings.tube_factor:g} radii of the centreline, filled enclosed cavities: "
+        f"{volume_mm3 / 1000:.1f} cm3"
+    )
+    log.info("vessel: %s", "; ".join(steps[1:]))
+    return Mask(array=region, geometry=volume.geometry, label=settings.label), steps
+
+
+def _tube_along_clicks(
+    volume: Volume, seeds: NDArray[np.intp], low: float, high: float, settings: VesselSettings,
+    options: tuple[str, str] = ("--seed", "--range"),
+) -> tuple[NDArray[np.bool_], str]:
+    """The range's voxels within the tube around the path through the clicks, and what the path measured."""
     raw = volume.array
-    check_seeds_in_range(volume, raw, seeds, low, high, RegionGrowingSettings())
-    in_range = (raw >= low) & (raw <= high)
-    component = seeded_components(in_range, seeds)
+    seed_option, range_option = options
+    check_seeds_in_range(
+        volume, raw, seeds, low, high, RegionGrowingSettings(), seed_option=seed_option, range_option=range_option
+    )
+    component = seeded_components((raw >= low) & (raw <= high), seeds)
     box = bounding_box(component, margin=1)
     offset = np.array([b.start for b in box])
     spacing_zyx = zyx_spacing(volume.geometry)
@@ -189,33 +266,14 @@ def _segment_vessel_tube(
     )
     region = np.zeros(volume.shape, dtype=bool)
     region[box] = sub
-    region = fill_enclosed(region)
-    volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
-    limit = settings.max_volume_mm3 or 0.25 * region.size * volume.geometry.voxel_volume_mm3
-    if volume_mm3 > limit:
-        raise SegmentationError(
-            f"vessel tube from the seeds leaked: {volume_mm3 / 1000:.0f} cm3 exceeds the limit of "
-            f"{limit / 1000:.0f} cm3 (--max-volume); give a narrower --range or a smaller tube factor"
-        )
     # The voxel path is a staircase: its length is taken along a running mean of it.
     smooth_path = ndimage.uniform_filter1d(centreline * np.asarray(spacing_zyx), 5, axis=0, mode="nearest")
     length_mm = float(np.linalg.norm(np.diff(smooth_path, axis=0), axis=1).sum())
     low_r, mid_r, high_r = np.percentile(radii, [10, 50, 90])
-    steps = [
-        f"{len(seeds)} seed(s) along the vessel, in order, at voxel(s) "
-        + "; ".join(f"{int(x)},{int(y)},{int(z)}" for z, y, x in seeds),
-        f"blood-pool range {low:g}..{high:g} ({origin}); tube mode, factor {settings.tube_factor:g}",
-        (
-            f"centreline through the seeds: {length_mm:.0f} mm; vessel radius along it {low_r:.1f} / {mid_r:.1f} / "
-            f"{high_r:.1f} mm (10th / 50th / 90th percentile, median over {settings.tube_window_mm:g} mm)"
-        ),
-        (
-            f"kept the range within {settings.tube_factor:g} radii of the centreline, filled enclosed cavities: "
-            f"{volume_mm3 / 1000:.1f} cm3"
-        ),
-    ]
-    log.info("vessel: %s", "; ".join(steps[1:]))
-    return Mask(array=region, geometry=volume.geometry, label=settings.label), steps
+    return region, (
+        f"centreline through the seeds: {length_mm:.0f} mm; vessel radius along it {low_r:.1f} / {mid_r:.1f} / "
+        f"{high_r:.1f} mm (10th / 50th / 90th percentile, median over {settings.tube_window_mm:g} mm)"
+    )
 
 
 def vessel_tube(
@@ -344,7 +402,7 @@ def _centreline(
         _, previous = dijkstra(graph, directed=False, indices=source, return_predecessors=True)
         if source != target and previous[target] < 0:
             raise SegmentationError(
-                f"seeds {number} and {number + 1} (voxels {_xyz(start)} and {_xyz(end)}) are not connected "
+                f"seeds {number} and {number + 1} (voxels {format_ijk(start)} and {format_ijk(end)}) are not connected "
                 "inside the range; add a seed between them on the vessel or widen --range"
             )
         stretch = [target]
@@ -353,8 +411,3 @@ def _centreline(
         stretch.reverse()
         path.extend(stretch if not path else stretch[1:])
     return coords[np.asarray(path, dtype=np.int64)]
-
-
-def _xyz(seed_zyx: NDArray[np.intp]) -> str:
-    z, y, x = (int(v) for v in seed_zyx)
-    return f"{x},{y},{z}"
