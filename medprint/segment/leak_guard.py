@@ -9,6 +9,13 @@ boundary back by a bounded reconstruction inside the threshold mask.  A
 region still past the volume limit, or reaching the scan border, gives way to
 the smallest larger opening that stops it (a leak too small to "explode" the
 region can still run out of the scan); if none does, it is an error.
+
+What a leak runs into spreads out (vessels, a chest wall, parenchyma of the
+same brightness), is far larger than the part, or hangs on a bridge much
+thinner than either side.  An opening that cuts off a compact lump no more
+than a few times the part's size, through a waist at least half as thick as
+the thinner piece, has split the part itself (a lobulated tumour): that cut is
+not taken, and a warning says which ``--open`` would take it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import TYPE_CHECKING
 import edt
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
+from scipy.spatial import ConvexHull
 
 from ..errors import SegmentationError
 from ..geometry import Geometry
@@ -34,6 +43,15 @@ log = logging.getLogger("medprint")
 
 #: Opening radii (mm) tried by the automatic leak guard, up to ``max_radius_mm``.
 OPENING_RADII_MM = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0)
+
+#: A cut-off piece is the part's own lobe when it fills at least this much of
+#: its convex hull (a ball 1, a cube 1; a leak into vessels or a wall 0.1-0.3)...
+LOBE_MIN_SOLIDITY = 0.5
+#: ...is no more than this many times the part left around the seeds...
+LOBE_MAX_RATIO = 4.0
+#: ...and the opening that cut it off is at least this fraction of the thinner
+#: piece's inscribed radius (two balls on a bridge: 0.1-0.2; a lobulated tumour's waist: 0.6).
+LOBE_MIN_WAIST = 0.5
 
 
 class RegionLeakError(SegmentationError):
@@ -113,8 +131,18 @@ def grow_region(
     chosen = 0
     # The largest radius whose predecessor "explodes" marks the last leak cut.
     for index in range(1, len(volumes)):
-        if volumes[index - 1] > settings.leak_ratio * volumes[index]:
-            chosen = index
+        if volumes[index - 1] <= settings.leak_ratio * volumes[index]:
+            continue
+        if _is_own_lobe(regions[index - 1] & ~regions[index], regions[index], radii[index], spacing_zyx):
+            voxel_cm3 = float(np.prod(spacing_zyx)) / 1000.0
+            log.warning(
+                "seeded growing: an opening of %g mm would split the region into %.1f cm3 around the seeds and a "
+                "compact lump of %.1f cm3; both are kept as one part (a lobulated part); give --open %g to split it",
+                radii[index], volumes[index] * voxel_cm3, (volumes[index - 1] - volumes[index]) * voxel_cm3,
+                radii[index],
+            )
+            continue
+        chosen = index
     region, radius = regions[chosen], radii[chosen]
     log.debug(
         "leak guard: region voxels by opening radius %s",
@@ -139,6 +167,43 @@ def grow_region(
             return regions[index], radii[index]
         raise
     return region, radius
+
+
+def _is_own_lobe(
+    removed: NDArray[np.bool_], kept: NDArray[np.bool_], radius_mm: float, spacing_zyx: tuple[float, float, float]
+) -> bool:
+    """Whether an opening of ``radius_mm`` split the part at a waist rather than cut a leak off it.
+
+    A waist: what was cut off is compact, no more than a few times what is
+    left, and the opening had to be at least half as thick as the thinner of
+    the two pieces (a bridge is much thinner than what it joins).
+    """
+    if np.count_nonzero(removed) > LOBE_MAX_RATIO * np.count_nonzero(kept):
+        return False
+    thinner = min(_depth_mm(removed, spacing_zyx), _depth_mm(kept, spacing_zyx))
+    if radius_mm < LOBE_MIN_WAIST * thinner:
+        return False
+    return solidity(removed, spacing_zyx) >= LOBE_MIN_SOLIDITY
+
+
+def _depth_mm(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) -> float:
+    """The radius of the largest ball inside ``part``."""
+    box = bounding_box(part, margin=1)
+    return float(edt.edt(part[box], anisotropy=spacing_zyx, black_border=True, parallel=EDT_THREADS).max())
+
+
+def solidity(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) -> float:
+    """Volume of ``part`` over the volume of the convex hull of its voxels (their corners, not centres)."""
+    surface = part & ~ndimage.binary_erosion(part)
+    centres = np.argwhere(surface)
+    if len(centres) == 0:
+        return 0.0
+    # Corners in half-voxel units, so that they stay integers and duplicates drop.
+    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1], indexing="ij")).reshape(3, -1).T
+    corners = np.unique((2 * centres[:, None, :] + signs[None, :, :]).reshape(-1, 3), axis=0)
+    points = corners * (0.5 * np.asarray(spacing_zyx))
+    hull = ConvexHull(points)  # never flat: a voxel's corners span a box
+    return float(np.count_nonzero(part) * np.prod(spacing_zyx) / hull.volume)
 
 
 def _opened_region(

@@ -85,11 +85,10 @@ def test_brain_tumour_from_seeds_anywhere_in_its_core(real_data):
     volume = load_volume(case / "brain1_image.nrrd", modality="MR")
     reference = load_volume(case / "brain1_label.nrrd").array > 0
     scores = [dice(segment_from_seeds(volume, [seed])[0].array, reference) for seed in core_seeds_lps(reference, volume, 8)]
-    # Measured: 0.716 0.709 0.709 0.334 0.704 0.748 0.325 0.710 0.705 (two seeds where the leak guard's
-    # 4 mm opening cuts the tumour on its 6.5 mm slices); before a leaking first range was clipped at the
-    # profile's edge, two of these seeds ended in a leak error.
-    assert np.median(scores) >= 0.70, scores
-    assert sum(score >= 0.70 for score in scores) >= 7, scores
+    # Measured: 0.716 0.709 0.709 0.714 0.704 0.748 0.709 0.710 0.705. Two of these clicks gave 0.33 while the
+    # leak guard took a 4 mm opening that split the tumour at a waist (on its 6.5 mm slices); a compact lump cut
+    # off through a waist at least half as thick as the lobes is now kept as the tumour's own lobe.
+    assert min(scores) >= 0.70, scores
 
 
 def test_small_breast_lesion_on_mr_from_one_seed(real_data):
