@@ -17,8 +17,10 @@ What makes it usable on real lesions and vessels:
   tumour on the chest wall, the aorta on the heart).  The grown region is
   recomputed after openings of increasing radius (which cut bridges thinner
   than twice the radius); the largest radius whose predecessor *explodes*
-  (is more than ``leak_ratio`` times its region) marks the last leak cut, and
-  the opened region gets its own boundary back by a bounded reconstruction
+  (is more than ``leak_ratio`` times its region) marks the last leak cut,
+  unless what it cut off is a compact lump of the part's size through a
+  waist (a lobulated tumour, kept whole with a warning); the
+  opened region gets its own boundary back by a bounded reconstruction
   inside the threshold mask; a chosen region that still reaches the scan
   border or the volume limit gives way to the smallest larger opening that
   stops it.  If none does, growing stops with an error that says what to
