@@ -124,7 +124,8 @@ def test_false_lumen_options_need_the_tube(tmp_path):
     base = ["convert", str(tmp_path / "cta.nii.gz"), "-o", str(tmp_path / "v.stl"), "--vessel", "--modality", "CT",
             "--seed", "-4,0,8", "--seed", "-4,0,52"]
     result = CliRunner().invoke(cli, [*base, "--false-lumen", "4,0,8", "--false-lumen", "4,0,52"])
-    assert result.exit_code == 2 and "--false-lumen and --false-lumen-range go with --vessel --tube" in result.output
+    assert result.exit_code == 2
+    assert "--branch, --false-lumen and --false-lumen-range go with --vessel --tube" in result.output
     result = CliRunner().invoke(cli, [*base, "--tube", "1.3", "--false-lumen-range", "60:3000"])
     assert result.exit_code == 2 and "--false-lumen-range goes with --false-lumen" in result.output
     # The clot is outside the true lumen's range, which the false lumen takes by default: one error line.
@@ -132,3 +133,26 @@ def test_false_lumen_options_need_the_tube(tmp_path):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "--false-lumen at voxel" in result.output, result.output
     assert not (tmp_path / "v.stl").exists()
+
+
+def test_vessel_tube_keeps_a_side_branch_given_by_its_clicks(tmp_path):
+    shape = (60, 40, 60)  # z, y, x at 1 mm
+    k, j, i = np.indices(shape)
+    x, y, z = i - 20.0, j - 20.0, k * 1.0
+    aorta = x**2 + y**2 <= 7.0**2
+    branch = (y**2 + (z - 30) ** 2 <= 3.0**2) & (x >= 0) & (x <= 36)
+    ct = np.where(aorta | branch, 400.0, 40.0) + np.random.default_rng(6).normal(0, 10, shape)
+    image = sitk.GetImageFromArray(ct.astype(np.int16))
+    image.SetOrigin((-20.0, -20.0, 0.0))
+    sitk.WriteImage(image, str(tmp_path / "cta.nii.gz"))
+    base = ["convert", str(tmp_path / "cta.nii.gz"), "--vessel", "--tube", "1.3", "--modality", "CT", "--json",
+            "--no-report", "--seed", "0,0,6", "--seed", "0,0,30", "--seed", "0,0,54"]
+    alone = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "a.stl")])
+    with_branch = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "b.stl"), "--branch", "0,0,30;15,0,30;34,0,30"])
+    assert alone.exit_code == 0 and with_branch.exit_code == 0, with_branch.output
+    added = json.loads(with_branch.stdout)["mesh"]["volume_mm3"] - json.loads(alone.stdout)["mesh"]["volume_mm3"]
+    branch_outside_the_tube = np.pi * 3**2 * (34 - 9)  # from the aorta's tube (1.3 x 7 mm) to the last click
+    assert 0.8 * branch_outside_the_tube < added < 1.3 * branch_outside_the_tube
+    assert json.loads(with_branch.stdout)["mesh"]["bounding_box_mm"]["max"][0] > 30
+    bad = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "c.stl"), "--branch", "0,0,30"])
+    assert bad.exit_code == 1 and bad.output.startswith("medprint: error: --branch 1: needs at least two clicks")

@@ -51,6 +51,9 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
 @click.option("--tube", "tube_factor", type=float, default=None,
               help="With --vessel: seeds are clicks in order along one vessel; keep the lumen within this factor "
                    "of the local radius around the path through them (1.3-1.5), cut flat at the first and last.")
+@click.option("--branch", "branch_paths", multiple=True, metavar="X,Y,Z;X,Y,Z[;...]",
+              help="With --tube: a side branch to keep, as clicks in order (patient mm, LPS) separated by ';', the "
+                   "first on the vessel where the branch leaves it; repeatable, one option per branch.")
 @click.option("--false-lumen", "false_lumen_lps", multiple=True, metavar="X,Y,Z",
               help="With --tube: clicks in order along a dissection's false lumen (patient mm, LPS), traced as a "
                    "second tube and joined to the first; repeatable.")
@@ -122,22 +125,27 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             combined_3mf: Path | None, seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...],
             grow_range: str | None, vessel: bool, max_radius: float | None, max_volume: float | None,
             allow_border: bool, auto_threshold: str | None, percentile: str | None, bias_correction: bool,
-            denoise: str | None, tube_factor: float | None, false_lumen_lps: tuple[str, ...],
+            denoise: str | None, tube_factor: float | None, branch_paths: tuple[str, ...],
+            false_lumen_lps: tuple[str, ...],
             false_lumen_range: str | None, gcode_path: Path | None, printer_name: str | None,
             material_name: str | None, supports: bool, engine: str, profiles_dir: Path | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
     if tube_factor is not None and not vessel:
         raise click.UsageError("--tube goes with --vessel")
-    if (false_lumen_lps or false_lumen_range) and tube_factor is None:
-        raise click.UsageError("--false-lumen and --false-lumen-range go with --vessel --tube")
+    if (false_lumen_lps or false_lumen_range or branch_paths) and tube_factor is None:
+        raise click.UsageError("--branch, --false-lumen and --false-lumen-range go with --vessel --tube")
     if false_lumen_range and not false_lumen_lps:
         raise click.UsageError("--false-lumen-range goes with --false-lumen X,Y,Z clicks")
     false_lumen = FalseLumen(
         seeds_lps_mm=tuple(parse_point(text, option="--false-lumen") for text in false_lumen_lps),
         intensity_range=parse_range(false_lumen_range, option="--false-lumen-range") if false_lumen_range else None,
     ) if false_lumen_lps else None
+    branches = tuple(
+        tuple(parse_point(point, option="--branch") for point in path.split(";") if point.strip())
+        for path in branch_paths
+    )
     seeds = _seed_settings(seeds_lps, seeds_voxel, grow_range, vessel, max_radius, max_volume, allow_border,
-                           tube_factor, false_lumen)
+                           tube_factor, false_lumen, branches)
     mri = _mri_settings(auto_threshold, percentile)
     gcode = None
     if gcode_path is not None:
@@ -189,7 +197,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
 def _seed_settings(
     seeds_lps: tuple[str, ...], seeds_voxel: tuple[str, ...], grow_range: str | None, vessel: bool,
     max_radius: float | None, max_volume: float | None, allow_border: bool, tube_factor: float | None = None,
-    false_lumen: FalseLumen | None = None,
+    false_lumen: FalseLumen | None = None, branches: tuple[tuple[tuple[float, float, float], ...], ...] = (),
 ) -> SeedSettings | None:
     if not seeds_lps and not seeds_voxel:
         if grow_range or vessel or max_radius is not None or max_volume is not None or allow_border:
@@ -200,7 +208,7 @@ def _seed_settings(
     region = RegionGrowingSettings(intensity_range=intensity_range, max_volume_mm3=max_volume,
                                    allow_border=allow_border, **radius)
     vessels = VesselSettings(intensity_range=intensity_range, max_volume_mm3=max_volume, tube_factor=tube_factor,
-                             false_lumen=false_lumen, **radius)
+                             false_lumen=false_lumen, branches=branches, **radius)
     return SeedSettings(
         lps_mm=tuple(parse_point(text) for text in seeds_lps),
         voxels_ijk=tuple(parse_point(text, option="--seed-voxel") for text in seeds_voxel),

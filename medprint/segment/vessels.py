@@ -108,6 +108,11 @@ class VesselSettings:
     false_lumen : FalseLumen, optional
         Tube mode: a dissection's false lumen, traced as a second tube and
         joined to the first.
+    branches : tuple of click paths
+        Tube mode: side branches to keep (the arch's supra-aortic arteries,
+        say), each as clicks in order, in patient mm (LPS), the first on the
+        vessel where the branch leaves it.  Each is traced as its own tube
+        (in the vessel's range) from where its path leaves the vessel.
     """
 
     intensity_range: tuple[float, float] | None = None
@@ -118,6 +123,7 @@ class VesselSettings:
     tube_factor: float | None = None
     tube_window_mm: float = 20.0
     false_lumen: FalseLumen | None = None
+    branches: tuple[tuple[tuple[float, float, float], ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.max_radius_mm >= 0:
@@ -130,6 +136,14 @@ class VesselSettings:
             raise ParameterError(f"tube window: must be > 0 mm, got {self.tube_window_mm:g}")
         if self.false_lumen is not None and self.tube_factor is None:
             raise ParameterError("--false-lumen goes with --tube: both lumina are traced as tubes along clicks")
+        if self.branches and self.tube_factor is None:
+            raise ParameterError("--branch goes with --tube: the tree mode keeps every branch already")
+        for number, clicks in enumerate(self.branches, start=1):
+            if len(clicks) < 2:
+                raise ParameterError(
+                    f"--branch {number}: needs at least two clicks, the first on the vessel where the branch leaves "
+                    f"it; got {len(clicks)}"
+                )
 
 
 def segment_vessel(
@@ -218,6 +232,17 @@ def _segment_vessel_tube(
         f"blood-pool range {low:g}..{high:g} ({origin}); tube mode, factor {settings.tube_factor:g}",
         path_steps,
     ]
+    main = region.copy()
+    for number, clicks in enumerate(settings.branches, start=1):
+        branch_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=clicks)
+        branch, branch_steps = _tube_along_clicks(
+            volume, branch_seeds, low, high, settings, options=("--branch", "--range"), branch_of=main
+        )
+        region |= branch
+        steps.append(
+            f"branch {number}: {len(branch_seeds)} click(s) at voxel(s) "
+            + "; ".join(format_ijk(s) for s in branch_seeds) + f", from where it leaves the vessel; {branch_steps}"
+        )
     if settings.false_lumen is not None:
         channel = settings.false_lumen
         fl_low, fl_high = channel.intensity_range or (low, high)
@@ -249,6 +274,7 @@ def _segment_vessel_tube(
 def _tube_along_clicks(
     volume: Volume, seeds: NDArray[np.intp], low: float, high: float, settings: VesselSettings,
     options: tuple[str, str] = ("--seed", "--range"),
+    branch_of: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.bool_], str]:
     """The range's voxels within the tube around the path through the clicks, and what the path measured."""
     raw = volume.array
@@ -262,7 +288,7 @@ def _tube_along_clicks(
     spacing_zyx = zyx_spacing(volume.geometry)
     sub, centreline, radii = vessel_tube(
         component[box], seeds - offset, spacing_zyx, factor=settings.tube_factor or 1.0,
-        window_mm=settings.tube_window_mm,
+        window_mm=settings.tube_window_mm, branch_of=None if branch_of is None else branch_of[box],
     )
     region = np.zeros(volume.shape, dtype=bool)
     region[box] = sub
@@ -283,6 +309,7 @@ def vessel_tube(
     *,
     factor: float,
     window_mm: float,
+    branch_of: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.intp], NDArray[np.float64]]:
     """The part of ``lumen`` within ``factor`` local radii of the centreline through the seeds.
 
@@ -298,6 +325,10 @@ def vessel_tube(
         Tube radius over local vessel radius.
     window_mm : float
         Median-filter length for the radius along the centreline.
+    branch_of : ndarray of bool, shape (z, y, x), optional
+        The vessel this one branches off (the first seed lies in it): the
+        centreline starts where the path leaves it, so the parent's width
+        does not swell the branch's radius.
 
     Returns
     -------
@@ -310,6 +341,9 @@ def vessel_tube(
     """
     depth = edt.edt(lumen, anisotropy=spacing_zyx, black_border=True, parallel=EDT_THREADS)
     centreline = _centreline(lumen, depth, seeds_zyx, spacing_zyx)
+    if branch_of is not None:
+        centreline = _from_where_it_leaves(centreline, branch_of)
+        seeds_zyx = np.vstack([seeds_zyx, centreline[[0, -1]]])
     on_path = np.zeros(lumen.shape, dtype=bool)
     on_path[tuple(centreline.T)] = True
     path_index = np.full(lumen.shape, -1, dtype=np.int64)
@@ -346,6 +380,15 @@ def vessel_tube(
         # elsewhere must not shrink the tube further on the next round.
         radii = np.maximum(ndimage.median_filter(np.sqrt(area / np.pi), size=window, mode="nearest"), inscribed)
     return region, centreline, radii
+
+
+def _from_where_it_leaves(centreline: NDArray[np.intp], parent: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """The path from its last voxel inside ``parent`` on (all of it when it never enters)."""
+    inside = np.flatnonzero(parent[tuple(centreline.T)])
+    if len(inside) == 0:
+        return centreline
+    start = min(int(inside[-1]), len(centreline) - 2)
+    return centreline[start:]
 
 
 def _beyond_ends(
@@ -409,5 +452,30 @@ def _centreline(
         while stretch[-1] != source:
             stretch.append(int(previous[stretch[-1]]))
         stretch.reverse()
+        _warn_on_detour(coords[np.asarray(stretch)], spacing_zyx, number)
         path.extend(stretch if not path else stretch[1:])
     return coords[np.asarray(path, dtype=np.int64)]
+
+
+#: A path between two clicks this many times longer than the straight line has probably left the vessel.
+DETOUR_RATIO = 2.5
+
+
+def _warn_on_detour(stretch: NDArray[np.intp], spacing_zyx: tuple[float, float, float], number: int) -> None:
+    """Warn when the path between two successive clicks runs far longer than the gap between them.
+
+    Where the vessel falls out of the range for a stretch (a stenosis, a
+    streak), the cheapest path inside the range goes round through other
+    vessels; the result still looks like a tube, so say so.
+    """
+    scaled = stretch * np.asarray(spacing_zyx)
+    straight = float(np.linalg.norm(scaled[-1] - scaled[0]))
+    # The voxel path is a staircase: measured along a running mean of it.
+    smooth = ndimage.uniform_filter1d(scaled.astype(float), 5, axis=0, mode="nearest")
+    length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
+    if length > DETOUR_RATIO * straight and length - straight > 20.0:
+        log.warning(
+            "vessel: the path from click %d to click %d runs %.0f mm for a %.0f mm gap: it may leave the vessel "
+            "where the vessel falls out of the range; add a click between them, or lower --range",
+            number, number + 1, length, straight,
+        )
