@@ -85,11 +85,14 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def _configure_logging(level: int) -> None:
     logger = logging.getLogger("medprint")
-    logger.setLevel(level)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+    # Warnings always reach the logger, for the JSON report; stderr shows what the user asked for.
+    logger.setLevel(min(level, logging.WARNING))
+    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("medprint: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
+    handler.setLevel(level)
 
 
 def _register_commands() -> None:

@@ -24,13 +24,24 @@ from .io import load_volume, write_mesh
 from .io.atomic import check_writable
 from .io.labels import load_label_mask
 from .io.mesh_files import MESH_FORMATS, safe_part_name, write_parts_3mf
-from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
+from .mesh import (
+    MeshQuality,
+    decimate_surface,
+    extract_surface,
+    make_printable,
+    smooth_surface,
+)
 from .mesh.model import Mesh
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
-from .slice.engine import SliceSettings, slice_to_gcode, write_gcode
-from .slice.profiles import MaterialProfile, PrinterProfile, check_compatible, load_profiles
-from .report import build_report, describe_mask, describe_part, describe_volume, write_report
+from .report import (
+    build_report,
+    collected_warnings,
+    describe_mask,
+    describe_part,
+    describe_volume,
+    write_report,
+)
 from .segment import (
     MriSettings,
     RegionGrowingSettings,
@@ -42,6 +53,13 @@ from .segment import (
     segment_mri,
     segment_vessel,
     select_by_threshold,
+)
+from .slice.engine import SliceSettings, slice_to_gcode, write_gcode
+from .slice.profiles import (
+    MaterialProfile,
+    PrinterProfile,
+    check_compatible,
+    load_profiles,
 )
 from .volume import Mask, Volume
 
@@ -253,47 +271,48 @@ def convert_scan(
     _check_outputs(output_path, report_path, combined_3mf, overwrite)
     slicing = _prepare_gcode(gcode, overwrite) if gcode is not None else None
     watch = _Stopwatch()
-
-    with watch.stage("load"):
-        volume = load_volume(
-            input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
-            progress=progress,
-        )
-    input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
-    choices = list(volume.notes)
-    with watch.stage("segment"):
-        if preparation.bias_correction or preparation.denoise:
-            volume, prepared = prepare_mri(
-                volume, bias_correction=preparation.bias_correction, denoise_method=preparation.denoise
+    private = {} if include_phi_paths else _private_paths(input_path, labels)
+    with collected_warnings(private) as warnings:
+        with watch.stage("load"):
+            volume = load_volume(
+                input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
+                progress=progress,
             )
-            choices += prepared
-        parts = _select_parts(volume, segmentation, labels, seeds, mri)
-        # Hospital volumes are hundreds of MB: release the voxels before labelling and meshing need memory.
-        del volume
-        for part in parts:
-            part.mask, cleanup_steps = clean_up_mask(part.mask, segmentation)
-            part.steps += cleanup_steps
-    paths = _part_paths(output_path, [part.mask.label for part in parts])
-    for path in paths[1:] if len(paths) > 1 else []:
-        check_writable(path, overwrite=overwrite)
-    meshes, described = _mesh_parts(parts, surface, watch, progress)
-    with watch.stage("write"):
-        for mesh, path in zip(meshes, paths):
-            write_mesh(mesh, path, ascii=ascii_stl, overwrite=overwrite)
-        if combined_3mf is not None:
-            write_parts_3mf(meshes, combined_3mf, overwrite=overwrite)
-    for facts, path in zip(described, paths):
-        facts["mesh"]["path"] = str(path)
-    gcode_summary = None
-    if gcode is not None and slicing is not None:
-        if len(meshes) > 1:
-            raise ParameterError(
-                f"--gcode: this run made {len(meshes)} parts; slice each part's file with `medprint slice`"
-            )
-        with watch.stage("slice"):
-            sliced = slice_to_gcode(meshes[0], *slicing, gcode.settings, engine=gcode.engine, progress=progress)
-            write_gcode(sliced, gcode.path, overwrite=overwrite)
-        gcode_summary = {"path": str(gcode.path), **sliced.summary()}
+        input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
+        choices = list(volume.notes)
+        with watch.stage("segment"):
+            if preparation.bias_correction or preparation.denoise:
+                volume, prepared = prepare_mri(
+                    volume, bias_correction=preparation.bias_correction, denoise_method=preparation.denoise
+                )
+                choices += prepared
+            parts = _select_parts(volume, segmentation, labels, seeds, mri)
+            # Hospital volumes are hundreds of MB: release the voxels before labelling and meshing need memory.
+            del volume
+            for part in parts:
+                part.mask, cleanup_steps = clean_up_mask(part.mask, segmentation)
+                part.steps += cleanup_steps
+        paths = _part_paths(output_path, [part.mask.label for part in parts])
+        for path in paths[1:] if len(paths) > 1 else []:
+            check_writable(path, overwrite=overwrite)
+        meshes, described = _mesh_parts(parts, surface, watch, progress)
+        with watch.stage("write"):
+            for mesh, path in zip(meshes, paths):
+                write_mesh(mesh, path, ascii=ascii_stl, overwrite=overwrite)
+            if combined_3mf is not None:
+                write_parts_3mf(meshes, combined_3mf, overwrite=overwrite)
+        for facts, path in zip(described, paths):
+            facts["mesh"]["path"] = str(path)
+        gcode_summary = None
+        if gcode is not None and slicing is not None:
+            if len(meshes) > 1:
+                raise ParameterError(
+                    f"--gcode: this run made {len(meshes)} parts; slice each part's file with `medprint slice`"
+                )
+            with watch.stage("slice"):
+                sliced = slice_to_gcode(meshes[0], *slicing, gcode.settings, engine=gcode.engine, progress=progress)
+                write_gcode(sliced, gcode.path, overwrite=overwrite)
+            gcode_summary = {"path": str(gcode.path), **sliced.summary()}
     report = build_report(
         input_facts=input_facts,
         choices=choices + [step for part in parts for step in part.steps] + [
@@ -301,17 +320,47 @@ def convert_scan(
         ],
         parts=described,
         parameters={
-            "segmentation": segmentation, "labels": labels, "seeds": seeds, "mri": mri,
+            "segmentation": segmentation, "labels": _labels_for_report(labels, private), "seeds": seeds, "mri": mri,
             "preparation": preparation, "surface": surface, "loading": loading,
             "ascii_stl": ascii_stl, "combined_3mf": combined_3mf,
         },
         timings_s=watch.seconds,
     )
+    report["warnings"] = warnings
     if gcode_summary is not None:
         report["gcode"] = gcode_summary
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
     return ConvertResult(meshes, paths, report_path, report, combined_3mf)
+
+
+def _private_paths(input_path: Path, labels: LabelSettings | None) -> dict[str, str]:
+    """The paths (and their file names) the report must not show without --show-phi, with stand-ins."""
+    named = {"<input>": Path(input_path)}
+    if labels is not None:
+        named["<labels>"] = Path(labels.path)
+        if labels.names_file is not None:
+            named["<names file>"] = Path(labels.names_file)
+    private: dict[str, str] = {}
+    for stand_in, path in named.items():
+        private[str(path)] = stand_in
+        private[path.name] = stand_in
+    return private
+
+
+def _labels_for_report(labels: LabelSettings | None, private: dict[str, str]) -> dict[str, Any] | None:
+    if labels is None:
+        return None
+
+    def shown(path: Path | None) -> str | None:
+        return None if path is None else private.get(str(path), str(path))
+
+    return {
+        "path": shown(labels.path),
+        "labels": list(labels.labels),
+        "names_file": shown(labels.names_file),
+        "force_geometry": labels.force_geometry,
+    }
 
 
 def _prepare_gcode(gcode: GcodeRequest, overwrite: bool) -> tuple[PrinterProfile, MaterialProfile]:

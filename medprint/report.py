@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import platform
+import re
 import resource
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -161,6 +165,41 @@ def _versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             continue
     return versions
+
+
+class _Collector(logging.Handler):
+    def __init__(self, private: dict[str, str]) -> None:
+        super().__init__(logging.WARNING)
+        # Whole names only (not inside another word or number), longest first: a path before its file name.
+        self.private = [
+            (re.compile(rf"(?<![\w.-]){re.escape(text)}(?![\w-])"), stand_in)
+            for text, stand_in in sorted(private.items(), key=lambda item: -len(item[0]))
+            if len(text) >= 3
+        ]
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        for pattern, stand_in in self.private:
+            message = pattern.sub(stand_in, message)
+        self.messages.append(message)
+
+
+@contextmanager
+def collected_warnings(private: dict[str, str]) -> Iterator[list[str]]:
+    """The warnings medprint logs inside the block, for the report.
+
+    ``private`` maps texts that must not reach the report (file paths and
+    names, which hospitals often build from patient names) to stand-ins;
+    texts under three characters are left (a folder named ``1`` is no name).
+    """
+    collector = _Collector(private)
+    logger = logging.getLogger("medprint")
+    logger.addHandler(collector)
+    try:
+        yield collector.messages
+    finally:
+        logger.removeHandler(collector)
 
 
 def _plain(value: Any) -> Any:

@@ -68,3 +68,30 @@ def test_label_name_typo_lists_close_matches(tmp_path):
     assert result.exit_code == 1
     assert "liver" in result.output and len(result.output.strip().splitlines()) == 1
     assert not list(tmp_path.glob("organs*"))
+
+
+def test_warnings_go_to_the_report_without_file_names(tmp_path):
+    """A print lab's report records what went wrong, but not the file names, which hospitals often build
+    from the patient's name; --show-phi shows them."""
+    _scan_and_labels(tmp_path)
+    labels = sitk.ReadImage(str(tmp_path / "labels.nii.gz"))
+    labels.SetOrigin((ORIGIN[0] - 12.0, ORIGIN[1], ORIGIN[2]))  # 12 mm to the right: part of the liver falls off
+    named = tmp_path / "Doe_John_1961" / "Doe_John_labels.nii.gz"
+    named.parent.mkdir()
+    sitk.WriteImage(labels, str(named))
+    args = ["convert", str(tmp_path / "ct.nii.gz"), "--labels", str(named), "--label", "1", "--overwrite"]
+
+    quiet = CliRunner().invoke(cli, ["-q", *args, "-o", str(tmp_path / "liver.stl")])
+    assert quiet.exit_code == 0, quiet.output
+    assert "keeps" not in quiet.stderr  # -q: nothing on stderr but errors
+    report_text = (tmp_path / "liver.report.json").read_text()
+    report = json.loads(report_text)
+    assert any(w.startswith("<labels>: label 'label_1' keeps") for w in report["warnings"]), report["warnings"]
+    assert "Doe" not in report_text and "1961" not in report_text
+    assert report["parameters"]["labels"]["path"] == "<labels>"
+
+    shown = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "shown.stl"), "--show-phi"])
+    assert shown.exit_code == 0 and "Doe_John_labels.nii.gz: label 'label_1' keeps" in shown.stderr
+    report = json.loads((tmp_path / "shown.report.json").read_text())
+    assert any(w.startswith("Doe_John_labels.nii.gz: label 'label_1' keeps") for w in report["warnings"])
+    assert report["parameters"]["labels"]["path"] == str(named)
