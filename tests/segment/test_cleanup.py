@@ -87,3 +87,22 @@ def test_opening_cuts_thin_bridge_and_keeps_bodies():
 def test_morphology_rejects_non_positive_radius(radius):
     with pytest.raises(ParameterError, match="--close"):
         close_mm(_mask(np.ones((3, 3, 3))), radius)
+
+
+def test_a_void_that_meets_the_outside_only_at_corners_is_filled_before_meshing():
+    """Marching cubes seals a void whose way out runs only through voxel corners: it would print as an inner
+    shell, so the seeded segmentations fill it."""
+    from medprint.mesh import extract_surface
+    from medprint.mesh.quality import assess_mesh
+    from medprint.segment.voxels import fill_enclosed
+
+    region = np.zeros((24, 24, 24), dtype=bool)
+    region[2:20, 2:20, 2:20] = True
+    region[8:12, 8:12, 8:12] = False  # the void
+    for step in range(12, 20):
+        region[step, step, step] = False  # its way out, corner to corner
+    filled = fill_enclosed(region)
+    assert filled[8:12, 8:12, 8:12].all()
+    assert np.count_nonzero(filled & ~region) == 4**3 + 7  # the void and the corner chain; the last one is outside
+    quality = assess_mesh(extract_surface(Mask(filled, Geometry(spacing=(1.0, 1.0, 1.0)), "cube")))
+    assert quality.watertight and quality.cavities == 0, quality
