@@ -66,9 +66,10 @@ def fill_cavities(mask: Mask) -> Mask:
     because it labels the background once instead of dilating repeatedly.
     """
     background = np.pad(~mask.array, 1, constant_values=True)
-    # Background and foreground must use complementary connectivities (26 vs 6)
-    # so that a cavity sealed by a 6-connected wall is not "leaked" diagonally.
-    labels = cc3d.connected_components(background, connectivity=26)
+    # Not 26-connected, as digital topology would pair with 6-connected bodies:
+    # marching cubes seals a cavity whose only way out runs through voxel
+    # corners, and it would stay in the print.
+    labels = cc3d.connected_components(background, connectivity=18)
     outside = labels == labels[0, 0, 0]
     return mask.replace(~outside[1:-1, 1:-1, 1:-1])
 

@@ -106,3 +106,12 @@ def test_a_void_that_meets_the_outside_only_at_corners_is_filled_before_meshing(
     assert np.count_nonzero(filled & ~region) == 4**3 + 7  # the void and the corner chain; the last one is outside
     quality = assess_mesh(extract_surface(Mask(filled, Geometry(spacing=(1.0, 1.0, 1.0)), "cube")))
     assert quality.watertight and quality.cavities == 0, quality
+
+
+def test_fill_cavities_also_fills_a_cavity_open_only_at_corners():
+    """Marching cubes would seal such a cavity, and --fill-cavities is asked so that none stays in the print."""
+    corner_only = _ball((30, 30, 30), (15, 15, 15), 12) & ~_ball((30, 30, 30), (15, 15, 15), 8)
+    for step in range(20, 30):
+        corner_only[step, step, step] = False  # a way out from the cavity through voxel corners only
+    filled = fill_cavities(_mask(corner_only))
+    assert filled.array[15, 15, 15]  # the cavity is filled
