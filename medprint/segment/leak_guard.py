@@ -194,6 +194,9 @@ def _depth_mm(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) 
 
 def solidity(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) -> float:
     """Volume of ``part`` over the volume of the convex hull of its voxels (their corners, not centres)."""
+    if not part.any():
+        return 0.0
+    part = part[bounding_box(part, margin=1)]
     surface = part & ~ndimage.binary_erosion(part)
     centres = np.argwhere(surface)
     if len(centres) == 0:
