@@ -24,23 +24,12 @@ from .io import load_volume, write_mesh
 from .io.atomic import check_writable
 from .io.labels import load_label_mask
 from .io.mesh_files import MESH_FORMATS, safe_part_name, write_parts_3mf
-from .mesh import (
-    MeshQuality,
-    decimate_surface,
-    extract_surface,
-    make_printable,
-    smooth_surface,
-)
+from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
 from .mesh.model import Mesh
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .report import (
-    build_report,
-    collected_warnings,
-    describe_mask,
-    describe_part,
-    describe_volume,
-    write_report,
+    build_report, collected_warnings, describe_mask, describe_part, describe_volume, write_report,
 )
 from .segment import (
     MriSettings,
@@ -55,12 +44,7 @@ from .segment import (
     select_by_threshold,
 )
 from .slice.engine import SliceSettings, slice_to_gcode, write_gcode
-from .slice.profiles import (
-    MaterialProfile,
-    PrinterProfile,
-    check_compatible,
-    load_profiles,
-)
+from .slice.profiles import MaterialProfile, PrinterProfile, check_compatible, load_profiles
 from .volume import Mask, Volume
 
 log = logging.getLogger("medprint")
