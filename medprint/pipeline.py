@@ -29,7 +29,7 @@ from .mesh.model import Mesh
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .report import (
-    build_report, collected_warnings, describe_mask, describe_part, describe_volume, write_report,
+    Scrubber, build_report, collected_warnings, describe_mask, describe_part, describe_volume, write_report,
 )
 from .segment import (
     MriSettings,
@@ -253,10 +253,10 @@ def convert_scan(
     output_path = Path(output_path)
     report_path = report_path_for(output_path) if write_json_report else None
     _check_outputs(output_path, report_path, combined_3mf, overwrite)
-    slicing = _prepare_gcode(gcode, overwrite) if gcode is not None else None
+    scrub = Scrubber({} if include_phi_paths else _private_paths(input_path, labels))
     watch = _Stopwatch()
-    private = {} if include_phi_paths else _private_paths(input_path, labels)
-    with collected_warnings(private) as warnings:
+    with collected_warnings(scrub) as warnings:
+        slicing = _prepare_gcode(gcode, overwrite) if gcode is not None else None
         with watch.stage("load"):
             volume = load_volume(
                 input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
@@ -299,12 +299,12 @@ def convert_scan(
             gcode_summary = {"path": str(gcode.path), **sliced.summary()}
     report = build_report(
         input_facts=input_facts,
-        choices=choices + [step for part in parts for step in part.steps] + [
+        choices=[scrub(choice) for choice in choices + [step for part in parts for step in part.steps] + [
             repair for facts in described for repair in facts.pop("repairs")
-        ],
+        ]],
         parts=described,
         parameters={
-            "segmentation": segmentation, "labels": _labels_for_report(labels, private), "seeds": seeds, "mri": mri,
+            "segmentation": segmentation, "labels": _labels_for_report(labels, shown=include_phi_paths), "seeds": seeds, "mri": mri,
             "preparation": preparation, "surface": surface, "loading": loading,
             "ascii_stl": ascii_stl, "combined_3mf": combined_3mf,
         },
@@ -318,31 +318,45 @@ def convert_scan(
     return ConvertResult(meshes, paths, report_path, report, combined_3mf)
 
 
+#: At most this many names below an input folder are kept out of the report (a DICOM series has hundreds).
+PRIVATE_NAMES_LIMIT = 100_000
+
+
 def _private_paths(input_path: Path, labels: LabelSettings | None) -> dict[str, str]:
-    """The paths (and their file names) the report must not show without --show-phi, with stand-ins."""
+    """The paths and file names the report must not show without --show-phi, with their stand-ins.
+
+    Below an input folder every file and folder name counts (a DICOM file may
+    be named after the patient, and its name goes into a note when it is
+    skipped).
+    """
     named = {"<input>": Path(input_path)}
     if labels is not None:
         named["<labels>"] = Path(labels.path)
         if labels.names_file is not None:
-            named["<names file>"] = Path(labels.names_file)
+            named["<names file>"] = Path(str(labels.names_file).split("#", 1)[0])
     private: dict[str, str] = {}
     for stand_in, path in named.items():
         private[str(path)] = stand_in
         private[path.name] = stand_in
+    input_path = Path(input_path)
+    if input_path.is_dir():
+        for count, inner in enumerate(input_path.rglob("*")):
+            if count >= PRIVATE_NAMES_LIMIT:
+                break
+            stand_in = "<input folder>" if inner.is_dir() else "<input file>"
+            private.setdefault(inner.name, stand_in)
+            private.setdefault(str(inner), stand_in)
     return private
 
 
-def _labels_for_report(labels: LabelSettings | None, private: dict[str, str]) -> dict[str, Any] | None:
+def _labels_for_report(labels: LabelSettings | None, *, shown: bool) -> dict[str, Any] | None:
     if labels is None:
         return None
-
-    def shown(path: Path | None) -> str | None:
-        return None if path is None else private.get(str(path), str(path))
-
+    names_file = None if labels.names_file is None else (str(labels.names_file) if shown else "<names file>")
     return {
-        "path": shown(labels.path),
+        "path": str(labels.path) if shown else "<labels>",
         "labels": list(labels.labels),
-        "names_file": shown(labels.names_file),
+        "names_file": names_file,
         "force_geometry": labels.force_geometry,
     }
 

@@ -14,6 +14,7 @@ import platform
 import re
 import resource
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata as importlib_metadata
@@ -167,33 +168,46 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-class _Collector(logging.Handler):
+class Scrubber:
+    """Replaces file paths and names, which hospitals often build from patient names, by stand-ins.
+
+    ``private`` maps each text to its stand-in.  Only whole names are replaced
+    (not inside another word or number), the longest first, so a path goes
+    before its file name; texts under three characters or without a letter
+    are left (a folder named ``1`` or ``0004`` is no name, and the same digits
+    appear in measurements).
+    """
+
     def __init__(self, private: dict[str, str]) -> None:
+        kept = {text: stand_in for text, stand_in in private.items() if len(text) >= 3 and re.search("[A-Za-z]", text)}
+        self._stand_ins = kept
+        alternatives = "|".join(re.escape(text) for text in sorted(kept, key=len, reverse=True))
+        self._pattern = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])") if kept else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda match: self._stand_ins[match.group(0)], text)
+
+
+class _Collector(logging.Handler):
+    """Warnings of the thread that runs the conversion (another run in another thread has its own)."""
+
+    def __init__(self, scrub: Scrubber) -> None:
         super().__init__(logging.WARNING)
-        # Whole names only (not inside another word or number), longest first: a path before its file name.
-        self.private = [
-            (re.compile(rf"(?<![\w.-]){re.escape(text)}(?![\w-])"), stand_in)
-            for text, stand_in in sorted(private.items(), key=lambda item: -len(item[0]))
-            if len(text) >= 3
-        ]
+        self.scrub = scrub
+        self.thread = threading.get_ident()
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        for pattern, stand_in in self.private:
-            message = pattern.sub(stand_in, message)
-        self.messages.append(message)
+        if record.thread == self.thread:
+            self.messages.append(self.scrub(record.getMessage()))
 
 
 @contextmanager
-def collected_warnings(private: dict[str, str]) -> Iterator[list[str]]:
-    """The warnings medprint logs inside the block, for the report.
-
-    ``private`` maps texts that must not reach the report (file paths and
-    names, which hospitals often build from patient names) to stand-ins;
-    texts under three characters are left (a folder named ``1`` is no name).
-    """
-    collector = _Collector(private)
+def collected_warnings(scrub: Scrubber) -> Iterator[list[str]]:
+    """The warnings medprint logs inside the block, scrubbed, for the report."""
+    collector = _Collector(scrub)
     logger = logging.getLogger("medprint")
     logger.addHandler(collector)
     try:

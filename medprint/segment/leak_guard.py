@@ -28,7 +28,7 @@ import edt
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 from ..errors import SegmentationError
 from ..geometry import Geometry
@@ -129,18 +129,14 @@ def grow_region(
         regions.append(full)
         radii.append(radius)
     chosen = 0
+    lobes: list[tuple[float, NDArray[np.bool_]]] = []
     # The largest radius whose predecessor "explodes" marks the last leak cut.
     for index in range(1, len(volumes)):
         if volumes[index - 1] <= settings.leak_ratio * volumes[index]:
             continue
-        if _is_own_lobe(regions[index - 1] & ~regions[index], regions[index], radii[index], spacing_zyx):
-            voxel_cm3 = float(np.prod(spacing_zyx)) / 1000.0
-            log.warning(
-                "seeded growing: an opening of %g mm would split the region into %.1f cm3 around the seeds and a "
-                "compact lump of %.1f cm3; both are kept as one part (a lobulated part); give --open %g to split it",
-                radii[index], volumes[index] * voxel_cm3, (volumes[index - 1] - volumes[index]) * voxel_cm3,
-                radii[index],
-            )
+        removed = regions[index - 1] & ~regions[index]
+        if _is_own_lobe(removed, regions[index], radii[index], spacing_zyx):
+            lobes.append((radii[index], removed))
             continue
         chosen = index
     region, radius = regions[chosen], radii[chosen]
@@ -164,9 +160,27 @@ def grow_region(
                             edges.scan_borders)
             except RegionLeakError:
                 continue
+            _warn_on_kept_lobes(regions[index], lobes, spacing_zyx)
             return regions[index], radii[index]
         raise
+    _warn_on_kept_lobes(region, lobes, spacing_zyx)
     return region, radius
+
+
+def _warn_on_kept_lobes(
+    region: NDArray[np.bool_], lobes: list[tuple[float, NDArray[np.bool_]]], spacing_zyx: tuple[float, float, float]
+) -> None:
+    """Say which opening would split off a lobe the chosen region still holds (a later cut may have taken it)."""
+    voxel_cm3 = float(np.prod(spacing_zyx)) / 1000.0
+    for radius, lobe in lobes:
+        lobe_voxels = int(np.count_nonzero(lobe))
+        if np.count_nonzero(region & lobe) < 0.5 * lobe_voxels:
+            continue
+        log.warning(
+            "seeded growing: an opening of %g mm would split off a compact lump of %.1f cm3 from the %.1f cm3 "
+            "region; it is kept as part of it (a lobulated part); give --open %g to split it",
+            radius, lobe_voxels * voxel_cm3, np.count_nonzero(region) * voxel_cm3, radius,
+        )
 
 
 def _is_own_lobe(
@@ -197,16 +211,16 @@ def solidity(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) -
     if not part.any():
         return 0.0
     part = part[bounding_box(part, margin=1)]
-    surface = part & ~ndimage.binary_erosion(part)
-    centres = np.argwhere(surface)
-    if len(centres) == 0:
-        return 0.0
-    # Corners in half-voxel units, so that they stay integers and duplicates drop.
-    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1], indexing="ij")).reshape(3, -1).T
-    corners = np.unique((2 * centres[:, None, :] + signs[None, :, :]).reshape(-1, 3), axis=0)
-    points = corners * (0.5 * np.asarray(spacing_zyx))
-    hull = ConvexHull(points)  # never flat: a voxel's corners span a box
-    return float(np.count_nonzero(part) * np.prod(spacing_zyx) / hull.volume)
+    centres = np.argwhere(part & ~ndimage.binary_erosion(part))
+    # The hull of the corners is the hull of the corners of the voxels on the
+    # hull of the centres; the centres can lie in one plane, the corners never.
+    try:
+        centres = centres[ConvexHull(centres).vertices]
+    except QhullError:
+        pass
+    signs = np.array(np.meshgrid([-0.5, 0.5], [-0.5, 0.5], [-0.5, 0.5], indexing="ij")).reshape(3, -1).T
+    corners = (centres[:, None, :] + signs[None, :, :]).reshape(-1, 3) * np.asarray(spacing_zyx)
+    return float(np.count_nonzero(part) * np.prod(spacing_zyx) / ConvexHull(corners).volume)
 
 
 def _opened_region(

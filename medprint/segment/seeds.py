@@ -50,6 +50,7 @@ def seeds_to_indices(
     *,
     lps_mm: Iterable[Sequence[float]] = (),
     voxels_ijk: Iterable[Sequence[float]] = (),
+    option: str = "--seed",
 ) -> NDArray[np.intp]:
     """Turn seeds in LPS mm and/or voxel indices into array indices ``(z, y, x)``.
 
@@ -63,6 +64,8 @@ def seeds_to_indices(
         Points in the DICOM patient frame, mm; rounded to the nearest voxel.
     voxels_ijk : iterable of (i, j, k)
         Column, row and slice indices (0-based).
+    option : str
+        The option the LPS points came from, for messages.
 
     Returns
     -------
@@ -80,15 +83,16 @@ def seeds_to_indices(
     for point in lps_mm:
         point_arr = np.asarray(point, dtype=float)
         if point_arr.shape != (3,) or not np.all(np.isfinite(point_arr)):
-            raise ParameterError(f"--seed: {tuple(point)} is not three finite numbers (X,Y,Z in mm)")
+            raise ParameterError(f"{option}: {tuple(point)} is not three finite numbers (X,Y,Z in mm)")
         ijk = np.rint(geometry.lps_to_index(point_arr)).astype(int)
         zyx = ijk[::-1]
         if np.any(zyx < 0) or np.any(zyx >= shape):
             (x0, y0, z0), (x1, y1, z1) = volume_extent_lps(geometry, shape_zyx)
+            voxel_hint = " or use --seed-voxel I,J,K" if option == "--seed" else ""
             raise ParameterError(
-                f"--seed {_fmt(point_arr)} mm is outside the volume, which spans x {x0:.1f}..{x1:.1f}, "
+                f"{option} {_fmt(point_arr)} mm is outside the volume, which spans x {x0:.1f}..{x1:.1f}, "
                 f"y {y0:.1f}..{y1:.1f}, z {z0:.1f}..{z1:.1f} mm (LPS); copy the point from a viewer in LPS "
-                "(Slicer shows RAS: negate x and y) or use --seed-voxel I,J,K"
+                f"(Slicer shows RAS: negate x and y){voxel_hint}"
             )
         rows.append(zyx.astype(np.intp))
     for voxel in voxels_ijk:

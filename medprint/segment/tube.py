@@ -14,6 +14,7 @@ off, so the parent's width does not swell the branch.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from itertools import pairwise
 
 import edt
@@ -29,6 +30,18 @@ from .voxels import EDT_THREADS, format_ijk, seeded_components
 log = logging.getLogger("medprint")
 
 
+@dataclass(frozen=True)
+class PathNames:
+    """How messages name a path's clicks and range, and where the array they come in starts in the scan."""
+
+    clicks: str = "seeds"
+    range_option: str = "--range"
+    offset_zyx: tuple[int, int, int] = (0, 0, 0)
+
+    def voxel(self, zyx: NDArray[np.intp]) -> str:
+        return format_ijk(np.asarray(zyx) + np.asarray(self.offset_zyx))
+
+
 #: Re-estimations of the tube radius from the region's cross-sections (it settles after two or three).
 TUBE_ITERATIONS = 4
 
@@ -41,6 +54,7 @@ def vessel_tube(
     factor: float,
     window_mm: float,
     branch_of: NDArray[np.bool_] | None = None,
+    names: PathNames = PathNames(),
 ) -> tuple[NDArray[np.bool_], NDArray[np.intp], NDArray[np.float64]]:
     """The part of ``lumen`` within ``factor`` local radii of the centreline through the seeds.
 
@@ -60,6 +74,9 @@ def vessel_tube(
         The vessel this one branches off (the first seed lies in it): the
         centreline starts where the path leaves it, so the parent's width
         does not swell the branch's radius.
+    names : PathNames
+        How errors and warnings name the clicks (and the offset of ``lumen``
+        in the scan, so voxel numbers are the scan's).
 
     Returns
     -------
@@ -71,9 +88,9 @@ def vessel_tube(
         The local vessel radius used at each path voxel.
     """
     depth = edt.edt(lumen, anisotropy=spacing_zyx, black_border=True, parallel=EDT_THREADS)
-    centreline = _centreline(lumen, depth, seeds_zyx, spacing_zyx)
+    centreline = _centreline(lumen, depth, seeds_zyx, spacing_zyx, names)
     if branch_of is not None:
-        centreline = _from_where_it_leaves(centreline, branch_of)
+        centreline = _from_where_it_leaves(centreline, branch_of, names)
         seeds_zyx = np.vstack([seeds_zyx, centreline[[0, -1]]])
     on_path = np.zeros(lumen.shape, dtype=bool)
     on_path[tuple(centreline.T)] = True
@@ -113,13 +130,20 @@ def vessel_tube(
     return region, centreline, radii
 
 
-def _from_where_it_leaves(centreline: NDArray[np.intp], parent: NDArray[np.bool_]) -> NDArray[np.intp]:
-    """The path from its last voxel inside ``parent`` on (all of it when it never enters)."""
-    inside = np.flatnonzero(parent[tuple(centreline.T)])
-    if len(inside) == 0:
+def _from_where_it_leaves(
+    centreline: NDArray[np.intp], parent: NDArray[np.bool_], names: PathNames
+) -> NDArray[np.intp]:
+    """The path from its last voxel inside ``parent`` before it first leaves it (all of it if it starts outside)."""
+    inside = parent[tuple(centreline.T)]
+    if inside[-1]:
+        raise SegmentationError(
+            f"the last of the {names.clicks} (voxel {names.voxel(centreline[-1])}) lies in the vessel the branch "
+            "leaves: give them from the vessel out along the branch, the last one on the branch"
+        )
+    if not inside[0]:
         return centreline
-    start = min(int(inside[-1]), len(centreline) - 2)
-    return centreline[start:]
+    first_out = int(np.argmin(inside))
+    return centreline[first_out - 1:]
 
 
 def _beyond_ends(
@@ -151,6 +175,7 @@ def _centreline(
     depth_mm: NDArray[np.floating],
     seeds_zyx: NDArray[np.intp],
     spacing_zyx: tuple[float, float, float],
+    names: PathNames,
 ) -> NDArray[np.intp]:
     """Minimal path through the seeds in order, cost 1/depth^2 (it keeps to the middle of the lumen)."""
     index = np.full(lumen.shape, -1, dtype=np.int64)
@@ -176,14 +201,14 @@ def _centreline(
         _, previous = dijkstra(graph, directed=False, indices=source, return_predecessors=True)
         if source != target and previous[target] < 0:
             raise SegmentationError(
-                f"seeds {number} and {number + 1} (voxels {format_ijk(start)} and {format_ijk(end)}) are not connected "
-                "inside the range; add a seed between them on the vessel or widen --range"
+                f"{names.clicks} {number} and {number + 1} (voxels {names.voxel(start)} and {names.voxel(end)}) are not "
+                f"connected inside the range; add a click between them on the vessel or widen {names.range_option}"
             )
         stretch = [target]
         while stretch[-1] != source:
             stretch.append(int(previous[stretch[-1]]))
         stretch.reverse()
-        _warn_on_detour(coords[np.asarray(stretch)], spacing_zyx, number)
+        _warn_on_detour(coords[np.asarray(stretch)], spacing_zyx, number, names)
         path.extend(stretch if not path else stretch[1:])
     return coords[np.asarray(path, dtype=np.int64)]
 
@@ -192,7 +217,9 @@ def _centreline(
 DETOUR_RATIO = 2.5
 
 
-def _warn_on_detour(stretch: NDArray[np.intp], spacing_zyx: tuple[float, float, float], number: int) -> None:
+def _warn_on_detour(
+    stretch: NDArray[np.intp], spacing_zyx: tuple[float, float, float], number: int, names: PathNames
+) -> None:
     """Warn when the path between two successive clicks runs far longer than the gap between them.
 
     Where the vessel falls out of the range for a stretch (a stenosis, a
@@ -206,7 +233,7 @@ def _warn_on_detour(stretch: NDArray[np.intp], spacing_zyx: tuple[float, float, 
     length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
     if length > DETOUR_RATIO * straight and length - straight > 20.0:
         log.warning(
-            "vessel: the path from click %d to click %d runs %.0f mm for a %.0f mm gap: it may leave the vessel "
-            "where the vessel falls out of the range; add a click between them, or lower --range",
-            number, number + 1, length, straight,
+            "vessel: the path between %s %d and %d runs %.0f mm for a %.0f mm gap: it may leave the vessel where "
+            "the vessel falls out of the range; add a click between them, or lower %s",
+            names.clicks, number, number + 1, length, straight, names.range_option,
         )

@@ -41,7 +41,7 @@ from .presets import get_preset
 from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_seeds
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
-from .tube import vessel_tube
+from .tube import PathNames, vessel_tube
 from .voxels import bounding_box, fill_enclosed, format_ijk, seeded_components, zyx_spacing
 
 log = logging.getLogger("medprint")
@@ -225,9 +225,9 @@ def _segment_vessel_tube(
     ]
     main = region.copy()
     for number, clicks in enumerate(settings.branches, start=1):
-        branch_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=clicks)
+        branch_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=clicks, option=f"--branch {number}")
         branch, branch_steps = _tube_along_clicks(
-            volume, branch_seeds, low, high, settings, options=("--branch", "--range"), branch_of=main
+            volume, branch_seeds, low, high, settings, options=(f"--branch {number}", "--range"), branch_of=main
         )
         region |= branch
         steps.append(
@@ -237,7 +237,7 @@ def _segment_vessel_tube(
     if settings.false_lumen is not None:
         channel = settings.false_lumen
         fl_low, fl_high = channel.intensity_range or (low, high)
-        fl_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=channel.seeds_lps_mm)
+        fl_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=channel.seeds_lps_mm, option="--false-lumen")
         false_region, false_steps = _tube_along_clicks(
             volume, fl_seeds, fl_low, fl_high, settings, options=("--false-lumen", "--false-lumen-range")
         )
@@ -277,9 +277,13 @@ def _tube_along_clicks(
     box = bounding_box(component, margin=1)
     offset = np.array([b.start for b in box])
     spacing_zyx = zyx_spacing(volume.geometry)
+    names = PathNames(
+        clicks="seeds" if seed_option == "--seed" else f"{seed_option} clicks", range_option=range_option,
+        offset_zyx=(int(offset[0]), int(offset[1]), int(offset[2])),
+    )
     sub, centreline, radii = vessel_tube(
         component[box], seeds - offset, spacing_zyx, factor=settings.tube_factor or 1.0,
-        window_mm=settings.tube_window_mm, branch_of=None if branch_of is None else branch_of[box],
+        window_mm=settings.tube_window_mm, branch_of=None if branch_of is None else branch_of[box], names=names,
     )
     region = np.zeros(volume.shape, dtype=bool)
     region[box] = sub

@@ -129,7 +129,8 @@ def test_tube_mode_bad_input():
     array[5:15, 5:15, 2:12] = 400
     array[5:15, 5:15, 25:35] = 400
     blobs = Volume(array=array, geometry=Geometry(spacing=(1.0, 1.0, 1.0)), modality="CT")
-    with pytest.raises(SegmentationError, match="seeds 1 and 2 .* are not connected inside the range; add a seed"):
+    unconnected = r"seeds 1 and 2 \(voxels 7,10,10 and 30,10,10\) are not connected inside the range; add a click"
+    with pytest.raises(SegmentationError, match=unconnected):
         segment_vessel(blobs, [], VesselSettings(tube_factor=1.4), seeds_voxel=[(7, 10, 10), (30, 10, 10)])
 
 
@@ -236,5 +237,16 @@ def test_branch_bad_input(caplog):
         VesselSettings(tube_factor=1.3, branches=(((0.0, 0.0, 40.0),),))
     # A click off the range names the branch option.
     settings = VesselSettings(tube_factor=1.3, branches=(((0.0, 0.0, 40.0), (20.0, 10.0, 40.0)),))
-    with pytest.raises(SegmentationError, match="--branch at voxel .* outside --range 200:700"):
+    with pytest.raises(SegmentationError, match="--branch 1 at voxel .* outside --range 200:700"):
         segment_vessel(volume, [(0.0, 0.0, 8.0), (0.0, 0.0, 72.0)], settings)
+
+
+def test_branch_clicks_given_backwards_are_refused():
+    volume, *_ = _aorta_with_a_branch()
+    backwards = VesselSettings(tube_factor=1.3, branches=(((38.0, 0.0, 40.0), (20.0, 0.0, 40.0), (0.0, 0.0, 40.0)),))
+    last_in_vessel = r"the last of the --branch 1 clicks \(voxel 25,25,50\) lies in the vessel"
+    with pytest.raises(SegmentationError, match=last_in_vessel):
+        segment_vessel(volume, [(0.0, 0.0, 8.0), (0.0, 0.0, 72.0)], backwards)
+    off_scan = VesselSettings(tube_factor=1.3, branches=(((0.0, 0.0, 40.0), (200.0, 0.0, 40.0)),))
+    with pytest.raises(ParameterError, match=r"--branch 1 200,0,40 mm is outside the volume.*negate x and y\)$"):
+        segment_vessel(volume, [(0.0, 0.0, 8.0), (0.0, 0.0, 72.0)], off_scan)
