@@ -207,7 +207,12 @@ def _depth_mm(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) 
 
 
 def solidity(part: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) -> float:
-    """Volume of ``part`` over the volume of the convex hull of its voxels (their corners, not centres)."""
+    """Volume of ``part`` over the volume of the convex hull of its voxels (their corners, not centres).
+
+    Not scikit-image's ``regionprops(...).solidity``: that hull is a voxel
+    image (5-8 times slower here, measured on 60^3-100^3 sponges) and
+    ignores anisotropic spacing.
+    """
     if not part.any():
         return 0.0
     part = part[bounding_box(part, margin=1)]

@@ -34,9 +34,13 @@ log = logging.getLogger("medprint")
 class PathNames:
     """How messages name a path's clicks and range, and where the array they come in starts in the scan."""
 
-    clicks: str = "seeds"
+    option: str = "--seed"
     range_option: str = "--range"
     offset_zyx: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def clicks(self) -> str:
+        return "seeds" if self.option == "--seed" else f"{self.option} clicks"
 
     def voxel(self, zyx: NDArray[np.intp]) -> str:
         return format_ijk(np.asarray(zyx) + np.asarray(self.offset_zyx))
@@ -201,8 +205,9 @@ def _centreline(
         _, previous = dijkstra(graph, directed=False, indices=source, return_predecessors=True)
         if source != target and previous[target] < 0:
             raise SegmentationError(
-                f"{names.clicks} {number} and {number + 1} (voxels {names.voxel(start)} and {names.voxel(end)}) are not "
-                f"connected inside the range; add a click between them on the vessel or widen {names.range_option}"
+                f"{names.clicks} {number} and {number + 1} (voxels {names.voxel(start)} and {names.voxel(end)}) "
+                f"are not connected inside the range; add a click between them on the vessel or widen "
+                f"{names.range_option}"
             )
         stretch = [target]
         while stretch[-1] != source:
@@ -217,6 +222,12 @@ def _centreline(
 DETOUR_RATIO = 2.5
 
 
+def path_length_mm(path_zyx: NDArray[np.intp], spacing_zyx: tuple[float, float, float]) -> float:
+    """Length of a voxel path, measured along a running mean of it (the voxel path is a staircase)."""
+    smooth = ndimage.uniform_filter1d(path_zyx * np.asarray(spacing_zyx, dtype=float), 5, axis=0, mode="nearest")
+    return float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
+
+
 def _warn_on_detour(
     stretch: NDArray[np.intp], spacing_zyx: tuple[float, float, float], number: int, names: PathNames
 ) -> None:
@@ -228,9 +239,7 @@ def _warn_on_detour(
     """
     scaled = stretch * np.asarray(spacing_zyx)
     straight = float(np.linalg.norm(scaled[-1] - scaled[0]))
-    # The voxel path is a staircase: measured along a running mean of it.
-    smooth = ndimage.uniform_filter1d(scaled.astype(float), 5, axis=0, mode="nearest")
-    length = float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
+    length = path_length_mm(stretch, spacing_zyx)
     if length > DETOUR_RATIO * straight and length - straight > 20.0:
         log.warning(
             "vessel: the path between %s %d and %d runs %.0f mm for a %.0f mm gap: it may leave the vessel where "

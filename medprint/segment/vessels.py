@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from ..errors import ParameterError, SegmentationError
 from ..volume import Mask, Volume
@@ -41,7 +40,7 @@ from .presets import get_preset
 from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_seeds
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
-from .tube import PathNames, vessel_tube
+from .tube import PathNames, path_length_mm, vessel_tube
 from .voxels import bounding_box, fill_enclosed, format_ijk, seeded_components, zyx_spacing
 
 log = logging.getLogger("medprint")
@@ -67,7 +66,8 @@ class FalseLumen:
     def __post_init__(self) -> None:
         if len(self.seeds_lps_mm) < 2:
             raise ParameterError(
-                f"--false-lumen: needs at least two clicks along the false lumen, in order; got {len(self.seeds_lps_mm)}"
+                "--false-lumen: needs at least two clicks along the false lumen, in order; "
+                f"got {len(self.seeds_lps_mm)}"
             )
 
 
@@ -225,27 +225,19 @@ def _segment_vessel_tube(
     ]
     main = region.copy()
     for number, clicks in enumerate(settings.branches, start=1):
-        branch_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=clicks, option=f"--branch {number}")
-        branch, branch_steps = _tube_along_clicks(
-            volume, branch_seeds, low, high, settings, options=(f"--branch {number}", "--range"), branch_of=main
+        branch, where, measured = _tube_along_lps_clicks(
+            volume, clicks, low, high, settings, PathNames(option=f"--branch {number}"), branch_of=main
         )
         region |= branch
-        steps.append(
-            f"branch {number}: {len(branch_seeds)} click(s) at voxel(s) "
-            + "; ".join(format_ijk(s) for s in branch_seeds) + f", from where it leaves the vessel; {branch_steps}"
-        )
+        steps.append(f"branch {number}: {where}, from where it leaves the vessel; {measured}")
     if settings.false_lumen is not None:
-        channel = settings.false_lumen
-        fl_low, fl_high = channel.intensity_range or (low, high)
-        fl_seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=channel.seeds_lps_mm, option="--false-lumen")
-        false_region, false_steps = _tube_along_clicks(
-            volume, fl_seeds, fl_low, fl_high, settings, options=("--false-lumen", "--false-lumen-range")
+        fl_low, fl_high = settings.false_lumen.intensity_range or (low, high)
+        false_region, where, measured = _tube_along_lps_clicks(
+            volume, settings.false_lumen.seeds_lps_mm, fl_low, fl_high, settings,
+            PathNames(option="--false-lumen", range_option="--false-lumen-range"),
         )
         region |= false_region
-        steps.append(
-            f"false lumen: {len(fl_seeds)} click(s) at voxel(s) " + "; ".join(format_ijk(s) for s in fl_seeds)
-            + f", range {fl_low:g}..{fl_high:g}; {false_steps}"
-        )
+        steps.append(f"false lumen: {where}, range {fl_low:g}..{fl_high:g}; {measured}")
     region = fill_enclosed(region)
     volume_mm3 = float(np.count_nonzero(region)) * volume.geometry.voxel_volume_mm3
     limit = settings.max_volume_mm3 or 0.25 * region.size * volume.geometry.voxel_volume_mm3
@@ -262,36 +254,43 @@ def _segment_vessel_tube(
     return Mask(array=region, geometry=volume.geometry, label=settings.label), steps
 
 
+def _tube_along_lps_clicks(
+    volume: Volume, clicks_lps_mm: Sequence[Sequence[float]], low: float, high: float, settings: VesselSettings,
+    names: PathNames, branch_of: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], str, str]:
+    """A further tube (a branch, a false lumen) from clicks in patient mm.
+
+    Returns the region, where the clicks are and what the path measured.
+    """
+    seeds = seeds_to_indices(volume.geometry, volume.shape, lps_mm=clicks_lps_mm, option=names.option)
+    region, measured = _tube_along_clicks(volume, seeds, low, high, settings, names, branch_of)
+    return region, f"{len(seeds)} click(s) at voxel(s) {'; '.join(format_ijk(s) for s in seeds)}", measured
+
+
 def _tube_along_clicks(
     volume: Volume, seeds: NDArray[np.intp], low: float, high: float, settings: VesselSettings,
-    options: tuple[str, str] = ("--seed", "--range"),
-    branch_of: NDArray[np.bool_] | None = None,
+    names: PathNames = PathNames(), branch_of: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.bool_], str]:
     """The range's voxels within the tube around the path through the clicks, and what the path measured."""
     raw = volume.array
-    seed_option, range_option = options
     check_seeds_in_range(
-        volume, raw, seeds, low, high, RegionGrowingSettings(), seed_option=seed_option, range_option=range_option
+        volume, raw, seeds, low, high, RegionGrowingSettings(), seed_option=names.option,
+        range_option=names.range_option,
     )
     component = seeded_components((raw >= low) & (raw <= high), seeds)
     box = bounding_box(component, margin=1)
-    offset = np.array([b.start for b in box])
+    offset = (int(box[0].start), int(box[1].start), int(box[2].start))
     spacing_zyx = zyx_spacing(volume.geometry)
-    names = PathNames(
-        clicks="seeds" if seed_option == "--seed" else f"{seed_option} clicks", range_option=range_option,
-        offset_zyx=(int(offset[0]), int(offset[1]), int(offset[2])),
-    )
     sub, centreline, radii = vessel_tube(
-        component[box], seeds - offset, spacing_zyx, factor=settings.tube_factor or 1.0,
-        window_mm=settings.tube_window_mm, branch_of=None if branch_of is None else branch_of[box], names=names,
+        component[box], seeds - np.array(offset), spacing_zyx, factor=settings.tube_factor or 1.0,
+        window_mm=settings.tube_window_mm, branch_of=None if branch_of is None else branch_of[box],
+        names=replace(names, offset_zyx=offset),
     )
     region = np.zeros(volume.shape, dtype=bool)
     region[box] = sub
-    # The voxel path is a staircase: its length is taken along a running mean of it.
-    smooth_path = ndimage.uniform_filter1d(centreline * np.asarray(spacing_zyx), 5, axis=0, mode="nearest")
-    length_mm = float(np.linalg.norm(np.diff(smooth_path, axis=0), axis=1).sum())
     low_r, mid_r, high_r = np.percentile(radii, [10, 50, 90])
     return region, (
-        f"centreline through the seeds: {length_mm:.0f} mm; vessel radius along it {low_r:.1f} / {mid_r:.1f} / "
-        f"{high_r:.1f} mm (10th / 50th / 90th percentile, median over {settings.tube_window_mm:g} mm)"
+        f"centreline through the seeds: {path_length_mm(centreline, spacing_zyx):.0f} mm; vessel radius along it "
+        f"{low_r:.1f} / {mid_r:.1f} / {high_r:.1f} mm (10th / 50th / 90th percentile, median over "
+        f"{settings.tube_window_mm:g} mm)"
     )
