@@ -1,21 +1,27 @@
 """Single-file volumes: NIfTI, NRRD, MetaImage (MHA/MHD), read with SimpleITK.
 
-SimpleITK already reports geometry in ITK's LPS convention (it converts
-NIfTI's RAS qform/sform on reading), so origin and direction are taken over
-as they are.
+ITK reads the voxels, after medprint has read each header itself and checked
+that the data is whole (ITK repairs bad headers and cut data silently).  NIfTI
+geometry comes from the header (sform, else qform, RAS -> LPS); NRRD and
+MetaImage geometry from ITK, which reports it in LPS, once the header values
+behind it are known to be sane.
 """
 
 from __future__ import annotations
 
+import bz2
 import logging
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import GeometryError, InputError
+from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
-from ..volume import Volume
+from ..volume import Volume, all_finite, describe_non_finite
+from .image_headers import DataLayout, read_raw_header
 
 log = logging.getLogger("medprint")
 
@@ -24,6 +30,9 @@ IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Values below this only occur in Hounsfield data (air is -1000 HU).
 _HU_AIR_CEILING = -900.0
 
+# Compressed bytes read, and most bytes decompressed, at a time while checking a stream.
+_CHUNK = 1 << 22
+
 
 def is_image_file(path: Path) -> bool:
     """True when the file name has one of the image suffixes medprint reads."""
@@ -31,8 +40,13 @@ def is_image_file(path: Path) -> bool:
     return any(name.endswith(suffix) for suffix in IMAGE_SUFFIXES)
 
 
-def load_image_file(path: Path, *, modality: str | None = None) -> Volume:
+def load_image_file(path: Path, *, modality: str | None = None, non_finite: float | None = None) -> Volume:
     """Read a NIfTI, NRRD or MetaImage volume.
+
+    The header is read and checked first (see :mod:`medprint.io.image_headers`),
+    then the voxel data is checked to be complete -- compressed data is
+    decompressed once without being kept, so a stream cut short or failing its
+    checksum is refused -- and only then does ITK read the voxels.
 
     Parameters
     ----------
@@ -41,7 +55,21 @@ def load_image_file(path: Path, *, modality: str | None = None) -> Volume:
         ``'CT'`` or ``'MR'``; these formats do not record it.  When omitted,
         a scan whose values reach below -900 is taken as CT (only Hounsfield
         data has air at -1000) and the guess is recorded in the volume's notes.
+    non_finite : float, optional
+        The value NaN and infinite voxels stand for.  Without it such voxels
+        are refused, naming how many there are and where.
+
+    Raises
+    ------
+    InputError
+        Not an image of the format its name says, damaged or incomplete data,
+        or non-finite voxels without ``non_finite``.
+    GeometryError
+        Impossible voxel sizes, directions or positions in the header.
     """
+    header = read_raw_header(path)
+    if header.layout is not None:
+        check_data_complete(path, header.layout)
     image = _read(path)
     if image.GetDimension() != 3:
         raise InputError(f"{path}: medprint needs a 3-D volume, this image is {image.GetDimension()}-D")
@@ -51,42 +79,55 @@ def load_image_file(path: Path, *, modality: str | None = None) -> Volume:
             "give a single-channel scan"
         )
     array = sitk.GetArrayFromImage(image)
+    geometry = header.geometry or _itk_geometry(path, image)
+    notes = replace_non_finite(array, non_finite, source=str(path))
+    chosen, note = _decide_modality(array, modality)
+    if note:
+        notes += (note,)
+        log.info("%s: %s", path.name, note)
+    metadata = {"source_format": header.format_name, "modality": chosen}
+    return Volume(array=array, geometry=geometry, modality=chosen, metadata=metadata, notes=notes)
+
+
+def _itk_geometry(path: Path, image: sitk.Image) -> Geometry:
     try:
-        geometry = Geometry(spacing=image.GetSpacing(), origin=image.GetOrigin(), direction=image.GetDirection())
+        return Geometry(spacing=image.GetSpacing(), origin=image.GetOrigin(), direction=image.GetDirection())
     except GeometryError as error:
         raise GeometryError(f"{path}: {error}") from None
-    chosen, note = _decide_modality(array, modality)
-    notes = (note,) if note else ()
-    if note:
-        log.info("%s: %s", path.name, note)
-    metadata = {"source_format": _format_name(path), "modality": chosen}
-    return Volume(array=array, geometry=geometry, modality=chosen, metadata=metadata, notes=notes)
 
 
 def _read(path: Path) -> sitk.Image:
     try:
-        if path.name.lower().endswith(".nii"):
-            _check_nifti_complete(path)
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
         raise InputError(f"{path}: cannot read this image ({first_line.strip()}); is the file complete?") from None
 
 
-def _check_nifti_complete(path: Path) -> None:
-    """ITK fills a truncated uncompressed NIfTI with garbage instead of failing; refuse it."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
-    bits = int(reader.GetMetaData("bitpix"))
-    dims = [int(reader.GetMetaData(f"dim[{axis}]")) for axis in range(1, int(reader.GetMetaData("dim[0]")) + 1)]
-    expected = int(float(reader.GetMetaData("vox_offset"))) + int(np.prod(dims)) * bits // 8
-    actual = path.stat().st_size
-    if actual < expected:
-        raise InputError(
-            f"{path}: cannot read this image (file is {actual} bytes, its header needs {expected}); "
-            "is the file complete? copy it again"
-        )
+def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -> tuple[str, ...]:
+    """Refuse NaN/Inf voxels, or set them to ``value`` in place; returns the note to record.
+
+    Parameters
+    ----------
+    array : ndarray, shape (z, y, x)
+        Voxels, changed in place when ``value`` is given.
+    value : float, optional
+        What a non-finite voxel stands for (``--non-finite``).
+    source : str
+        The file, for messages.
+    """
+    if not np.issubdtype(array.dtype, np.floating) or all_finite(array):
+        return ()
+    bad = ~np.isfinite(array)
+    count = int(np.count_nonzero(bad))
+    if value is None:
+        raise InputError(f"{source}: {describe_non_finite(bad)}; pass --non-finite VALUE to say what they stand for")
+    if abs(value) > np.finfo(array.dtype).max:
+        raise ParameterError(f"--non-finite {value:g} does not fit this scan's {array.dtype} voxels; give a smaller value")
+    array[bad] = value
+    note = f"{count} non-finite (NaN/Inf) voxels set to {value:g} as --non-finite asked"
+    log.info("%s: %s", Path(source).name, note)
+    return (note,)
 
 
 def _decide_modality(array: np.ndarray, modality: str | None) -> tuple[str, str]:
@@ -98,10 +139,93 @@ def _decide_modality(array: np.ndarray, modality: str | None) -> tuple[str, str]
     return "OT", f"modality unknown (values {minimum:g}..{float(array.max()):g}); pass --modality CT to use CT presets"
 
 
-def _format_name(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz")):
-        return "NIfTI"
-    if name.endswith((".nrrd", ".nhdr")):
-        return "NRRD"
-    return "MetaImage"
+def check_data_complete(path: Path, layout: DataLayout) -> None:
+    """Refuse voxel data that ends early or, when compressed, fails its checksum.
+
+    ITK reads a cut ``.nii.gz`` with the missing part as zeros and never
+    verifies a gzip checksum, so a damaged file would become a model that
+    looks right.  Raw data is checked by its size; compressed data is
+    decompressed once in chunks and thrown away (about as long as ITK's own
+    read: 0.5 s for a 100 MB ``.nii.gz``), which is the only way to know it is whole.
+    """
+    data_path = layout.data_path
+    if layout.codec == "raw":
+        size = data_path.stat().st_size
+        needed = layout.data_bytes if layout.offset < 0 else layout.offset + layout.data_bytes
+        if size < needed:
+            raise InputError(
+                f"{path}: {_data_words(path, data_path)} is {size} bytes, its header needs {needed}; "
+                "the file is incomplete: copy it again"
+            )
+        return
+    if layout.codec == "other":
+        return
+    try:
+        total = _decompressed_size(data_path, layout.offset, layout.codec)
+    except (OSError, EOFError, ValueError, zlib.error) as error:
+        raise InputError(
+            f"{path}: the {layout.codec} data in {_data_words(path, data_path)} is damaged ({_why(error)}); "
+            "the file is incomplete or corrupt: copy it again"
+        ) from None
+    needed = layout.stream_skip + layout.data_bytes
+    if total < needed:
+        raise InputError(
+            f"{path}: {_data_words(path, data_path)} holds {total} bytes once decompressed, its header needs "
+            f"{needed}; the file is incomplete: copy it again"
+        )
+
+
+def _data_words(path: Path, data_path: Path) -> str:
+    return "the file" if data_path == path else f"its data file {data_path.name}"
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, EOFError):
+        return "the compressed stream ends early"
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def _decompressed_size(data_path: Path, offset: int, codec: str) -> int:
+    """Bytes a compressed stream holds, verified to its end (checksum and length), none of them kept."""
+    total = 0
+    decoder = _decoder(codec)
+    with open(data_path, "rb") as stream:
+        stream.seek(offset)
+        while chunk := stream.read(_CHUNK):
+            while chunk:
+                if decoder.eof:
+                    # Another gzip member may follow; zero padding after the stream is harmless.
+                    if codec != "gzip" or not chunk.strip(b"\0"):
+                        chunk = b""
+                        break
+                    decoder = _decoder(codec)
+                total += len(decoder.decompress(chunk, _CHUNK))
+                chunk = _leftover(decoder)
+            while not decoder.eof and not _needs_input(decoder):
+                total += len(decoder.decompress(b"", _CHUNK))
+    while not decoder.eof and (pending := decoder.decompress(b"", _CHUNK)):
+        total += len(pending)  # output zlib still held back by the limit
+    if not decoder.eof:
+        raise EOFError("the compressed stream ends early")
+    return total
+
+
+def _decoder(codec: str) -> Any:
+    if codec == "bzip2":
+        return bz2.BZ2Decompressor()
+    # 16+: gzip wrapper; 32+: zlib or gzip, whichever the stream has (MetaImage writes zlib).
+    return zlib.decompressobj(16 + zlib.MAX_WBITS if codec == "gzip" else 32 + zlib.MAX_WBITS)
+
+
+def _leftover(decoder: Any) -> bytes:
+    """Input the decoder has not used yet: held back by the output limit, or past the stream's end."""
+    if isinstance(decoder, bz2.BZ2Decompressor):
+        return decoder.unused_data if decoder.eof else b""
+    return decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+
+
+def _needs_input(decoder: Any) -> bool:
+    if isinstance(decoder, bz2.BZ2Decompressor):
+        return bool(decoder.needs_input)
+    return not decoder.unconsumed_tail

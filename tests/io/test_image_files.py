@@ -82,7 +82,7 @@ def test_truncated_nifti_is_one_clear_error(tmp_path):
     sitk.WriteImage(image, str(tmp_path / "full.nii"))
     data = (tmp_path / "full.nii").read_bytes()
     (tmp_path / "cut.nii").write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match=r"cut.nii: cannot read this image") as caught:
+    with pytest.raises(InputError, match=r"cut.nii: the file is \d+ bytes, its header needs \d+") as caught:
         load_volume(tmp_path / "cut.nii")
     assert "\n" not in str(caught.value)
 
