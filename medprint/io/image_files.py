@@ -10,8 +10,10 @@ behind it are known to be sane.
 from __future__ import annotations
 
 import bz2
+import gzip
 import logging
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +70,12 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
         Impossible voxel sizes, directions or positions in the header.
     """
     header = read_raw_header(path)
-    if header.layout is not None:
-        check_data_complete(path, header.layout)
+    hidden_non_finite = header.layout is not None and check_data_complete(path, header.layout)
+    if header.format_name == "NRRD" and header.layout is not None and header.layout.codec == "bzip2":
+        raise InputError(
+            f"{path}: bzip2-encoded NRRD data cannot be read (ITK's NRRD reader lacks bzip2); "
+            "save it again with gzip or raw encoding (e.g. unu save -e gzip)"
+        )
     image = _read(path)
     if image.GetDimension() != 3:
         raise InputError(f"{path}: medprint needs a 3-D volume, this image is {image.GetDimension()}-D")
@@ -80,7 +86,8 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
         )
     array = sitk.GetArrayFromImage(image)
     geometry = header.geometry or _itk_geometry(path, image)
-    notes = replace_non_finite(array, non_finite, source=str(path))
+    bad = _file_non_finite(header.layout).reshape(array.shape) if hidden_non_finite and header.layout else None
+    notes = replace_non_finite(array, non_finite, source=str(path), bad=bad)
     chosen, note = _decide_modality(array, modality)
     if note:
         notes += (note,)
@@ -104,7 +111,9 @@ def _read(path: Path) -> sitk.Image:
         raise InputError(f"{path}: cannot read this image ({first_line.strip()}); is the file complete?") from None
 
 
-def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -> tuple[str, ...]:
+def replace_non_finite(
+    array: np.ndarray, value: float | None, *, source: str, bad: np.ndarray | None = None
+) -> tuple[str, ...]:
     """Refuse NaN/Inf voxels, or set them to ``value`` in place; returns the note to record.
 
     Parameters
@@ -115,10 +124,14 @@ def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -
         What a non-finite voxel stands for (``--non-finite``).
     source : str
         The file, for messages.
+    bad : ndarray of bool, optional
+        Where the file holds NaN/Inf, when the reader has already replaced them
+        (ITK reads them from NIfTI as 0); default: found in ``array``.
     """
-    if not np.issubdtype(array.dtype, np.floating) or all_finite(array):
-        return ()
-    bad = ~np.isfinite(array)
+    if bad is None:
+        if not np.issubdtype(array.dtype, np.floating) or all_finite(array):
+            return ()
+        bad = ~np.isfinite(array)
     count = int(np.count_nonzero(bad))
     if value is None:
         raise InputError(f"{source}: {describe_non_finite(bad)}; pass --non-finite VALUE to say what they stand for")
@@ -139,8 +152,11 @@ def _decide_modality(array: np.ndarray, modality: str | None) -> tuple[str, str]
     return "OT", f"modality unknown (values {minimum:g}..{float(array.max()):g}); pass --modality CT to use CT presets"
 
 
-def check_data_complete(path: Path, layout: DataLayout) -> None:
+def check_data_complete(path: Path, layout: DataLayout) -> bool:
     """Refuse voxel data that ends early or, when compressed, fails its checksum.
+
+    Returns True when ``layout.float_dtype`` is set and the voxels in the file
+    hold NaN or Inf (checked on the way, at little extra cost).
 
     ITK reads a cut ``.nii.gz`` with the missing part as zeros and never
     verifies a gzip checksum, so a damaged file would become a model that
@@ -157,11 +173,12 @@ def check_data_complete(path: Path, layout: DataLayout) -> None:
                 f"{path}: {_data_words(path, data_path)} is {size} bytes, its header needs {needed}; "
                 "the file is incomplete: copy it again"
             )
-        return
+        return layout.float_dtype is not None and not all_finite(_raw_voxels(layout))
     if layout.codec == "other":
-        return
+        return False
+    watch = _FiniteWatch(layout)
     try:
-        total = _decompressed_size(data_path, layout.offset, layout.codec)
+        total = _decompressed_size(data_path, layout.offset, layout.codec, watch)
     except (OSError, EOFError, ValueError, zlib.error) as error:
         raise InputError(
             f"{path}: the {layout.codec} data in {_data_words(path, data_path)} is damaged ({_why(error)}); "
@@ -173,6 +190,47 @@ def check_data_complete(path: Path, layout: DataLayout) -> None:
             f"{path}: {_data_words(path, data_path)} holds {total} bytes once decompressed, its header needs "
             f"{needed}; the file is incomplete: copy it again"
         )
+    return watch.found
+
+
+def _raw_voxels(layout: DataLayout) -> np.ndarray:
+    """The float voxels of an uncompressed file, mapped, not read into memory."""
+    dtype = np.dtype(layout.float_dtype)
+    count = layout.data_bytes // dtype.itemsize
+    offset = layout.data_path.stat().st_size - layout.data_bytes if layout.offset < 0 else layout.offset
+    return np.memmap(layout.data_path, dtype=dtype, mode="r", offset=offset, shape=(count, 1, 1))
+
+
+def _file_non_finite(layout: DataLayout) -> np.ndarray:
+    """Where a file's float voxels are NaN/Inf, flat; read again, as only a damaged scan gets here."""
+    if layout.codec == "raw":
+        return ~np.isfinite(_raw_voxels(layout).ravel())
+    with gzip.open(layout.data_path, "rb") as stream:
+        stream.seek(layout.stream_skip)
+        values = np.frombuffer(stream.read(layout.data_bytes), dtype=np.dtype(layout.float_dtype))
+    return ~np.isfinite(values)
+
+
+class _FiniteWatch:
+    """Looks at the decompressed bytes as they stream past for float voxels that are NaN or Inf."""
+
+    def __init__(self, layout: DataLayout) -> None:
+        self.dtype = np.dtype(layout.float_dtype) if layout.float_dtype else None
+        self.start = layout.stream_skip
+        self.end = layout.stream_skip + layout.data_bytes
+        self.position = 0
+        self.carry = b""
+        self.found = False
+
+    def __call__(self, piece: bytes) -> None:
+        low = self.position
+        self.position += len(piece)
+        if self.dtype is None or self.found or self.position <= self.start or low >= self.end:
+            return
+        data = self.carry + piece[max(0, self.start - low): self.end - low]
+        usable = len(data) - len(data) % self.dtype.itemsize
+        self.found = not bool(np.isfinite(np.frombuffer(data, self.dtype, count=usable // self.dtype.itemsize)).all())
+        self.carry = data[usable:]
 
 
 def _data_words(path: Path, data_path: Path) -> str:
@@ -186,7 +244,7 @@ def _why(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _decompressed_size(data_path: Path, offset: int, codec: str) -> int:
+def _decompressed_size(data_path: Path, offset: int, codec: str, sink: Callable[[bytes], None]) -> int:
     """Bytes a compressed stream holds, verified to its end (checksum and length), none of them kept."""
     total = 0
     decoder = _decoder(codec)
@@ -200,15 +258,20 @@ def _decompressed_size(data_path: Path, offset: int, codec: str) -> int:
                         chunk = b""
                         break
                     decoder = _decoder(codec)
-                total += len(decoder.decompress(chunk, _CHUNK))
+                total += _pass(decoder.decompress(chunk, _CHUNK), sink)
                 chunk = _leftover(decoder)
             while not decoder.eof and not _needs_input(decoder):
-                total += len(decoder.decompress(b"", _CHUNK))
+                total += _pass(decoder.decompress(b"", _CHUNK), sink)
     while not decoder.eof and (pending := decoder.decompress(b"", _CHUNK)):
-        total += len(pending)  # output zlib still held back by the limit
+        total += _pass(pending, sink)  # output zlib still held back by the limit
     if not decoder.eof:
         raise EOFError("the compressed stream ends early")
     return total
+
+
+def _pass(piece: bytes, sink: Callable[[bytes], None]) -> int:
+    sink(piece)
+    return len(piece)
 
 
 def _decoder(codec: str) -> Any:

@@ -53,6 +53,10 @@ class DataLayout:
         Bytes of voxel data the header's sizes and type call for.
     stream_skip : int
         Bytes inside the decompressed stream before the voxels.
+    float_dtype : str, optional
+        The voxels' numpy type (e.g. ``'<f4'``) when they are floating point
+        and must be checked for NaN/Inf in the file itself (NIfTI: ITK reads
+        NaN and Inf as 0, so the array it returns cannot tell).
     """
 
     data_path: Path
@@ -60,6 +64,7 @@ class DataLayout:
     codec: str
     data_bytes: int
     stream_skip: int = 0
+    float_dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ _NIFTI2_FIELDS = (
     ("pixdim", 104, "f8", 8), ("vox_offset", 168, "i8", 1), ("qform_code", 344, "i4", 1),
     ("sform_code", 348, "i4", 1), ("quatern", 352, "f8", 3), ("qoffset", 376, "f8", 3), ("srow", 400, "f8", 12),
 )
+# NIfTI datatype codes of real floating-point voxels (complex ones are refused by ITK as vectors).
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
 # NIFTI_XFORM_* codes: 1 scanner, 2 aligned, 3 Talairach, 4 MNI-152, 5 template (NIfTI-2).
 _XFORM_CODES = range(0, 6)
 
@@ -170,6 +177,7 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
     layout = DataLayout(
         data_path=path, offset=0 if compressed else int(vox_offset), codec="gzip" if compressed else "raw",
         data_bytes=data_bytes, stream_skip=int(vox_offset) if compressed else 0,
+        float_dtype=_nifti_float_type(fields),
     )
     return RawHeader("NIfTI", layout, nifti_geometry(path, fields))
 
@@ -200,6 +208,11 @@ def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
             "convert it to a single .nii file"
         )
     return fields
+
+
+def _nifti_float_type(fields: dict[str, NDArray]) -> str | None:
+    kind = _NIFTI_FLOATS.get(int(fields["datatype"][0]))
+    return None if kind is None else np.dtype(kind).newbyteorder(fields["dim"].dtype.byteorder).str
 
 
 def _nifti_dims(path: Path, fields: dict[str, NDArray]) -> list[int]:
