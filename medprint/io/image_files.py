@@ -32,6 +32,9 @@ IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Values below this only occur in Hounsfield data (air is -1000 HU).
 _HU_AIR_CEILING = -900.0
 
+# Voxel sizes a scan can have, mm: from micro-CT (a few microns) to a very coarse scout.
+_VOXEL_MM_RANGE = (1e-3, 100.0)
+
 # Compressed bytes read, and most bytes decompressed, at a time while checking a stream.
 _CHUNK = 1 << 22
 
@@ -86,6 +89,7 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
         )
     array = sitk.GetArrayFromImage(image)
     geometry = header.geometry or _itk_geometry(path, image)
+    _check_voxel_size(path, geometry)
     bad = _file_non_finite(header.layout).reshape(array.shape) if hidden_non_finite and header.layout else None
     notes = replace_non_finite(array, non_finite, source=str(path), bad=bad)
     chosen, note = _decide_modality(array, modality)
@@ -101,6 +105,17 @@ def _itk_geometry(path: Path, image: sitk.Image) -> Geometry:
         return Geometry(spacing=image.GetSpacing(), origin=image.GetOrigin(), direction=image.GetDirection())
     except GeometryError as error:
         raise GeometryError(f"{path}: {error}") from None
+
+
+def _check_voxel_size(path: Path, geometry: Geometry) -> None:
+    """Refuse voxel sizes no scanner makes (1e30 mm, 1e-30 mm): a damaged header or a wrong unit."""
+    low, high = _VOXEL_MM_RANGE
+    if min(geometry.spacing) < low or max(geometry.spacing) > high:
+        sizes = " x ".join(f"{s:g}" for s in geometry.spacing)
+        raise GeometryError(
+            f"{path}: voxel size {sizes} mm is outside {low:g}..{high:g} mm, which no scanner makes; "
+            "fix the header's voxel sizes (or their unit)"
+        )
 
 
 def _read(path: Path) -> sitk.Image:

@@ -183,18 +183,14 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
 
 
 def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
-    if len(head) < 348:
-        raise _not_format(path, head, "NIfTI") if len(head) < 4 else InputError(
-            f"{path}: the NIfTI header is cut short ({len(head)} of 348 bytes); copy the file again"
-        )
     for order in "<>":
-        size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
+        size = int(np.frombuffer(head[:4].ljust(4, b"\0"), dtype=f"{order}i4")[0])
         if size in (348, 540):
             break
     else:
         raise _not_format(path, head, "NIfTI")
-    if size == 540 and len(head) < 540:
-        raise InputError(f"{path}: the NIfTI-2 header is cut short ({len(head)} of 540 bytes); copy the file again")
+    if len(head) < size:
+        raise InputError(f"{path}: the NIfTI header is cut short ({len(head)} of {size} bytes); copy the file again")
     table = _NIFTI1_FIELDS if size == 348 else _NIFTI2_FIELDS
     fields = {
         name: np.frombuffer(head, dtype=np.dtype(kind).newbyteorder(order) if kind[0] != "S" else kind,
@@ -271,7 +267,7 @@ def _sform(path: Path, srow: NDArray) -> NDArray[np.float64]:
     ras[:3, :] = np.asarray(srow, dtype=float).reshape(3, 4)
     if not np.all(np.isfinite(ras)):
         raise GeometryError(f"{path}: NIfTI sform (srow_x/y/z) holds NaN or infinite values; the header is damaged")
-    _check_axes(path, ras[:3, :3], "NIfTI sform (srow_x/y/z)")
+    _check_axes(path, ras[:3, :3], f"NIfTI sform (srow_x/y/z {_numbers(ras[:3])})")
     return ras
 
 
@@ -318,9 +314,8 @@ def _quaternion_matrix(w: float, x: float, y: float, z: float) -> NDArray[np.flo
 def _check_axes(path: Path, matrix: NDArray[np.float64], field: str) -> None:
     """Refuse index axes that are zero or not at right angles (columns of ``matrix``)."""
     sizes = np.linalg.norm(matrix, axis=0)
-    for axis, size in enumerate(sizes):
-        if not size > 0:
-            raise GeometryError(f"{path}: {field} gives axis {axis} zero length; the header is damaged")
+    if not np.all(sizes > 0):
+        raise GeometryError(f"{path}: {field} gives an index axis zero length (singular); the header is damaged")
     unit = matrix / sizes
     cosines = np.abs(unit.T @ unit - np.eye(3))
     if cosines.max() > _ORTHOGONAL_COSINE:
@@ -482,7 +477,7 @@ def _check_metaimage_geometry(path: Path, fields: dict[str, str]) -> None:
             side = int(round(np.sqrt(values.size)))
             if side * side != values.size or not np.all(np.isfinite(values)):
                 raise GeometryError(f"{path}: MetaImage {key} = {fields[key]} is not a finite square matrix; fix the header")
-            _check_axes(path, values.reshape(side, side), f"MetaImage {key}")
+            _check_axes(path, values.reshape(side, side), f"MetaImage {key} = {fields[key]}")
     for key in ("Offset", "Position", "Origin"):
         if key in fields and not np.all(np.isfinite(_floats(path, key, fields[key]))):
             raise GeometryError(f"{path}: MetaImage {key} = {fields[key]} is not finite; fix the header")
