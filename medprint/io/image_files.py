@@ -1,16 +1,16 @@
-"""Single-file volumes: NIfTI, NRRD, MetaImage (MHA/MHD), read with SimpleITK.
+"""Single-file volumes: NIfTI, NRRD, MetaImage (MHA/MHD).
 
-ITK reads the voxels, after medprint has read each header itself and checked
-that the data is whole (ITK repairs bad headers and cut data silently).  NIfTI
-geometry comes from the header (sform, else qform, RAS -> LPS); NRRD and
-MetaImage geometry from ITK, which reports it in LPS, once the header values
-behind it are known to be sane.
+medprint reads each header itself and checks that the data is whole before
+any voxel is used (ITK repairs bad headers and cut data silently).  NIfTI is
+then read entirely here: voxels straight from the (verified) stream, geometry
+from the header (sform, else qform, RAS -> LPS).  NRRD and MetaImage voxels and
+geometry come from SimpleITK, which reports LPS, once the header values behind
+them are known to be sane.
 """
 
 from __future__ import annotations
 
 import bz2
-import gzip
 import logging
 import zlib
 from collections.abc import Callable
@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
 from ..volume import Volume, all_finite, describe_non_finite
-from .image_headers import DataLayout, read_raw_header
+from .image_headers import DataLayout, NiftiVoxels, RawHeader, read_raw_header
 
 log = logging.getLogger("medprint")
 
@@ -49,9 +49,9 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
     """Read a NIfTI, NRRD or MetaImage volume.
 
     The header is read and checked first (see :mod:`medprint.io.image_headers`),
-    then the voxel data is checked to be complete -- compressed data is
-    decompressed once without being kept, so a stream cut short or failing its
-    checksum is refused -- and only then does ITK read the voxels.
+    then the voxel data is checked to be complete: a stream cut short or
+    failing its checksum is refused.  NIfTI voxels are read by medprint in the
+    same pass; NRRD and MetaImage voxels by ITK afterwards.
 
     Parameters
     ----------
@@ -73,12 +73,56 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
         Impossible voxel sizes, directions or positions in the header.
     """
     header = read_raw_header(path)
-    hidden_non_finite = header.layout is not None and check_data_complete(path, header.layout)
-    if header.format_name == "NRRD" and header.layout is not None and header.layout.codec == "bzip2":
-        raise InputError(
-            f"{path}: bzip2-encoded NRRD data cannot be read (ITK's NRRD reader lacks bzip2); "
-            "save it again with gzip or raw encoding (e.g. unu save -e gzip)"
-        )
+    if header.voxels is not None and header.layout is not None and header.geometry is not None:
+        array, geometry = read_nifti_voxels(path, header.layout, header.voxels), header.geometry
+    else:
+        array, geometry = _read_with_itk(path, header)
+    _check_voxel_size(path, geometry)
+    notes = replace_non_finite(array, non_finite, source=str(path))
+    chosen, note = _decide_modality(array, modality)
+    if note:
+        notes += (note,)
+        log.info("%s: %s", path.name, note)
+    metadata = {"source_format": header.format_name, "modality": chosen}
+    return Volume(array=array, geometry=geometry, modality=chosen, metadata=metadata, notes=notes)
+
+
+def read_nifti_voxels(path: Path, layout: DataLayout, voxels: NiftiVoxels) -> np.ndarray:
+    """The voxel array ``(z, y, x)`` of a NIfTI file, scaled by its ``scl_slope``/``scl_inter``.
+
+    medprint reads NIfTI voxels itself: ITK reads NaN and Inf as 0 and a cut
+    ``.nii.gz`` as zeros, and never checks the gzip checksum.  A ``.nii.gz`` is
+    decompressed once, with its checksum and length verified, straight into
+    the array, so the checks cost no second pass.
+    """
+    dtype = np.dtype(voxels.dtype)
+    count = layout.data_bytes // dtype.itemsize
+    if layout.codec == "raw":
+        _check_raw_size(path, layout)
+        array = np.fromfile(layout.data_path, dtype=dtype, count=count, offset=layout.offset)
+    else:
+        buffer = bytearray(layout.data_bytes)
+        _check_stream(path, layout, _Filler(buffer, layout.stream_skip))
+        array = np.frombuffer(buffer, dtype=dtype)
+    array = array.reshape(voxels.shape_zyx)
+    if not dtype.isnative:
+        array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    if voxels.slope != 1.0 or voxels.intercept != 0.0:
+        array = array.astype(np.float64 if dtype.itemsize == 8 and dtype.kind == "f" else np.float32)
+        array *= voxels.slope
+        array += voxels.intercept
+    return array
+
+
+def _read_with_itk(path: Path, header: RawHeader) -> tuple[np.ndarray, Geometry]:
+    """NRRD and MetaImage voxels and geometry, read by ITK once the header and data are known sane."""
+    if header.layout is not None:
+        check_data_complete(path, header.layout)
+        if header.format_name == "NRRD" and header.layout.codec == "bzip2":
+            raise InputError(
+                f"{path}: bzip2-encoded NRRD data cannot be read (ITK's NRRD reader lacks bzip2); "
+                "save it again with gzip or raw encoding (e.g. unu save -e gzip)"
+            )
     image = _read(path)
     if image.GetDimension() != 3:
         raise InputError(f"{path}: medprint needs a 3-D volume, this image is {image.GetDimension()}-D")
@@ -87,17 +131,7 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
             f"{path}: has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour or vector image); "
             "give a single-channel scan"
         )
-    array = sitk.GetArrayFromImage(image)
-    geometry = header.geometry or _itk_geometry(path, image)
-    _check_voxel_size(path, geometry)
-    bad = _file_non_finite(header.layout).reshape(array.shape) if hidden_non_finite and header.layout else None
-    notes = replace_non_finite(array, non_finite, source=str(path), bad=bad)
-    chosen, note = _decide_modality(array, modality)
-    if note:
-        notes += (note,)
-        log.info("%s: %s", path.name, note)
-    metadata = {"source_format": header.format_name, "modality": chosen}
-    return Volume(array=array, geometry=geometry, modality=chosen, metadata=metadata, notes=notes)
+    return sitk.GetArrayFromImage(image), _itk_geometry(path, image)
 
 
 def _itk_geometry(path: Path, image: sitk.Image) -> Geometry:
@@ -126,9 +160,7 @@ def _read(path: Path) -> sitk.Image:
         raise InputError(f"{path}: cannot read this image ({first_line.strip()}); is the file complete?") from None
 
 
-def replace_non_finite(
-    array: np.ndarray, value: float | None, *, source: str, bad: np.ndarray | None = None
-) -> tuple[str, ...]:
+def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -> tuple[str, ...]:
     """Refuse NaN/Inf voxels, or set them to ``value`` in place; returns the note to record.
 
     Parameters
@@ -139,14 +171,10 @@ def replace_non_finite(
         What a non-finite voxel stands for (``--non-finite``).
     source : str
         The file, for messages.
-    bad : ndarray of bool, optional
-        Where the file holds NaN/Inf, when the reader has already replaced them
-        (ITK reads them from NIfTI as 0); default: found in ``array``.
     """
-    if bad is None:
-        if not np.issubdtype(array.dtype, np.floating) or all_finite(array):
-            return ()
-        bad = ~np.isfinite(array)
+    if not np.issubdtype(array.dtype, np.floating) or all_finite(array):
+        return ()
+    bad = ~np.isfinite(array)
     count = int(np.count_nonzero(bad))
     if value is None:
         raise InputError(f"{source}: {describe_non_finite(bad)}; pass --non-finite VALUE to say what they stand for")
@@ -167,85 +195,60 @@ def _decide_modality(array: np.ndarray, modality: str | None) -> tuple[str, str]
     return "OT", f"modality unknown (values {minimum:g}..{float(array.max()):g}); pass --modality CT to use CT presets"
 
 
-def check_data_complete(path: Path, layout: DataLayout) -> bool:
+def check_data_complete(path: Path, layout: DataLayout) -> None:
     """Refuse voxel data that ends early or, when compressed, fails its checksum.
 
-    Returns True when ``layout.float_dtype`` is set and the voxels in the file
-    hold NaN or Inf (checked on the way, at little extra cost).
-
-    ITK reads a cut ``.nii.gz`` with the missing part as zeros and never
-    verifies a gzip checksum, so a damaged file would become a model that
-    looks right.  Raw data is checked by its size; compressed data is
-    decompressed once in chunks and thrown away (about as long as ITK's own
-    read: 0.5 s for a 100 MB ``.nii.gz``), which is the only way to know it is whole.
+    ITK reads cut data as zeros and never verifies a gzip checksum, so a
+    damaged file would become a model that looks right.  Raw data is checked
+    by its size; compressed data is decompressed once in chunks and thrown
+    away, which is the only way to know it is whole (about as long as ITK's own
+    read; NIfTI avoids the second pass, see :func:`read_nifti_voxels`).
     """
-    data_path = layout.data_path
     if layout.codec == "raw":
-        size = data_path.stat().st_size
-        needed = layout.data_bytes if layout.offset < 0 else layout.offset + layout.data_bytes
-        if size < needed:
-            raise InputError(
-                f"{path}: {_data_words(path, data_path)} is {size} bytes, its header needs {needed}; "
-                "the file is incomplete: copy it again"
-            )
-        return layout.float_dtype is not None and not all_finite(_raw_voxels(layout))
-    if layout.codec == "other":
-        return False
-    watch = _FiniteWatch(layout)
+        _check_raw_size(path, layout)
+    elif layout.codec != "other":
+        _check_stream(path, layout, lambda piece: None)
+
+
+def _check_raw_size(path: Path, layout: DataLayout) -> None:
+    size = layout.data_path.stat().st_size
+    needed = layout.data_bytes if layout.offset < 0 else layout.offset + layout.data_bytes
+    if size < needed:
+        raise InputError(
+            f"{path}: {_data_words(path, layout.data_path)} is {size} bytes, its header needs {needed}; "
+            "the file is incomplete: copy it again"
+        )
+
+
+def _check_stream(path: Path, layout: DataLayout, sink: Callable[[bytes], None]) -> None:
     try:
-        total = _decompressed_size(data_path, layout.offset, layout.codec, watch)
+        total = _decompressed_size(layout.data_path, layout.offset, layout.codec, sink)
     except (OSError, EOFError, ValueError, zlib.error) as error:
         raise InputError(
-            f"{path}: the {layout.codec} data in {_data_words(path, data_path)} is damaged ({_why(error)}); "
+            f"{path}: the {layout.codec} data in {_data_words(path, layout.data_path)} is damaged ({_why(error)}); "
             "the file is incomplete or corrupt: copy it again"
         ) from None
     needed = layout.stream_skip + layout.data_bytes
     if total < needed:
         raise InputError(
-            f"{path}: {_data_words(path, data_path)} holds {total} bytes once decompressed, its header needs "
-            f"{needed}; the file is incomplete: copy it again"
+            f"{path}: {_data_words(path, layout.data_path)} holds {total} bytes once decompressed, its header "
+            f"needs {needed}; the file is incomplete: copy it again"
         )
-    return watch.found
 
 
-def _raw_voxels(layout: DataLayout) -> np.ndarray:
-    """The float voxels of an uncompressed file, mapped, not read into memory."""
-    dtype = np.dtype(layout.float_dtype)
-    count = layout.data_bytes // dtype.itemsize
-    offset = layout.data_path.stat().st_size - layout.data_bytes if layout.offset < 0 else layout.offset
-    return np.memmap(layout.data_path, dtype=dtype, mode="r", offset=offset, shape=(count, 1, 1))
+class _Filler:
+    """Copies the voxel bytes of a decompressed stream into a buffer as they pass."""
 
-
-def _file_non_finite(layout: DataLayout) -> np.ndarray:
-    """Where a file's float voxels are NaN/Inf, flat; read again, as only a damaged scan gets here."""
-    if layout.codec == "raw":
-        return ~np.isfinite(_raw_voxels(layout).ravel())
-    with gzip.open(layout.data_path, "rb") as stream:
-        stream.seek(layout.stream_skip)
-        values = np.frombuffer(stream.read(layout.data_bytes), dtype=np.dtype(layout.float_dtype))
-    return ~np.isfinite(values)
-
-
-class _FiniteWatch:
-    """Looks at the decompressed bytes as they stream past for float voxels that are NaN or Inf."""
-
-    def __init__(self, layout: DataLayout) -> None:
-        self.dtype = np.dtype(layout.float_dtype) if layout.float_dtype else None
-        self.start = layout.stream_skip
-        self.end = layout.stream_skip + layout.data_bytes
+    def __init__(self, buffer: bytearray, skip: int) -> None:
+        self.view = memoryview(buffer)
+        self.start = skip
         self.position = 0
-        self.carry = b""
-        self.found = False
 
     def __call__(self, piece: bytes) -> None:
-        low = self.position
-        self.position += len(piece)
-        if self.dtype is None or self.found or self.position <= self.start or low >= self.end:
-            return
-        data = self.carry + piece[max(0, self.start - low): self.end - low]
-        usable = len(data) - len(data) % self.dtype.itemsize
-        self.found = not bool(np.isfinite(np.frombuffer(data, self.dtype, count=usable // self.dtype.itemsize)).all())
-        self.carry = data[usable:]
+        low, self.position = self.position, self.position + len(piece)
+        first, last = max(low, self.start), min(self.position, self.start + len(self.view))
+        if first < last:
+            self.view[first - self.start: last - self.start] = piece[first - low: last - low]
 
 
 def _data_words(path: Path, data_path: Path) -> str:

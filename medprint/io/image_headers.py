@@ -53,10 +53,6 @@ class DataLayout:
         Bytes of voxel data the header's sizes and type call for.
     stream_skip : int
         Bytes inside the decompressed stream before the voxels.
-    float_dtype : str, optional
-        The voxels' numpy type (e.g. ``'<f4'``) when they are floating point
-        and must be checked for NaN/Inf in the file itself (NIfTI: ITK reads
-        NaN and Inf as 0, so the array it returns cannot tell).
     """
 
     data_path: Path
@@ -64,7 +60,6 @@ class DataLayout:
     codec: str
     data_bytes: int
     stream_skip: int = 0
-    float_dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +75,36 @@ class RawHeader:
         does not check (a file list, ASCII data), which ITK then reads alone.
     geometry : Geometry or None
         The geometry the header defines (NIfTI); None where ITK's is used.
+    voxels : NiftiVoxels or None
+        How to turn the data bytes into the voxel array (NIfTI, which medprint
+        reads itself); None where ITK reads the voxels.
     """
 
     format_name: str
     layout: DataLayout | None
     geometry: Geometry | None = None
+    voxels: NiftiVoxels | None = None
+
+
+@dataclass(frozen=True)
+class NiftiVoxels:
+    """The voxel type, grid and scaling of a NIfTI file.
+
+    Parameters
+    ----------
+    dtype : str
+        numpy type of the stored values, with the file's byte order (``'>i2'``).
+    shape_zyx : tuple of int
+        Array shape, slowest axis first (the file stores i fastest).
+    slope, intercept : float
+        ``scl_slope``/``scl_inter``; stored values are ``value * slope + intercept``
+        (slope 1, intercept 0 when the header leaves them unset).
+    """
+
+    dtype: str
+    shape_zyx: tuple[int, int, int]
+    slope: float = 1.0
+    intercept: float = 0.0
 
 
 def read_raw_header(path: Path) -> RawHeader:
@@ -141,16 +161,21 @@ def _what_it_is(head: bytes) -> str:
 # (name, offset, dtype, count) of the NIfTI-1 and NIfTI-2 header fields medprint uses.
 _NIFTI1_FIELDS = (
     ("dim", 40, "i2", 8), ("datatype", 70, "i2", 1), ("bitpix", 72, "i2", 1), ("pixdim", 76, "f4", 8),
-    ("vox_offset", 108, "f4", 1), ("qform_code", 252, "i2", 1), ("sform_code", 254, "i2", 1),
+    ("vox_offset", 108, "f4", 1), ("scl_slope", 112, "f4", 1), ("scl_inter", 116, "f4", 1),
+    ("qform_code", 252, "i2", 1), ("sform_code", 254, "i2", 1),
     ("quatern", 256, "f4", 3), ("qoffset", 268, "f4", 3), ("srow", 280, "f4", 12), ("magic", 344, "S4", 1),
 )
 _NIFTI2_FIELDS = (
     ("magic", 4, "S8", 1), ("datatype", 12, "i2", 1), ("bitpix", 14, "i2", 1), ("dim", 16, "i8", 8),
-    ("pixdim", 104, "f8", 8), ("vox_offset", 168, "i8", 1), ("qform_code", 344, "i4", 1),
+    ("pixdim", 104, "f8", 8), ("vox_offset", 168, "i8", 1), ("scl_slope", 176, "f8", 1), ("scl_inter", 184, "f8", 1),
+    ("qform_code", 344, "i4", 1),
     ("sform_code", 348, "i4", 1), ("quatern", 352, "f8", 3), ("qoffset", 376, "f8", 3), ("srow", 400, "f8", 12),
 )
-# NIfTI datatype codes of real floating-point voxels (complex ones are refused by ITK as vectors).
-_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+# NIfTI datatype codes of single-channel real voxels, as numpy types.
+_NIFTI_TYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8",
+                1280: "u8"}
+_NIFTI_OTHER_TYPES = {1: "1-bit", 32: "complex", 128: "RGB colour", 1536: "128-bit float", 1792: "complex",
+                      2048: "complex", 2304: "RGBA colour"}
 # NIFTI_XFORM_* codes: 1 scanner, 2 aligned, 3 Talairach, 4 MNI-152, 5 template (NIfTI-2).
 _XFORM_CODES = range(0, 6)
 
@@ -166,20 +191,16 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
         except (OSError, EOFError) as error:
             raise InputError(f"{path}: the compressed NIfTI header cannot be read ({error}); copy the file again") from None
     fields = _nifti_fields(path, head)
-    dims = _nifti_dims(path, fields)
-    bits = int(fields["bitpix"][0])
-    if bits <= 0 or bits % 8:
-        raise InputError(f"{path}: NIfTI bitpix = {bits} is not a whole number of bytes; the header is damaged")
+    voxels = _nifti_voxels(path, fields)
     vox_offset = float(fields["vox_offset"][0])
     if not np.isfinite(vox_offset) or vox_offset < 0:
         raise InputError(f"{path}: NIfTI vox_offset = {vox_offset:g} is not a byte offset; the header is damaged")
-    data_bytes = int(np.prod(dims, dtype=np.int64)) * bits // 8
+    data_bytes = int(np.prod(voxels.shape_zyx, dtype=np.int64)) * np.dtype(voxels.dtype).itemsize
     layout = DataLayout(
         data_path=path, offset=0 if compressed else int(vox_offset), codec="gzip" if compressed else "raw",
         data_bytes=data_bytes, stream_skip=int(vox_offset) if compressed else 0,
-        float_dtype=_nifti_float_type(fields),
     )
-    return RawHeader("NIfTI", layout, nifti_geometry(path, fields))
+    return RawHeader("NIfTI", layout, nifti_geometry(path, fields), voxels)
 
 
 def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
@@ -206,9 +227,27 @@ def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
     return fields
 
 
-def _nifti_float_type(fields: dict[str, NDArray]) -> str | None:
-    kind = _NIFTI_FLOATS.get(int(fields["datatype"][0]))
-    return None if kind is None else np.dtype(kind).newbyteorder(fields["dim"].dtype.byteorder).str
+def _nifti_voxels(path: Path, fields: dict[str, NDArray]) -> NiftiVoxels:
+    code = int(fields["datatype"][0])
+    if code not in _NIFTI_TYPES:
+        kind = _NIFTI_OTHER_TYPES.get(code, "unknown")
+        raise InputError(
+            f"{path}: NIfTI datatype = {code} ({kind}) is not a single-channel scan medprint can read; "
+            "save the scan as integers or floats"
+        )
+    dtype = np.dtype(_NIFTI_TYPES[code]).newbyteorder(fields["dim"].dtype.byteorder)
+    dims = _nifti_dims(path, fields)
+    if len(dims) < 3 or any(size != 1 for size in dims[3:]):
+        raise InputError(
+            f"{path}: medprint needs a 3-D volume, this image is {len(dims)}-D ({' x '.join(map(str, dims))}); "
+            "give one 3-D volume (e.g. one time point, fslroi)"
+        )
+    slope, intercept = float(fields["scl_slope"][0]), float(fields["scl_inter"][0])
+    if slope == 0 or not np.isfinite(slope):
+        slope, intercept = 1.0, 0.0  # the standard (and nibabel): an unset slope means unscaled
+    if not np.isfinite(intercept):
+        intercept = 0.0
+    return NiftiVoxels(dtype.str, (dims[2], dims[1], dims[0]), slope, intercept)
 
 
 def _nifti_dims(path: Path, fields: dict[str, NDArray]) -> list[int]:
