@@ -387,3 +387,38 @@ def test_files_that_are_not_images_are_one_clear_error(tmp_path, name, content, 
     with pytest.raises(InputError, match=re.escape(f"{name}: {words}")) as caught:
         load_volume(tmp_path / name)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["big-endian", "scaled", "NIfTI-2", "4-D with one volume"])
+def test_nifti_variants_read_as_nibabel_reads_them(tmp_path, kind):
+    array = _array_xyz()
+    affine = oblique_affine()
+    if kind == "NIfTI-2":
+        image = nib.Nifti2Image(array, affine)
+    elif kind == "4-D with one volume":
+        image = nib.Nifti1Image(array[..., None], affine)
+    else:
+        header = nib.Nifti1Header(endianness=">" if kind == "big-endian" else "<")
+        image = nib.Nifti1Image(array, affine, header=header)
+        image.set_data_dtype(np.int16)
+        if kind == "scaled":
+            image.header.set_slope_inter(0.5, -24.0)
+    path = tmp_path / "scan.nii"
+    nib.save(image, path)
+    volume = load_volume(path)
+    reference = nib.load(path)
+    assert (reference.header.endianness == ">") == (kind == "big-endian")
+    lps = LPS_FROM_RAS @ reference.header.get_best_affine()
+    ijk = corners(array.shape)
+    assert np.allclose(volume.geometry.index_to_lps(ijk), ijk @ lps[:3, :3].T + lps[:3, 3], atol=1e-4, rtol=0)
+    expected = np.asarray(reference.dataobj).reshape(array.shape).transpose(2, 1, 0)
+    assert volume.array.dtype.isnative
+    assert np.allclose(volume.array, expected) and (kind == "scaled") == (volume.array.dtype.kind == "f")
+    if kind == "scaled":
+        assert volume.array[0, 0, 0] == array[0, 0, 0] * 0.5 - 24.0
+
+
+def test_nifti_time_series_is_refused(tmp_path):
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.int16), np.eye(4)), tmp_path / "fmri.nii.gz")
+    with pytest.raises(InputError, match=r"fmri.nii.gz: medprint needs a 3-D volume, this image is 4-D \(4 x 4 x 4 x 3\)"):
+        load_volume(tmp_path / "fmri.nii.gz")
