@@ -8,7 +8,8 @@ against each format's standard before any voxel is read.
 
 NIfTI geometry is taken from this header, not from ITK: the sform when
 ``sform_code > 0``, else the qform when ``qform_code > 0`` (the choice
-nibabel makes), converted from RAS to LPS.  For NRRD and MetaImage the
+nibabel makes), in millimetres by its ``xyzt_units`` (as the standard and ITK
+have it; nibabel ignores the unit), converted from RAS to LPS.  For NRRD and MetaImage the
 header values are checked and ITK's geometry, which follows them, is used.
 """
 
@@ -161,14 +162,14 @@ def _what_it_is(head: bytes) -> str:
 # (name, offset, dtype, count) of the NIfTI-1 and NIfTI-2 header fields medprint uses.
 _NIFTI1_FIELDS = (
     ("dim", 40, "i2", 8), ("datatype", 70, "i2", 1), ("bitpix", 72, "i2", 1), ("pixdim", 76, "f4", 8),
-    ("vox_offset", 108, "f4", 1), ("scl_slope", 112, "f4", 1), ("scl_inter", 116, "f4", 1),
+    ("vox_offset", 108, "f4", 1), ("scl_slope", 112, "f4", 1), ("scl_inter", 116, "f4", 1), ("xyzt_units", 123, "u1", 1),
     ("qform_code", 252, "i2", 1), ("sform_code", 254, "i2", 1),
     ("quatern", 256, "f4", 3), ("qoffset", 268, "f4", 3), ("srow", 280, "f4", 12), ("magic", 344, "S4", 1),
 )
 _NIFTI2_FIELDS = (
     ("magic", 4, "S8", 1), ("datatype", 12, "i2", 1), ("bitpix", 14, "i2", 1), ("dim", 16, "i8", 8),
     ("pixdim", 104, "f8", 8), ("vox_offset", 168, "i8", 1), ("scl_slope", 176, "f8", 1), ("scl_inter", 184, "f8", 1),
-    ("qform_code", 344, "i4", 1),
+    ("qform_code", 344, "i4", 1), ("xyzt_units", 500, "i4", 1),
     ("sform_code", 348, "i4", 1), ("quatern", 352, "f8", 3), ("qoffset", 376, "f8", 3), ("srow", 400, "f8", 12),
 )
 # NIfTI datatype codes of single-channel real voxels, as numpy types.
@@ -176,6 +177,8 @@ _NIFTI_TYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "
                 1280: "u8"}
 _NIFTI_OTHER_TYPES = {1: "1-bit", 32: "complex", 128: "RGB colour", 1536: "128-bit float", 1792: "complex",
                       2048: "complex", 2304: "RGBA colour"}
+# NIFTI_UNITS_METER and NIFTI_UNITS_MICRON in mm (0, unknown, and 2, mm, need nothing).
+_SPACE_UNIT_MM = {1: 1000.0, 3: 0.001}
 # NIFTI_XFORM_* codes: 1 scanner, 2 aligned, 3 Talairach, 4 MNI-152, 5 template (NIfTI-2).
 _XFORM_CODES = range(0, 6)
 
@@ -279,6 +282,8 @@ def nifti_geometry(path: Path, fields: dict[str, NDArray]) -> Geometry:
             f"{path}: NIfTI qform_code and sform_code are both 0, so the file does not say where left, right, "
             "front and back are; set the orientation (e.g. fslorient or nibabel) and try again"
         )
+    # The standard gives pixdim, qoffset and srow in xyzt_units (as ITK reads them; nibabel ignores the unit).
+    ras[:3] *= _SPACE_UNIT_MM.get(int(fields["xyzt_units"][0]) & 0x07, 1.0)
     lps = RAS_TO_LPS @ ras[:3, :3]
     sizes = np.linalg.norm(lps, axis=0)
     origin = RAS_TO_LPS @ ras[:3, 3]

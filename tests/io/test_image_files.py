@@ -422,3 +422,19 @@ def test_nifti_time_series_is_refused(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.int16), np.eye(4)), tmp_path / "fmri.nii.gz")
     with pytest.raises(InputError, match=r"fmri.nii.gz: medprint needs a 3-D volume, this image is 4-D \(4 x 4 x 4 x 3\)"):
         load_volume(tmp_path / "fmri.nii.gz")
+
+
+@pytest.mark.parametrize("unit, factor", [("meter", 1000.0), ("micron", 0.001), ("mm", 1.0), ("unknown", 1.0)])
+def test_nifti_spatial_unit_scales_to_mm_as_the_standard_says(tmp_path, unit, factor):
+    # The same 0.4 x 0.5 x 0.6 mm grid at (10, -20, 30) mm, written in the unit under test.
+    affine = oblique_affine(zooms=np.array([0.4, 0.5, 0.6]) / factor, offset=np.array([10.0, -20.0, 30.0]) / factor)
+    image = nib.Nifti1Image(_array_xyz(), affine)
+    image.header.set_xyzt_units(xyz=unit)
+    nib.save(image, tmp_path / "scan.nii")
+    volume = load_volume(tmp_path / "scan.nii")
+    ijk = corners(_array_xyz().shape)
+    lps = LPS_FROM_RAS @ affine
+    assert np.allclose(volume.geometry.index_to_lps(ijk), (ijk @ lps[:3, :3].T + lps[:3, 3]) * factor, atol=1e-4)
+    itk = sitk.ReadImage(str(tmp_path / "scan.nii"))  # ITK applies the unit too
+    assert np.allclose(volume.geometry.spacing, itk.GetSpacing(), rtol=1e-5)
+    assert np.allclose(volume.geometry.origin, itk.GetOrigin(), atol=1e-4)
