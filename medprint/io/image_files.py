@@ -179,7 +179,9 @@ def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -
     if value is None:
         raise InputError(f"{source}: {describe_non_finite(bad)}; pass --non-finite VALUE to say what they stand for")
     if abs(value) > np.finfo(array.dtype).max:
-        raise ParameterError(f"--non-finite {value:g} does not fit this scan's {array.dtype} voxels; give a smaller value")
+        raise ParameterError(
+            f"--non-finite {value:g} does not fit this scan's {array.dtype} voxels; give a smaller value"
+        )
     array[bad] = value
     note = f"{count} non-finite (NaN/Inf) voxels set to {value:g} as --non-finite asked"
     log.info("%s: %s", Path(source).name, note)

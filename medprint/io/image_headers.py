@@ -162,7 +162,8 @@ def _what_it_is(head: bytes) -> str:
 # (name, offset, dtype, count) of the NIfTI-1 and NIfTI-2 header fields medprint uses.
 _NIFTI1_FIELDS = (
     ("dim", 40, "i2", 8), ("datatype", 70, "i2", 1), ("bitpix", 72, "i2", 1), ("pixdim", 76, "f4", 8),
-    ("vox_offset", 108, "f4", 1), ("scl_slope", 112, "f4", 1), ("scl_inter", 116, "f4", 1), ("xyzt_units", 123, "u1", 1),
+    ("vox_offset", 108, "f4", 1), ("scl_slope", 112, "f4", 1), ("scl_inter", 116, "f4", 1),
+    ("xyzt_units", 123, "u1", 1),
     ("qform_code", 252, "i2", 1), ("sform_code", 254, "i2", 1),
     ("quatern", 256, "f4", 3), ("qoffset", 268, "f4", 3), ("srow", 280, "f4", 12), ("magic", 344, "S4", 1),
 )
@@ -192,7 +193,9 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
             with gzip.open(path, "rb") as stream:
                 head = stream.read(540)
         except (OSError, EOFError) as error:
-            raise InputError(f"{path}: the compressed NIfTI header cannot be read ({error}); copy the file again") from None
+            raise InputError(
+                f"{path}: the compressed NIfTI header cannot be read ({error}); copy the file again"
+            ) from None
     fields = _nifti_fields(path, head)
     voxels = _nifti_voxels(path, fields)
     vox_offset = float(fields["vox_offset"][0])
@@ -469,9 +472,13 @@ def _data_file(path: Path, name: str) -> Path:
     if not data_path.is_absolute():
         data_path = path.parent / data_path
     if not data_path.exists():
-        raise InputError(f"{path}: its data file {name} is missing (looked in {data_path.parent}); copy it beside the header")
+        raise InputError(
+            f"{path}: its data file {name} is missing (looked in {data_path.parent}); copy it beside the header"
+        )
     if not data_path.is_file():
-        raise InputError(f"{path}: its data file {name} is not a regular file (a pipe, device or folder); give a real file")
+        raise InputError(
+            f"{path}: its data file {name} is not a regular file (a pipe, device or folder); give a real file"
+        )
     return data_path
 
 
@@ -479,7 +486,8 @@ def _nrrd_layout(path: Path, fields: dict[str, str], sizes: list[int], data_star
     codec = _NRRD_CODECS.get(fields.get("encoding", "raw").lower(), "other")
     voxel_bytes = _NRRD_TYPES.get(fields.get("type", "").lower())
     detached = fields.get("data file", fields.get("datafile"))
-    if codec == "other" or voxel_bytes is None or (detached and (" " in detached.strip() or detached.upper().startswith("LIST"))):
+    listed = bool(detached) and (" " in detached.strip() or detached.strip().upper().startswith("LIST"))
+    if codec == "other" or voxel_bytes is None or listed:
         return None  # ASCII/hex data, block types or a file list: ITK reads those alone
     try:
         skip = int(fields.get("byte skip", "0"))
@@ -520,7 +528,9 @@ def _check_metaimage_geometry(path: Path, fields: dict[str, str]) -> None:
             values = _floats(path, key, fields[key])
             side = int(round(np.sqrt(values.size)))
             if side * side != values.size or not np.all(np.isfinite(values)):
-                raise GeometryError(f"{path}: MetaImage {key} = {fields[key]} is not a finite square matrix; fix the header")
+                raise GeometryError(
+                    f"{path}: MetaImage {key} = {fields[key]} is not a finite square matrix; fix the header"
+                )
             _check_axes(path, values.reshape(side, side), f"MetaImage {key} = {fields[key]}")
     for key in ("Offset", "Position", "Origin"):
         if key in fields and not np.all(np.isfinite(_floats(path, key, fields[key]))):
@@ -536,7 +546,9 @@ def _metaimage_layout(path: Path, fields: dict[str, str], sizes: list[int], data
         channels = int(fields.get("ElementNumberOfChannels", "1"))
         header_size = int(fields.get("HeaderSize", "0"))
     except ValueError:
-        raise InputError(f"{path}: MetaImage ElementNumberOfChannels/HeaderSize is not a number; fix the header") from None
+        raise InputError(
+            f"{path}: MetaImage ElementNumberOfChannels/HeaderSize is not a number; fix the header"
+        ) from None
     data_bytes = int(np.prod(sizes, dtype=np.int64)) * voxel_bytes * max(channels, 1)
     local = name.upper() == "LOCAL"
     data_path = path if local else _data_file(path, name)

@@ -449,3 +449,10 @@ def test_any_cut_of_a_nii_gz_is_refused(tmp_path: Path, cut: int) -> None:
 def test_the_whole_nii_gz_of_the_cut_property_loads(tmp_path: Path) -> None:
     volume = load_volume(write(tmp_path / "whole.nii.gz", _WHOLE_NII_GZ), modality="CT")
     assert volume.shape == (16, 16, 16)
+
+
+@pytest.mark.parametrize("method", ["otsu", "percentile"])
+def test_nan_scan_meets_automatic_thresholds_as_one_refusal(tmp_path: Path, out_dir: Path, method: str) -> None:
+    source, mentions = nan_nifti(tmp_path)
+    outcome = run_cli("convert", source, "-o", out_dir / "model.stl", "--modality", "MR", "--auto-threshold", method)
+    assert_refused(outcome, mentions=mentions, out_dir=out_dir)

@@ -420,7 +420,7 @@ def test_nifti_variants_read_as_nibabel_reads_them(tmp_path, kind):
 
 def test_nifti_time_series_is_refused(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.int16), np.eye(4)), tmp_path / "fmri.nii.gz")
-    with pytest.raises(InputError, match=r"fmri.nii.gz: medprint needs a 3-D volume, this image is 4-D \(4 x 4 x 4 x 3\)"):
+    with pytest.raises(InputError, match=r"fmri.nii.gz: medprint needs a 3-D volume, this image is 4-D \(4 x 4 x 4 x 3"):
         load_volume(tmp_path / "fmri.nii.gz")
 
 
