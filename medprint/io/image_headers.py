@@ -199,7 +199,7 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
     fields = _nifti_fields(path, head)
     voxels = _nifti_voxels(path, fields)
     vox_offset = float(fields["vox_offset"][0])
-    if not np.isfinite(vox_offset) or vox_offset < 0:
+    if not np.isfinite(vox_offset) or vox_offset < int(fields["sizeof_hdr"][0]):  # voxels inside the header
         raise InputError(f"{path}: NIfTI vox_offset = {vox_offset:g} is not a byte offset; the header is damaged")
     data_bytes = int(np.prod(voxels.shape_zyx, dtype=np.int64)) * np.dtype(voxels.dtype).itemsize
     layout = DataLayout(
@@ -224,6 +224,7 @@ def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
                             count=count, offset=offset)
         for name, offset, kind, count in table
     }
+    fields["sizeof_hdr"] = np.array([size])
     magic = bytes(fields["magic"][0])
     if not magic.startswith((b"n+1", b"n+2")):
         raise InputError(
@@ -397,11 +398,11 @@ _VECTOR = re.compile(r"\(([^)]*)\)|none", re.IGNORECASE)
 
 
 def _header_lines(head: bytes, end: bytes) -> tuple[list[str], int]:
-    """Text lines of a header up to ``end`` (a blank line) and the offset just after it."""
+    """Text lines of a header up to ``end`` (a blank line) and the offset just after it (-1: no end)."""
     stop = head.find(end)
     text = head if stop < 0 else head[:stop]
     lines = text.decode("latin-1").splitlines()
-    return lines, (len(head) if stop < 0 else stop + len(end))
+    return lines, (-1 if stop < 0 else stop + len(end))
 
 
 def _read_nrrd(path: Path, head: bytes) -> RawHeader:
@@ -409,6 +410,9 @@ def _read_nrrd(path: Path, head: bytes) -> RawHeader:
         raise _not_format(path, head, "NRRD")
     newline = b"\r\n" if head.split(b"\n", 1)[0].endswith(b"\r") else b"\n"
     lines, data_start = _header_lines(head, newline * 2)
+    detached = any(line.lower().startswith(("data file:", "datafile:")) for line in lines)
+    if data_start < 0 and not detached:
+        raise InputError(f"{path}: the NRRD header never ends (no blank line before the data); the file is damaged")
     fields: dict[str, str] = {}
     for line in lines[1:]:
         if line.startswith("#") or ":" not in line:
@@ -472,9 +476,7 @@ def _data_file(path: Path, name: str) -> Path:
     if not data_path.is_absolute():
         data_path = path.parent / data_path
     if not data_path.exists():
-        raise InputError(
-            f"{path}: its data file {name} is missing (looked in {data_path.parent}); copy it beside the header"
-        )
+        raise InputError(f"{path}: its data file {name} is missing; copy it beside the header")
     if not data_path.is_file():
         raise InputError(
             f"{path}: its data file {name} is not a regular file (a pipe, device or folder); give a real file"

@@ -230,6 +230,21 @@ def not_an_image(name: str, content: bytes, words: str) -> Callable[[Path], tupl
     return build
 
 
+def nrrd_without_end(tmp: Path) -> tuple[Path, list[str]]:
+    text = nrrd_text("raw").rstrip("\n").encode()  # no blank line: the voxels would be read as header
+    return write(tmp / "endless.nrrd", text + b"\n" + bytes(2000)), ["endless.nrrd", "never ends"]
+
+
+def nifti_offset_in_header(tmp: Path) -> tuple[Path, list[str]]:
+    data = patched(nifti_bytes(bone_block()), 108, "<f", 100.0)
+    return write(tmp / "offset.nii", data), ["offset.nii", "vox_offset = 100"]
+
+
+def nifti_rgb(tmp: Path) -> tuple[Path, list[str]]:
+    data = patched(nifti_bytes(bone_block()), 70, "<hh", 128, 24)
+    return write(tmp / "colour.nii", data), ["colour.nii", "datatype = 128", "RGB"]
+
+
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + bytes(64)
 
 HOSTILE = {
@@ -266,6 +281,9 @@ HOSTILE = {
     "MHA singular TransformMatrix": mha_field("TransformMatrix", "1 0 0 1 0 0 0 0 1", "zero length"),
     "MHA NaN TransformMatrix": mha_field("TransformMatrix", "1 0 0 0 nan 0 0 0 1", "finite"),
     "MHA NaN Offset": mha_field("Offset", "0 nan 0", "not finite"),
+    "NRRD header without its blank line": nrrd_without_end,
+    "NIfTI vox_offset inside the header": nifti_offset_in_header,
+    "NIfTI RGB datatype": nifti_rgb,
     "empty .nii": not_an_image("empty.nii", b"", "empty"),
     "random bytes .nii": not_an_image("noise.nii", np.random.default_rng(1).bytes(2000), "not a NIfTI"),
     "text file .nii": not_an_image("notes.nii", b"patient notes\n" * 40, "plain text"),
@@ -339,6 +357,15 @@ def test_fifo_inside_a_folder_does_not_hang_the_scan(tmp_path: Path, out_dir: Pa
     os.mkfifo(folder / "IM0001")
     outcome = run_cli("convert", folder, "-o", out_dir / "model.stl")
     assert_refused(outcome, mentions=["study"], out_dir=out_dir)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_as_a_detached_data_file_is_refused(tmp_path: Path, out_dir: Path, no_hang: None) -> None:
+    itk_file(tmp_path / "scan.mhd", bone_block())
+    (tmp_path / "scan.raw").unlink()
+    os.mkfifo(tmp_path / "scan.raw")
+    outcome = run_cli("convert", tmp_path / "scan.mhd", "-o", out_dir / "model.stl")
+    assert_refused(outcome, mentions=["scan.mhd", "scan.raw", "not a regular file"], out_dir=out_dir)
 
 
 def test_character_device_is_refused(out_dir: Path, no_hang: None) -> None:
