@@ -394,6 +394,7 @@ _NRRD_CODECS = {"raw": "raw", "gzip": "gzip", "gz": "gzip", "bzip2": "bzip2", "b
 _META_TYPES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
                "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4,
                "MET_DOUBLE": 8}
+_NRRD_SPATIAL_KINDS = frozenset({"domain", "space"})
 _VECTOR = re.compile(r"\(([^)]*)\)|none", re.IGNORECASE)
 
 
@@ -446,6 +447,10 @@ def _floats(path: Path, key: str, text: str) -> NDArray[np.float64]:
 def _check_nrrd_geometry(path: Path, fields: dict[str, str], axes: int) -> None:
     if "spacings" in fields:
         spacings = _floats(path, "spacings", fields["spacings"])
+        kinds = fields.get("kinds", "").lower().split()
+        if len(kinds) == axes == spacings.size:
+            # A list or vector axis (a channel, a time point) has no spacing: NaN is its right value.
+            spacings = spacings[[kind in _NRRD_SPATIAL_KINDS for kind in kinds]]
         _check_spacing(path, "NRRD spacings", fields["spacings"], spacings)
     if "space directions" in fields:
         text = fields["space directions"]

@@ -438,3 +438,12 @@ def test_nifti_spatial_unit_scales_to_mm_as_the_standard_says(tmp_path, unit, fa
     itk = sitk.ReadImage(str(tmp_path / "scan.nii"))  # ITK applies the unit too
     assert np.allclose(volume.geometry.spacing, itk.GetSpacing(), rtol=1e-5)
     assert np.allclose(volume.geometry.origin, itk.GetOrigin(), atol=1e-4)
+
+
+def test_nrrd_nan_spacing_of_a_channel_axis_is_not_a_geometry_error(tmp_path):
+    (tmp_path / "vector.nrrd").write_bytes(
+        b"NRRD0004\ntype: short\ndimension: 4\nsizes: 2 8 7 6\nspacings: nan 1 1 2\nkinds: vector domain domain domain\n"
+        b"endian: little\nencoding: raw\n\n" + np.zeros((6, 7, 8, 2), np.int16).tobytes()
+    )
+    with pytest.raises(InputError, match="vector.nrrd: (medprint needs a 3-D volume|has 2 values per voxel)"):
+        load_volume(tmp_path / "vector.nrrd")
