@@ -44,10 +44,20 @@ class Geometry:
             raise GeometryError(f"voxel spacing must be three positive numbers in mm, got {self.spacing}")
         if len(self.origin) != 3 or not np.all(np.isfinite(self.origin)):
             raise GeometryError(f"origin must be three finite numbers in mm, got {self.origin}")
-        matrix = np.asarray(self.direction, dtype=float).reshape(3, 3)
+        matrix = np.asarray(self.direction, dtype=float)
+        if matrix.shape != (9,) or not np.all(np.isfinite(matrix)):
+            raise GeometryError(f"direction cosines must be nine finite numbers, got {self.direction}")
+        matrix = matrix.reshape(3, 3)
+        if abs(np.linalg.det(matrix)) < 0.5:
+            # A zero or repeated axis: no point of the scan can be placed in the patient.
+            raise GeometryError(
+                f"direction cosines {_numbers(matrix)} are singular (an axis is zero or repeated); "
+                "the scan's orientation is damaged"
+            )
         if not np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-4):
             raise GeometryError(
-                "direction cosines are not orthonormal; resample the image to an orthogonal grid first"
+                f"direction cosines {_numbers(matrix)} are not orthonormal; "
+                "resample the image to an orthogonal grid first"
             )
         object.__setattr__(self, "spacing", tuple(float(s) for s in spacing))
         object.__setattr__(self, "origin", tuple(float(o) for o in self.origin))
@@ -104,6 +114,10 @@ class Geometry:
             dominant = int(np.argmax(np.abs(axis)))
             code += letters[dominant][0 if axis[dominant] > 0 else 1]
         return code
+
+
+def _numbers(matrix: NDArray[np.float64]) -> str:
+    return "(" + " ".join(f"{value:.4g}" for value in matrix.ravel()) + ")"
 
 
 def apply_affine(affine: ArrayLike, points: ArrayLike) -> NDArray[np.float64]:

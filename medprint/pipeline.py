@@ -98,6 +98,7 @@ class LoadSettings:
     series: str | None = None
     allow_gaps: bool = False
     modality: str | None = None
+    non_finite: float | None = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ def convert_scan(
         with watch.stage("load"):
             volume = load_volume(
                 input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
-                progress=progress,
+                non_finite=loading.non_finite, progress=progress,
             )
         input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
         choices = list(volume.notes)

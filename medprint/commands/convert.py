@@ -95,6 +95,8 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
 @click.option("--modality", type=click.Choice(["CT", "MR"], case_sensitive=False), default=None,
               help="Override the modality for NIfTI/NRRD/MHA, which do not store it.")
 @click.option("--allow-gaps", is_flag=True, help="Accept DICOM series with missing slices.")
+@click.option("--non-finite", "non_finite", type=float, default=None, metavar="VALUE",
+              help="NIfTI/NRRD/MHA: the value NaN and infinite voxels stand for (default: refuse such scans).")
 @click.option("--keep", type=click.Choice(["auto", "largest", "all"]), default="auto", show_default=True,
               help="Which bodies to keep; auto keeps the largest for bone (drops table, head holder).")
 @click.option("--min-component", type=float, default=0.0, show_default=True,
@@ -128,7 +130,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             denoise: str | None, tube_factor: float | None, branch_paths: tuple[str, ...],
             false_lumen_lps: tuple[str, ...],
             false_lumen_range: str | None, gcode_path: Path | None, printer_name: str | None,
-            material_name: str | None, supports: bool, engine: str, profiles_dir: Path | None) -> None:
+            material_name: str | None, supports: bool, engine: str, profiles_dir: Path | None,
+            non_finite: float | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
     if tube_factor is not None and not vessel:
         raise click.UsageError("--tube goes with --vessel")
@@ -175,7 +178,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             input_path, output_path, segmentation=segmentation, labels=labels, seeds=seeds, mri=mri,
             preparation=MriPreparation(bias_correction=bias_correction, denoise=denoise), surface=surface,
             combined_3mf=combined_3mf, gcode=gcode,
-            loading=LoadSettings(series=series, allow_gaps=allow_gaps, modality=modality),
+            loading=LoadSettings(series=series, allow_gaps=allow_gaps, modality=modality, non_finite=non_finite),
             ascii_stl=ascii_stl, overwrite=overwrite, write_json_report=not no_report,
             include_phi_paths=show_phi, progress=progress,
         )

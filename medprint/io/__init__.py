@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import stat
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..progress import ProgressCallback, no_progress
 from ..volume import Volume
 from .image_files import IMAGE_SUFFIXES, is_image_file, load_image_file
@@ -28,6 +30,7 @@ def load_volume(
     series: str | None = None,
     allow_gaps: bool = False,
     modality: str | None = None,
+    non_finite: float | None = None,
     progress: ProgressCallback = no_progress,
 ) -> Volume:
     """Load a scan from a DICOM folder or file, or a NIfTI/NRRD/MHA file.
@@ -45,12 +48,24 @@ def load_volume(
         refusing the series.
     modality : str, optional
         Override the modality (``'CT'``/``'MR'``) for formats that do not store it.
+    non_finite : float, optional
+        What NaN and infinite voxels of a NIfTI/NRRD/MHA image stand for (they
+        are set to it and the count is noted).  Without it they are refused.
+
+    Raises
+    ------
+    InputError
+        The path is missing, not a regular file or folder (a pipe or device
+        would be read forever), or not a scan medprint can use.
+    ParameterError
+        ``non_finite`` is not a finite number.
     """
     from . import dicom  # deferred: pydicom's plugin discovery is slow to import
 
     source = Path(path)
-    if not source.exists():
-        raise InputError(f"{source}: no such file or folder; check the path")
+    if non_finite is not None and not math.isfinite(non_finite):
+        raise ParameterError(f"--non-finite {non_finite}: give the finite number NaN/Inf voxels stand for, e.g. 0")
+    _check_regular(source)
     if source.is_dir():
         scan = dicom.scan_dicom_folder(source)
         chosen, reason = dicom.choose_series(scan, series)
@@ -58,7 +73,7 @@ def load_volume(
         notes = (f"series {chosen.number} chosen: {reason}",) + volume.notes
         return dataclasses.replace(volume, notes=notes, modality=(modality or volume.modality).upper())
     if is_image_file(source):
-        return load_image_file(source, modality=modality)
+        return load_image_file(source, modality=modality, non_finite=non_finite)
     if dicom.is_dicom_file(source):
         volume = dicom.load_dicom_file(source)
         return dataclasses.replace(volume, modality=(modality or volume.modality).upper())
@@ -66,3 +81,18 @@ def load_volume(
         f"{source}: not a DICOM file and not one of {', '.join(IMAGE_SUFFIXES)}; "
         "give a DICOM folder or a supported image file"
     )
+
+
+def _check_regular(source: Path) -> None:
+    """Refuse a missing path, and anything but a regular file or a folder before it is opened."""
+    try:
+        mode = source.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file or folder; check the path") from None
+    except OSError as error:
+        raise InputError(f"{source}: cannot be read ({error.strerror}); check the path and its permissions") from None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(
+        mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    raise InputError(f"{source}: is {kind}, not a scan file or folder; copy the scan to a regular file first")
