@@ -120,6 +120,7 @@ class _Group:
     notes: list[str] = field(default_factory=list)
 
 
+@hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
     """List the image series in a folder and its sub-folders (any file names).
 
@@ -196,7 +197,9 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
 
 
 def _reason(exc: BaseException) -> str:
-    """One short line of why a file cannot be used (no path: pydicom messages sometimes carry one)."""
+    """One short line of why a file cannot be used, without its path (an OSError's text carries it)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
 
@@ -430,6 +433,7 @@ class _Planes:
     notes: list[str] = field(default_factory=list)
 
 
+@hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def load_dicom_series(
     series: SeriesInfo, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress
 ) -> Volume:
@@ -473,6 +477,7 @@ def is_dicom_file(path: str | Path) -> bool:
     return path.is_file() and hdr.looks_like_dicom(path)
 
 
+@hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress) -> Volume:
     """Load one multi-frame DICOM file (enhanced CT/MR, or any multi-frame volume).
 

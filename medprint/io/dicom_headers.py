@@ -19,13 +19,13 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import UID
 
 #: Errors pydicom raises on damaged or foreign files (no bare except: anything else is a bug).
 #: HeaderError and DecodeError below are ValueErrors, so they are among them.
 READ_ERRORS = (
-    InvalidDicomError, OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error,
+    InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error,
     AttributeError, OverflowError, NotImplementedError,
 )
 #: Never turned into "this file is damaged": the user or the machine asked to stop.
