@@ -201,7 +201,9 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    if isinstance(exc, hdr.BytesLengthException):
+        return "damaged header: an element's length does not fit its value type"
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _no_images_message(folder: Path, count: int, not_dicom: int, not_image: Counter[str]) -> str:

@@ -123,6 +123,11 @@ def read_header(path: Path) -> Dataset:
         except EOFError as exc:
             raise TruncatedPixels(str(exc), ds) from exc
         if length is None:
+            if not sop_class:
+                raise HeaderError("no SOPClassUID in the header: the header is damaged")
+            if "Rows" in ds or "ImagePositionPatient" in ds:
+                # An image header with nothing after it: a copy cut short at the pixel data.
+                raise TruncatedPixels("no pixel data after an image header (file cut short)", ds)
             raise NotImage("no pixel data")
         samples = ds.get("SamplesPerPixel", 1)
         if samples not in (None, "", 1):

@@ -12,7 +12,7 @@ import pytest
 from pydicom import examples
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
-from dicom_phantoms import slice_grid_lps, write_ct_series
+from dicom_phantoms import new_dataset, slice_grid_lps, write_ct_series
 from medprint.errors import GeometryError, InputError, ParameterError
 from medprint.io.dicom import choose_series, is_dicom_file, load_dicom_file, load_dicom_series, scan_dicom_folder
 
@@ -229,8 +229,8 @@ def test_folder_without_dicom(tmp_path):
 def test_recursive_any_names_and_non_image_dicom_skipped(tmp_path):
     write_ct_series(tmp_path / "a" / "b", ramp(), (1, 1, 2))
     (tmp_path / "README").write_text("hello")
-    report = pydicom.dcmread(examples.get_path("ct"), stop_before_pixels=True)  # header only: no pixels
-    report.save_as(tmp_path / "a" / "report")
+    report = new_dataset("1.2.840.10008.5.1.4.1.1.88.11", "SR")  # a basic text report: DICOM, no pixels
+    report.save_as(tmp_path / "a" / "report", enforce_file_format=True)
     scan = scan_dicom_folder(tmp_path)
     assert len(scan.series) == 1 and scan.series[0].slice_count == 6
     assert (scan.skipped_not_dicom, scan.skipped_not_image) == (1, 1)
@@ -264,6 +264,15 @@ def test_file_damaged_after_scan_is_skipped_with_note(tmp_path, caplog):
     number = scan.series[0].file_numbers[-1]
     assert any(f"file {number} of 6" in note for note in volume.notes) and f"file {number} of 6" in caplog.text
     assert paths[-1].name not in caplog.text
+
+
+def test_image_header_without_pixel_data_is_a_cut_file_not_a_non_image(tmp_path):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    header = pydicom.dcmread(paths[-1], stop_before_pixels=True)  # as if copied up to the pixel data only
+    header.save_as(paths[-1])
+    scan = scan_dicom_folder(tmp_path)
+    assert scan.unreadable == (paths[-1],) and scan.skipped_not_image == 0
+    assert any("cut short" in p for p in scan.series[0].problems)
 
 
 def test_single_slice_is_not_a_volume(tmp_path):
