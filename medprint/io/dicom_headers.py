@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import UID
 
@@ -381,6 +382,26 @@ def rescale_of(ds: Dataset, frame: int | None) -> tuple[float, float]:
     return slope, intercept
 
 
+#: JPEG, JPEG-LS, JPEG 2000 and HTJ2K transfer syntaxes: their codestreams end with FFD9.
+_JPEG_FAMILY = "1.2.840.10008.1.2.4."
+_END_OF_IMAGE = b"\xff\xd9"
+
+
+def _check_jpeg_frames_end(ds: Dataset, syntax: UID, frames: int) -> None:
+    """Refuse a frame cut short before its end marker.
+
+    A codestream without its end marker is cut short whatever a decoder makes
+    of it, and decoders are slow to say so (CharLS took 16 s on a cut 32x32
+    frame); the check reads only the frame's last bytes.
+    """
+    for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
+        if not frame.rstrip(b"\0").endswith(_END_OF_IMAGE):
+            raise DecodeError(
+                f"{syntax.name} frame {index + 1} of {frames} ends early (no end-of-image marker): "
+                "the compressed data are cut short"
+            )
+
+
 def decode_pixels(ds: Dataset) -> NDArray[Any]:
     """The dataset's pixel array, checked against Rows, Columns and NumberOfFrames.
 
@@ -395,15 +416,19 @@ def decode_pixels(ds: Dataset) -> NDArray[Any]:
         non-integer type.
     """
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")))
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
     try:
+        if syntax.startswith(_JPEG_FAMILY):
+            _check_jpeg_frames_end(ds, syntax, frames)
         with quiet_pydicom():
             pixels = ds.pixel_array
+    except DecodeError:
+        raise
     except BaseException as exc:  # noqa: BLE001 - decoder panics derive from BaseException
         if isinstance(exc, _FATAL):
             raise
         reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
         raise DecodeError(f"{syntax.name} pixel data cannot be decoded ({reason[:120]})") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
     expected = (int(ds.Rows), int(ds.Columns)) if frames == 1 else (frames, int(ds.Rows), int(ds.Columns))
     if pixels.shape != expected or pixels.dtype.kind not in "iu":
         raise DecodeError(f"{syntax.name} pixel data decode to {pixels.shape} {pixels.dtype}, not {expected} integers")

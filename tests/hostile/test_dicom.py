@@ -20,7 +20,7 @@ import pytest
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
-from dicom_phantoms import new_dataset, write_ct_series
+from dicom_phantoms import new_dataset, write_ct_series, write_multiframe_ct
 from harness import Outcome, assert_refused, assert_succeeded, files_in, run_cli
 
 NZ = 8
@@ -150,7 +150,7 @@ def test_series_mixing_files_under_one_uid_is_split_and_the_hole_refused(tmp_pat
 # ----------------------------------------------------------------------------- corrupt pixel data (point 3)
 
 
-def damage_frame(path: Path, how: str) -> None:
+def damage_frame(path: Path, how: str, *, frame_index: int = 0) -> None:
     """Damage the compressed frame; the file around it stays well-formed.
 
     ``flip``: invert 16 bytes in its middle; ``cut``: keep its first half;
@@ -158,7 +158,8 @@ def damage_frame(path: Path, how: str) -> None:
     which makes pylibjpeg-rle panic (a pyo3 PanicException).
     """
     ds = pydicom.dcmread(path)
-    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frames = list(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1)))
+    frame = bytearray(frames[frame_index])
     if how == "flip":
         middle = len(frame) // 2
         frame[middle : middle + 16] = bytes(b ^ 0xFF for b in frame[middle : middle + 16])
@@ -169,7 +170,8 @@ def damage_frame(path: Path, how: str) -> None:
         frame = frame[: len(frame) // 2]
     if len(frame) % 2:
         frame += b"\0"
-    ds.PixelData = encapsulate([bytes(frame)])
+    frames[frame_index] = bytes(frame)
+    ds.PixelData = encapsulate(frames)
     ds.save_as(path)
 
 
@@ -239,6 +241,23 @@ def test_compressed_file_cut_short_mid_series_is_refused_as_gap(tmp_path):
     assert_succeeded(shown)
     assert f"unreadable: file {number} of {NZ}" in shown.stdout
     assert_refused(convert(folder, tmp_path / "out"), mentions=["gap", "--allow-gaps"], out_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize("command", ["info", "convert"])
+def test_corrupt_frame_in_a_multiframe_file_is_refused_naming_the_file(tmp_path, command):
+    path = write_multiframe_ct(tmp_path / "scan.dcm", block(), SPACING, transfer_syntax=RLELossless)
+    damage_frame(path, "overrun", frame_index=3)
+    out = tmp_path / "out"
+    outcome = run_cli("info", path) if command == "info" else convert(path, out)
+    assert_refused(outcome, mentions=[str(path), "RLE Lossless", "damaged", "again"], out_dir=out if out.exists() else None)
+
+
+def test_corrupt_multiframe_file_in_a_folder_is_named_by_number(tmp_path):
+    folder = tmp_path / "input"
+    path = write_multiframe_ct(folder / "DOE_JANE_19700101.dcm", block(), SPACING, transfer_syntax=JPEGLSLossless)
+    damage_frame(path, "cut", frame_index=5)
+    line = assert_refused(convert(folder, tmp_path / "out"), mentions=["multi-frame file 1 of 1", "damaged"])
+    assert "DOE" not in line
 
 
 # ----------------------------------------------------------------------------- nonsense headers (points 4 and 5)
