@@ -150,8 +150,9 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
     not_dicom = 0
     not_image: Counter[str] = Counter()
     unreadable: list[tuple[Path, str]] = []
-    truncated: list[tuple[Path, Dataset]] = []
+    damaged: list[tuple[Path, Dataset, str]] = []  # a header was read: its series hears of the file
     for path in files:
+        ds: Dataset | None = None
         try:
             ds = hdr.read_header(path)
             planes = hdr.planes_of(ds, path)
@@ -165,14 +166,17 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
         except hdr.TruncatedPixels as exc:
             logger.debug("skipping truncated DICOM file %d (%s): %s", numbers[path], path, exc)
             unreadable.append((path, "pixel data cut short (file truncated)"))
-            truncated.append((path, exc.header))
+            damaged.append((path, exc.header, unreadable[-1][1]))
             continue
         except hdr.READ_ERRORS as exc:
             logger.debug("skipping unreadable DICOM file %d (%s): %s", numbers[path], path, exc)
             unreadable.append((path, _reason(exc)))
+            header = ds if ds is not None else getattr(exc, "header", None)
+            if header is not None:
+                damaged.append((path, header, unreadable[-1][1]))
             continue
         _add_to_groups(groups, ds, planes)
-    _note_truncated(groups, truncated, numbers)
+    _note_skipped(groups, damaged, numbers)
     series = _number_series([_series_info(g, numbers) for g in _split_groups(groups)])
     skipped = f"{len(unreadable)} of the {len(files)} files"
     if unreadable and series:
@@ -249,21 +253,21 @@ def _add_to_groups(groups: dict[tuple[object, ...], _Group], ds: Dataset, planes
     groups.setdefault(_group_key(uid, kind), _Group(uid, ds, kind, notes=[note] if note else [])).planes.extend(planes)
 
 
-def _note_truncated(
-    groups: dict[tuple[object, ...], _Group], truncated: list[tuple[Path, Dataset]], numbers: dict[Path, int]
+def _note_skipped(
+    groups: dict[tuple[object, ...], _Group], damaged: list[tuple[Path, Dataset, str]], numbers: dict[Path, int]
 ) -> None:
-    """Tell the series a cut-short file belonged to, so its load notes say a slice is missing."""
-    for path, ds in truncated:
+    """Tell the series a skipped file belonged to, so its notes (and a gap's error) say a slice is missing."""
+    for path, ds, why in damaged:
+        uid, _ = _series_key(ds)
         try:
             planes = hdr.planes_of(ds, path)
+            candidates = [groups.get(_group_key(uid, _kind(ds, planes[0])))]
         except (hdr.NotImage, *hdr.READ_ERRORS):
-            continue
-        uid, _ = _series_key(ds)
-        group = groups.get(_group_key(uid, _kind(ds, planes[0])))
-        if group is not None:
-            group.notes.append(
-                f"{_SKIPPED_PREFIX}file {numbers[path]} of {len(numbers)}: pixel data cut short (file truncated)"
-            )
+            # Its geometry is what is damaged: every stack of its series may miss it.
+            candidates = [group for group in groups.values() if group.uid == uid]
+        for group in candidates:
+            if group is not None:
+                group.notes.append(f"{_SKIPPED_PREFIX}file {numbers[path]} of {len(numbers)}: {why}")
 
 
 def _series_key(ds: Dataset) -> tuple[str, str]:
@@ -637,7 +641,7 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
         planes = [planes[k] for k in layout.order]
     array, planes, layout, notes = _drop_duplicates(array, planes, layout, row, col)
     notes = decoded.notes + ([planes[0].assumed] if planes[0].assumed else []) + notes
-    _check_gaps(layout, source, allow_gaps, skipped=len(decoded.planes) - len(keep))
+    _check_gaps(layout, source, allow_gaps, skipped=sum(note.startswith(_SKIPPED_PREFIX) for note in decoded.notes))
     row_spacing, col_spacing = planes[0].pixel_spacing
     origin = np.asarray(planes[0].position, dtype=float)
     needs_resampling = layout.is_shifted() or layout.is_uneven() or bool(layout.gaps())

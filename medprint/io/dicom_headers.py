@@ -77,8 +77,13 @@ class NotImage(Exception):
 class HeaderError(ValueError):
     """A header value that makes the image unusable (NaN position, zero spacing, ...).
 
-    The message names the attribute and the value found; callers add the file and the fix.
+    The message names the attribute and the value found; callers add the file
+    and the fix.  ``header`` is the dataset when it was read.
     """
+
+    def __init__(self, message: str, header: Dataset | None = None) -> None:
+        super().__init__(message)
+        self.header = header
 
 
 class DecodeError(ValueError):
@@ -133,7 +138,11 @@ def read_header(path: Path) -> Dataset:
         samples = ds.get("SamplesPerPixel", 1)
         if samples not in (None, "", 1):
             raise NotImage(f"colour image (SamplesPerPixel {samples})")
-        check_pixel_module(ds, length)
+        try:
+            check_pixel_module(ds, length)
+        except HeaderError as exc:
+            exc.header = ds
+            raise
     return ds
 
 

@@ -312,7 +312,20 @@ def test_nonsense_header_in_one_middle_file_skips_it_and_refuses_the_gap(tmp_pat
     assert f"unreadable: file {number} of {NZ}" in shown.stdout and "gap of 4 mm after slice 4" in shown.stdout
     outcome = convert(folder, tmp_path / "out")
     assert any(f"file {number} of {NZ}: ImagePositionPatient is 0\\0\\nan" in w for w in warnings_in(outcome))
-    assert_refused(outcome, mentions=["gap of 4 mm after slice 4 of 7", "--allow-gaps"], out_dir=tmp_path / "out")
+    assert_refused(
+        outcome, mentions=["gap of 4 mm after slice 4 of 7", "1 unreadable file", "--allow-gaps"], out_dir=tmp_path / "out"
+    )
+
+
+def test_slope_of_zero_in_one_middle_file_skips_it_and_refuses_the_gap(tmp_path):
+    folder = tmp_path / "scan"
+    paths = write_series(folder)
+    edit(paths[2], RescaleSlope="0")  # every voxel of that slice would read as the intercept
+    number = file_number(folder, paths[2])
+    shown = run_cli("info", folder)
+    assert_succeeded(shown)
+    assert f"! skipped unreadable file {number} of {NZ}: RescaleSlope is 0" in shown.stdout
+    assert_refused(convert(folder, tmp_path / "out"), mentions=["gap", "1 unreadable file", "--allow-gaps"])
 
 
 @pytest.mark.parametrize("thickness", ["nan", "inf", "0", "-2"])
