@@ -10,6 +10,7 @@ import contextlib
 import math
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +22,13 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 #: Errors pydicom raises on damaged or foreign files (no bare except: anything else is a bug).
 #: HeaderError and DecodeError below are ValueErrors, so they are among them.
 READ_ERRORS = (
     InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error,
-    AttributeError, OverflowError, NotImplementedError,
+    AttributeError, OverflowError, NotImplementedError, zlib.error,
 )
 #: Never turned into "this file is damaged": the user or the machine asked to stop.
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
@@ -74,11 +75,11 @@ class NotImage(Exception):
     """The file is DICOM but not an image we can stack (internal signal)."""
 
 
-class HeaderError(ValueError):
-    """A header value that makes the image unusable (NaN position, zero spacing, ...).
+class UnusableImage(ValueError):
+    """A DICOM image file that cannot be used; ``header`` is its dataset when that was read.
 
-    The message names the attribute and the value found; callers add the file
-    and the fix.  ``header`` is the dataset when it was read.
+    The message names what is wrong and the value found; callers add the file
+    and the fix.
     """
 
     def __init__(self, message: str, header: Dataset | None = None) -> None:
@@ -86,7 +87,11 @@ class HeaderError(ValueError):
         self.header = header
 
 
-class DecodeError(ValueError):
+class HeaderError(UnusableImage):
+    """A header value that makes the image unusable (NaN position, zero spacing, ...)."""
+
+
+class DecodeError(UnusableImage):
     """The pixel data could not be decoded (damaged or cut-short compressed data)."""
 
 
@@ -125,9 +130,11 @@ def read_header(path: Path) -> Dataset:
         if sop_class in _NOT_SCANS or path.name.upper() == "DICOMDIR" or "DirectoryRecordSequence" in ds:
             raise NotImage(_NOT_SCANS.get(sop_class, "DICOMDIR"))
         try:
-            length = _pixel_data_length(handle, size, ds)
+            length = _pixel_data_length(handle, size, ds) if not _is_deflated(ds) else _deflated_pixel_length(path)
         except EOFError as exc:
             raise TruncatedPixels(str(exc), ds) from exc
+        except zlib.error as exc:
+            raise DecodeError(f"deflated data cannot be inflated ({exc})", ds) from exc
         if length is None:
             if not sop_class:
                 raise HeaderError("no SOPClassUID in the header: the header is damaged")
@@ -210,6 +217,16 @@ def looks_like_dicom(path: Path) -> bool:
 def _looks_like_raw_dicom(head: bytes) -> bool:
     # Old files without preamble start with a group 0x0002 or 0x0008 tag, little endian.
     return len(head) >= 8 and head[1] == 0 and head[0] in (0x02, 0x08) and head[3] == 0
+
+
+def _is_deflated(ds: Dataset) -> bool:
+    return str(ds.file_meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian
+
+
+def _deflated_pixel_length(path: Path) -> int | None:
+    """Pixel data length of a deflated file, whose bytes on disk say nothing about it (rare, small files)."""
+    full = pydicom.dcmread(path)
+    return len(full.PixelData) if "PixelData" in full else None
 
 
 def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:

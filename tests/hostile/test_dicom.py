@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from dicom_phantoms import new_dataset, write_ct_series, write_multiframe_ct
 from harness import Outcome, assert_refused, assert_succeeded, files_in, run_cli
@@ -258,6 +258,33 @@ def test_corrupt_multiframe_file_in_a_folder_is_named_by_number(tmp_path):
     damage_frame(path, "cut", frame_index=5)
     line = assert_refused(convert(folder, tmp_path / "out"), mentions=["multi-frame file 1 of 1", "damaged"])
     assert "DOE" not in line
+
+
+def deflate(paths: list[Path]) -> None:
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(path, enforce_file_format=True)
+
+
+def test_damaged_deflate_stream_mid_series_is_skipped_then_refused_as_gap(tmp_path):
+    folder = tmp_path / "scan"
+    paths = write_series(folder)
+    deflate(paths)
+    paths[3].write_bytes(paths[3].read_bytes()[:-100])  # zlib: incomplete or truncated stream
+    outcome = convert(folder, tmp_path / "out")
+    number = file_number(folder, paths[3])
+    assert any(f"file {number} of {NZ}: Error -5 while decompressing" in w for w in warnings_in(outcome)), outcome.stderr
+    assert_refused(outcome, mentions=["gap", "--allow-gaps"], out_dir=tmp_path / "out")
+
+
+def test_intact_deflated_series_converts(tmp_path):
+    """Control for the case above: the deflated syntax itself is read (its pixel data are not on disk as such)."""
+    folder = tmp_path / "scan"
+    deflate(write_series(folder))
+    outcome = convert(folder, tmp_path / "out", "--json")
+    assert_succeeded(outcome)
+    assert report_of(outcome)["input"]["dimensions_xyz"] == [16, 16, NZ]
 
 
 # ----------------------------------------------------------------------------- nonsense headers (points 4 and 5)
