@@ -641,7 +641,8 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
         planes = [planes[k] for k in layout.order]
     array, planes, layout, notes = _drop_duplicates(array, planes, layout, row, col)
     notes = decoded.notes + ([planes[0].assumed] if planes[0].assumed else []) + notes
-    _check_gaps(layout, source, allow_gaps, skipped=sum(note.startswith(_SKIPPED_PREFIX) for note in decoded.notes))
+    skipped = sum(note.startswith(_SKIPPED_PREFIX) for note in decoded.notes)
+    _check_gaps(layout, planes, source, allow_gaps, skipped=skipped)
     row_spacing, col_spacing = planes[0].pixel_spacing
     origin = np.asarray(planes[0].position, dtype=float)
     needs_resampling = layout.is_shifted() or layout.is_uneven() or bool(layout.gaps())
@@ -714,14 +715,16 @@ def _drop_duplicates(
     return array[keep], planes, new_layout, notes
 
 
-def _check_gaps(layout: StackLayout, source: str, allow_gaps: bool, *, skipped: int = 0) -> None:
+def _check_gaps(
+    layout: StackLayout, planes: list[hdr.Plane], source: str, allow_gaps: bool, *, skipped: int = 0
+) -> None:
     """Refuse missing slices (a step of twice the median or more), or warn what --allow-gaps does."""
     gaps = layout.gaps()
     if not gaps:
         return
     where = "; ".join(
         f"{layout.steps[k]:.3g} mm after slice {k + 1} of {layout.distances.size} "
-        f"(at {layout.distances[k]:.1f} mm along the slice normal)"
+        f"({_where(planes[k])}, next at {_where(planes[k + 1])})"
         for k in gaps[:3]
     ) + ("; ..." if len(gaps) > 3 else "")
     cause = f" ({skipped} unreadable file(s) were skipped)" if skipped else ""

@@ -75,9 +75,8 @@ def test_one_missing_slice_is_a_gap_refused(tmp_path):
     folder = tmp_path / "scan"
     write_ct_series(folder, block()[:7], SPACING, slice_positions=[0, 2, 4, 6, 10, 12, 14.0])
     outcome = convert(folder, tmp_path / "out")
-    assert_refused(
-        outcome, mentions=["gap of 4 mm after slice 4 of 7", "6.0 mm", "--allow-gaps"], out_dir=tmp_path / "out"
-    )
+    where = "gap of 4 mm after slice 4 of 7 (LPS 0.0, 0.0, 6.0 mm, next at LPS 0.0, 0.0, 10.0 mm)"
+    assert_refused(outcome, mentions=[where, "--allow-gaps"], out_dir=tmp_path / "out")
 
 
 def test_one_missing_slice_with_allow_gaps_is_interpolated_with_a_warning(tmp_path):
