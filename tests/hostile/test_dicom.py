@@ -477,7 +477,8 @@ def _damaged_last(paths: list[Path]) -> None:
 def test_messages_point_at_files_by_number_not_by_patient_name(tmp_path, damage):
     root, paths = phi_series(tmp_path / "input")
     damage(paths)
-    for outcome in (run_cli("info", root), convert(root, tmp_path / "out"), run_cli("-v", "convert", root, "-o", tmp_path / "out" / "verbose.stl")):
+    verbose = run_cli("-v", "convert", root, "-o", tmp_path / "verbose.stl")
+    for outcome in (run_cli("info", root), convert(root, tmp_path / "out"), verbose):
         assert outcome.exception is None
         assert " of " in outcome.stderr + outcome.stdout  # the damage is pointed at ("file 4 of 8", "slice 4 of 7")
         assert_no_phi(outcome)
