@@ -336,3 +336,41 @@ def test_series_info_listing(tmp_path):
     assert info.problems == ()
     positions = [float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]) for p in info.files]
     assert positions == sorted(positions)  # sorted along the normal (mostly S here)
+
+
+# ----------------------------------------------------------------------------- decoder failures
+
+
+class _Panic(BaseException):
+    """Stands in for pyo3's PanicException: a BaseException, not an Exception."""
+
+
+class _Exploding:
+    """A dataset whose pixel decoder raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.file_meta = {"TransferSyntaxUID": RLELossless}
+        self.Rows = self.Columns = 4
+
+    def get(self, keyword, default=None):
+        return default
+
+    @property
+    def pixel_array(self):
+        raise self.error
+
+
+def test_decoder_panic_becomes_a_decode_error_naming_the_syntax():
+    from medprint.io import dicom_headers as hdr
+
+    with pytest.raises(hdr.DecodeError, match="RLE Lossless pixel data cannot be decoded \\(index out of bounds\\)"):
+        hdr.decode_pixels(_Exploding(_Panic("index out of bounds")))
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), SystemExit(1), MemoryError(), GeneratorExit()])
+def test_requests_to_stop_and_out_of_memory_pass_through_the_decoder_guard(error):
+    from medprint.io import dicom_headers as hdr
+
+    with pytest.raises(type(error)):
+        hdr.decode_pixels(_Exploding(error))
