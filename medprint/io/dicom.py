@@ -3,8 +3,12 @@
 Slices are ordered by their position along the slice normal (never by file name
 or InstanceNumber); rescale slope/intercept are applied (CT in HU); gantry tilt
 and uneven slice spacing are resampled onto an orthogonal, regular grid; gaps
-and conflicting duplicates are refused unless asked for.  Patient identity never
-reaches :attr:`Volume.metadata`.
+(a step of twice the median spacing or more, as one missing slice leaves) and
+conflicting duplicates are refused unless asked for.  A file that cannot be
+read or decoded is skipped with a warning, and the hole it leaves is judged
+like any other.  Patient identity never reaches :attr:`Volume.metadata`, and
+messages point at files by their number in the folder ("file 12 of 300"),
+never by name: hospitals name files and folders after the patient.
 """
 
 from __future__ import annotations
@@ -449,7 +453,8 @@ def load_dicom_series(
     ----------
     series : SeriesInfo
     allow_gaps : bool
-        Interpolate across missing slices instead of refusing the series.
+        Interpolate across missing slices instead of refusing the series (and
+        say so at WARNING level).
     progress : callable
         Called as ``progress(stage, done, total)``.
 
@@ -464,7 +469,8 @@ def load_dicom_series(
     InputError
         Fewer than 2 usable slices, or slices that cannot be stacked.
     GeometryError
-        Missing slices (without ``allow_gaps``) or conflicting duplicates.
+        Missing slices, skipped unreadable files among them (without
+        ``allow_gaps``), or conflicting duplicates.
     """
     source = f"series {series.number} ({series.uid})"
     if series.frames:
