@@ -22,12 +22,19 @@ def describe_input(path: Path, *, show_phi: bool = False) -> dict[str, Any]:
         raise InputError(f"{path}: no such file or folder; check the path")
     if path.is_dir():
         scan = dicom.scan_dicom_folder(path)
+        # File names below the folder may carry the patient's name: places by default, names on request.
+        unreadable = (
+            [str(p) for p in scan.unreadable]
+            if show_phi
+            else [f"file {n} of {scan.file_count}" for n in scan.unreadable_numbers]
+        )
         return {
             "input": str(path),
             "series": [_describe_series(series, show_phi) for series in scan.series],
             "skipped_not_dicom": scan.skipped_not_dicom,
             "skipped_not_image": scan.skipped_not_image,
-            "unreadable": [str(p) for p in scan.unreadable],
+            "not_image_reasons": dict(scan.not_image_reasons),
+            "unreadable": unreadable,
         }
     if not is_image_file(path) and not dicom.is_dicom_file(path):
         raise InputError(f"{path}: not a DICOM file nor a NIfTI/NRRD/MHA image; give a scan")
@@ -89,9 +96,11 @@ def format_description(description: dict[str, Any]) -> str:
             lines.append(f"      {key}: {value}")
     skipped = description["skipped_not_dicom"] + description["skipped_not_image"]
     if skipped:
+        reasons = description.get("not_image_reasons") or {}
+        why = f" ({', '.join(f'{n} {reason}' for reason, n in reasons.items())})" if reasons else ""
         lines.append(
             f"  skipped {description['skipped_not_dicom']} non-DICOM and "
-            f"{description['skipped_not_image']} non-image DICOM files"
+            f"{description['skipped_not_image']} non-image DICOM files{why}"
         )
     for path in description["unreadable"]:
         lines.append(f"  unreadable: {path}")

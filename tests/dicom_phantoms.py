@@ -206,3 +206,46 @@ def _slice_dataset(
     ds.PixelRepresentation = 1 if pixels.dtype == np.int16 else 0
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
     return ds
+
+
+def write_multiframe_ct(
+    path: str | Path,
+    array_zyx_hu: ArrayLike,
+    spacing_xyz: Sequence[float],
+    *,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    intercept: float = -1024.0,
+) -> Path:
+    """Write a volume as one enhanced-style multi-frame CT file, axial frames along +z.
+
+    Geometry lives in the functional groups: a Plane Position per frame, the
+    orientation, pixel measures and rescale shared.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = np.rint(np.asarray(array_zyx_hu, dtype=float) - intercept).astype(np.uint16)
+    nz, ny, nx = stored.shape
+    ds = _slice_dataset(stored[0], "CT", generate_uid(), generate_uid(), "multi-frame phantom", "Phantom^Test")
+    ds.NumberOfFrames = nz
+    ds.PixelData = np.ascontiguousarray(stored).tobytes()
+    shared = Dataset()
+    orientation, measures, rescale = Dataset(), Dataset(), Dataset()
+    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    measures.PixelSpacing = [f"{spacing_xyz[1]:g}", f"{spacing_xyz[0]:g}"]
+    measures.SliceThickness = f"{spacing_xyz[2]:g}"
+    rescale.RescaleSlope, rescale.RescaleIntercept, rescale.RescaleType = "1", f"{intercept:g}", "HU"
+    shared.PlaneOrientationSequence = [orientation]
+    shared.PixelMeasuresSequence = [measures]
+    shared.PixelValueTransformationSequence = [rescale]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    frames = []
+    for k in range(nz):
+        item, position = Dataset(), Dataset()
+        position.ImagePositionPatient = [0, 0, f"{k * spacing_xyz[2]:g}"]
+        item.PlanePositionSequence = [position]
+        frames.append(item)
+    ds.PerFrameFunctionalGroupsSequence = frames
+    if transfer_syntax not in _NATIVE_SYNTAXES:
+        ds.compress(transfer_syntax, generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+    return path

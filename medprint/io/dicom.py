@@ -3,15 +3,20 @@
 Slices are ordered by their position along the slice normal (never by file name
 or InstanceNumber); rescale slope/intercept are applied (CT in HU); gantry tilt
 and uneven slice spacing are resampled onto an orthogonal, regular grid; gaps
-and conflicting duplicates are refused unless asked for.  Patient identity never
-reaches :attr:`Volume.metadata`.
+(a step of twice the median spacing or more, as one missing slice leaves) and
+conflicting duplicates are refused unless asked for.  A file that cannot be
+read or decoded is skipped with a warning, and the hole it leaves is judged
+like any other.  Patient identity never reaches :attr:`Volume.metadata`, and
+messages point at files by their number in the folder ("file 12 of 300"),
+never by name: hospitals name files and folders after the patient.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +30,7 @@ from ..geometry import Geometry
 from ..progress import ProgressCallback, no_progress
 from ..volume import Volume
 from . import dicom_headers as hdr
-from .dicom_stack import StackLayout, analyse_positions, describe_problems, resample_stack
+from .dicom_stack import WIDE_STEP_FACTOR, StackLayout, analyse_positions, describe_problems, resample_stack
 
 __all__ = [
     "SeriesInfo",
@@ -40,7 +45,7 @@ __all__ = [
 logger = logging.getLogger("medprint")
 
 _PREFERRED_MODALITIES = ("CT", "MR")
-_SKIPPED_PREFIX = "skipped unreadable file "
+_SKIPPED_PREFIX = "skipped unreadable "
 #: De-identified header fields copied into Volume.metadata (no names, IDs or dates).
 _METADATA_KEYWORDS = {
     "modality": "Modality",
@@ -61,6 +66,9 @@ class SeriesInfo:
     ``phi`` holds patient name, ID and birth date for explicit display only
     (``--show-phi``); it never goes into a Volume.  ``frames`` lists the frames
     used when the series is (part of) one multi-frame file, else it is empty.
+    ``file_numbers`` gives each of ``files`` its place (1..) among the
+    ``folder_files`` files of the scanned folder, so that messages can point at
+    a file without its name, which may carry the patient's.
     """
 
     number: int
@@ -76,17 +84,32 @@ class SeriesInfo:
     files: tuple[Path, ...]
     phi: dict[str, str] = field(default_factory=dict, repr=False)
     frames: tuple[int, ...] = ()
+    file_numbers: tuple[int, ...] = ()
+    folder_files: int = 0
+
+    def file_label(self, index: int) -> str:
+        """'file 12 of 300' for ``files[index]``: where it is, without its name."""
+        if len(self.file_numbers) == len(self.files) and self.folder_files:
+            return f"file {self.file_numbers[index]} of {self.folder_files}"
+        return f"file {index + 1} of the series' {len(self.files)}"
 
 
 @dataclass(frozen=True)
 class DicomFolderScan:
-    """What :func:`scan_dicom_folder` found."""
+    """What :func:`scan_dicom_folder` found.
+
+    ``unreadable`` lists damaged files (names for ``--show-phi`` and ``-vv``
+    only); ``unreadable_numbers`` their places (1..) among ``file_count`` files.
+    """
 
     series: tuple[SeriesInfo, ...]
     skipped_not_dicom: int
     skipped_not_image: int
     unreadable: tuple[Path, ...]
     folder: Path = Path(".")
+    file_count: int = 0
+    unreadable_numbers: tuple[int, ...] = ()
+    not_image_reasons: dict[str, int] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- scanning
@@ -96,10 +119,12 @@ class DicomFolderScan:
 class _Group:
     uid: str
     header: Dataset  # the first file's header, for description, modality, PHI
+    kind: dict[str, str]  # what files must share to be one stack (see _kind)
     planes: list[hdr.Plane] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
+@hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
     """List the image series in a folder and its sub-folders (any file names).
 
@@ -124,11 +149,14 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     if not files:
         raise InputError(f"folder {folder} is empty: point to the folder that holds the scan's DICOM files")
+    numbers = {path: number for number, path in enumerate(files, start=1)}
     groups: dict[tuple[object, ...], _Group] = {}
-    not_dicom = not_image = 0
-    unreadable: list[Path] = []
-    truncated: list[tuple[Path, Dataset]] = []
+    not_dicom = 0
+    not_image: Counter[str] = Counter()
+    unreadable: list[tuple[Path, str]] = []
+    damaged: list[tuple[Path, Dataset, str]] = []  # a header was read: its series hears of the file
     for path in files:
+        ds: Dataset | None = None
         try:
             ds = hdr.read_header(path)
             planes = hdr.planes_of(ds, path)
@@ -136,39 +164,85 @@ def scan_dicom_folder(folder: str | Path) -> DicomFolderScan:
             not_dicom += 1
             continue
         except hdr.NotImage as reason:
-            logger.debug("skipping %s: %s", path, reason)
-            not_image += 1
+            logger.debug("skipping file %d (%s): %s", numbers[path], path, reason)
+            not_image[str(reason).split(" (")[0]] += 1
             continue
         except hdr.TruncatedPixels as exc:
-            logger.debug("skipping truncated DICOM file %s: %s", path, exc)
-            unreadable.append(path)
-            truncated.append((path, exc.header))
+            logger.debug("skipping truncated DICOM file %d (%s): %s", numbers[path], path, exc)
+            unreadable.append((path, "pixel data cut short (file truncated)"))
+            damaged.append((path, exc.header, unreadable[-1][1]))
             continue
         except hdr.READ_ERRORS as exc:
-            logger.debug("skipping unreadable DICOM file %s: %s", path, exc)
-            unreadable.append(path)
+            logger.debug("skipping unreadable DICOM file %d (%s): %s", numbers[path], path, exc)
+            unreadable.append((path, _reason(exc)))
+            header = ds if ds is not None else getattr(exc, "header", None)
+            if header is not None:
+                damaged.append((path, header, unreadable[-1][1]))
             continue
         _add_to_groups(groups, ds, planes)
-    _note_truncated(groups, truncated)
-    if unreadable and len(unreadable) < len(files):
+    _note_skipped(groups, damaged, numbers)
+    series = _number_series([_series_info(g, numbers) for g in _split_groups(groups)])
+    skipped = f"{len(unreadable)} of the {len(files)} files"
+    if unreadable and series:
         # One line for the lot: a damaged copy can hold hundreds of cut files.
+        first, why = unreadable[0]
         logger.warning(
-            "skipping %d truncated or unreadable DICOM file(s) in %s, e.g. %s (-vv lists them)",
-            len(unreadable), folder, unreadable[0].name,
+            "skipping %d truncated or unreadable DICOM file(s) in %s, e.g. file %d of %d: %s (-vv lists them)",
+            len(unreadable), folder, numbers[first], len(files), why,
         )
-    series = _number_series([_series_info(g) for g in _split_groups(groups)])
-    if not series and unreadable and len(unreadable) + not_dicom + not_image == len(files):
+    if not series and unreadable:
+        first, why = unreadable[0]
         raise InputError(
-            f"every DICOM image file in {folder} is truncated or unreadable ({len(unreadable)} files, e.g. "
-            f"{unreadable[0].name}): copy the series again from the PACS or scanner"
+            f"no usable DICOM image in {folder}: {skipped} are damaged, e.g. file {numbers[first]}: {why}; "
+            "export or copy the series again from the PACS or scanner"
         )
     if not series:
-        raise InputError(
-            f"no DICOM image files in {folder} ({len(files)} files looked at, "
-            f"{'none DICOM' if not_dicom == len(files) else f'{not_dicom} not DICOM, {not_image} DICOM without images, {len(unreadable)} unreadable'}): "
-            "point to the folder with the CT/MR image series (not a report or a DICOMDIR alone)"
-        )
-    return DicomFolderScan(tuple(series), not_dicom, not_image, tuple(unreadable), folder)
+        raise InputError(_no_images_message(folder, len(files), not_dicom, not_image))
+    return DicomFolderScan(
+        tuple(series), not_dicom, sum(not_image.values()), tuple(p for p, _ in unreadable), folder,
+        len(files), tuple(numbers[p] for p, _ in unreadable), dict(not_image),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """One short line of why a file cannot be used, without its path (an OSError's text carries it)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, hdr.BytesLengthException):
+        return "damaged header: an element's length does not fit its value type"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _no_images_message(folder: Path, count: int, not_dicom: int, not_image: Counter[str]) -> str:
+    if not_dicom == count:
+        found = "none is DICOM"
+    else:
+        kinds = ", ".join(f"{n} {reason}" for reason, n in not_image.most_common())
+        found = f"{not_dicom} not DICOM" + (f", {kinds}" if kinds else "")
+    fix = "point to the folder with the CT/MR image series"
+    if set(not_image) == {"DICOMDIR"}:
+        fix = "a DICOMDIR is only an index: point to the folder with the image files it lists"
+    elif "colour image" in not_image:
+        fix += " (greyscale slices: colour images such as screenshots or photos cannot be stacked)"
+    else:
+        fix += " (not a report or a DICOMDIR alone)"
+    return f"no DICOM image files in {folder} ({count} files looked at: {found}): {fix}"
+
+
+def _kind(ds: Dataset, plane: hdr.Plane) -> dict[str, str]:
+    """What the files of one stack must share; differences under one UID split the series."""
+    return {
+        "modalities": hdr.text(ds, "Modality") or "OT",
+        "frames of reference": hdr.text(ds, "FrameOfReferenceUID"),
+        "orientations": "\\".join(f"{v:.3f}" for v in plane.orientation),
+        "image sizes": f"{plane.columns}x{plane.rows}",
+        "pixel spacings": "x".join(f"{v:.4g}" for v in reversed(plane.pixel_spacing)),
+    }
+
+
+def _group_key(uid: str, kind: dict[str, str]) -> tuple[object, ...]:
+    return ("uid", uid, *kind.values())
 
 
 def _add_to_groups(groups: dict[tuple[object, ...], _Group], ds: Dataset, planes: list[hdr.Plane]) -> None:
@@ -177,23 +251,27 @@ def _add_to_groups(groups: dict[tuple[object, ...], _Group], ds: Dataset, planes
         # Each multi-frame file is its own series, split further by plane orientation.
         for plane in planes:
             key = ("file", str(plane.path), plane.stack_key())
-            groups.setdefault(key, _Group(uid, ds, notes=[note] if note else [])).planes.append(plane)
+            groups.setdefault(key, _Group(uid, ds, _kind(ds, plane), notes=[note] if note else [])).planes.append(plane)
         return
-    key = ("uid", uid, planes[0].stack_key())
-    groups.setdefault(key, _Group(uid, ds, notes=[note] if note else [])).planes.extend(planes)
+    kind = _kind(ds, planes[0])
+    groups.setdefault(_group_key(uid, kind), _Group(uid, ds, kind, notes=[note] if note else [])).planes.extend(planes)
 
 
-def _note_truncated(groups: dict[tuple[object, ...], _Group], truncated: list[tuple[Path, Dataset]]) -> None:
-    """Tell the series a cut-short file belonged to, so its load notes say a slice is missing."""
-    for path, ds in truncated:
+def _note_skipped(
+    groups: dict[tuple[object, ...], _Group], damaged: list[tuple[Path, Dataset, str]], numbers: dict[Path, int]
+) -> None:
+    """Tell the series a skipped file belonged to, so its notes (and a gap's error) say a slice is missing."""
+    for path, ds, why in damaged:
+        uid, _ = _series_key(ds)
         try:
             planes = hdr.planes_of(ds, path)
-        except hdr.NotImage:
-            continue
-        uid, _ = _series_key(ds)
-        group = groups.get(("uid", uid, planes[0].stack_key()))
-        if group is not None:
-            group.notes.append(f"{_SKIPPED_PREFIX}{path.name}: pixel data cut short (file truncated)")
+            candidates = [groups.get(_group_key(uid, _kind(ds, planes[0])))]
+        except (hdr.NotImage, *hdr.READ_ERRORS):
+            # Its geometry is what is damaged: every stack of its series may miss it.
+            candidates = [group for group in groups.values() if group.uid == uid]
+        for group in candidates:
+            if group is not None:
+                group.notes.append(f"{_SKIPPED_PREFIX}file {numbers[path]} of {len(numbers)}: {why}")
 
 
 def _series_key(ds: Dataset) -> tuple[str, str]:
@@ -216,25 +294,45 @@ def _split_groups(groups: dict[tuple[object, ...], _Group]) -> list[_Group]:
         if len(members) > 1:
             members.sort(key=lambda g: -len(g.planes))
             files = {g.planes[0].path for g in members}
+            mixed = _mixture(members)
             for index, group in enumerate(members, start=1):
                 group.uid = f"{uid}#{index}"
                 group.notes.append(
                     f"one of {len(members)} multi-frame files of series {uid}"
                     if len(files) == len(members) and group.planes[0].frame is not None
-                    else f"split from series {uid}: it mixes {len(members)} orientations or image sizes"
+                    else f"{_SPLIT_PREFIX}{uid} ({len(group.planes)} of its "
+                    f"{sum(len(g.planes) for g in members)} images): it mixes {mixed}"
                 )
         result.extend(members)
     return result
 
 
-def _series_info(group: _Group) -> SeriesInfo:
+_SPLIT_PREFIX = "split from series "
+
+
+def _mixture(members: list[_Group]) -> str:
+    """'2 modalities (CT, MR)': what differs between the parts of one UID."""
+    parts = []
+    for key in members[0].kind:
+        values = sorted({g.kind[key] for g in members})
+        if len(values) > 1:
+            shown = ", ".join(v if len(v) < 40 else v[:37] + "..." for v in values[:4])
+            parts.append(f"{len(values)} {key} ({shown}{', ...' if len(values) > 4 else ''})")
+    return " and ".join(parts) or "stacks of different orientation"
+
+
+def _series_info(group: _Group, numbers: dict[Path, int]) -> SeriesInfo:
     planes = group.planes
     row, col = hdr.orthonormal_axes(planes[0].orientation)
     layout = analyse_positions(np.array([p.position for p in planes]), row, col)
     ordered = [planes[k] for k in layout.order]
-    names = [p.path.name if p.frame is None else f"frame {p.frame + 1}" for p in ordered]
+    names = [
+        f"file {numbers.get(p.path, 0)} of {len(numbers)}" if p.frame is None else f"frame {p.frame + 1}" for p in ordered
+    ]
     assumed = [planes[0].assumed] if planes[0].assumed else []
     problems = list(group.notes) + assumed + describe_problems(layout, names)
+    if len(planes) == 1:
+        problems.append("a single slice: a 3D model needs a stack of at least 2 parallel slices")
     geometry = Geometry(spacing=(1.0, 1.0, 1.0), direction=tuple(np.column_stack([row, col, layout.normal]).ravel()))
     row_spacing, col_spacing = planes[0].pixel_spacing
     ds = group.header
@@ -253,6 +351,8 @@ def _series_info(group: _Group) -> SeriesInfo:
         files=(ordered[0].path,) if multiframe else tuple(p.path for p in ordered),
         phi={k: hdr.text(ds, k) for k in hdr.PHI_KEYWORDS},
         frames=tuple(int(p.frame) for p in ordered) if multiframe else (),  # type: ignore[arg-type]
+        file_numbers=(numbers.get(ordered[0].path, 0),) if multiframe else tuple(numbers.get(p.path, 0) for p in ordered),
+        folder_files=len(numbers),
     )
 
 
@@ -294,6 +394,14 @@ def choose_series(scan: DicomFolderScan, selector: str | None) -> tuple[SeriesIn
     else:
         info, reason = _select(scan.series, str(selector).strip())
     logger.info("using DICOM series %d (%s): %s", info.number, info.uid, reason)
+    split = next((p for p in info.problems if p.startswith(_SPLIT_PREFIX)), None)
+    if split is not None:
+        # Files under one UID that cannot be one stack: the user should know a part was left out.
+        others = [s.number for s in scan.series if s is not info and s.uid.split("#")[0] == info.uid.split("#")[0]]
+        logger.warning(
+            "series %d is %s; the other part(s) are series %s: pick one with --series if this is the wrong one",
+            info.number, split, ", ".join(map(str, others)),
+        )
     return info, reason
 
 
@@ -335,6 +443,7 @@ class _Planes:
     notes: list[str] = field(default_factory=list)
 
 
+@hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def load_dicom_series(
     series: SeriesInfo, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress
 ) -> Volume:
@@ -344,7 +453,8 @@ def load_dicom_series(
     ----------
     series : SeriesInfo
     allow_gaps : bool
-        Interpolate across missing slices instead of refusing the series.
+        Interpolate across missing slices instead of refusing the series (and
+        say so at WARNING level).
     progress : callable
         Called as ``progress(stage, done, total)``.
 
@@ -359,13 +469,18 @@ def load_dicom_series(
     InputError
         Fewer than 2 usable slices, or slices that cannot be stacked.
     GeometryError
-        Missing slices (without ``allow_gaps``) or conflicting duplicates.
+        Missing slices, skipped unreadable files among them (without
+        ``allow_gaps``), or conflicting duplicates.
     """
+    source = f"series {series.number} ({series.uid})"
     if series.frames:
-        return _load_multiframe(series.files[0], series.frames, allow_gaps=allow_gaps, progress=progress)
-    decoded = _decode_files(series.files, progress)
+        return _load_multiframe(
+            series.files[0], series.frames, allow_gaps=allow_gaps, progress=progress,
+            source=f"{source}, a multi-frame {series.file_label(0)}",
+        )
+    decoded = _decode_files(series, progress)
     decoded.notes[:0] = [p for p in series.problems if p.startswith(_SKIPPED_PREFIX)]
-    return _build_volume(decoded, source=f"series {series.number} ({series.uid})", allow_gaps=allow_gaps, progress=progress)
+    return _build_volume(decoded, source=source, allow_gaps=allow_gaps, progress=progress)
 
 
 def is_dicom_file(path: str | Path) -> bool:
@@ -374,6 +489,7 @@ def is_dicom_file(path: str | Path) -> bool:
     return path.is_file() and hdr.looks_like_dicom(path)
 
 
+@hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress) -> Volume:
     """Load one multi-frame DICOM file (enhanced CT/MR, or any multi-frame volume).
 
@@ -393,15 +509,20 @@ def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: Pro
         raise InputError(f"{path} is not a DICOM file: give a DICOM image file or a folder of them") from exc
     except hdr.NotImage as exc:
         raise InputError(f"{path} is DICOM but not an image volume ({exc}): give a CT or MR image file") from exc
+    except hdr.HeaderError as exc:
+        raise InputError(f"DICOM file {path}: {exc}; export the scan again from the PACS or scanner") from exc
     except hdr.READ_ERRORS as exc:
-        raise InputError(f"cannot read DICOM file {path} ({exc}): the file is damaged; copy it again") from exc
+        raise InputError(f"cannot read DICOM file {path} ({_reason(exc)}): the file is damaged; copy it again") from exc
     if len(planes) < 2:
-        raise InputError(f"{path} holds a single image, not a volume: load the folder with the whole series")
+        raise InputError(
+            f"{path} holds a single image, not a volume: a 3D model needs a stack of at least 2 slices; "
+            "load the folder with the whole series"
+        )
     stacks: dict[object, list[int]] = defaultdict(list)
     for index, plane in enumerate(planes):
         stacks[plane.stack_key()].append(index)
     frames = max(stacks.values(), key=len)
-    volume = _load_multiframe(path, tuple(frames), allow_gaps=allow_gaps, progress=progress)
+    volume = _load_multiframe(path, tuple(frames), allow_gaps=allow_gaps, progress=progress, source=str(path))
     if len(stacks) > 1:
         note = f"{path.name} holds {len(stacks)} stacks of different orientation; loaded the largest ({len(frames)} frames)"
         logger.info(note)
@@ -409,22 +530,30 @@ def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: Pro
     return volume
 
 
-def _load_multiframe(path: Path, frames: tuple[int, ...], *, allow_gaps: bool, progress: ProgressCallback) -> Volume:
+def _load_multiframe(
+    path: Path, frames: tuple[int, ...], *, allow_gaps: bool, progress: ProgressCallback, source: str
+) -> Volume:
+    """Load frames of one file; ``source`` names it in messages (the path only where the user typed it)."""
     try:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-    except hdr.READ_ERRORS as exc:
-        raise InputError(f"cannot decode DICOM file {path} ({exc}): the file is damaged or its compression unsupported") from exc
-    planes = hdr.planes_of(ds, path)
+        with hdr.quiet_pydicom():
+            ds = pydicom.dcmread(path)
+        planes = hdr.planes_of(ds, path)
+        pixels = hdr.decode_pixels(ds)
+        rescales = [hdr.rescale_of(ds, frame) for frame in frames]
+    except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
+        raise InputError(
+            f"cannot read the pixel data of {source} ({_reason(exc)}): the file is damaged, cut short or its "
+            "compression unsupported; copy it again from the PACS or scanner"
+        ) from exc
     if pixels.ndim == 2:
         pixels = pixels[None]
     store = _Storage(len(frames), planes[frames[0]].rows, planes[frames[0]].columns)
     for slot, frame in enumerate(frames):
-        store.put(slot, pixels[frame], *hdr.rescale_of(ds, frame))
+        store.put(slot, pixels[frame], *rescales[slot])
         progress("read DICOM", slot + 1, len(frames))
     decoded = _Planes(store.array, [planes[f] for f in frames], header=ds)
     del pixels
-    return _build_volume(decoded, source=str(path), allow_gaps=allow_gaps, progress=progress)
+    return _build_volume(decoded, source=source, allow_gaps=allow_gaps, progress=progress)
 
 
 class _Storage:
@@ -451,20 +580,31 @@ class _Storage:
         self.array[slot] = raw.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
-def _decode_files(files: tuple[Path, ...], progress: ProgressCallback) -> _Planes:
-    """Read each file once: header and pixels into a preallocated stack."""
+def _decode_files(series: SeriesInfo, progress: ProgressCallback) -> _Planes:
+    """Read each file once: header and pixels into a preallocated stack.
+
+    A file that cannot be read or decoded is skipped with a warning; the hole
+    it leaves is judged with the others (a gap is refused unless allowed).
+    """
+    files = series.files
     store: _Storage | None = None
     planes: list[hdr.Plane | None] = []
     notes: list[str] = []
     first_header: Dataset | None = None
     for slot, path in enumerate(files):
         try:
-            ds = pydicom.dcmread(path)
+            with hdr.quiet_pydicom():
+                ds = pydicom.dcmread(path)
             plane = hdr.planes_of(ds, path)[0]
-            raw = ds.pixel_array
+            raw = hdr.decode_pixels(ds)
+            rescale = hdr.rescale_of(ds, None)
         except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
-            note = f"{_SKIPPED_PREFIX}{path.name}: {exc}"
-            logger.warning("%s (in %s)", note, path.parent)
+            note = f"{_SKIPPED_PREFIX}{series.file_label(slot)}: {_reason(exc)}"
+            logger.debug("%s is %s", series.file_label(slot), path)
+            logger.warning(
+                "%s (slice %d of %d by position); if that leaves a gap, the series is refused unless --allow-gaps",
+                note, slot + 1, len(files),
+            )
             notes.append(note)
             planes.append(None)
             continue
@@ -472,10 +612,10 @@ def _decode_files(files: tuple[Path, ...], progress: ProgressCallback) -> _Plane
             store = _Storage(len(files), plane.rows, plane.columns)
         if (plane.rows, plane.columns) != store.array.shape[1:]:
             raise InputError(
-                f"{path} is {plane.rows}x{plane.columns} pixels, unlike the rest of its series: "
-                "remove it or pick the series by number"
+                f"{series.file_label(slot)} of series {series.number} is {plane.rows}x{plane.columns} pixels, unlike "
+                "the rest of its series (it changed since the folder was scanned): scan the folder again"
             )
-        store.put(slot, raw, *hdr.rescale_of(ds, None))
+        store.put(slot, raw, *rescale)
         if first_header is None:
             first_header = ds
             first_header.PixelData = b""  # keep the header only, not the pixels
@@ -483,7 +623,10 @@ def _decode_files(files: tuple[Path, ...], progress: ProgressCallback) -> _Plane
         del ds, raw
         progress("read DICOM", slot + 1, len(files))
     if store is None:
-        raise InputError(f"none of the {len(files)} files of the series could be read ({notes[0] if notes else ''}): copy the files again")
+        raise InputError(
+            f"none of the {len(files)} files of series {series.number} could be read ({notes[0] if notes else ''}): "
+            "copy the files again from the PACS or scanner"
+        )
     return _Planes(store.array, planes, header=first_header, notes=notes)
 
 
@@ -491,8 +634,8 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
     keep = [k for k, plane in enumerate(decoded.planes) if plane is not None]
     if len(keep) < 2:
         raise InputError(
-            f"{source} has {len(keep)} usable slice(s); a volume needs at least 2: "
-            "load the complete series (or another series)"
+            f"{source} has {len(keep)} usable slice(s); a 3D model needs a stack of at least 2 parallel slices: "
+            "load the complete series (all its files) or pick another with --series"
         )
     array = decoded.array if len(keep) == len(decoded.planes) else decoded.array[keep]
     planes: list[hdr.Plane] = [decoded.planes[k] for k in keep]  # type: ignore[misc]
@@ -504,7 +647,8 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
         planes = [planes[k] for k in layout.order]
     array, planes, layout, notes = _drop_duplicates(array, planes, layout, row, col)
     notes = decoded.notes + ([planes[0].assumed] if planes[0].assumed else []) + notes
-    _check_gaps(layout, planes, source, allow_gaps)
+    skipped = sum(note.startswith(_SKIPPED_PREFIX) for note in decoded.notes)
+    _check_gaps(layout, planes, source, allow_gaps, skipped=skipped)
     row_spacing, col_spacing = planes[0].pixel_spacing
     origin = np.asarray(planes[0].position, dtype=float)
     needs_resampling = layout.is_shifted() or layout.is_uneven() or bool(layout.gaps())
@@ -533,6 +677,7 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
         dz = float(layout.distances[-1]) / (len(planes) - 1)
     for note in notes:
         logger.info("%s: %s", source, note)
+    _warn_interpolation(layout, source)
     geometry = Geometry(
         spacing=(col_spacing, row_spacing, dz),
         origin=tuple(origin),  # type: ignore[arg-type]
@@ -545,11 +690,11 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
 
 def _check_stackable(planes: list[hdr.Plane], source: str) -> None:
     first = planes[0]
-    for plane in planes[1:]:
-        if plane.stack_key() != first.stack_key():
+    for index, plane in enumerate(planes[1:], start=2):
+        if plane.stack_key() != first.stack_key() or plane.pixel_spacing != first.pixel_spacing:
             raise InputError(
-                f"{plane.path} has another orientation or size than {first.path.name} in {source}: "
-                "these are different stacks; scan the folder again and pick one series"
+                f"image {index} of {len(planes)} in {source} has another orientation, size or pixel spacing than "
+                "the first: these are different stacks; scan the folder again and pick one series"
             )
 
 
@@ -562,9 +707,11 @@ def _drop_duplicates(
     drop = set()
     for first, second in pairs:
         if not np.array_equal(array[first], array[second]):
+            logger.debug("different images at one position: %s and %s", planes[first].path, planes[second].path)
             raise GeometryError(
-                f"{_name(planes[first])} and {_name(planes[second])} lie at the same position but differ: "
-                "the folder mixes two acquisitions (echoes, phases or a repeat); remove one set or pick another series"
+                f"two different images lie at the same position ({_where(planes[first])}, slices {first + 1} and "
+                f"{second + 1} of {len(planes)} by position): the folder mixes two acquisitions (echoes, phases or a "
+                "repeat); remove one set or pick another series (-vv names the files)"
             )
         drop.add(second)
     keep = [k for k in range(len(planes)) if k not in drop]
@@ -574,20 +721,43 @@ def _drop_duplicates(
     return array[keep], planes, new_layout, notes
 
 
-def _check_gaps(layout: StackLayout, planes: list[hdr.Plane], source: str, allow_gaps: bool) -> None:
+def _check_gaps(
+    layout: StackLayout, planes: list[hdr.Plane], source: str, allow_gaps: bool, *, skipped: int = 0
+) -> None:
+    """Refuse missing slices (a step of twice the median or more), or warn what --allow-gaps does."""
     gaps = layout.gaps()
-    if not gaps or allow_gaps:
+    if not gaps:
         return
-    k = gaps[0]
-    raise GeometryError(
-        f"gap of {layout.steps[k]:.3g} mm after slice {k + 1} ({_name(planes[k])}, at {layout.distances[k]:.1f} mm) "
-        f"in {source}, where slices are {layout.median_step:.3g} mm apart: slices are missing; "
-        "copy the complete series or use --allow-gaps to interpolate across the gap"
+    where = "; ".join(
+        f"{layout.steps[k]:.3g} mm after slice {k + 1} of {layout.distances.size} "
+        f"({_where(planes[k])}, next at {_where(planes[k + 1])})"
+        for k in gaps[:3]
+    ) + ("; ..." if len(gaps) > 3 else "")
+    cause = f" ({skipped} unreadable file(s) were skipped)" if skipped else ""
+    if not allow_gaps:
+        raise GeometryError(
+            f"gap of {where} in {source}, where slices are {layout.median_step:.3g} mm apart: slices are missing"
+            f"{cause}; copy the complete series or use --allow-gaps to interpolate across the gap"
+        )
+    logger.warning(
+        "%s: --allow-gaps: interpolating linearly across %d gap(s) of missing slices (%s), where slices are "
+        "%.3g mm apart%s; the model is guessed there", source, len(gaps), where, layout.median_step, cause,
     )
 
 
-def _name(plane: hdr.Plane) -> str:
-    return str(plane.path) if plane.frame is None else f"{plane.path} frame {plane.frame + 1}"
+def _warn_interpolation(layout: StackLayout, source: str) -> None:
+    """Wide uneven steps (short of a gap) are interpolated too: say so louder than a note."""
+    ratio = layout.widest_step_ratio()
+    if layout.gaps() or ratio < WIDE_STEP_FACTOR:
+        return
+    logger.warning(
+        "%s: slices up to %.3g mm apart where most are %.3g mm (%.2g times): interpolated linearly onto an even grid",
+        source, float(layout.steps.max()), layout.median_step, ratio,
+    )
+
+
+def _where(plane: hdr.Plane) -> str:
+    return "LPS " + ", ".join(f"{v:.1f}" for v in plane.position) + " mm"
 
 
 def _metadata(header: Dataset | None) -> dict[str, str]:
@@ -595,8 +765,19 @@ def _metadata(header: Dataset | None) -> dict[str, str]:
     if header is None:
         return {}
     metadata = {key: hdr.text(header, keyword) for key, keyword in _METADATA_KEYWORDS.items()}
+    if metadata["slice_thickness_mm"] and not _positive_number(metadata["slice_thickness_mm"]):
+        # Geometry comes from the positions; a nonsense thickness must not reach the report.
+        metadata["slice_thickness_mm"] = ""
     series_uid = hdr.text(header, "SeriesInstanceUID")
     if series_uid:
         metadata["series_uid"] = series_uid
     return {key: value for key, value in metadata.items() if value}
 
+
+
+def _positive_number(value: str) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(number) and number > 0

@@ -6,7 +6,12 @@ per-frame geometry lives in the functional group sequences.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import struct
+import warnings
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +20,22 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.encaps import generate_frames
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 #: Errors pydicom raises on damaged or foreign files (no bare except: anything else is a bug).
-READ_ERRORS = (InvalidDicomError, OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error)
+#: HeaderError and DecodeError below are ValueErrors, so they are among them.
+READ_ERRORS = (
+    InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error,
+    AttributeError, OverflowError, NotImplementedError, zlib.error,
+)
+#: Never turned into "this file is damaged": the user or the machine asked to stop.
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
+#: Bits per pixel value medprint stacks (CT/MR greyscale).
+_BITS_ALLOCATED = (8, 16, 32)
+#: How far ImageOrientationPatient may stray from two perpendicular unit vectors (it is stored rounded).
+ORIENTATION_TOLERANCE = 0.01
 
 #: SOP classes that carry pixel data but are not scans to stack.
 _NOT_SCANS = {
@@ -58,6 +75,26 @@ class NotImage(Exception):
     """The file is DICOM but not an image we can stack (internal signal)."""
 
 
+class UnusableImage(ValueError):
+    """A DICOM image file that cannot be used; ``header`` is its dataset when that was read.
+
+    The message names what is wrong and the value found; callers add the file
+    and the fix.
+    """
+
+    def __init__(self, message: str, header: Dataset | None = None) -> None:
+        super().__init__(message)
+        self.header = header
+
+
+class HeaderError(UnusableImage):
+    """A header value that makes the image unusable (NaN position, zero spacing, ...)."""
+
+
+class DecodeError(UnusableImage):
+    """The pixel data could not be decoded (damaged or cut-short compressed data)."""
+
+
 class TruncatedPixels(EOFError):
     """The header is fine but the pixel data are cut short; carries the header."""
 
@@ -75,11 +112,14 @@ def read_header(path: Path) -> Dataset:
         No 'DICM' preamble and no plausible raw DICOM start.
     NotImage
         DICOM without (stackable) pixel data.
+    HeaderError
+        Pixel description (Rows, Columns, BitsAllocated, rescale) unusable or
+        not matching the pixel data's length.
     InvalidDicomError, OSError, ...
         Damaged or truncated file (see ``READ_ERRORS``).
     """
     size = path.stat().st_size
-    with open(path, "rb") as handle:
+    with open(path, "rb") as handle, quiet_pydicom():
         head = handle.read(132)
         preamble = len(head) == 132 and head[128:132] == b"DICM"
         if not preamble and not _looks_like_raw_dicom(head):
@@ -87,17 +127,81 @@ def read_header(path: Path) -> Dataset:
         handle.seek(0)
         ds = pydicom.dcmread(handle, stop_before_pixels=True, force=not preamble)
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-        if sop_class in _NOT_SCANS or path.name.upper() == "DICOMDIR":
+        if sop_class in _NOT_SCANS or path.name.upper() == "DICOMDIR" or "DirectoryRecordSequence" in ds:
             raise NotImage(_NOT_SCANS.get(sop_class, "DICOMDIR"))
         try:
-            complete = _has_complete_pixel_data(handle, size, ds)
+            length = _pixel_data_length(handle, size, ds) if not _is_deflated(ds) else _deflated_pixel_length(path)
         except EOFError as exc:
             raise TruncatedPixels(str(exc), ds) from exc
-        if not complete:
+        except zlib.error as exc:
+            raise DecodeError(f"deflated data cannot be inflated ({exc})", ds) from exc
+        if length is None:
+            if not sop_class:
+                raise HeaderError("no SOPClassUID in the header: the header is damaged")
+            if "Rows" in ds or "ImagePositionPatient" in ds:
+                # An image header with nothing after it: a copy cut short at the pixel data.
+                raise TruncatedPixels("no pixel data after an image header (file cut short)", ds)
             raise NotImage("no pixel data")
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        raise NotImage("colour image")
+        samples = ds.get("SamplesPerPixel", 1)
+        if samples not in (None, "", 1):
+            raise NotImage(f"colour image (SamplesPerPixel {samples})")
+        try:
+            check_pixel_module(ds, length)
+        except HeaderError as exc:
+            exc.header = ds
+            raise
     return ds
+
+
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Keep pydicom's warnings about odd values off the terminal: medprint judges them itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def check_pixel_module(ds: Dataset, length: int) -> None:
+    """Refuse a pixel description medprint cannot read right.
+
+    ``length`` is the pixel data element's length in bytes (0xFFFFFFFF when
+    encapsulated, whose frames are checked when decoded).
+
+    Raises
+    ------
+    HeaderError
+        Rows or Columns below 1, BitsAllocated other than 8, 16 or 32, native
+        pixel data whose length does not match Rows x Columns x frames, or a
+        rescale slope/intercept that is not a finite number (slope 0 included).
+    """
+    rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
+    if rows < 1 or columns < 1:
+        raise HeaderError(f"Rows x Columns is {rows}x{columns}: an image needs at least 1x1 pixels")
+    bits = _integer(ds, "BitsAllocated")
+    if bits not in _BITS_ALLOCATED:
+        raise HeaderError(f"BitsAllocated is {bits}: medprint reads greyscale images of 8, 16 or 32 bits")
+    frames = _integer(ds, "NumberOfFrames", 1) or 1
+    if length != 0xFFFFFFFF:
+        expected = rows * columns * frames * bits // 8
+        if length not in (expected, expected + 1):  # +1: the pad byte of an odd length
+            raise HeaderError(
+                f"pixel data hold {length} bytes, but Rows x Columns x frames x BitsAllocated "
+                f"({rows}x{columns}x{frames}x{bits} bits) need {expected}: the header does not match the image"
+            )
+    if not is_multiframe(ds):
+        rescale_of(ds, None)
+
+
+def _integer(ds: Dataset, keyword: str, default: int | None = None) -> int:
+    value = ds.get(keyword, None)
+    if value in (None, ""):
+        if default is None:
+            raise HeaderError(f"{keyword} is missing")
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise HeaderError(f"{keyword} is {value!r}, not a whole number") from exc
 
 
 def looks_like_dicom(path: Path) -> bool:
@@ -115,8 +219,21 @@ def _looks_like_raw_dicom(head: bytes) -> bool:
     return len(head) >= 8 and head[1] == 0 and head[0] in (0x02, 0x08) and head[3] == 0
 
 
-def _has_complete_pixel_data(handle: Any, size: int, ds: Dataset) -> bool:
-    """Whether pixel data follow the header; raises EOFError when they are cut short.
+def _is_deflated(ds: Dataset) -> bool:
+    return str(ds.file_meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian
+
+
+def _deflated_pixel_length(path: Path) -> int | None:
+    """Pixel data length of a deflated file, whose bytes on disk say nothing about it (rare, small files)."""
+    full = pydicom.dcmread(path)
+    return len(full.PixelData) if "PixelData" in full else None
+
+
+def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
+    """Length of the pixel data after the header (None when there are none).
+
+    0xFFFFFFFF for encapsulated (compressed) data.  Raises EOFError when the
+    pixel data are cut short.
 
     pydicom leaves the file positioned at the pixel data tag after
     ``stop_before_pixels``; walking the element (and its fragments when
@@ -125,12 +242,12 @@ def _has_complete_pixel_data(handle: Any, size: int, ds: Dataset) -> bool:
     start = handle.tell()
     tag_bytes = handle.read(4)
     if len(tag_bytes) < 4:
-        return False
+        return None
     little = ds.original_encoding[1] if ds.original_encoding[1] is not None else True
     endian = "<" if little else ">"
     group, element = struct.unpack(endian + "HH", tag_bytes)
     if (group << 16 | element) not in _PIXEL_TAGS:
-        return False
+        return None
     implicit = ds.original_encoding[0]
     if implicit is None:
         implicit = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) == "1.2.840.10008.1.2"
@@ -142,11 +259,11 @@ def _has_complete_pixel_data(handle: Any, size: int, ds: Dataset) -> bool:
     if length != 0xFFFFFFFF:
         if handle.tell() + length > size:
             raise EOFError(f"pixel data cut short at {size} bytes (element at byte {start} needs {length})")
-        return True
+        return int(length)
     while True:  # encapsulated: item headers until the sequence delimiter
         group, element, item_length = struct.unpack(endian + "HHI", _read_exact(handle, 8))
         if (group << 16 | element) == _SEQUENCE_DELIMITER:
-            return True
+            return 0xFFFFFFFF
         if handle.tell() + item_length > size:
             raise EOFError(f"compressed pixel data cut short at {size} bytes")
         handle.seek(item_length, 1)
@@ -209,7 +326,7 @@ def _planes_without_geometry(ds: Dataset, path: Path, count: int) -> list[Plane]
 def _first_number(ds: Dataset, keywords: tuple[str, ...], default: float) -> float:
     for keyword in keywords:
         value = ds.get(keyword, None)
-        if value not in (None, "") and float(value) > 0:
+        if value not in (None, "") and math.isfinite(float(value)) and float(value) > 0:
             return float(value)
     return default
 
@@ -232,9 +349,33 @@ def _plane(ds: Dataset, path: Path, frame: int | None, pos: Dataset, ori: Datase
         spacing = tuple(float(v) for v in meas.PixelSpacing)
     except (AttributeError, TypeError, ValueError) as exc:
         raise NotImage(f"no usable image position, orientation or pixel spacing ({exc})") from exc
-    if len(position) != 3 or len(orientation) != 6 or len(spacing) != 2 or min(spacing) <= 0:
-        raise NotImage("malformed image position, orientation or pixel spacing")
+    _check_plane(position, orientation, spacing)
     return Plane(path, frame, position, orientation, spacing, int(ds.Rows), int(ds.Columns))  # type: ignore[arg-type]
+
+
+def _check_plane(position: tuple[float, ...], orientation: tuple[float, ...], spacing: tuple[float, ...]) -> None:
+    """Refuse geometry that would place the image wrongly (NaN, zero spacing, skewed axes)."""
+    if len(position) != 3 or not all(math.isfinite(v) for v in position):
+        raise HeaderError(f"ImagePositionPatient is {_values(position)}: it needs 3 finite numbers (mm)")
+    if len(spacing) != 2 or not all(math.isfinite(v) and v > 0 for v in spacing):
+        raise HeaderError(
+            f"PixelSpacing is {_values(spacing)} mm: the pixel spacing must be 2 numbers above 0 "
+            "(a damaged header, or an image that is not a scan)"
+        )
+    if len(orientation) != 6 or not all(math.isfinite(v) for v in orientation):
+        raise HeaderError(f"ImageOrientationPatient is {_values(orientation)}: it needs 6 finite numbers")
+    row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
+    lengths = (float(np.linalg.norm(row)), float(np.linalg.norm(col)))
+    cosine = float(row @ col)
+    if max(abs(n - 1) for n in lengths) > ORIENTATION_TOLERANCE or abs(cosine) > ORIENTATION_TOLERANCE:
+        raise HeaderError(
+            f"ImageOrientationPatient is {_values(orientation)}: row and column directions must be perpendicular "
+            f"unit vectors (lengths {lengths[0]:.3g} and {lengths[1]:.3g}, cosine between them {cosine:.3g})"
+        )
+
+
+def _values(values: tuple[float, ...]) -> str:
+    return "\\".join(f"{v:g}" for v in values)
 
 
 def orthonormal_axes(orientation: tuple[float, ...]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -252,9 +393,72 @@ def rescale_of(ds: Dataset, frame: int | None) -> tuple[float, float]:
     source: Dataset = ds
     if frame is not None:
         source = functional_item(ds, frame, "PixelValueTransformationSequence") or ds
-    slope = source.get("RescaleSlope", None)
-    intercept = source.get("RescaleIntercept", None)
-    return (float(slope) if slope not in (None, "") else 1.0, float(intercept) if intercept not in (None, "") else 0.0)
+    raw_slope = source.get("RescaleSlope", None)
+    raw_intercept = source.get("RescaleIntercept", None)
+    try:
+        slope = float(raw_slope) if raw_slope not in (None, "") else 1.0
+        intercept = float(raw_intercept) if raw_intercept not in (None, "") else 0.0
+    except (TypeError, ValueError) as exc:
+        raise HeaderError(f"RescaleSlope/RescaleIntercept {raw_slope!r}/{raw_intercept!r} are not numbers") from exc
+    if not (math.isfinite(slope) and math.isfinite(intercept)) or slope == 0:
+        raise HeaderError(
+            f"RescaleSlope is {slope:g} and RescaleIntercept {intercept:g}: values are computed as stored x slope "
+            "+ intercept, so the slope must be a finite number other than 0 and the intercept finite"
+        )
+    return slope, intercept
+
+
+#: JPEG, JPEG-LS, JPEG 2000 and HTJ2K transfer syntaxes: their codestreams end with FFD9.
+_JPEG_FAMILY = "1.2.840.10008.1.2.4."
+_END_OF_IMAGE = b"\xff\xd9"
+
+
+def _check_jpeg_frames_end(ds: Dataset, syntax: UID, frames: int) -> None:
+    """Refuse a frame cut short before its end marker.
+
+    A codestream without its end marker is cut short whatever a decoder makes
+    of it, and decoders are slow to say so (CharLS took 16 s on a cut 32x32
+    frame); the check reads only the frame's last bytes.
+    """
+    for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
+        if not frame.rstrip(b"\0").endswith(_END_OF_IMAGE):
+            raise DecodeError(
+                f"{syntax.name} frame {index + 1} of {frames} ends early (no end-of-image marker): "
+                "the compressed data are cut short"
+            )
+
+
+def decode_pixels(ds: Dataset) -> NDArray[Any]:
+    """The dataset's pixel array, checked against Rows, Columns and NumberOfFrames.
+
+    Decoder plugins fail in many ways on damaged data, some (pyo3 panics from
+    the Rust RLE decoder) outside ``Exception``: all become :class:`DecodeError`,
+    except requests to stop and out-of-memory.
+
+    Raises
+    ------
+    DecodeError
+        The pixel data cannot be decoded, or decode to another shape or a
+        non-integer type.
+    """
+    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")))
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    try:
+        if syntax.startswith(_JPEG_FAMILY):
+            _check_jpeg_frames_end(ds, syntax, frames)
+        with quiet_pydicom():
+            pixels = ds.pixel_array
+    except DecodeError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - decoder panics derive from BaseException
+        if isinstance(exc, _FATAL):
+            raise
+        reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
+        raise DecodeError(f"{syntax.name} pixel data cannot be decoded ({reason[:120]})") from exc
+    expected = (int(ds.Rows), int(ds.Columns)) if frames == 1 else (frames, int(ds.Rows), int(ds.Columns))
+    if pixels.shape != expected or pixels.dtype.kind not in "iu":
+        raise DecodeError(f"{syntax.name} pixel data decode to {pixels.shape} {pixels.dtype}, not {expected} integers")
+    return pixels
 
 
 def text(ds: Dataset, keyword: str) -> str:

@@ -22,8 +22,11 @@ from scipy import ndimage
 DUPLICATE_TOLERANCE_MM = 0.01
 #: Steps may differ by this fraction of the median (or 0.01 mm) and still count as even.
 UNEVEN_FRACTION = 0.01
-#: A step larger than this many median steps is a gap (missing slices).
+#: A step of this many median steps (less the UNEVEN_FRACTION tolerance) is a gap:
+#: one missing slice doubles the step exactly.
 GAP_FACTOR = 2.0
+#: Interpolating across a step this many median steps wide is worth a warning, not a note.
+WIDE_STEP_FACTOR = 1.5
 #: In-plane drift of the plane origins below this (mm) is rounding, not tilt.
 TILT_TOLERANCE_MM = 0.01
 
@@ -67,11 +70,22 @@ class StackLayout:
         return [(int(k), int(k) + 1) for k in np.flatnonzero(self.steps <= DUPLICATE_TOLERANCE_MM)]
 
     def gaps(self) -> list[int]:
-        """Sorted indices ``k`` after which a step exceeds ``GAP_FACTOR`` median steps."""
+        """Sorted indices ``k`` after which a step reaches ``GAP_FACTOR`` median steps.
+
+        >>> layout = analyse_positions(np.array([[0, 0, z] for z in (0, 2, 4, 8, 10.0)]),
+        ...                            np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+        >>> layout.gaps()
+        [2]
+        """
         median = self.median_step
         if median <= 0:
             return []
-        return [int(k) for k in np.flatnonzero(self.steps > GAP_FACTOR * median)]
+        return [int(k) for k in np.flatnonzero(self.steps >= GAP_FACTOR * median * (1 - UNEVEN_FRACTION))]
+
+    def widest_step_ratio(self) -> float:
+        """The largest step in median steps (1 for an even stack, 0 for a single plane)."""
+        median = self.median_step
+        return float(self.steps.max()) / median if median > 0 else 0.0
 
     def is_uneven(self) -> bool:
         """True when the (non-duplicate) steps differ by more than the tolerance."""

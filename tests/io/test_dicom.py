@@ -12,7 +12,7 @@ import pytest
 from pydicom import examples
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
-from dicom_phantoms import slice_grid_lps, write_ct_series
+from dicom_phantoms import new_dataset, slice_grid_lps, write_ct_series
 from medprint.errors import GeometryError, InputError, ParameterError
 from medprint.io.dicom import choose_series, is_dicom_file, load_dicom_file, load_dicom_series, scan_dicom_folder
 
@@ -113,14 +113,16 @@ def test_identical_duplicate_is_dropped(tmp_path):
     assert any("duplicate" in note for note in volume.notes)
 
 
-def test_conflicting_duplicate_is_refused_naming_both_files(tmp_path):
+def test_conflicting_duplicate_is_refused_naming_both_slices_not_files(tmp_path):
     paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
     ds = pydicom.dcmread(paths[2])
     ds.PixelData = (ds.pixel_array + 5).astype(ds.pixel_array.dtype).tobytes()
     ds.save_as(tmp_path / "other_echo")
     with pytest.raises(GeometryError, match="same position") as info:
         load_folder(tmp_path)
-    assert "other_echo" in str(info.value) and paths[2].name in str(info.value)
+    # File names may carry the patient's name: the message gives the position and the slice numbers.
+    assert "LPS 0.0, 0.0, 4.0 mm" in str(info.value) and "slices 3 and 4 of 7" in str(info.value)
+    assert "other_echo" not in str(info.value) and paths[2].name not in str(info.value)
 
 
 def test_gap_refused_unless_allowed(tmp_path):
@@ -217,7 +219,7 @@ def test_empty_folder(tmp_path):
 def test_folder_without_dicom(tmp_path):
     (tmp_path / "notes.dcm").write_text("not a DICOM file, whatever its suffix says\n" * 10)
     (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
-    with pytest.raises(InputError, match=r"no DICOM image files in .* \(2 files looked at, none DICOM\)"):
+    with pytest.raises(InputError, match=r"no DICOM image files in .* \(2 files looked at: none is DICOM\)"):
         scan_dicom_folder(tmp_path)
     assert not is_dicom_file(tmp_path / "notes.dcm")
     shutil.copy(examples.get_path("ct"), tmp_path / "no_suffix")
@@ -227,8 +229,8 @@ def test_folder_without_dicom(tmp_path):
 def test_recursive_any_names_and_non_image_dicom_skipped(tmp_path):
     write_ct_series(tmp_path / "a" / "b", ramp(), (1, 1, 2))
     (tmp_path / "README").write_text("hello")
-    report = pydicom.dcmread(examples.get_path("ct"), stop_before_pixels=True)  # header only: no pixels
-    report.save_as(tmp_path / "a" / "report")
+    report = new_dataset("1.2.840.10008.5.1.4.1.1.88.11", "SR")  # a basic text report: DICOM, no pixels
+    report.save_as(tmp_path / "a" / "report", enforce_file_format=True)
     scan = scan_dicom_folder(tmp_path)
     assert len(scan.series) == 1 and scan.series[0].slice_count == 6
     assert (scan.skipped_not_dicom, scan.skipped_not_image) == (1, 1)
@@ -241,11 +243,15 @@ def test_truncated_file_skipped_and_reported(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="medprint"):
         scan = scan_dicom_folder(tmp_path)
     assert scan.unreadable == (paths[3],)
-    assert paths[3].name in caplog.text
+    number = sorted(tmp_path.iterdir()).index(paths[3]) + 1
+    assert scan.unreadable_numbers == (number,) and scan.file_count == 6
+    assert f"file {number} of 6" in caplog.text and paths[3].name not in caplog.text
     assert scan.series[0].slice_count == 5
-    volume = load_dicom_series(scan.series[0])  # the hole it leaves is within 2x spacing
-    assert volume.shape[0] == 6 and any("uneven" in note for note in volume.notes)
-    assert any(paths[3].name in note and "truncated" in note for note in volume.notes)
+    with pytest.raises(GeometryError, match="--allow-gaps"):  # the missing slice is a gap of twice the spacing
+        load_dicom_series(scan.series[0])
+    volume = load_dicom_series(scan.series[0], allow_gaps=True)
+    assert volume.shape[0] == 6 and any("gap" in note for note in volume.notes)
+    assert any(f"file {number} of 6" in note and "truncated" in note for note in volume.notes)
 
 
 def test_file_damaged_after_scan_is_skipped_with_note(tmp_path, caplog):
@@ -255,7 +261,18 @@ def test_file_damaged_after_scan_is_skipped_with_note(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="medprint"):
         volume = load_dicom_series(scan.series[0])
     assert volume.shape[0] == 5
-    assert any(paths[-1].name in note for note in volume.notes) and paths[-1].name in caplog.text
+    number = scan.series[0].file_numbers[-1]
+    assert any(f"file {number} of 6" in note for note in volume.notes) and f"file {number} of 6" in caplog.text
+    assert paths[-1].name not in caplog.text
+
+
+def test_image_header_without_pixel_data_is_a_cut_file_not_a_non_image(tmp_path):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    header = pydicom.dcmread(paths[-1], stop_before_pixels=True)  # as if copied up to the pixel data only
+    header.save_as(paths[-1])
+    scan = scan_dicom_folder(tmp_path)
+    assert scan.unreadable == (paths[-1],) and scan.skipped_not_image == 0
+    assert any("cut short" in p for p in scan.series[0].problems)
 
 
 def test_single_slice_is_not_a_volume(tmp_path):
@@ -272,7 +289,7 @@ def test_mixed_sizes_under_one_uid_are_split(tmp_path):
     write_ct_series(tmp_path / "small", ramp(nz=3, ny=8), (1, 1, 2), series_uid="1.2.3.4")
     scan = scan_dicom_folder(tmp_path)
     assert [(s.uid, s.slice_count) for s in scan.series] == [("1.2.3.4#1", 6), ("1.2.3.4#2", 3)]
-    assert all("mixes 2 orientations or image sizes" in s.problems[0] for s in scan.series)
+    assert all("mixes 2 image sizes (12x10, 12x8)" in s.problems[0] for s in scan.series)
 
 
 # ----------------------------------------------------------------------------- choosing, metadata
@@ -319,3 +336,41 @@ def test_series_info_listing(tmp_path):
     assert info.problems == ()
     positions = [float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]) for p in info.files]
     assert positions == sorted(positions)  # sorted along the normal (mostly S here)
+
+
+# ----------------------------------------------------------------------------- decoder failures
+
+
+class _Panic(BaseException):
+    """Stands in for pyo3's PanicException: a BaseException, not an Exception."""
+
+
+class _Exploding:
+    """A dataset whose pixel decoder raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.file_meta = {"TransferSyntaxUID": RLELossless}
+        self.Rows = self.Columns = 4
+
+    def get(self, keyword, default=None):
+        return default
+
+    @property
+    def pixel_array(self):
+        raise self.error
+
+
+def test_decoder_panic_becomes_a_decode_error_naming_the_syntax():
+    from medprint.io import dicom_headers as hdr
+
+    with pytest.raises(hdr.DecodeError, match="RLE Lossless pixel data cannot be decoded \\(index out of bounds\\)"):
+        hdr.decode_pixels(_Exploding(_Panic("index out of bounds")))
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), SystemExit(1), MemoryError(), GeneratorExit()])
+def test_requests_to_stop_and_out_of_memory_pass_through_the_decoder_guard(error):
+    from medprint.io import dicom_headers as hdr
+
+    with pytest.raises(type(error)):
+        hdr.decode_pixels(_Exploding(error))
