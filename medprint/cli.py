@@ -117,18 +117,23 @@ def _configure_logging(level: int) -> None:
     handler.setLevel(level)
 
 
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _interrupt(signum: int, frame: object) -> None:
     # One stop is enough: a second signal must not cut the clean-up short.
     for stop in _STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    reason = signal.Signals(signum).name
+    # Not imported here: it would load numpy at start-up. Until a run has loaded it, no file step can be under way.
+    outputs = sys.modules.get("medprint.io.outputs")
+    if outputs is None:
+        raise KeyboardInterrupt(reason)
+    outputs.stop_requested(reason)
 
 
 def _stop_signals_interrupt() -> dict[int, Any]:
-    """Make SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, so a run cleans up after itself."""
+    """Make Ctrl-C, SIGTERM and SIGHUP stop a run alike, so it removes its temporary files."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}

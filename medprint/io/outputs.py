@@ -28,9 +28,7 @@ import contextvars
 import errno
 import hashlib
 import os
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,18 +203,44 @@ class _Target:
     temp: Path | None = None
 
 
+class _Deferral:
+    """Stops that arrive while files are being created, renamed or removed wait until that step is whole.
+
+    Python runs signal handlers in the main thread between two bytecodes, so a
+    handler that raises can land between creating a temporary file and
+    recording it.  Blocking the signal (``pthread_sigmask``) does not help: it
+    only blocks the calling thread and the signal goes to one of numpy's or
+    VTK's.  The CLI's handlers call :func:`stop_requested`, which raises at once
+    or, inside such a step, when the step ends.
+    """
+
+    depth = 0
+    pending: str | None = None
+
+
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP while files are being renamed or removed, so that ends whole."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+def _signals_deferred(*, raise_pending: bool = True) -> Iterator[None]:
+    _Deferral.depth += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _Deferral.depth -= 1
+        if _Deferral.depth == 0 and _Deferral.pending is not None:
+            reason, _Deferral.pending = _Deferral.pending, None
+            if raise_pending:
+                raise KeyboardInterrupt(reason)
+
+
+def stop_requested(reason: str) -> None:
+    """Raise ``KeyboardInterrupt(reason)`` now, or as soon as the file step under way is whole.
+
+    For signal handlers (the CLI's SIGINT, SIGTERM and SIGHUP): a run then
+    removes its temporary files and locks, never leaving one half-recorded.
+    """
+    if _Deferral.depth > 0:
+        _Deferral.pending = reason
+        return
+    raise KeyboardInterrupt(reason)
 
 
 def current_run() -> RunOutputs | None:
@@ -274,7 +298,9 @@ class RunOutputs:
                 raise OutputError(
                     f"{option}: {path} is also the {target.option} file; give each output its own name"
                 )
-        self._targets.append(_Target(path, key, option, _Lock.acquire(path, option)))
+        # Held so that a signal cannot fall between creating the lock file and recording it.
+        with _signals_deferred():
+            self._targets.append(_Target(path, key, option, _Lock.acquire(path, option)))
         return path
 
     @contextlib.contextmanager
@@ -287,12 +313,14 @@ class RunOutputs:
         limit = name_max(target.path.parent)
         # mkstemp adds 8 characters; the temporary name must fit the file system as the target does.
         prefix = fit_name(f".{target.path.name}", ".", limit - 8 - len(".part"))
-        try:
-            handle, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.path.parent)
-        except OSError as error:
-            raise disk_error(error, target.path, target.option) or error from None
-        os.close(handle)
-        target.temp = Path(temp_name)
+        # A signal between creating the file and recording it would leave it behind: hold signals meanwhile.
+        with _signals_deferred():
+            try:
+                handle, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.path.parent)
+            except OSError as error:
+                raise disk_error(error, target.path, target.option) or error from None
+            os.close(handle)
+            target.temp = Path(temp_name)
         try:
             yield target.temp
         except OSError as error:
@@ -331,7 +359,8 @@ class RunOutputs:
 
     def abort(self) -> None:
         """Remove every temporary file and lock; targets stay as they were."""
-        with _signals_deferred():
+        # A stop during the clean-up changes nothing: the run is being abandoned already.
+        with _signals_deferred(raise_pending=False):
             for target in self._targets:
                 if target.temp is not None:
                     target.temp.unlink(missing_ok=True)
