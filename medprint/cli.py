@@ -125,6 +125,9 @@ def _interrupt(signum: int, frame: object) -> None:
     for stop in _STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
     reason = signal.Signals(signum).name
+    if _Loading.active:
+        _Loading.pending = reason
+        return
     # Not imported here: it would load numpy at start-up. Until a run has loaded it, no file step can be under way.
     outputs = sys.modules.get("medprint.io.outputs")
     if outputs is None:
@@ -138,13 +141,23 @@ def _stop_signals_interrupt() -> dict[int, Any]:
         return {}
     previous = {}
     for stop in _STOP_SIGNALS:
-        previous[stop] = signal.signal(stop, _interrupt)
+        # A signal the parent chose to ignore (nohup, a background job's Ctrl-C) stays ignored.
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            previous[stop] = signal.signal(stop, _interrupt)
     return previous
 
 
 def _restore_signals(previous: dict[int, Any]) -> None:
     for stop, handler in previous.items():
         signal.signal(stop, handler)
+
+
+class _Loading:
+    """While the subcommands load: an exception raised inside VTK's module set-up crashes the process
+    (segmentation fault), so a stop then waits until the imports are done."""
+
+    active = False
+    pending: str | None = None
 
 
 _registered = False
@@ -156,10 +169,16 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from .commands import convert, info
-    from .commands import profiles as profiles_command
-    from .commands import slice as slice_command
-
+    _Loading.active = True
+    try:
+        from .commands import convert, info
+        from .commands import profiles as profiles_command
+        from .commands import slice as slice_command
+    finally:
+        _Loading.active = False
+    if _Loading.pending is not None:
+        reason, _Loading.pending = _Loading.pending, None
+        raise KeyboardInterrupt(reason)
     for module in (info, convert, profiles_command, slice_command):
         cli.add_command(module.command)
     _registered = True

@@ -330,8 +330,12 @@ class RunOutputs:
             raise translated from None
 
     def commit(self) -> None:
-        """Rename every staged file into place; then release the locks."""
-        with _signals_deferred():
+        """Rename every staged file into place; then release the locks.
+
+        A stop that arrives while the files are being put in place comes too
+        late to undo them: the run finishes, whole, and the stop is dropped.
+        """
+        with _signals_deferred(raise_pending=False):
             staged = [target for target in self._targets if target.temp is not None]
             if not self.overwrite:
                 for target in staged:
