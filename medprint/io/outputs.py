@@ -133,14 +133,15 @@ def _existing_ancestor(folder: Path) -> Path:
 
 def _probe_writable(folder: Path, option: str) -> None:
     # Permission bits lie for root and read-only mounts; creating a file is the only honest test.
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".medprint-probe-", dir=folder)
-    except OSError as error:
-        raise OutputError(
-            f"{option}: folder {folder} is not writable ({error.strerror}); choose another output folder"
-        ) from None
-    os.close(handle)
-    os.unlink(probe)
+    with _signals_deferred():
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".medprint-probe-", dir=folder)
+        except OSError as error:
+            raise OutputError(
+                f"{option}: folder {folder} is not writable ({error.strerror}); choose another output folder"
+            ) from None
+        os.close(handle)
+        os.unlink(probe)
 
 
 def _resolved(path: Path) -> Path:
