@@ -147,6 +147,14 @@ def test_relative_and_dotted_spellings_of_one_file_are_refused(
     assert_refused(outcome, mentions=["--gcode", "x.stl", "own name"], out_dir=out)
 
 
+@pytest.mark.parametrize("option", ["--3mf", "--gcode"])
+def test_other_outputs_in_a_missing_folder_name_their_option(scan: Path, out: Path, option: str) -> None:
+    target = out / "missing" / ("all.3mf" if option == "--3mf" else "x.gcode")
+    extra = ["--printer", "prusa-mk4", "--material", "pla"] if option == "--gcode" else []
+    outcome = run_cli(*convert(scan, out / "x.stl", option, target, *extra))
+    assert_refused(outcome, mentions=[option, "does not exist", "create it"], out_dir=out)
+
+
 # ---------------------------------------------------------------- part names
 
 
@@ -181,6 +189,13 @@ def test_long_part_names_are_shortened_within_the_file_system_limit(scan: Path, 
     assert all(len(name.encode()) <= os.pathconf(out, "PC_NAME_MAX") for name in written)
     assert sum(name.endswith(".report.json") for name in written) == 1
     assert sum(name.endswith(".stl") for name in written) == 2
+
+
+def test_a_part_file_that_is_also_the_3mf_is_refused_before_meshing(scan: Path, out: Path, tmp_path: Path) -> None:
+    label_path, names_path = write_two_labels(tmp_path / "in", ("bone", "vessel"))
+    outcome = run_cli(*convert(scan, out / "p.3mf", "--labels", label_path, "--labels-names", names_path,
+                               "--3mf", out / "p_bone.3mf"))
+    assert_refused(outcome, mentions=["part 1 of 2", "p_bone.3mf", "--3mf", "own name"], out_dir=out)
 
 
 def test_gcode_with_several_parts_is_refused_before_meshing(scan: Path, out: Path, tmp_path: Path) -> None:
