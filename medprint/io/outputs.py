@@ -113,7 +113,7 @@ def check_writable(path: Path, *, overwrite: bool, option: str = "-o/--output") 
             "choose a shorter name"
         )
     if path.is_dir():
-        raise OutputError(f"{option}: {path} is a folder; give a file name in it, e.g. {path / 'model.stl'}")
+        raise OutputError(f"{option}: {path} is a folder; give the name of a file in it")
     if not folder.is_dir():
         ancestor = _existing_ancestor(folder)
         if ancestor.exists() and not ancestor.is_dir():
@@ -125,9 +125,10 @@ def check_writable(path: Path, *, overwrite: bool, option: str = "-o/--output") 
 
 
 def _existing_ancestor(folder: Path) -> Path:
+    # The nearest folder (or file) that exists: it decides the name limit and what to tell the user.
     for candidate in (folder, *folder.parents):
-        if candidate.exists() or not str(candidate) or candidate == Path("."):
-            return candidate if str(candidate) else Path(".")
+        if candidate.exists():
+            return candidate
     return Path(".")
 
 

@@ -233,7 +233,7 @@ def test_output_naming_a_folder_says_give_a_file_name(scan: Path, out: Path, com
         mesh = out / "m.stl"
         assert_succeeded(run_cli(*convert(scan, mesh, "--no-report")))
         outcome = run_cli("slice", mesh, "--printer", "prusa-mk4", "--material", "pla", "-o", folder)
-    assert_refused(outcome, mentions=["-o/--output", "is a folder", "file name"], out_dir=out,
+    assert_refused(outcome, mentions=["-o/--output", "is a folder", "name of a file"], out_dir=out,
                    files_before={"m.stl"} if command == "slice" else ())
 
 
