@@ -451,6 +451,13 @@ def test_an_output_locked_by_another_run_is_refused(scan: Path, out: Path) -> No
                    out_dir=out, files_before={lock.name})
 
 
+def test_a_lock_file_left_by_a_killed_run_does_not_block(scan: Path, out: Path) -> None:
+    # SIGKILL leaves the (empty) lock file but no lock: the next run takes it and removes it.
+    (out / ".x.stl.medprint.lock").touch()
+    assert_succeeded(run_cli(*convert(scan, out / "x.stl")))
+    assert files_in(out) == {"x.stl", "x.report.json"}
+
+
 def test_concurrent_runs_never_mix_one_runs_mesh_with_anothers_report(tmp_path: Path, out: Path) -> None:
     # Three runs of different spheres race for one -o; each either wins whole or is refused in one line.
     scans = [write_sphere(tmp_path / f"s{radius}.nii.gz", radius=radius) for radius in (4, 5, 6)]
