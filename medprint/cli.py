@@ -3,12 +3,19 @@
 Every subcommand parses options, calls the same public functions a script
 would, and prints a summary.  Deliberate errors (:class:`MedprintError`)
 become one line on stderr and exit code 1; tracebacks only with ``--debug``.
+
+Ctrl-C, SIGTERM and SIGHUP all stop a run the same way: the run's temporary
+files are removed, ``medprint: aborted`` is printed and the exit code is 1
+(as it has always been for Ctrl-C), so a scheduler that stops a job and a
+user who presses Ctrl-C see one outcome.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +35,13 @@ class MedprintGroup(click.Group):
 
     # click overloads main() on standalone_mode; this one always runs non-standalone and exits itself.
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        previous = _stop_signals_interrupt()
         try:
             return super().main(args, prog_name, standalone_mode=False, **extra)
+        except KeyboardInterrupt:
+            # Raised outside click's own handling (e.g. while it tears the context down).
+            click.echo("medprint: aborted", err=True)
+            sys.exit(EXIT_ERROR)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
         except click.Abort:
@@ -40,6 +52,16 @@ class MedprintGroup(click.Group):
             hint = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
             click.echo(f"medprint: error: {error.format_message()}{hint}", err=True)
             sys.exit(EXIT_USAGE)
+        finally:
+            _restore_signals(previous)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        _register_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_commands()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -95,19 +117,77 @@ def _configure_logging(level: int) -> None:
     handler.setLevel(level)
 
 
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # One stop is enough: a second signal must not cut the clean-up short.
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    reason = signal.Signals(signum).name
+    if _Loading.active:
+        _Loading.pending = reason
+        return
+    # Not imported here: it would load numpy at start-up. Until a run has loaded it, no file step can be under way.
+    outputs = sys.modules.get("medprint.io.outputs")
+    if outputs is None:
+        raise KeyboardInterrupt(reason)
+    outputs.stop_requested(reason)
+
+
+def _stop_signals_interrupt() -> dict[int, Any]:
+    """Make Ctrl-C, SIGTERM and SIGHUP stop a run alike, so it removes its temporary files."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for stop in _STOP_SIGNALS:
+        # A signal the parent chose to ignore (nohup, a background job's Ctrl-C) stays ignored.
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            previous[stop] = signal.signal(stop, _interrupt)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for stop, handler in previous.items():
+        signal.signal(stop, handler)
+
+
+class _Loading:
+    """While the subcommands load: an exception raised inside VTK's module set-up crashes the process
+    (segmentation fault), so a stop then waits until the imports are done."""
+
+    active = False
+    pending: str | None = None
+
+
+_registered = False
+
+
 def _register_commands() -> None:
     # One module per subcommand (medprint/commands/), all sharing this group's error handling.
-    from .commands import convert, info
-    from .commands import profiles as profiles_command
-    from .commands import slice as slice_command
-
+    # Imported on first use, inside cli.main, so Ctrl-C while numpy and friends load is handled like any other.
+    global _registered
+    if _registered:
+        return
+    _Loading.active = True
+    try:
+        from .commands import convert, info
+        from .commands import profiles as profiles_command
+        from .commands import slice as slice_command
+    finally:
+        _Loading.active = False
+    if _Loading.pending is not None:
+        reason, _Loading.pending = _Loading.pending, None
+        raise KeyboardInterrupt(reason)
     for module in (info, convert, profiles_command, slice_command):
         cli.add_command(module.command)
-
-
-_register_commands()
+    _registered = True
 
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console-script entry point; tests call it with a list of arguments."""
-    cli.main(args=list(args) if args is not None else None, prog_name="medprint")
+    try:
+        cli.main(args=list(args) if args is not None else None, prog_name="medprint")
+    except KeyboardInterrupt:
+        click.echo("medprint: aborted", err=True)
+        sys.exit(EXIT_ERROR)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 from .errors import ParameterError
 from .geometry import Geometry
 from .io import load_volume, write_mesh
-from .io.atomic import check_writable
+from .io.outputs import RunOutputs, fit_name, name_max, short_digest
 from .io.labels import load_label_mask
 from .io.mesh_files import MESH_FORMATS, safe_part_name, write_parts_3mf
 from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
@@ -248,16 +249,52 @@ def convert_scan(
     the vertices on their shared boundary are not moved, so the parts meet
     without gaps or overlaps beyond the deviation limit.
 
-    Outputs are checked for writability before any work starts and written
-    atomically, so a failure leaves no partial file behind.
+    Every output (meshes, report, ``combined_3mf``, ``gcode``) is reserved and
+    checked before any work starts -- no two may be the same file, and another
+    medprint run writing one of them is refused -- and part files as soon as
+    the parts are known, before meshing.  All files are committed together at
+    the end: if any stage fails (the slicer, a full disk, Ctrl-C), no file of
+    the run is left and existing files are untouched.
     """
     output_path = Path(output_path)
     report_path = report_path_for(output_path) if write_json_report else None
-    _check_outputs(output_path, report_path, combined_3mf, overwrite)
+    with RunOutputs(overwrite=overwrite) as outputs:
+        _check_outputs(outputs, output_path, report_path, combined_3mf, gcode)
+        result = _convert(
+            outputs, input_path, output_path, report_path, segmentation=segmentation, labels=labels, seeds=seeds,
+            mri=mri, preparation=preparation, surface=surface, loading=loading, combined_3mf=combined_3mf,
+            gcode=gcode, ascii_stl=ascii_stl, overwrite=overwrite, include_phi_paths=include_phi_paths,
+            progress=progress,
+        )
+        outputs.commit()
+    return result
+
+
+def _convert(
+    outputs: RunOutputs,
+    input_path: Path,
+    output_path: Path,
+    report_path: Path | None,
+    *,
+    segmentation: SegmentationSettings,
+    labels: LabelSettings | None,
+    seeds: SeedSettings | None,
+    mri: MriSettings | None,
+    preparation: MriPreparation,
+    surface: SurfaceSettings,
+    loading: LoadSettings,
+    combined_3mf: Path | None,
+    gcode: GcodeRequest | None,
+    ascii_stl: bool,
+    overwrite: bool,
+    include_phi_paths: bool,
+    progress: ProgressCallback,
+) -> ConvertResult:
+    """The work of :func:`convert_scan`; every file goes to the temporary files of ``outputs``."""
     scrub = Scrubber({} if include_phi_paths else _private_paths(input_path, labels))
     watch = _Stopwatch()
     with collected_warnings(scrub) as warnings:
-        slicing = _prepare_gcode(gcode, overwrite) if gcode is not None else None
+        slicing = _prepare_gcode(gcode) if gcode is not None else None
         with watch.stage("load"):
             volume = load_volume(
                 input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
@@ -277,9 +314,15 @@ def convert_scan(
             for part in parts:
                 part.mask, cleanup_steps = clean_up_mask(part.mask, segmentation)
                 part.steps += cleanup_steps
+        if gcode is not None and len(parts) > 1:
+            raise ParameterError(
+                f"--gcode: this run makes {len(parts)} parts; drop --gcode and slice each part's file with "
+                "`medprint slice`"
+            )
         paths = _part_paths(output_path, [part.mask.label for part in parts])
-        for path in paths[1:] if len(paths) > 1 else []:
-            check_writable(path, overwrite=overwrite)
+        if len(paths) > 1:
+            for index, path in enumerate(paths):
+                outputs.reserve(path, f"part {index + 1} of {len(paths)}")
         meshes, described = _mesh_parts(parts, surface, watch, progress)
         with watch.stage("write"):
             for mesh, path in zip(meshes, paths):
@@ -290,10 +333,6 @@ def convert_scan(
             facts["mesh"]["path"] = str(path)
         gcode_summary = None
         if gcode is not None and slicing is not None:
-            if len(meshes) > 1:
-                raise ParameterError(
-                    f"--gcode: this run made {len(meshes)} parts; slice each part's file with `medprint slice`"
-                )
             with watch.stage("slice"):
                 sliced = slice_to_gcode(meshes[0], *slicing, gcode.settings, engine=gcode.engine, progress=progress)
                 write_gcode(sliced, gcode.path, overwrite=overwrite)
@@ -362,9 +401,8 @@ def _labels_for_report(labels: LabelSettings | None, *, shown: bool) -> dict[str
     }
 
 
-def _prepare_gcode(gcode: GcodeRequest, overwrite: bool) -> tuple[PrinterProfile, MaterialProfile]:
-    """Check profiles and the G-code target before any work, so a typo costs nothing."""
-    check_writable(gcode.path, overwrite=overwrite, option="--gcode")
+def _prepare_gcode(gcode: GcodeRequest) -> tuple[PrinterProfile, MaterialProfile]:
+    """Check the profiles before any work, so a typo costs nothing (the G-code target is reserved already)."""
     library = load_profiles(gcode.profiles_dir)
     printer, material = library.printer(gcode.printer), library.material(gcode.material)
     check_compatible(printer, material)
@@ -414,9 +452,23 @@ def _make_names_unique(parts: list[_Part]) -> None:
 
 
 def _part_paths(output_path: Path, names: list[str]) -> list[Path]:
+    """One file per part, ``<stem>_<part><suffix>``, each distinct and short enough for the file system.
+
+    Part names are cleaned to ``[A-Za-z0-9_.-]`` and cut at 40 characters, so
+    two names may clean to one (``a/b`` and ``a_b``); each of those gets a short
+    hash of its full name, so every part keeps a file of its own and a rerun
+    picks the same names.  Case is ignored when comparing, for macOS and Windows.
+    """
     if len(names) == 1:
         return [output_path]
-    return [output_path.with_name(f"{output_path.stem}_{safe_part_name(name)}{output_path.suffix}") for name in names]
+    cleaned = [safe_part_name(name) for name in names]
+    shared = Counter(name.lower() for name in cleaned)
+    limit = name_max(output_path.parent)
+    paths = []
+    for name, clean in zip(names, cleaned):
+        distinct = f"{clean}-{short_digest(name)}" if shared[clean.lower()] > 1 else clean
+        paths.append(output_path.with_name(fit_name(f"{output_path.stem}_{distinct}", output_path.suffix, limit)))
+    return paths
 
 
 def _mesh_parts(
@@ -455,22 +507,32 @@ def _shared_boundary(raw: Mesh, mask: Mask, others: list[Mask]) -> NDArray[np.bo
 
 
 def report_path_for(mesh_path: Path) -> Path:
-    """``skull.stl`` -> ``skull.report.json`` beside it."""
-    return mesh_path.with_name(mesh_path.stem + ".report.json")
+    """``skull.stl`` -> ``skull.report.json`` beside it, shortened (with a hash) if the name would be too long."""
+    mesh_path = Path(mesh_path)
+    return mesh_path.with_name(fit_name(mesh_path.stem, ".report.json", name_max(mesh_path.parent)))
 
 
-def _check_outputs(output_path: Path, report_path: Path | None, combined: Path | None, overwrite: bool) -> None:
-    if output_path.suffix.lower() not in MESH_FORMATS:
+def _check_outputs(
+    outputs: RunOutputs, output_path: Path, report_path: Path | None, combined: Path | None,
+    gcode: GcodeRequest | None,
+) -> None:
+    """Reserve every output known before the work; the part files follow once the parts are known."""
+    name = output_path.name
+    if output_path.suffix == "" and name.lower() in MESH_FORMATS:
+        raise ParameterError(f"-o/--output: {output_path} is only a suffix; give a file name such as skull{name}")
+    if output_path.suffix.lower() not in MESH_FORMATS and not output_path.is_dir():
         raise ParameterError(
-            f"-o/--output: {output_path.name} has no mesh suffix; use one of {', '.join(MESH_FORMATS)}"
+            f"-o/--output: {name} has no mesh suffix; use one of {', '.join(MESH_FORMATS)}"
         )
-    check_writable(output_path, overwrite=overwrite)
+    outputs.reserve(output_path, "-o/--output")
     if report_path is not None:
-        check_writable(report_path, overwrite=overwrite, option="report")
+        outputs.reserve(report_path, "report")
     if combined is not None:
         if combined.suffix.lower() != ".3mf":
             raise ParameterError(f"--3mf: {combined.name} must end in .3mf")
-        check_writable(combined, overwrite=overwrite, option="--3mf")
+        outputs.reserve(combined, "--3mf")
+    if gcode is not None:
+        outputs.reserve(gcode.path, "--gcode")
 
 
 def _refine_surface(

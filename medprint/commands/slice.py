@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 
-from ..io.atomic import check_writable
+from ..errors import OutputError
+from ..io.outputs import RunOutputs
 from ..io.mesh_files import read_mesh_file
 from ..slice.engine import (
     ENGINES,
@@ -76,17 +78,21 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
     library = load_profiles(profiles_dir)
     printer = library.printer(printer_name)
     material = library.material(material_name)
-    check_writable(output_path, overwrite=overwrite)
     settings = SliceSettings(
         layer_height_mm=layer_height, first_layer_height_mm=first_layer_height, perimeters=perimeters,
         top_layers=top_layers, bottom_layers=bottom_layers, infill_density=infill_density,
         infill_pattern=infill_pattern, supports=supports, support_angle_deg=support_angle, brim_width_mm=brim_mm,
         orient=orient, scale=scale, repair=not no_repair, job_name=job_name,
     )
-    mesh = read_mesh_file(mesh_path)
-    with progress_reporter(enabled=not as_json and not ctx.obj["quiet"]) as progress:
-        result = slice_to_gcode(mesh, printer, material, settings, engine=engine, progress=progress)
-    write_gcode(result, output_path, overwrite=overwrite)
+    with RunOutputs(overwrite=overwrite) as outputs:
+        if os.path.realpath(output_path) == os.path.realpath(mesh_path):
+            raise OutputError(f"-o/--output: {output_path} is the input MESH; give the G-code a file name of its own")
+        outputs.reserve(output_path, "-o/--output")
+        mesh = read_mesh_file(mesh_path)
+        with progress_reporter(enabled=not as_json and not ctx.obj["quiet"]) as progress:
+            result = slice_to_gcode(mesh, printer, material, settings, engine=engine, progress=progress)
+        write_gcode(result, output_path, overwrite=overwrite)
+        outputs.commit()
     summary = result.summary()
     summary["output"] = str(output_path)
     if as_json:

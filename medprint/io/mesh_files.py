@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+from numpy.typing import NDArray
 import stl.mesh
 from stl import Mode
 
@@ -119,7 +120,7 @@ def write_parts_3mf(
     if not meshes:
         raise ParameterError("--3mf: there are no parts to write")
     chosen = list(colours) if colours is not None else [None] * len(meshes)
-    with atomic_path(path, overwrite=overwrite) as temp:
+    with atomic_path(path, overwrite=overwrite, option="--3mf") as temp:
         _write_3mf(meshes, chosen, temp)
     return path
 
@@ -140,7 +141,22 @@ def _write_3mf(meshes: Sequence[Mesh], colours: Sequence[tuple[int, int, int] | 
         material = materials.AddMaterial(name, wrapper.RGBAToColor(red, green, blue, 255))
         part.SetObjectLevelProperty(materials.GetResourceID(), material)
         model.AddBuildItem(part, wrapper.GetIdentityTransform())
-    model.QueryWriter("3mf").WriteToFile(str(temp))
+    temp.write_bytes(_3mf_bytes(wrapper, model.QueryWriter("3mf")))
+
+
+def _3mf_bytes(wrapper: object, writer: object) -> NDArray[np.uint8]:
+    # lib3mf's WriteToFile aborts the whole process when the disk fills up, and its Python
+    # WriteToBuffer copies through a list of ints: ask the library for the size, then fill a numpy buffer.
+    # The second call reuses the first one's serialisation, so this costs what WriteToFile does.
+    needed = ctypes.c_uint64(0)
+    write = wrapper.lib.lib3mf_writer_writetobuffer  # type: ignore[attr-defined]
+    handle = writer._handle  # type: ignore[attr-defined]
+    wrapper.checkError(writer, write(handle, ctypes.c_uint64(0), needed, None))  # type: ignore[attr-defined]
+    buffer = np.empty(needed.value, dtype=np.uint8)
+    wrapper.checkError(  # type: ignore[attr-defined]
+        writer, write(handle, ctypes.c_uint64(needed.value), needed, buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+    )
+    return buffer
 
 
 def _set_geometry(wrapper: object, part: object, mesh: Mesh) -> None:

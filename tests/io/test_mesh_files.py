@@ -135,3 +135,87 @@ def test_truncated_or_corrupt_stl_is_one_clear_error(tmp_path, box):
     with pytest.raises(InputError, match=r"noise\.stl is not a valid binary STL"):
         read_mesh_file(noise)
     assert len(read_mesh_file(good).faces) == 12
+
+
+# ---- one run's files together (medprint.io.outputs.RunOutputs), as a script uses it
+
+
+def test_run_outputs_commit_writes_every_file_and_no_lock(tmp_path, box):
+    from medprint.io import write_mesh
+    from medprint.io.mesh_files import write_parts_3mf
+    from medprint.io.outputs import RunOutputs
+
+    with RunOutputs(overwrite=False) as run:
+        run.reserve(tmp_path / "a.stl", "-o/--output")
+        run.reserve(tmp_path / "all.3mf", "--3mf")
+        write_mesh(box, tmp_path / "a.stl")
+        write_parts_3mf([box], tmp_path / "all.3mf")
+        assert not (tmp_path / "a.stl").exists(), "nothing is in place before the commit"
+        run.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.stl", "all.3mf"]
+    assert read_mesh_file(tmp_path / "a.stl").faces.shape == (12, 3)
+    assert read_mesh_file(tmp_path / "all.3mf").faces.shape == (12, 3)
+
+
+def test_run_outputs_failure_after_a_write_leaves_nothing(tmp_path, box):
+    from medprint.io.outputs import RunOutputs
+
+    with pytest.raises(KeyboardInterrupt):
+        with RunOutputs(overwrite=False) as run:
+            run.reserve(tmp_path / "a.stl", "-o/--output")
+            write_mesh(box, tmp_path / "a.stl")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_outputs_overwrite_replaces_only_at_commit(tmp_path, box):
+    from medprint.io.outputs import RunOutputs
+
+    target = tmp_path / "a.stl"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with RunOutputs(overwrite=True) as run:
+            run.reserve(target, "-o/--output")
+            write_mesh(box, target, overwrite=True)
+            assert target.read_bytes() == b"old"
+            raise RuntimeError("a later stage failed")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.stl"]
+
+
+def test_run_outputs_one_file_under_two_spellings_is_refused(tmp_path, monkeypatch):
+    from medprint.io.outputs import RunOutputs
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with RunOutputs(overwrite=False) as run:
+        run.reserve(Path("a.stl"), "-o/--output")
+        with pytest.raises(OutputError, match=r"--gcode: .* is also the -o/--output file"):
+            run.reserve(tmp_path / "sub" / ".." / "a.stl", "--gcode")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
+def test_disk_full_in_the_3mf_writer_is_one_output_error(tmp_path, box, monkeypatch):
+    import errno
+
+    from medprint.io.mesh_files import write_parts_3mf
+
+    def full(self, data):
+        with open(self, "wb") as handle:
+            handle.write(b"PK")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OutputError, match=r"--3mf: cannot write .*all\.3mf: the disk is full; free space on the disk"):
+        write_parts_3mf([box], tmp_path / "all.3mf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_name_keeps_long_names_distinct_and_within_the_limit():
+    from medprint.io.outputs import fit_name
+
+    first, second = fit_name("a" * 300 + "1", ".stl"), fit_name("a" * 300 + "2", ".stl")
+    assert first != second
+    assert len(first.encode()) == len(second.encode()) == 255
+    assert first.endswith(".stl") and fit_name("a" * 300 + "1", ".stl") == first
+    assert len(fit_name("é" * 200, ".report.json").encode()) <= 255
