@@ -3,24 +3,36 @@
 Every subcommand parses options, calls the same public functions a script
 would, and prints a summary.  Deliberate errors (:class:`MedprintError`)
 become one line on stderr and exit code 1; tracebacks only with ``--debug``.
+
+Whatever medprint writes to stderr (log records, the error line) passes one
+net: names from below the input folder are replaced by stand-ins unless
+``--show-phi`` (a subcommand registers its input under :data:`PHI_INPUT` in
+``ctx.obj``), and control characters are escaped so one record is one line.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
 from .errors import MedprintError
+from .report import Scrubber, names_below, terminal_safe
 
 log = logging.getLogger("medprint")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+#: ``ctx.obj`` key under which a subcommand registers the input whose inner names stay off the terminal;
+#: it leaves it unset (or None) under ``--show-phi``.
+PHI_INPUT = "phi_input"
+_SCRUBBER = "phi_scrubber"
 
 
 class MedprintGroup(click.Group):
@@ -38,7 +50,7 @@ class MedprintGroup(click.Group):
         except click.UsageError as error:
             # One line, as for every other bad input; click's usage block is noise here.
             hint = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
-            click.echo(f"medprint: error: {error.format_message()}{hint}", err=True)
+            click.echo(terminal_safe(f"medprint: error: {error.format_message()}{hint}"), err=True)
             sys.exit(EXIT_USAGE)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -47,7 +59,7 @@ class MedprintGroup(click.Group):
         except MedprintError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"medprint: error: {error}", err=True)
+            click.echo(f"medprint: error: {for_terminal(str(error))}", err=True)
             sys.exit(EXIT_ERROR)
         except MemoryError:
             if ctx.obj and ctx.obj.get("debug"):
@@ -83,6 +95,40 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _TerminalFormatter(logging.Formatter):
+    """``medprint: LEVEL: message`` on one line, through :func:`for_terminal`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Tracebacks of logged exceptions are left out: --debug shows them when the error is raised.
+        return f"medprint: {record.levelname}: {for_terminal(record.getMessage())}"
+
+
+def for_terminal(message: str) -> str:
+    """A message as stderr may show it: inner input names scrubbed (unless --show-phi), control characters escaped.
+
+    Applies at every verbosity: -v and -vv are pasted into tickets as often as
+    warnings are.
+    """
+    return terminal_safe(_current_scrubber()(message))
+
+
+def _current_scrubber() -> Callable[[str], str]:
+    """The scrubber of the running command, made once, when the first message needs it."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if not isinstance(obj, dict) or obj.get(PHI_INPUT) is None:
+        return _unchanged
+    if _SCRUBBER not in obj:
+        # The path the user typed may be named; only what lies below it is private.
+        obj[_SCRUBBER] = Scrubber(names_below(Path(obj[PHI_INPUT])))
+    scrub: Callable[[str], str] = obj[_SCRUBBER]
+    return scrub
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
 def _configure_logging(level: int) -> None:
     logger = logging.getLogger("medprint")
     # Warnings always reach the logger, for the JSON report; stderr shows what the user asked for.
@@ -90,8 +136,8 @@ def _configure_logging(level: int) -> None:
     handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("medprint: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
+    handler.setFormatter(_TerminalFormatter())
     handler.setLevel(level)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ..report import terminal_safe, to_json
 from ..scan_info import describe_input, format_description
 
 
@@ -14,7 +14,14 @@ from ..scan_info import describe_input, format_description
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--show-phi", is_flag=True, help="Also show patient name, ID and birth date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
-def command(input_path: Path, show_phi: bool, as_json: bool) -> None:
+@click.pass_context
+def command(ctx: click.Context, input_path: Path, show_phi: bool, as_json: bool) -> None:
     """Describe the scans in INPUT (a DICOM folder, DICOM file, NIfTI, NRRD or MHA)."""
+    # Names below the input folder stay off the terminal unless --show-phi (see medprint.cli.PHI_INPUT).
+    ctx.ensure_object(dict)["phi_input"] = None if show_phi else input_path
     description = describe_input(input_path, show_phi=show_phi)
-    click.echo(json.dumps(description, indent=2) if as_json else format_description(description))
+    if as_json:
+        click.echo(to_json(description))
+        return
+    # Header texts (series descriptions) reach the terminal line by line, escaped.
+    click.echo("\n".join(terminal_safe(line) for line in format_description(description).splitlines()))

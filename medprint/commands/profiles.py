@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ..report import to_json
 from ..slice.profiles import PrinterProfile, describe_profile, load_profiles
 
 
@@ -23,7 +23,7 @@ def list_profiles(profiles_dir: Path | None, as_json: bool) -> None:
     """List printers and materials with where each comes from."""
     library = load_profiles(profiles_dir)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(to_json({
             "printers": {n: {"description": p.description, "source": str(p.source)} for n, p in library.printers.items()},
             "materials": {n: {"description": m.description, "source": str(m.source)}
                           for n, m in library.materials.items()},
@@ -49,7 +49,7 @@ def show_profile(name: str, profiles_dir: Path | None, as_json: bool) -> None:
     if isinstance(profile, PrinterProfile):
         described["line_width_mm"] = profile.line_width_mm
     if as_json:
-        click.echo(json.dumps(described, indent=2))
+        click.echo(to_json(described))
         return
     for key, value in described.items():
         text = str(value).strip()
