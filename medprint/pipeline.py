@@ -263,7 +263,9 @@ def convert_scan(
                 input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
                 progress=progress,
             )
-        input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
+        input_facts = describe_volume(
+            volume, input_path=input_path if include_phi_paths else None, show_phi=include_phi_paths
+        )
         choices = list(volume.notes)
         with watch.stage("segment"):
             if preparation.bias_correction or preparation.denoise:

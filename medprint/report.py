@@ -105,9 +105,20 @@ def describe_part(
     }
 
 
-def describe_volume(volume: Volume, *, input_path: Path | None = None) -> dict[str, Any]:
-    """What the report says about the scan: geometry, de-identified metadata and a fingerprint."""
+#: Metadata the report leaves out unless ``--show-phi``: PS3.15 Basic Profile attributes (free-text
+#: descriptions may carry a name; a UID leads back to the patient's study).  ``volume_sha256`` ties a
+#: report to its scan instead.
+PHI_METADATA = ("series_description", "series_uid")
+
+
+def describe_volume(volume: Volume, *, input_path: Path | None = None, show_phi: bool = False) -> dict[str, Any]:
+    """What the report says about the scan: geometry, de-identified metadata and a fingerprint.
+
+    ``input_path`` and the :data:`PHI_METADATA` fields are included only when
+    given / with ``show_phi``.
+    """
     geometry = volume.geometry
+    metadata = {key: value for key, value in volume.metadata.items() if show_phi or key not in PHI_METADATA}
     described: dict[str, Any] = {
         "modality": volume.modality,
         "dimensions_xyz": list(reversed(volume.shape)),
@@ -116,7 +127,7 @@ def describe_volume(volume: Volume, *, input_path: Path | None = None) -> dict[s
         "direction": [round(d, 6) for d in geometry.direction],
         "orientation": geometry.describe_orientation(),
         "value_range": list(volume.value_range()),
-        "metadata": dict(volume.metadata),
+        "metadata": metadata,
         "volume_sha256": voxel_fingerprint(volume),
     }
     if input_path is not None:
