@@ -274,3 +274,314 @@ def test_info_show_phi_shows_the_patient(phi_series: PhiSeries, tmp_path: Path) 
     outcome = run_cli("info", phi_series.root, "--show-phi")
     assert_succeeded(outcome)
     assert any(PATIENT in leak for leak in leaks(phi_series.tokens, outcome, tmp_path))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Names below the input folder at the default verbosity: a truncated file in a patient-named folder
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def outdir(path: Path) -> Path:
+    """An output folder, made (medprint writes into existing folders only)."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _patient_folder_with_truncated_file(root: Path, *, all_truncated: bool = False) -> Path:
+    """``root/Doe^Jane_19010203/Doe^Jane_19010203_NNN.dcm``, one (or every) file cut short; returns ``root``."""
+    folder = root / FOLDER
+    z, y, x = np.mgrid[:8, :12, :12]
+    cube = (abs(x - 5.5) < 4) & (abs(y - 5.5) < 4) & (abs(z - 3.5) < 3)
+    paths = write_ct_series(folder, np.where(cube, 1200.0, -1000.0), (1.0, 1.0, 2.0), shuffle_names=False,
+                            patient_name=PATIENT)
+    for number, path in enumerate(paths, start=1):
+        path.rename(folder / f"{FOLDER}_{number:03d}.dcm")
+    victims = sorted(folder.iterdir()) if all_truncated else [sorted(folder.iterdir())[3]]
+    for victim in victims:
+        victim.write_bytes(victim.read_bytes()[:-100])  # cut inside the pixel data
+    return root
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]], ids=["default", "v", "vv"])
+def test_truncated_file_warning_names_no_file_below_the_input(tmp_path: Path, verbosity: list[str]) -> None:
+    root = _patient_folder_with_truncated_file(tmp_path / "scans")
+    outcome = run_cli(*verbosity, "convert", root, "-o", outdir(tmp_path / "out") / "model.stl")
+    assert_succeeded(outcome)
+    assert "truncated" in outcome.stderr  # the warning is there ...
+    assert PATIENT not in outcome.stderr and BIRTH_DATE not in outcome.stderr, outcome.stderr  # ... the names not
+    assert "<input" in outcome.stderr
+    report = (outdir(tmp_path / "out") / "model.report.json").read_text()
+    assert PATIENT not in report and BIRTH_DATE not in report
+
+
+def test_truncated_file_warning_names_the_file_with_show_phi(tmp_path: Path) -> None:
+    # Positive control for the case above: the scrubbed name really was in the message.
+    root = _patient_folder_with_truncated_file(tmp_path / "scans")
+    outcome = run_cli("convert", root, "-o", outdir(tmp_path / "out") / "model.stl", "--show-phi")
+    assert_succeeded(outcome)
+    assert f"{FOLDER}_004.dcm" in outcome.stderr
+
+
+def test_error_line_names_no_file_below_the_input(tmp_path: Path) -> None:
+    root = _patient_folder_with_truncated_file(tmp_path / "scans", all_truncated=True)
+    line = assert_refused(run_cli("convert", root, "-o", outdir(tmp_path / "out") / "model.stl"),
+                          mentions=[str(root), "truncated", "copy the series again"], out_dir=outdir(tmp_path / "out"))
+    assert PATIENT not in line and BIRTH_DATE not in line
+
+
+def test_info_names_no_file_below_the_input_on_stderr(tmp_path: Path) -> None:
+    root = _patient_folder_with_truncated_file(tmp_path / "scans", all_truncated=True)
+    outcome = run_cli("info", root)
+    assert PATIENT not in outcome.stderr and BIRTH_DATE not in outcome.stderr, outcome.stderr
+    assert outcome.stderr.startswith("medprint: error:"), outcome.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Control characters: label names, file names
+# ------------------------------------------------------------------------------------------------------------------
+
+#: A label name that tries everything: colour, a newline that starts a forged error line, a bidi override.
+FORGING_NAME = "liver\x1b[31m\nmedprint: error: forged\u202edesrever\u2066"
+#: What a one-line names format (text, NRRD header) can carry: no newline.
+ONE_LINE_NAME = "liver\x1b[2J\x07\u202edesrever"
+_RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def assert_terminal_safe(outcome: Outcome) -> None:
+    """Nothing raw on either stream, and every stderr line is one of medprint's own records."""
+    for stream in (outcome.stdout, outcome.stderr):
+        assert not _RAW.search(stream), repr(stream)
+    for line in outcome.stderr.splitlines():
+        assert re.match(r"medprint: (error|WARNING|INFO|DEBUG):", line), repr(line)
+        assert not line.startswith("medprint: error: forged"), repr(outcome.stderr)
+
+
+def _scan_nifti(path: Path, array: np.ndarray) -> Path:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((1.0, 1.0, 1.0))
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def _ct_and_label_map(tmp_path: Path, **metadata: str) -> tuple[Path, Path]:
+    z, y, x = np.mgrid[:10, :12, :12]
+    cube = (abs(x - 5.5) < 4) & (abs(y - 5.5) < 4) & (abs(z - 4.5) < 3)
+    ct = _scan_nifti(tmp_path / "ct.nii.gz", np.where(cube, 1200, -1000).astype(np.int16))
+    labels = np.where(cube, 1, 0).astype(np.uint8)
+    image = sitk.GetImageFromArray(labels)
+    for key, value in metadata.items():
+        image.SetMetaData(key, value)
+    suffix = ".seg.nrrd" if metadata else ".nii.gz"
+    path = tmp_path / f"labels{suffix}"
+    sitk.WriteImage(image, str(path))
+    return ct, path
+
+
+def _assert_refused_escaped(outcome: Outcome, out: Path) -> None:
+    line = assert_refused(outcome, mentions=["--label", "nosuch"], out_dir=out)
+    assert_terminal_safe(outcome)
+    assert "\\x1b" in line and "\\u202e" in line, line  # the name is shown, escaped, not dropped
+
+
+def test_label_name_from_totalsegmentator_json_cannot_forge_a_line(tmp_path: Path) -> None:
+    ct, labels = _ct_and_label_map(tmp_path)
+    names = tmp_path / "classes.json"
+    names.write_text(json.dumps({"total": {"1": FORGING_NAME}}))
+    outcome = run_cli("convert", ct, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", labels, "--labels-names",
+                      f"{names}#total", "--label", "nosuch")
+    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+    assert "\\n" in outcome.stderr
+
+
+def test_label_name_from_text_names_file_is_escaped(tmp_path: Path) -> None:
+    ct, labels = _ct_and_label_map(tmp_path)
+    names = tmp_path / "names.txt"
+    names.write_text(f"1 {ONE_LINE_NAME}\n", encoding="utf-8")
+    outcome = run_cli("convert", ct, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", labels, "--labels-names", names,
+                      "--label", "nosuch")
+    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+
+
+def test_label_name_from_slicer_header_is_escaped(tmp_path: Path) -> None:
+    ct, labels = _ct_and_label_map(tmp_path, Segment0_Name=ONE_LINE_NAME, Segment0_LabelValue="1")
+    outcome = run_cli("convert", ct, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", labels, "--label", "nosuch")
+    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+
+
+def test_hostile_label_name_in_a_successful_run_stays_on_its_lines(tmp_path: Path) -> None:
+    ct, labels = _ct_and_label_map(tmp_path)
+    names = tmp_path / "classes.json"
+    names.write_text(json.dumps({"1": FORGING_NAME, "2": "spleen"}))
+    out = outdir(tmp_path / "out")
+    outcome = run_cli("-v", "convert", ct, "-o", out / "m.stl", "--labels", labels, "--labels-names", names,
+                      "--label", "1", "--3mf", out / "all.3mf")
+    assert_succeeded(outcome)
+    assert_terminal_safe(outcome)
+    assert "\\x1b[31m\\nmedprint: error: forged\\u202e" in outcome.stderr  # the INFO line shows it, escaped
+    report = (out / "m.report.json").read_text()
+    assert strict_json(report)["parts"][0]["name"] == FORGING_NAME  # the record keeps the true name ...
+    assert not _RAW.search(report)  # ... as JSON escapes
+
+
+def _dicom_ct_for_segmentations(tmp_path: Path) -> tuple[Path, str]:
+    from pydicom.uid import generate_uid
+
+    uid = generate_uid()
+    z, y, x = np.mgrid[:4, :10, :10]
+    cube = (abs(x - 4.5) < 3) & (abs(y - 4.5) < 3) & (abs(z - 1.5) < 2)
+    write_ct_series(tmp_path / "ct", np.where(cube, 1200.0, -1000.0), (1.0, 1.0, 2.0), series_uid=uid)
+    return tmp_path / "ct", uid
+
+
+def test_dicom_seg_segment_label_cannot_forge_a_line(tmp_path: Path) -> None:
+    from dicom_phantoms import new_dataset
+    from pydicom.dataset import Dataset
+    from pydicom.pixels import pack_bits
+    from pydicom.sequence import Sequence as DicomSequence
+    from pydicom.uid import generate_uid
+
+    folder, uid = _dicom_ct_for_segmentations(tmp_path)
+    ds = new_dataset("1.2.840.10008.5.1.4.1.1.66.4", "SEG")
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: the bidi override survives the round trip
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SegmentationType = "BINARY"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 10, 10, 1
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelRepresentation = 1, "MONOCHROME2", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 1, 0
+    segment = Dataset()
+    segment.SegmentNumber, segment.SegmentLabel, segment.SegmentAlgorithmType = 1, FORGING_NAME, "MANUAL"
+    ds.SegmentSequence = DicomSequence([segment])
+    ref = Dataset()
+    ref.SeriesInstanceUID = uid
+    ds.ReferencedSeriesSequence = DicomSequence([ref])
+    shared, orientation, measures = Dataset(), Dataset(), Dataset()
+    orientation.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    measures.PixelSpacing, measures.SliceThickness, measures.SpacingBetweenSlices = [1.0, 1.0], 2.0, 2.0
+    shared.PlaneOrientationSequence = DicomSequence([orientation])
+    shared.PixelMeasuresSequence = DicomSequence([measures])
+    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
+    frame, position, ident = Dataset(), Dataset(), Dataset()
+    position.ImagePositionPatient = ["0.0", "0.0", "2.0"]
+    ident.ReferencedSegmentNumber = 1
+    frame.PlanePositionSequence = DicomSequence([position])
+    frame.SegmentIdentificationSequence = DicomSequence([ident])
+    ds.PerFrameFunctionalGroupsSequence = DicomSequence([frame])
+    pixels = np.zeros((1, 10, 10), dtype=np.uint8)
+    pixels[0, 2:8, 2:8] = 1
+    ds.PixelData = pack_bits(pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a newline is not allowed in LO; hostile writers do not care
+        ds.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
+    outcome = run_cli("convert", folder, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", tmp_path / "seg.dcm",
+                      "--label", "nosuch")
+    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+
+
+def test_rtstruct_roi_name_cannot_forge_a_line(tmp_path: Path) -> None:
+    from dicom_phantoms import new_dataset
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    folder, uid = _dicom_ct_for_segmentations(tmp_path)
+    ds = new_dataset("1.2.840.10008.5.1.4.1.1.481.3", "RTSTRUCT")
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.StructureSetLabel = "test"
+    series, study, frame = Dataset(), Dataset(), Dataset()
+    series.SeriesInstanceUID = uid
+    study.RTReferencedSeriesSequence = DicomSequence([series])
+    frame.RTReferencedStudySequence = DicomSequence([study])
+    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame])
+    roi, contours = Dataset(), Dataset()
+    roi.ROINumber, roi.ROIName = 1, FORGING_NAME
+    contours.ReferencedROINumber = 1
+    ds.StructureSetROISequence = DicomSequence([roi])
+    ds.ROIContourSequence = DicomSequence([contours])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(tmp_path / "rs.dcm", enforce_file_format=True)
+    outcome = run_cli("convert", folder, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", tmp_path / "rs.dcm",
+                      "--label", "nosuch")
+    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+
+
+def test_input_path_with_control_characters_is_echoed_escaped(tmp_path: Path) -> None:
+    hostile = tmp_path / "scan\x1b]0;owned\x07\nmedprint: error: forged\u202e"
+    outcome = run_cli("convert", hostile, "-o", outdir(tmp_path / "out") / "m.stl")
+    line = assert_refused(outcome, mentions=["scan\\x1b]0;owned\\x07\\n"], out_dir=outdir(tmp_path / "out"))
+    assert_terminal_safe(outcome)
+    assert "\\u202e" in line
+
+
+def test_output_names_echoed_back_are_escaped(tmp_path: Path) -> None:
+    ct, _ = _ct_and_label_map(tmp_path)
+    out = outdir(tmp_path / "out\x1b[8m\u202e")
+    outcome = run_cli("convert", ct, "-o", out / "m.stl", "--3mf", out / "all.3mf")
+    assert_succeeded(outcome)
+    assert_terminal_safe(outcome)
+    lines = outcome.stdout.splitlines()
+    assert len(lines) == 3 and lines[1].startswith("all parts: ") and "\\x1b[8m\\u202e" in lines[2], lines
+    assert files_in(out) == {"m.stl", "all.3mf", "m.report.json"}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A scan given as --labels
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_ct_given_as_labels_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    ct_values = rng.integers(-1024, 3072, size=(10, 16, 16)).astype(np.int16)
+    ct_values[0, 0, :2] = -1024, 3071
+    ct = _scan_nifti(tmp_path / "ct.nii.gz", ct_values)
+    out = outdir(tmp_path / "out")
+    line = assert_refused(run_cli("convert", ct, "-o", out / "m.stl", "--labels", ct),
+                          mentions=["ct.nii.gz", "looks like a scan", "-1024..3071", "give the segmentation"],
+                          out_dir=out)
+    assert f"{len(np.unique(ct_values[ct_values != 0]))} distinct" in line
+
+
+def test_unsigned_scan_given_as_labels_is_refused(tmp_path: Path) -> None:
+    # Stored values without the rescale (0..4095) are all non-negative: the count of distinct values gives it away.
+    ramp = (np.arange(10 * 16 * 16).reshape(10, 16, 16) % 3000).astype(np.uint16)
+    ct = _scan_nifti(tmp_path / "ct.nii.gz", np.full((10, 16, 16), 1200, dtype=np.int16))
+    scan = _scan_nifti(tmp_path / "stored.nii.gz", ramp)
+    out = outdir(tmp_path / "out")
+    assert_refused(run_cli("convert", ct, "-o", out / "m.stl", "--labels", scan),
+                   mentions=["stored.nii.gz", "looks like a scan", f"1..{ramp.max()}", f"{ramp.max()} distinct",
+                             "--labels-names"], out_dir=out)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Strict JSON and relative paths
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_non_finite_voxels_give_strict_json_or_a_refusal(tmp_path: Path) -> None:
+    z, y, x = np.mgrid[:10, :12, :12]
+    values = np.where((abs(x - 5.5) < 4) & (abs(y - 5.5) < 4) & (abs(z - 4.5) < 3), 1200.0, -1000.0)
+    values[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    scan = _scan_nifti(tmp_path / "nan.nii.gz", values.astype(np.float32))
+    out = outdir(tmp_path / "out")
+    outcome = run_cli("convert", scan, "-o", out / "m.stl", "--json", "--modality", "CT")
+    if outcome.exit_code != 0:  # refusing NaN voxels is the images engineer's call; either outcome is safe
+        assert_refused(outcome, mentions=["nan.nii.gz"], out_dir=out)
+        return
+    assert_succeeded(outcome)
+    for text in (outcome.stdout, (out / "m.report.json").read_text()):
+        report = strict_json(text)
+        assert all(np.isfinite(v) for v in report["input"]["value_range"] if v is not None)
+
+
+def test_report_names_its_files_relative_to_its_folder(tmp_path: Path) -> None:
+    ct, _ = _ct_and_label_map(tmp_path)
+    out = outdir(tmp_path / FOLDER)  # an output folder named after the patient
+    outcome = run_cli("convert", ct, "-o", out / "m.stl", "--3mf", outdir(out / "parts") / "all.3mf", "--gcode",
+                      out / "m.gcode", "--printer", "prusa-mk4", "--material", "pla")
+    assert_succeeded(outcome)
+    text = (out / "m.report.json").read_text()
+    assert FOLDER not in text and str(tmp_path) not in text, text
+    report = strict_json(text)
+    assert isinstance(report, dict)
+    named = [report["mesh"]["path"], report["gcode"]["path"], report["parameters"]["combined_3mf"]]
+    assert named == ["m.stl", "m.gcode", "parts/all.3mf"]
+    assert all((out / name).is_file() for name in named)
