@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,21 @@ def _unchanged(text: str) -> str:
     return text
 
 
+def _log_python_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A library's Python warning as a medprint record (-v): through the net, on one line, not raw on stderr.
+
+    pydicom and numpy word their warnings for programmers, and some quote header
+    values verbatim; the user needs the record, not the source line.
+    """
+    log.info("%s: %s", category.__name__, message)
+
+
 def _configure_logging(level: int) -> None:
+    # The CLI owns the terminal: Python's own warning printer would bypass the net.
+    warnings.showwarning = _log_python_warning
     logger = logging.getLogger("medprint")
     # Warnings always reach the logger, for the JSON report; stderr shows what the user asked for.
     logger.setLevel(min(level, logging.WARNING))

@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import re
+import subprocess
+import sys
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -27,7 +29,6 @@ from dicom_phantoms import write_ct_series
 from harness import Outcome, assert_refused, assert_succeeded, files_in, run_cli
 from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_dict, tag_for_keyword
 
-from medprint.report import to_json, write_report
 
 # ------------------------------------------------------------------------------------------------------------------
 # PS3.15 Table E.1-1 (Basic Application Level Confidentiality Profile): the attributes it removes or replaces.
@@ -433,7 +434,8 @@ def _dicom_ct_for_segmentations(tmp_path: Path) -> tuple[Path, str]:
     return tmp_path / "ct", uid
 
 
-def test_dicom_seg_segment_label_cannot_forge_a_line(tmp_path: Path) -> None:
+def _write_hostile_seg(tmp_path: Path) -> tuple[Path, Path]:
+    """A CT series and a one-segment DICOM SEG on it whose SegmentLabel is :data:`FORGING_NAME`."""
     from dicom_phantoms import new_dataset
     from pydicom.dataset import Dataset
     from pydicom.pixels import pack_bits
@@ -472,9 +474,28 @@ def test_dicom_seg_segment_label_cannot_forge_a_line(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a newline is not allowed in LO; hostile writers do not care
         ds.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
-    outcome = run_cli("convert", folder, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", tmp_path / "seg.dcm",
-                      "--label", "nosuch")
-    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+    return folder, tmp_path / "seg.dcm"
+
+
+def test_dicom_seg_segment_label_cannot_forge_a_line(tmp_path: Path) -> None:
+    folder, seg = _write_hostile_seg(tmp_path)
+    out = outdir(tmp_path / "out")
+    outcome = run_cli("convert", folder, "-o", out / "m.stl", "--labels", seg, "--label", "nosuch")
+    _assert_refused_escaped(outcome, out)
+
+
+def test_real_command_stderr_holds_only_medprint_lines(tmp_path: Path) -> None:
+    # As a terminal sees it: pydicom's own warnings about the hostile header go through the net too.
+    folder, seg = _write_hostile_seg(tmp_path)
+    out = outdir(tmp_path / "out")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "medprint", "convert", str(folder), "-o", str(out / "m.stl"), "--labels", str(seg),
+         "--label", "nosuch"],
+        capture_output=True, text=True, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, timeout=60,
+    )
+    outcome = Outcome(done.returncode, done.stdout, done.stderr, None)
+    _assert_refused_escaped(outcome, out)
 
 
 def test_rtstruct_roi_name_cannot_forge_a_line(tmp_path: Path) -> None:
