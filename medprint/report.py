@@ -237,7 +237,7 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def terminal_safe(text: str) -> str:
-    """``text`` as one inert line: control characters, escapes and bidi marks written as ``\\n``, ``\\x1b``, ``\\u202e``.
+    """``text`` as one inert line: controls, escapes and bidi marks written out (``\\n``, ``\\x1b``, ``\\u202e``).
 
     File and label names come from outside (headers, folders); escaped, they
     cannot colour or clear the terminal, reorder what is shown, or start a

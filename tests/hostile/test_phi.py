@@ -305,28 +305,31 @@ def _patient_folder_with_truncated_file(root: Path, *, all_truncated: bool = Fal
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]], ids=["default", "v", "vv"])
 def test_truncated_file_warning_names_no_file_below_the_input(tmp_path: Path, verbosity: list[str]) -> None:
+    out = outdir(tmp_path / "out")
     root = _patient_folder_with_truncated_file(tmp_path / "scans")
-    outcome = run_cli(*verbosity, "convert", root, "-o", outdir(tmp_path / "out") / "model.stl")
+    outcome = run_cli(*verbosity, "convert", root, "-o", out / "model.stl")
     assert_succeeded(outcome)
     assert "truncated" in outcome.stderr  # the warning is there ...
     assert PATIENT not in outcome.stderr and BIRTH_DATE not in outcome.stderr, outcome.stderr  # ... the names not
     assert "<input" in outcome.stderr
-    report = (outdir(tmp_path / "out") / "model.report.json").read_text()
+    report = (out / "model.report.json").read_text()
     assert PATIENT not in report and BIRTH_DATE not in report
 
 
 def test_truncated_file_warning_names_the_file_with_show_phi(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     # Positive control for the case above: the scrubbed name really was in the message.
     root = _patient_folder_with_truncated_file(tmp_path / "scans")
-    outcome = run_cli("convert", root, "-o", outdir(tmp_path / "out") / "model.stl", "--show-phi")
+    outcome = run_cli("convert", root, "-o", out / "model.stl", "--show-phi")
     assert_succeeded(outcome)
     assert f"{FOLDER}_004.dcm" in outcome.stderr
 
 
 def test_error_line_names_no_file_below_the_input(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     root = _patient_folder_with_truncated_file(tmp_path / "scans", all_truncated=True)
-    line = assert_refused(run_cli("convert", root, "-o", outdir(tmp_path / "out") / "model.stl"),
-                          mentions=[str(root), "truncated", "copy the series again"], out_dir=outdir(tmp_path / "out"))
+    line = assert_refused(run_cli("convert", root, "-o", out / "model.stl"),
+                          mentions=[str(root), "truncated", "copy the series again"], out_dir=out)
     assert PATIENT not in line and BIRTH_DATE not in line
 
 
@@ -385,28 +388,31 @@ def _assert_refused_escaped(outcome: Outcome, out: Path) -> None:
 
 
 def test_label_name_from_totalsegmentator_json_cannot_forge_a_line(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     ct, labels = _ct_and_label_map(tmp_path)
     names = tmp_path / "classes.json"
     names.write_text(json.dumps({"total": {"1": FORGING_NAME}}))
-    outcome = run_cli("convert", ct, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", labels, "--labels-names",
+    outcome = run_cli("convert", ct, "-o", out / "m.stl", "--labels", labels, "--labels-names",
                       f"{names}#total", "--label", "nosuch")
-    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+    _assert_refused_escaped(outcome, out)
     assert "\\n" in outcome.stderr
 
 
 def test_label_name_from_text_names_file_is_escaped(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     ct, labels = _ct_and_label_map(tmp_path)
     names = tmp_path / "names.txt"
     names.write_text(f"1 {ONE_LINE_NAME}\n", encoding="utf-8")
-    outcome = run_cli("convert", ct, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", labels, "--labels-names", names,
-                      "--label", "nosuch")
-    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+    outcome = run_cli("convert", ct, "-o", out / "m.stl", "--labels", labels, "--labels-names", names, "--label",
+                      "nosuch")
+    _assert_refused_escaped(outcome, out)
 
 
 def test_label_name_from_slicer_header_is_escaped(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     ct, labels = _ct_and_label_map(tmp_path, Segment0_Name=ONE_LINE_NAME, Segment0_LabelValue="1")
-    outcome = run_cli("convert", ct, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", labels, "--label", "nosuch")
-    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+    outcome = run_cli("convert", ct, "-o", out / "m.stl", "--labels", labels, "--label", "nosuch")
+    _assert_refused_escaped(outcome, out)
 
 
 def test_hostile_label_name_in_a_successful_run_stays_on_its_lines(tmp_path: Path) -> None:
@@ -499,6 +505,7 @@ def test_real_command_stderr_holds_only_medprint_lines(tmp_path: Path) -> None:
 
 
 def test_rtstruct_roi_name_cannot_forge_a_line(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     from dicom_phantoms import new_dataset
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
@@ -520,15 +527,16 @@ def test_rtstruct_roi_name_cannot_forge_a_line(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds.save_as(tmp_path / "rs.dcm", enforce_file_format=True)
-    outcome = run_cli("convert", folder, "-o", outdir(tmp_path / "out") / "m.stl", "--labels", tmp_path / "rs.dcm",
+    outcome = run_cli("convert", folder, "-o", out / "m.stl", "--labels", tmp_path / "rs.dcm",
                       "--label", "nosuch")
-    _assert_refused_escaped(outcome, outdir(tmp_path / "out"))
+    _assert_refused_escaped(outcome, out)
 
 
 def test_input_path_with_control_characters_is_echoed_escaped(tmp_path: Path) -> None:
+    out = outdir(tmp_path / "out")
     hostile = tmp_path / "scan\x1b]0;owned\x07\nmedprint: error: forged\u202e"
-    outcome = run_cli("convert", hostile, "-o", outdir(tmp_path / "out") / "m.stl")
-    line = assert_refused(outcome, mentions=["scan\\x1b]0;owned\\x07\\n"], out_dir=outdir(tmp_path / "out"))
+    outcome = run_cli("convert", hostile, "-o", out / "m.stl")
+    line = assert_refused(outcome, mentions=["scan\\x1b]0;owned\\x07\\n"], out_dir=out)
     assert_terminal_safe(outcome)
     assert "\\u202e" in line
 
