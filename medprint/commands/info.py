@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,5 +24,15 @@ def command(ctx: click.Context, input_path: Path, show_phi: bool, as_json: bool)
     if as_json:
         click.echo(to_json(description))
         return
-    # Header texts (series descriptions) reach the terminal line by line, escaped.
-    click.echo("\n".join(terminal_safe(line) for line in format_description(description).splitlines()))
+    click.echo(format_description(_escaped(description)))
+
+
+def _escaped(value: Any) -> Any:
+    """Every text in the description terminal-safe: a header's newline or escape cannot start or colour a line."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    return value

@@ -614,3 +614,20 @@ def test_report_names_its_files_relative_to_its_folder(tmp_path: Path) -> None:
     named = [report["mesh"]["path"], report["gcode"]["path"], report["parameters"]["combined_3mf"]]
     assert named == ["m.stl", "m.gcode", "parts/all.3mf"]
     assert all((out / name).is_file() for name in named)
+
+
+def test_series_description_cannot_forge_a_line_in_info(tmp_path: Path) -> None:
+    write_ct_series(tmp_path / "scan", np.full((3, 8, 8), -1000.0), (1.0, 1.0, 2.0), description=FORGING_NAME)
+    outcome = run_cli("info", tmp_path / "scan")
+    assert_succeeded(outcome)
+    assert_terminal_safe(outcome)
+    assert not any(line.startswith("medprint: error: forged") for line in outcome.stdout.splitlines())
+    assert "liver\\x1b[31m\\nmedprint: error: forged" in outcome.stdout  # (no charset: the override reads as ?)
+
+
+def test_option_value_with_control_characters_is_echoed_escaped(tmp_path: Path) -> None:
+    outcome = run_cli("convert", tmp_path / "scan", "-o", tmp_path / "m.stl", "--keep",
+                      "all\x1b[2J\nmedprint: error: forged\u202e")
+    assert_refused(outcome, mentions=["--keep", "all\\x1b[2J\\nmedprint: error: forged\\u202e"], exit_code=2,
+                   out_dir=tmp_path)
+    assert_terminal_safe(outcome)
