@@ -252,6 +252,11 @@ def _escape(match: re.Match[str]) -> str:
     return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
+#: Folder and file names of DICOM exports that name no one and are words of medprint's own messages
+#: ("skipping 1 unreadable DICOM file"): replacing them would garble every message.
+_GENERIC_NAMES = frozenset({"dicom", "dicomdir", "image", "images", "series", "study", "studies", "scan", "scans"})
+
+
 def names_below(folder: Path) -> dict[str, str]:
     """Every file and folder name below ``folder`` (and its path), with a stand-in.
 
@@ -268,7 +273,8 @@ def names_below(folder: Path) -> dict[str, str]:
         if count >= PRIVATE_NAMES_LIMIT:
             break
         stand_in = "<input folder>" if inner.is_dir() else "<input file>"
-        private.setdefault(inner.name, stand_in)
+        if inner.name.lower() not in _GENERIC_NAMES:
+            private.setdefault(inner.name, stand_in)
         private.setdefault(str(inner), stand_in)
     return private
 

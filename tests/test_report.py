@@ -94,6 +94,8 @@ def test_names_below_a_folder_not_the_folder_itself(tmp_path):
     assert named[str(inner / "IM0001.dcm")] == "<input file>"
     assert "scans" not in named and str(tmp_path / "scans") not in named
     assert names_below(inner / "IM0001.dcm") == {}  # a file has nothing below it
+    (tmp_path / "scans" / "DICOM").mkdir()
+    assert "DICOM" not in names_below(tmp_path / "scans")  # a CD's folder names no one, and is a word of messages
 
 
 def test_report_metadata_leaves_out_description_and_uid_unless_shown():
