@@ -188,8 +188,10 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
         click.echo(summary_line(result.report))
         if "gcode" in result.report:
             made = result.report["gcode"]
-            click.echo(f"{terminal_safe(str(gcode_path))}: {made['layer_count']} layers, {made['filament_g']:.0f} g of "
-                       f"{made['material']}, about {made['estimated_time_s'] / 3600:.1f} h on {made['printer']}")
+            # Typed paths and profile names are echoed back escaped, as every line medprint prints.
+            click.echo(terminal_safe(f"{gcode_path}: {made['layer_count']} layers, {made['filament_g']:.0f} g of "
+                                     f"{made['material']}, about {made['estimated_time_s'] / 3600:.1f} h on "
+                                     f"{made['printer']}"))
         if result.combined_path is not None:
             click.echo(f"all parts: {terminal_safe(str(result.combined_path))}")
         if result.report_path is not None:

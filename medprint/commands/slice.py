@@ -93,8 +93,8 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
         click.echo(to_json(summary))
     elif not ctx.obj["quiet"]:
         hours, rest = divmod(int(result.estimated_time_s), 3600)
-        click.echo(
-            f"{terminal_safe(str(output_path))}: {result.layer_count} layers, {hours}h {rest // 60:02d}m, "
+        click.echo(terminal_safe(
+            f"{output_path}: {result.layer_count} layers, {hours}h {rest // 60:02d}m, "
             f"{result.filament_mm / 1000:.2f} m / {result.filament_g:.1f} g filament, "
             f"{result.filament_cost:.2f} {result.currency} ({result.engine}, {printer.name}, {material.name})"
-        )
+        ))

@@ -633,3 +633,28 @@ def test_option_value_with_control_characters_is_echoed_escaped(tmp_path: Path) 
     assert_refused(outcome, mentions=["--keep", "all\\x1b[2J\\nmedprint: error: forged\\u202e"], exit_code=2,
                    out_dir=tmp_path)
     assert_terminal_safe(outcome)
+
+
+def test_gcode_line_of_convert_echoes_the_name_escaped(tmp_path: Path) -> None:
+    ct, _ = _ct_and_label_map(tmp_path)
+    out = outdir(tmp_path / "out")
+    hostile = out / "job\x1b[8m\nmedprint: error: forged\u202e.gcode"
+    outcome = run_cli("convert", ct, "-o", out / "m.stl", "--gcode", hostile, "--printer", "prusa-mk4",
+                      "--material", "pla", "--no-report")
+    assert_succeeded(outcome)
+    assert_terminal_safe(outcome)
+    assert not any(line.startswith("medprint: error: forged") for line in outcome.stdout.splitlines())
+    assert "job\\x1b[8m\\nmedprint: error: forged\\u202e.gcode: " in outcome.stdout
+
+
+def test_slice_line_echoes_the_name_escaped(tmp_path: Path) -> None:
+    import trimesh
+
+    out = outdir(tmp_path / "out")
+    trimesh.creation.box(extents=(10.0, 10.0, 6.0)).export(out / "box.stl")
+    outcome = run_cli("slice", out / "box.stl", "--printer", "prusa-mk4", "--material", "pla", "-o",
+                      out / "again\x1b[8m\nmedprint: error: forged\u202e.gcode")
+    assert_succeeded(outcome)
+    assert_terminal_safe(outcome)
+    assert outcome.stdout.count("\n") == 1
+    assert "again\\x1b[8m\\nmedprint: error: forged\\u202e.gcode: " in outcome.stdout
