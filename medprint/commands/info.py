@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..report import terminal_safe, to_json
+from ..report import Scrubber, names_below, terminal_safe, to_json
 from ..scan_info import describe_input, format_description
 
 
@@ -21,18 +22,21 @@ def command(ctx: click.Context, input_path: Path, show_phi: bool, as_json: bool)
     # Names below the input folder stay off the terminal unless --show-phi (see medprint.cli.PHI_INPUT).
     ctx.ensure_object(dict)["phi_input"] = None if show_phi else input_path
     description = describe_input(input_path, show_phi=show_phi)
+    # The listing names unreadable files below the folder (patient-named, often): stand-ins unless --show-phi.
+    scrub = Scrubber({} if show_phi else names_below(input_path))
     if as_json:
-        click.echo(to_json(description))
+        click.echo(to_json(_each_text(description, scrub)))
         return
-    click.echo(format_description(_escaped(description)))
+    # Every header text escaped before the lines are built: a description's newline cannot start a line.
+    click.echo(format_description(_each_text(description, lambda text: terminal_safe(scrub(text)))))
 
 
-def _escaped(value: Any) -> Any:
-    """Every text in the description terminal-safe: a header's newline or escape cannot start or colour a line."""
+def _each_text(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` with ``change`` applied to every string in it (keys stay)."""
     if isinstance(value, str):
-        return terminal_safe(value)
+        return change(value)
     if isinstance(value, dict):
-        return {key: _escaped(item) for key, item in value.items()}
+        return {key: _each_text(item, change) for key, item in value.items()}
     if isinstance(value, list):
-        return [_escaped(item) for item in value]
+        return [_each_text(item, change) for item in value]
     return value

@@ -658,3 +658,18 @@ def test_slice_line_echoes_the_name_escaped(tmp_path: Path) -> None:
     assert_terminal_safe(outcome)
     assert outcome.stdout.count("\n") == 1
     assert "again\\x1b[8m\\nmedprint: error: forged\\u202e.gcode: " in outcome.stdout
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]], ids=["text", "json"])
+def test_info_listing_of_a_truncated_file_names_no_file_below_the_input(tmp_path: Path, extra: list[str]) -> None:
+    root = _patient_folder_with_truncated_file(tmp_path / "scans")
+    outcome = run_cli("info", root, *extra)
+    assert_succeeded(outcome)
+    if extra:
+        assert strict_json(outcome.stdout)["unreadable"] == ["<input file>"]  # counted, not named
+    else:
+        assert "unreadable: <input file>" in outcome.stdout
+    for stream in (outcome.stdout, outcome.stderr):
+        assert PATIENT not in stream and BIRTH_DATE not in stream, stream
+    shown = run_cli("info", root, "--show-phi", *extra)
+    assert f"{FOLDER}_004.dcm" in shown.stdout  # positive control
