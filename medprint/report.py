@@ -155,25 +155,26 @@ def write_report(report: dict[str, Any], path: Path, *, overwrite: bool) -> None
     missing = non_finite_fields(report)
     if missing:
         report = {**report, "warnings": [*report.get("warnings", []), *(_non_finite_warning(f) for f in missing)]}
-    text = to_json(report)
+    text = to_json(report, what="report")
     with atomic_path(path, overwrite=overwrite) as temp:
         temp.write_text(text + "\n", encoding="utf-8")
 
 
-def to_json(data: Any, *, indent: int | None = 2) -> str:
+def to_json(data: Any, *, indent: int | None = 2, what: str = "--json") -> str:
     """Strict JSON (RFC 8259) for the report and every ``--json``: no ``NaN`` or ``Infinity``.
 
-    A value that is not a finite number is a medprint bug, not a fact about the
-    scan; it is written as null (which no reader can take for a number) with a
-    warning naming the field, rather than dropping the whole record of a run
-    whose files are already written.  NumPy scalars become plain numbers.
+    A value that is not a finite number is a bug (a measurement that failed),
+    not a fact about the scan; it is written as null (which no reader can take
+    for a number) with a warning naming ``what`` and the field, rather than
+    dropping the whole record of a run whose files are already written.  NumPy
+    scalars become plain numbers.
     Non-ASCII text is escaped (``\\u202e``), so no control character reaches a
     terminal that shows the JSON.
     """
     found: list[str] = []
     plain = _json_ready(data, "", found)
     for where in found:
-        log.warning("%s", _non_finite_warning(where))
+        log.warning("%s", _non_finite_warning(where, what))
     return json.dumps(plain, indent=indent, allow_nan=False)
 
 
@@ -327,8 +328,8 @@ def collected_warnings(scrub: Scrubber) -> Iterator[list[str]]:
         logger.removeHandler(collector)
 
 
-def _non_finite_warning(where: str) -> str:
-    return f"report: {where or 'value'} is not a finite number (a medprint bug; please report it); written as null"
+def _non_finite_warning(where: str, what: str = "report") -> str:
+    return f"{what}: {where or 'value'} is not a finite number; written as null"
 
 
 def _json_ready(value: Any, where: str, found: list[str]) -> Any:

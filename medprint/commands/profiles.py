@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..report import to_json
+from ..report import terminal_safe, to_json
 from ..slice.profiles import PrinterProfile, describe_profile, load_profiles
 
 
@@ -29,12 +29,13 @@ def list_profiles(profiles_dir: Path | None, as_json: bool) -> None:
                           for n, m in library.materials.items()},
         }, indent=2))
         return
+    # Profile texts come from anyone's TOML files: echoed escaped, as every line medprint prints.
     click.echo("printers:")
     for name, printer in sorted(library.printers.items()):
-        click.echo(f"  {name:<16} {printer.description}")
+        click.echo(terminal_safe(f"  {name:<16} {printer.description}"))
     click.echo("materials:")
     for name, material in sorted(library.materials.items()):
-        click.echo(f"  {name:<16} {material.description}")
+        click.echo(terminal_safe(f"  {name:<16} {material.description}"))
 
 
 @command.command(name="show")
@@ -56,6 +57,6 @@ def show_profile(name: str, profiles_dir: Path | None, as_json: bool) -> None:
         if "\n" in text:
             click.echo(f"{key}:")
             for line in text.splitlines():
-                click.echo(f"    {line}")
+                click.echo(terminal_safe(f"    {line}"))
         else:
-            click.echo(f"{key}: {text}")
+            click.echo(terminal_safe(f"{key}: {text}"))

@@ -673,3 +673,37 @@ def test_info_listing_of_a_truncated_file_names_no_file_below_the_input(tmp_path
         assert PATIENT not in stream and BIRTH_DATE not in stream, stream
     shown = run_cli("info", root, "--show-phi", *extra)
     assert f"{FOLDER}_004.dcm" in shown.stdout  # positive control
+
+
+def _hostile_material(folder: Path) -> Path:
+    """A material profile with NaN (TOML allows it) and an escape sequence in its description."""
+    shipped = Path(__file__).resolve().parents[2] / "medprint" / "profiles" / "pla.toml"
+    text = shipped.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^price_per_kg = .*$", "price_per_kg = nan", text)
+    text = re.sub(r'(?m)^description = .*$', r'description = "hostile \\u001b[31m\\u202e"', text)
+    folder.mkdir()
+    (folder / "hostile-pla.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_profile_with_nan_gives_strict_json_or_a_refusal(tmp_path: Path) -> None:
+    folder = _hostile_material(tmp_path / "profiles")
+    outcome = run_cli("profiles", "show", "hostile-pla", "--profiles", folder, "--json")
+    if outcome.exit_code != 0:  # refusing NaN in a profile is the numbers engineer's call; either is safe
+        assert_refused(outcome, mentions=["price_per_kg"])
+        return
+    assert_succeeded(outcome)
+    assert_terminal_safe(outcome)
+    shown = strict_json(outcome.stdout)
+    assert isinstance(shown, dict) and shown["price_per_kg"] is None
+    assert "price_per_kg" in outcome.stderr and "null" in outcome.stderr
+
+
+def test_profile_texts_are_listed_escaped(tmp_path: Path) -> None:
+    folder = _hostile_material(tmp_path / "profiles")
+    outcome = run_cli("profiles", "list", "--profiles", folder)
+    if outcome.exit_code != 0:
+        assert_refused(outcome, mentions=["hostile-pla"])
+        return
+    assert_terminal_safe(outcome)
+    assert "hostile \\x1b[31m\\u202e" in outcome.stdout
