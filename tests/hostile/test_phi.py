@@ -272,6 +272,10 @@ def test_info_shows_no_ps315_text_at_all(phi_series: PhiSeries, tmp_path: Path) 
 
 def test_info_show_phi_shows_the_patient(phi_series: PhiSeries, tmp_path: Path) -> None:
     # Positive control: the tokens are really in the headers, and the search finds them.
+    first = pydicom.dcmread(next(phi_series.root.rglob("*.dcm")))
+    stored = {kw: str(first.get(kw)) for kw, _ in ps315_text_keywords()}
+    assert all(value not in ("None", "", "[]") for value in stored.values()), stored
+    assert PATIENT in stored["PatientName"] and stored["PatientBirthDate"] == BIRTH_DATE
     outcome = run_cli("info", phi_series.root, "--show-phi")
     assert_succeeded(outcome)
     assert any(PATIENT in leak for leak in leaks(phi_series.tokens, outcome, tmp_path))
