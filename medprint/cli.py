@@ -8,6 +8,11 @@ Ctrl-C, SIGTERM and SIGHUP all stop a run the same way: the run's temporary
 files are removed, ``medprint: aborted`` is printed and the exit code is 1
 (as it has always been for Ctrl-C), so a scheduler that stops a job and a
 user who presses Ctrl-C see one outcome.
+
+Whatever medprint writes to stderr (log records, the error line) passes one
+net: names from below the input folder are replaced by stand-ins unless
+``--show-phi`` (a subcommand registers its input under :data:`PHI_INPUT` in
+``ctx.obj``), and control characters are escaped so one record is one line.
 """
 
 from __future__ import annotations
@@ -16,18 +21,26 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
 from .errors import MedprintError
+from .report import Scrubber, names_below, terminal_safe
 
 log = logging.getLogger("medprint")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+#: ``ctx.obj`` key under which a subcommand registers the input whose inner names stay off the terminal;
+#: it leaves it unset (or None) under ``--show-phi``.
+PHI_INPUT = "phi_input"
+_SCRUBBER = "phi_scrubber"
 
 
 class MedprintGroup(click.Group):
@@ -50,7 +63,7 @@ class MedprintGroup(click.Group):
         except click.UsageError as error:
             # One line, as for every other bad input; click's usage block is noise here.
             hint = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
-            click.echo(f"medprint: error: {error.format_message()}{hint}", err=True)
+            click.echo(terminal_safe(f"medprint: error: {error.format_message()}{hint}"), err=True)
             sys.exit(EXIT_USAGE)
         finally:
             _restore_signals(previous)
@@ -69,7 +82,7 @@ class MedprintGroup(click.Group):
         except MedprintError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"medprint: error: {error}", err=True)
+            click.echo(f"medprint: error: {for_terminal(str(error))}", err=True)
             sys.exit(EXIT_ERROR)
         except MemoryError:
             if ctx.obj and ctx.obj.get("debug"):
@@ -105,15 +118,63 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _TerminalFormatter(logging.Formatter):
+    """``medprint: LEVEL: message`` on one line, through :func:`for_terminal`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Tracebacks of logged exceptions are left out: --debug shows them when the error is raised.
+        return f"medprint: {record.levelname}: {for_terminal(record.getMessage())}"
+
+
+def for_terminal(message: str) -> str:
+    """A message as stderr may show it: inner input names scrubbed (unless --show-phi), control characters escaped.
+
+    Applies at every verbosity: -v and -vv are pasted into tickets as often as
+    warnings are.
+    """
+    return terminal_safe(_current_scrubber()(message))
+
+
+def _current_scrubber() -> Callable[[str], str]:
+    """The scrubber of the running command, made once, when the first message needs it."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if not isinstance(obj, dict) or obj.get(PHI_INPUT) is None:
+        return _unchanged
+    if _SCRUBBER not in obj:
+        # The path the user typed may be named; only what lies below it is private.
+        obj[_SCRUBBER] = Scrubber(names_below(Path(obj[PHI_INPUT])))
+    scrub: Callable[[str], str] = obj[_SCRUBBER]
+    return scrub
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _log_python_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A library's Python warning as a medprint record (-v): through the net, on one line, not raw on stderr.
+
+    pydicom and numpy word their warnings for programmers, and some quote header
+    values verbatim; the user needs the record, not the source line.
+    """
+    log.info("%s: %s", category.__name__, message)
+
+
 def _configure_logging(level: int) -> None:
+    # The CLI owns the terminal: Python's own warning printer would bypass the net.
+    warnings.showwarning = _log_python_warning
     logger = logging.getLogger("medprint")
     # Warnings always reach the logger, for the JSON report; stderr shows what the user asked for.
     logger.setLevel(min(level, logging.WARNING))
     handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("medprint: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
+    handler.setFormatter(_TerminalFormatter())
     handler.setLevel(level)
 
 

@@ -30,7 +30,8 @@ from .mesh.model import Mesh
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .report import (
-    Scrubber, build_report, collected_warnings, describe_mask, describe_part, describe_volume, write_report,
+    Scrubber, build_report, collected_warnings, describe_mask, describe_part, describe_volume, names_below,
+    relative_to, write_report,
 )
 from .segment import (
     MriSettings,
@@ -300,7 +301,9 @@ def _convert(
                 input_path, series=loading.series, allow_gaps=loading.allow_gaps, modality=loading.modality,
                 non_finite=loading.non_finite, progress=progress,
             )
-        input_facts = describe_volume(volume, input_path=input_path if include_phi_paths else None)
+        input_facts = describe_volume(
+            volume, input_path=input_path if include_phi_paths else None, show_phi=include_phi_paths
+        )
         choices = list(volume.notes)
         with watch.stage("segment"):
             if preparation.bias_correction or preparation.denoise:
@@ -329,14 +332,16 @@ def _convert(
                 write_mesh(mesh, path, ascii=ascii_stl, overwrite=overwrite)
             if combined_3mf is not None:
                 write_parts_3mf(meshes, combined_3mf, overwrite=overwrite)
+        # The report names its files relative to its own folder: output folders are often named after the patient.
+        report_folder = output_path.parent
         for facts, path in zip(described, paths):
-            facts["mesh"]["path"] = str(path)
+            facts["mesh"]["path"] = relative_to(path, report_folder)
         gcode_summary = None
         if gcode is not None and slicing is not None:
             with watch.stage("slice"):
                 sliced = slice_to_gcode(meshes[0], *slicing, gcode.settings, engine=gcode.engine, progress=progress)
                 write_gcode(sliced, gcode.path, overwrite=overwrite)
-            gcode_summary = {"path": str(gcode.path), **sliced.summary()}
+            gcode_summary = {"path": relative_to(gcode.path, report_folder), **sliced.summary()}
     report = build_report(
         input_facts=input_facts,
         choices=[scrub(choice) for choice in choices + [step for part in parts for step in part.steps] + [
@@ -346,7 +351,8 @@ def _convert(
         parameters={
             "segmentation": segmentation, "labels": _labels_for_report(labels, shown=include_phi_paths), "seeds": seeds, "mri": mri,
             "preparation": preparation, "surface": surface, "loading": loading,
-            "ascii_stl": ascii_stl, "combined_3mf": combined_3mf,
+            "ascii_stl": ascii_stl,
+            "combined_3mf": None if combined_3mf is None else relative_to(combined_3mf, report_folder),
         },
         timings_s=watch.seconds,
     )
@@ -356,10 +362,6 @@ def _convert(
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
     return ConvertResult(meshes, paths, report_path, report, combined_3mf)
-
-
-#: At most this many names below an input folder are kept out of the report (a DICOM series has hundreds).
-PRIVATE_NAMES_LIMIT = 100_000
 
 
 def _private_paths(input_path: Path, labels: LabelSettings | None) -> dict[str, str]:
@@ -378,14 +380,8 @@ def _private_paths(input_path: Path, labels: LabelSettings | None) -> dict[str, 
     for stand_in, path in named.items():
         private[str(path)] = stand_in
         private[path.name] = stand_in
-    input_path = Path(input_path)
-    if input_path.is_dir():
-        for count, inner in enumerate(input_path.rglob("*")):
-            if count >= PRIVATE_NAMES_LIMIT:
-                break
-            stand_in = "<input folder>" if inner.is_dir() else "<input file>"
-            private.setdefault(inner.name, stand_in)
-            private.setdefault(str(inner), stand_in)
+    for name, stand_in in names_below(Path(input_path)).items():
+        private.setdefault(name, stand_in)
     return private
 
 

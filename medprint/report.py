@@ -10,6 +10,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
+import os
 import platform
 import re
 import resource
@@ -29,7 +31,12 @@ from .mesh.model import Mesh
 from .mesh.quality import MeshQuality
 from .volume import Mask, Volume
 
+log = logging.getLogger("medprint")
+
 REPORT_SCHEMA = "medprint.report/1"
+
+#: At most this many names below an input folder are kept out of the report and the terminal.
+PRIVATE_NAMES_LIMIT = 100_000
 
 _LIBRARIES = ("numpy", "scipy", "pydicom", "SimpleITK", "vtk", "trimesh", "numpy-stl", "connected-components-3d")
 
@@ -98,9 +105,20 @@ def describe_part(
     }
 
 
-def describe_volume(volume: Volume, *, input_path: Path | None = None) -> dict[str, Any]:
-    """What the report says about the scan: geometry, de-identified metadata and a fingerprint."""
+#: Metadata the report leaves out unless ``--show-phi``: PS3.15 Basic Profile attributes (free-text
+#: descriptions may carry a name; a UID leads back to the patient's study).  ``volume_sha256`` ties a
+#: report to its scan instead.
+PHI_METADATA = ("series_description", "series_uid")
+
+
+def describe_volume(volume: Volume, *, input_path: Path | None = None, show_phi: bool = False) -> dict[str, Any]:
+    """What the report says about the scan: geometry, de-identified metadata and a fingerprint.
+
+    ``input_path`` and the :data:`PHI_METADATA` fields are included only when
+    given / with ``show_phi``.
+    """
     geometry = volume.geometry
+    metadata = {key: value for key, value in volume.metadata.items() if show_phi or key not in PHI_METADATA}
     described: dict[str, Any] = {
         "modality": volume.modality,
         "dimensions_xyz": list(reversed(volume.shape)),
@@ -109,7 +127,7 @@ def describe_volume(volume: Volume, *, input_path: Path | None = None) -> dict[s
         "direction": [round(d, 6) for d in geometry.direction],
         "orientation": geometry.describe_orientation(),
         "value_range": list(volume.value_range()),
-        "metadata": dict(volume.metadata),
+        "metadata": metadata,
         "volume_sha256": voxel_fingerprint(volume),
     }
     if input_path is not None:
@@ -129,14 +147,59 @@ def voxel_fingerprint(volume: Volume) -> str:
 
 
 def write_report(report: dict[str, Any], path: Path, *, overwrite: bool) -> None:
-    """Write the report atomically as indented JSON."""
+    """Write the report atomically as indented, strict JSON (see :func:`to_json`).
+
+    A value that is not a finite number is written as null, and the report's
+    ``warnings`` say which field it was.
+    """
+    missing = non_finite_fields(report)
+    if missing:
+        report = {**report, "warnings": [*report.get("warnings", []), *(_non_finite_warning(f) for f in missing)]}
+    text = to_json(report, what="report")
     with atomic_path(path, overwrite=overwrite) as temp:
-        temp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        temp.write_text(text + "\n", encoding="utf-8")
+
+
+def to_json(data: Any, *, indent: int | None = 2, what: str = "--json") -> str:
+    """Strict JSON (RFC 8259) for the report and every ``--json``: no ``NaN`` or ``Infinity``.
+
+    A value that is not a finite number is a bug (a measurement that failed),
+    not a fact about the scan; it is written as null (which no reader can take
+    for a number) with a warning naming ``what`` and the field, rather than
+    dropping the whole record of a run whose files are already written.  NumPy
+    scalars become plain numbers.
+    Non-ASCII text is escaped (``\\u202e``), so no control character reaches a
+    terminal that shows the JSON.
+    """
+    found: list[str] = []
+    plain = _json_ready(data, "", found)
+    for where in found:
+        log.warning("%s", _non_finite_warning(where, what))
+    return json.dumps(plain, indent=indent, allow_nan=False)
+
+
+def non_finite_fields(data: Any) -> list[str]:
+    """Where ``data`` holds NaN or an infinity, as ``mesh.volume_mm3``-style paths."""
+    found: list[str] = []
+    _json_ready(data, "", found)
+    return found
+
+
+def relative_to(path: Path | str, folder: Path | str) -> str:
+    """``path`` as the report names it: relative to the report's ``folder`` (POSIX separators).
+
+    An output folder is often named after the patient, so the report never
+    holds an absolute path to what it describes.
+    """
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    return Path(relative).as_posix()
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """A line per part for the terminal."""
-    return "\n".join(_part_line(part["mesh"], report["timings_s"]["total"]) for part in report["parts"])
+    """A line per part for the terminal, each safe to print (see :func:`terminal_safe`)."""
+    return "\n".join(
+        terminal_safe(_part_line(part["mesh"], report["timings_s"]["total"])) for part in report["parts"]
+    )
 
 
 def _part_line(mesh: dict[str, Any], total_s: float) -> str:
@@ -166,6 +229,55 @@ def _versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             continue
     return versions
+
+
+#: What may not reach a terminal raw: C0 and C1 controls (newline and ESC included), DEL, bidi marks,
+#: overrides and isolates, and the Unicode line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` as one inert line: controls, escapes and bidi marks written out (``\\n``, ``\\x1b``, ``\\u202e``).
+
+    File and label names come from outside (headers, folders); escaped, they
+    cannot colour or clear the terminal, reorder what is shown, or start a
+    line that looks like medprint's own (``\\nmedprint: error: ...``).
+    """
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+#: Folder and file names of DICOM exports that name no one and are words of medprint's own messages
+#: ("skipping 1 unreadable DICOM file"): replacing them would garble every message.
+_GENERIC_NAMES = frozenset({"dicom", "dicomdir", "image", "images", "series", "study", "studies", "scan", "scans"})
+
+
+def names_below(folder: Path) -> dict[str, str]:
+    """Every file and folder name below ``folder`` (and its path), with a stand-in.
+
+    A DICOM export names folders and files after the patient; these may not
+    leave the hospital in a report, nor appear on a terminal, without
+    ``--show-phi``.  Empty unless ``folder`` is a folder; at most
+    :data:`PRIVATE_NAMES_LIMIT` entries.
+    """
+    private: dict[str, str] = {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        return private
+    for count, inner in enumerate(folder.rglob("*")):
+        if count >= PRIVATE_NAMES_LIMIT:
+            break
+        stand_in = "<input folder>" if inner.is_dir() else "<input file>"
+        if inner.name.lower() not in _GENERIC_NAMES:
+            private.setdefault(inner.name, stand_in)
+        private.setdefault(str(inner), stand_in)
+    return private
 
 
 class Scrubber:
@@ -214,6 +326,28 @@ def collected_warnings(scrub: Scrubber) -> Iterator[list[str]]:
         yield collector.messages
     finally:
         logger.removeHandler(collector)
+
+
+def _non_finite_warning(where: str, what: str = "report") -> str:
+    return f"{what}: {where or 'value'} is not a finite number; written as null"
+
+
+def _json_ready(value: Any, where: str, found: list[str]) -> Any:
+    """``value`` with NaN/infinities as None (their paths added to ``found``) and NumPy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item, f"{where}.{key}" if where else str(key), found) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item, f"{where}[{index}]", found) for index, item in enumerate(value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            found.append(where)
+            return None
+        return float(value)
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from ..pipeline import (
     convert_scan,
 )
 from ..slice.engine import SliceSettings
-from ..report import summary_line
+from ..report import summary_line, terminal_safe, to_json
 from ..segment import (
     CT_PRESETS,
     FalseLumen,
@@ -116,7 +115,8 @@ from .options import parse_decimate_option, parse_threshold_option, progress_rep
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--no-report", is_flag=True, help="Do not write the JSON report file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
-@click.option("--show-phi", is_flag=True, help="Record the input path in the report.")
+@click.option("--show-phi", is_flag=True,
+              help="Record the input path in the report; show names from inside the input folder in messages.")
 @click.pass_context
 def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str | None,
             threshold: tuple[float, float] | None, series: str | None, modality: str | None, allow_gaps: bool,
@@ -133,6 +133,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             material_name: str | None, supports: bool, engine: str, profiles_dir: Path | None,
             non_finite: float | None) -> None:
     """Convert a scan to a watertight mesh in one step (load, segment, surface, repair, write)."""
+    # Names below the input folder stay off the terminal unless --show-phi (see medprint.cli.PHI_INPUT).
+    ctx.obj["phi_input"] = None if show_phi else input_path
     if tube_factor is not None and not vessel:
         raise click.UsageError("--tube goes with --vessel")
     if (false_lumen_lps or false_lumen_range or branch_paths) and tube_factor is None:
@@ -183,18 +185,20 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             include_phi_paths=show_phi, progress=progress,
         )
     if as_json:
-        click.echo(json.dumps(result.report, indent=2))
+        click.echo(to_json(result.report))
         return
     if not ctx.obj["quiet"]:
         click.echo(summary_line(result.report))
         if "gcode" in result.report:
             made = result.report["gcode"]
-            click.echo(f"{made['path']}: {made['layer_count']} layers, {made['filament_g']:.0f} g of "
-                       f"{made['material']}, about {made['estimated_time_s'] / 3600:.1f} h on {made['printer']}")
+            # Typed paths and profile names are echoed back escaped, as every line medprint prints.
+            click.echo(terminal_safe(f"{gcode_path}: {made['layer_count']} layers, {made['filament_g']:.0f} g of "
+                                     f"{made['material']}, about {made['estimated_time_s'] / 3600:.1f} h on "
+                                     f"{made['printer']}"))
         if result.combined_path is not None:
-            click.echo(f"all parts: {result.combined_path}")
+            click.echo(f"all parts: {terminal_safe(str(result.combined_path))}")
         if result.report_path is not None:
-            click.echo(f"report: {result.report_path}")
+            click.echo(f"report: {terminal_safe(str(result.report_path))}")
 
 
 def _seed_settings(

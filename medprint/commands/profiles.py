@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ..report import terminal_safe, to_json
 from ..slice.profiles import PrinterProfile, describe_profile, load_profiles
 
 
@@ -23,18 +23,19 @@ def list_profiles(profiles_dir: Path | None, as_json: bool) -> None:
     """List printers and materials with where each comes from."""
     library = load_profiles(profiles_dir)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(to_json({
             "printers": {n: {"description": p.description, "source": str(p.source)} for n, p in library.printers.items()},
             "materials": {n: {"description": m.description, "source": str(m.source)}
                           for n, m in library.materials.items()},
         }, indent=2))
         return
+    # Profile texts come from anyone's TOML files: echoed escaped, as every line medprint prints.
     click.echo("printers:")
     for name, printer in sorted(library.printers.items()):
-        click.echo(f"  {name:<16} {printer.description}")
+        click.echo(terminal_safe(f"  {name:<16} {printer.description}"))
     click.echo("materials:")
     for name, material in sorted(library.materials.items()):
-        click.echo(f"  {name:<16} {material.description}")
+        click.echo(terminal_safe(f"  {name:<16} {material.description}"))
 
 
 @command.command(name="show")
@@ -49,13 +50,13 @@ def show_profile(name: str, profiles_dir: Path | None, as_json: bool) -> None:
     if isinstance(profile, PrinterProfile):
         described["line_width_mm"] = profile.line_width_mm
     if as_json:
-        click.echo(json.dumps(described, indent=2))
+        click.echo(to_json(described))
         return
     for key, value in described.items():
         text = str(value).strip()
         if "\n" in text:
             click.echo(f"{key}:")
             for line in text.splitlines():
-                click.echo(f"    {line}")
+                click.echo(terminal_safe(f"    {line}"))
         else:
-            click.echo(f"{key}: {text}")
+            click.echo(terminal_safe(f"{key}: {text}"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 from ..errors import OutputError
 from ..io.outputs import RunOutputs
 from ..io.mesh_files import read_mesh_file
+from ..report import terminal_safe, to_json
 from ..slice.engine import (
     ENGINES,
     SliceSettings,
@@ -96,11 +96,11 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
     summary = result.summary()
     summary["output"] = str(output_path)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(to_json(summary))
     elif not ctx.obj["quiet"]:
         hours, rest = divmod(int(result.estimated_time_s), 3600)
-        click.echo(
+        click.echo(terminal_safe(
             f"{output_path}: {result.layer_count} layers, {hours}h {rest // 60:02d}m, "
             f"{result.filament_mm / 1000:.2f} m / {result.filament_g:.1f} g filament, "
             f"{result.filament_cost:.2f} {result.currency} ({result.engine}, {printer.name}, {material.name})"
-        )
+        ))

@@ -63,6 +63,9 @@ _SAME_GRID_COS = 1e-5
 _LISTED_AT_MOST = 12
 # Below this share of its own volume kept on the scan's grid, a label is reported as cut.
 _KEPT_WARNING = 0.8
+#: More distinct labels than this need a names file: segmentations hold tens to hundreds of structures
+#: (TotalSegmentator 117, brain atlases a few hundred), a scan thousands of intensities.
+MAX_UNNAMED_LABELS = 1000
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,9 @@ def list_labels(path: Path | str, names_file: Path | str | None = None) -> dict[
     named = _read_names(names_file) if names_file is not None else None
     image = _read_labelmap(source)
     segments = named if named is not None else _slicer_segments(image, source)
-    return _as_dict(_available(segments, _present_values(image)))
+    present = _present_values(image)
+    _check_label_values(source, present, named=bool(segments))
+    return _as_dict(_available(segments, present))
 
 
 def read_names_file(path: Path | str) -> dict[int, str]:
@@ -314,6 +319,7 @@ def _load_labelmap_masks(
     image = _read_labelmap(source)
     segments = named if named is not None else _slicer_segments(image, source)
     present = _present_values(image)
+    _check_label_values(source, present, named=bool(segments))
     available = _available(segments, present)
     wanted = _resolve_labelmap(labels, segments, available, present, source, names_file)
     layers = _on_reference_grid(source, image, reference, force_geometry)
@@ -369,6 +375,28 @@ def _present_values(image: sitk.Image) -> dict[tuple[int, int], int]:
         values, counts = np.unique(layer, return_counts=True)
         present.update({(index, int(v)): int(c) for v, c in zip(values, counts) if v != 0})
     return present
+
+
+def _check_label_values(source: Path, present: Mapping[tuple[int, int], int], *, named: bool) -> None:
+    """Refuse a scan given as a label map: labels are non-negative, and few unless a names file lists them.
+
+    A CT passed as ``--labels`` would otherwise become one part per intensity
+    (hundreds of plausible-looking "organs").  Negative values are never labels;
+    more than :data:`MAX_UNNAMED_LABELS` distinct values are accepted only when
+    names (a names file, or the Slicer header) say what they are.
+    """
+    values = {value for _, value in present}
+    if not values:
+        return
+    negative = min(values) < 0
+    if not negative and (named or len(values) <= MAX_UNNAMED_LABELS):
+        return
+    hint = "" if negative else f" (more than {MAX_UNNAMED_LABELS} labels need names: {NAMES_OPTION})"
+    raise InputError(
+        f"{source}: looks like a scan, not a label map (values {min(values)}..{max(values)}, {len(values)} "
+        "distinct non-zero); "
+        f"give the segmentation file{hint}"
+    )
 
 
 def _available(segments: list[_Segment], present: Mapping[tuple[int, int], int]) -> list[_Segment]:

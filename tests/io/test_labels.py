@@ -221,3 +221,45 @@ def test_totalsegmentator_labels_line_up_with_their_dicom_series(real_data) -> N
     assert 40 < np.median(hu[liver.array]) < 150  # liver parenchyma (contrast)
     assert np.median(hu[aorta.array]) > 120  # contrast-filled aorta
     assert np.mean(hu[aorta.array] > 150) > np.mean(hu[liver.array] > 150)
+
+
+def test_scan_given_as_label_map_is_refused(tmp_path: Path) -> None:
+    # A CT passed as --labels: negative HU are never labels, whatever their count.
+    values = np.random.default_rng(3).integers(-1024, 3072, size=SCAN_SHAPE).astype(np.int16)
+    values.flat[:2] = -1024, 3071
+    scan = write_label_map(tmp_path / "ct.nii.gz", values, SCAN)
+    with pytest.raises(InputError, match=r"ct\.nii\.gz: looks like a scan, not a label map \(values -1024\.\.3071, "
+                                         r"\d+ distinct non-zero\); give the segmentation file"):
+        load_label_mask(scan, scan_volume(), labels=None)
+    with pytest.raises(InputError, match="looks like a scan"):
+        list_labels(scan)
+    few = write_label_map(tmp_path / "signed.nii.gz", np.where(values > 0, 1, -1).astype(np.int16), SCAN)
+    with pytest.raises(InputError, match=r"values -1\.\.1, 2 distinct"):
+        load_label_mask(few, scan_volume(), labels=None)  # negative values are refused even when few
+
+
+def test_more_than_a_thousand_labels_need_names(tmp_path: Path) -> None:
+    values = (np.arange(np.prod(SCAN_SHAPE)).reshape(SCAN_SHAPE) % 1002).astype(np.int16)  # 0 and 1..1001
+    many = write_label_map(tmp_path / "many.nii.gz", values, SCAN)
+    with pytest.raises(InputError, match=r"values 1\.\.1001, 1001 distinct non-zero.*need names: --labels-names"):
+        list_labels(many)
+    names = tmp_path / "atlas.txt"
+    names.write_text("".join(f"{n} region_{n}\n" for n in range(1, 1002)))
+    assert len(list_labels(many, names)) == 1001  # named, it is an atlas
+    limit = write_label_map(tmp_path / "limit.nii.gz", np.minimum(values, 1000).astype(np.int16), SCAN)
+    assert len(list_labels(limit)) == 1000  # at the cap, no names needed
+
+
+def test_whole_valued_float_labels_still_load(tmp_path: Path) -> None:
+    values = np.zeros(SCAN_SHAPE, dtype=np.float32)
+    values[2:6, 10:20, 10:20] = 3.0
+    path = write_label_map(tmp_path / "float.nii.gz", values, SCAN)
+    (mask,) = load_label_mask(path, scan_volume(), labels=[3])
+    assert mask.voxel_count == 4 * 10 * 10
+
+
+@pytest.mark.realdata
+def test_totalsegmentator_117_class_map_is_no_scan(real_data) -> None:  # type: ignore[no-untyped-def]
+    case = real_data("totalseg_torso_ct/reference")
+    listed = list_labels(case / "example_seg.nii.gz", case / "class_map_total_and_total_mr.json#total")
+    assert 20 < len(listed) <= 117 and "liver" in listed.values()  # the classes present in this crop
