@@ -21,6 +21,7 @@ from stl import Mode
 from .. import __version__
 from ..errors import InputError, ParameterError
 from ..mesh.model import Mesh
+from ..mesh.quality import DEGENERATE_RELATIVE_AREA
 from .atomic import atomic_path
 
 MESH_FORMATS = (".stl", ".obj", ".ply", ".3mf")
@@ -162,11 +163,33 @@ def _set_geometry(wrapper: object, part: object, mesh: Mesh) -> None:
     )
 
 
+def facet_normals(mesh: Mesh) -> np.ndarray:
+    """Unit outward normal per face, ``(F, 3)`` float32; ``(0, 0, 0)`` for a face with no area.
+
+    The STL specification asks for unit normals (numpy-stl leaves the raw cross
+    product, whose length is twice the face's area); a zero normal is what it
+    allows where no direction exists, so a reader recomputes it from the winding.
+    """
+    corners = mesh.vertices[mesh.faces]
+    # Relative to each face's first corner: far-from-origin patient coordinates keep their precision.
+    first, second = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    normals = np.cross(first, second)
+    length = np.linalg.norm(normals, axis=1)
+    longest_sq = np.maximum.reduce([
+        np.einsum("ij,ij->i", edge, edge) for edge in (first, second, second - first)
+    ])
+    # The same relative test assess_mesh uses: a sliver's normal is rounding noise, not a direction.
+    has_area = (length > DEGENERATE_RELATIVE_AREA * longest_sq) & (length > 0.0)
+    normals[has_area] /= length[has_area, None]
+    normals[~has_area] = 0.0
+    return normals.astype(np.float32)
+
+
 def _write_stl(mesh: Mesh, temp: Path, *, ascii: bool) -> None:
     data = np.zeros(mesh.face_count, dtype=stl.mesh.Mesh.dtype)
     data["vectors"] = mesh.vertices[mesh.faces]
-    solid = _PlainHeaderStl(data, remove_empty_areas=False)
-    solid.update_normals()
+    data["normals"] = facet_normals(mesh)
+    solid = _PlainHeaderStl(data, calculate_normals=False, remove_empty_areas=False)
     with open(temp, "wb") as handle:
         solid.save(
             safe_part_name(mesh.name),
