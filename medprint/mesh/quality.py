@@ -860,7 +860,7 @@ def check_printable_size(
     SegmentationError
         Naming the part, what was found and the remedy.
     """
-    remedy = "widen the threshold range, choose another seed or another label"
+    remedy = "widen the threshold range (--threshold, --preset), choose another seed (--seed) or label (--label)"
     if mesh.is_empty or voxel_count == 0:
         raise SegmentationError(f"part {mesh.name!r}: the result is empty, nothing to print; {remedy}")
     if voxel_count == 1:
