@@ -511,7 +511,7 @@ def _refine_surface(
     # The stages move the surface one after another: their bounds add up.
     total = facts.get("smoothing_deviation_mm", 0.0) + facts.get("decimation_deviation_mm", 0.0) + repair.deviation_mm
     facts["surface_deviation_mm"] = round(total, 4)
-    if total > limit:
+    if repair.deviation_mm > 0 and total > limit:
         log.warning(
             "part %s: the final repair moved the surface %.3g mm, %.3g mm in all, beyond the %.3g mm limit; "
             "check the model against the scan", mesh.name, repair.deviation_mm, total, limit,

@@ -46,9 +46,10 @@ def decimate_surface(
     cleans it (pymeshfix rebuilds only the broken bodies).  The deviation is then
     measured both ways with exact point-to-triangle distances from points
     sampled over the triangles of each surface (at the original's median edge
-    length, :func:`~medprint.mesh.deviation.surface_samples`) to the other.  If it exceeds ``max_deviation_mm`` the mesh is
-    decimated less (bisection between the target and no reduction, at most
-    :data:`MAX_ATTEMPTS` tries) and the face count actually reached is logged.
+    length, :func:`~medprint.mesh.deviation.surface_samples`) to the other.
+    If it exceeds ``max_deviation_mm`` the mesh is decimated less (bisection
+    between the target and no reduction, at most :data:`MAX_ATTEMPTS` tries)
+    and the face count actually reached is logged.
 
     ``pinned`` vertices (where the part touches another part) stay exactly
     where they are: every face that uses one is kept as it is, and the rest
@@ -105,7 +106,10 @@ def decimate_surface(
         logger.info("--decimate: every body of %s has under %d faces; nothing decimated", mesh.name, MIN_BODY_FACES)
         return mesh, 0.0
     if not small.is_empty:
-        logger.info("--decimate: %d faces in small bodies (< %d faces each) kept as they are", small.face_count, MIN_BODY_FACES)
+        logger.info(
+            "--decimate: %d faces in small bodies (< %d faces each)%s kept as they are", small.face_count,
+            MIN_BODY_FACES, "" if kept_points is None else " or on boundaries shared with other parts",
+        )
     tried_low, tried_high = fraction, 1.0
     best: _Attempt | None = None
     for attempt in range(MAX_ATTEMPTS):
@@ -196,7 +200,9 @@ def _attempt(
 def _collapse_edges(mesh: Mesh, reduction: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     import fast_simplification  # noqa: PLC0415  (only needed when decimating)
 
-    vertices, faces = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32), target_reduction=reduction)
+    vertices, faces = fast_simplification.simplify(
+        mesh.vertices, mesh.faces.astype(np.int32), target_reduction=reduction
+    )
     return np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
 
 

@@ -427,7 +427,8 @@ def make_printable(mesh: Mesh) -> RepairResult:
         # NaN would pass every edge test and come out as a "printable" mesh no slicer can place.
         raise MeshError(
             f"the {mesh.name} mesh has {int((~np.isfinite(mesh.vertices)).any(axis=1).sum())} vertices with "
-            "non-finite coordinates (NaN or infinity); it cannot be repaired: check the mesh file or the scan's geometry"
+            "non-finite coordinates (NaN or infinity); it cannot be repaired: "
+            "check the mesh file or the scan's geometry"
         )
     quality = assess_mesh(mesh)
     if quality.is_printable:
