@@ -54,10 +54,10 @@ def decimate_surface(
     ``pinned`` vertices (where the part touches another part) stay exactly
     where they are: every face that uses one is kept as it is, and the rest
     of the surface, an open sheet whose rim runs around those faces, is
-    decimated by vertex removal (VTK's DecimatePro with boundary-vertex
-    deletion off), which deletes interior points and never moves one, so the
-    rim and the kept faces join again vertex for vertex.  An attempt whose
-    repair would move a pinned vertex is rejected like one over the limit.
+    decimated with its rim locked (fast-simplification's ``preserve_border``
+    skips every collapse that touches a rim vertex), so the rim and the kept
+    faces join again vertex for vertex.  An attempt whose repair would move a
+    pinned vertex is rejected like one over the limit.
 
     Parameters
     ----------
@@ -182,7 +182,7 @@ def _attempt(
             name=mesh.name,
         )
     else:
-        vertices, faces = _remove_interior_vertices(large, reduction)
+        vertices, faces = _collapse_edges_inside_rim(large, reduction)
         candidate = _stitch(Mesh(vertices=vertices, faces=faces, name=mesh.name), small)
     try:
         repair = make_printable(candidate)
@@ -203,6 +203,21 @@ def _collapse_edges(mesh: Mesh, reduction: float) -> tuple[NDArray[np.float64], 
     vertices, faces = fast_simplification.simplify(
         mesh.vertices, mesh.faces.astype(np.int32), target_reduction=reduction
     )
+    return np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
+
+
+def _collapse_edges_inside_rim(mesh: Mesh, reduction: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Quadric collapse of an open sheet that never moves or removes a point of its rim."""
+    import fast_simplification  # noqa: PLC0415  (only needed when decimating)
+
+    try:
+        vertices, faces = fast_simplification.simplify(
+            mesh.vertices, mesh.faces.astype(np.int32), target_reduction=reduction, preserve_border=True
+        )
+    except TypeError:
+        logger.info("--decimate: fast-simplification < 0.2 cannot lock a border; VTK's vertex removal "
+                    "keeps the shared boundaries instead (fewer triangles go within the same limit)")
+        return _remove_interior_vertices(mesh, reduction)
     return np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
 
 

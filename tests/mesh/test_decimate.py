@@ -84,3 +84,52 @@ def test_fraction_one_is_identity(smooth_sphere):
 def test_bad_options_name_the_flag(smooth_sphere, options):
     with pytest.raises(ParameterError, match="--decimate"):
         decimate_surface(smooth_sphere, max_deviation_mm=1.0, **options)
+
+
+def _pinned_cap(mesh: Mesh) -> np.ndarray:
+    # Pin the vertices of one side, as a boundary shared with a neighbouring part would be.
+    return mesh.vertices[:, 0] > np.percentile(mesh.vertices[:, 0], 80)
+
+
+def _faces_as_point_sets(mesh: Mesh, faces: np.ndarray) -> set[frozenset[tuple[float, ...]]]:
+    return {frozenset(map(tuple, mesh.vertices[face])) for face in faces}
+
+
+def _check_pinned_kept(original: Mesh, pinned: np.ndarray, reduced: Mesh) -> None:
+    kept = {tuple(p) for p in reduced.vertices}
+    assert all(tuple(p) in kept for p in original.vertices[pinned])  # exactly, not approximately
+    # Every face that touches a pinned vertex is still there, corner for corner.
+    touching = original.faces[pinned[original.faces].any(axis=1)]
+    assert _faces_as_point_sets(original, touching) <= _faces_as_point_sets(reduced, reduced.faces)
+
+
+def test_pinned_vertices_and_their_faces_survive_decimation(smooth_sphere):
+    pinned = _pinned_cap(smooth_sphere)
+
+    mesh, deviation = decimate_surface(smooth_sphere, target_fraction=0.2, max_deviation_mm=1.0, pinned=pinned)
+
+    assert assess_mesh(mesh).is_printable
+    assert mesh.face_count < 0.5 * smooth_sphere.face_count  # the free part was decimated
+    _check_pinned_kept(smooth_sphere, pinned, mesh)
+    assert _measured_deviation(smooth_sphere, mesh) <= 1.0
+
+
+def test_pinned_decimation_without_border_locking_falls_back_to_vertex_removal(smooth_sphere, monkeypatch, caplog):
+    import fast_simplification
+
+    original_simplify = fast_simplification.simplify
+
+    def old_simplify(*args, **kwargs):
+        if "preserve_border" in kwargs:
+            raise TypeError("simplify() got an unexpected keyword argument 'preserve_border'")
+        return original_simplify(*args, **kwargs)
+
+    monkeypatch.setattr(fast_simplification, "simplify", old_simplify)
+    pinned = _pinned_cap(smooth_sphere)
+
+    with caplog.at_level(logging.INFO, logger="medprint"):
+        mesh, _ = decimate_surface(smooth_sphere, target_fraction=0.2, max_deviation_mm=1.0, pinned=pinned)
+
+    assert "cannot lock a border" in caplog.text
+    assert assess_mesh(mesh).is_printable and mesh.face_count < 0.7 * smooth_sphere.face_count
+    _check_pinned_kept(smooth_sphere, pinned, mesh)
