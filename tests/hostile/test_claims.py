@@ -8,6 +8,8 @@ on a 1 mm grid, where it is 1 mm thick like any wall a 0.4 mm nozzle lays down i
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +214,22 @@ def test_repair_that_only_drops_degenerate_faces_does_not_count_a_move():
 
     assert any("degenerate" in action for action in repair.actions)
     assert repair.deviation_mm == 0.0
+
+
+def test_slicing_a_holed_mesh_says_how_far_the_repair_moved_it(tmp_path):
+    inputs, outputs = _folders(tmp_path)
+    sphere = _sphere(10.0)
+    centroids = sphere.vertices[sphere.faces].mean(axis=1)
+    holed = trimesh.Trimesh(sphere.vertices, sphere.faces[centroids[:, 2] < 9.0], process=False)
+    holed.export(inputs / "holed.stl")
+
+    outcome = run_cli("slice", inputs / "holed.stl", "--printer", "prusa-mk4", "--material", "pla",
+                      "-o", outputs / "ball.gcode", "--json")
+
+    assert_succeeded(outcome)
+    actions = json.loads(outcome.stdout)["actions"]
+    moved = [float(re.search(r"moving the surface up to ([\d.]+) mm", a).group(1)) for a in actions if "pymeshfix" in a]
+    assert len(moved) == 1
+    # The patch over a hole about 8.7 mm across stands off the open surface by a few mm; the figure says so.
+    repaired = make_printable(Mesh(vertices=np.asarray(holed.vertices), faces=np.asarray(holed.faces), name="ball"))
+    assert moved[0] == pytest.approx(repaired.deviation_mm, rel=0.01) and moved[0] > 2.0
