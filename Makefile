@@ -18,7 +18,7 @@ demo: $(VENV)/.installed  ## convert the embedded sample to out/skull.stl + out/
 	$(BIN)/medprint convert samples/head_phantom_ct -o out/skull.stl --preset bone --overwrite
 
 test: $(VENV)/.installed  ## the whole test suite (real-data tests read MEDPRINT_DATA, default ../shared/data)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 bench: $(VENV)/.installed  ## speed and memory against dicom2stl (see benchmarks/README.md)
 	$(BIN)/python benchmarks/bench_convert.py

@@ -27,6 +27,7 @@ from .io.labels import load_label_mask
 from .io.mesh_files import MESH_FORMATS, safe_part_name, write_parts_3mf
 from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
 from .mesh.model import Mesh
+from .mesh.quality import check_printable_size
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .report import (
@@ -476,7 +477,10 @@ def _mesh_parts(
         with watch.stage("surface"):
             raw = extract_surface(mask, progress=progress).with_name(mask.label)
         pinned = _shared_boundary(raw, mask, [other.mask for other in parts if other is not part])
+        # Refuse a crumb before spending time on it, and again after smoothing (which may shrink it).
+        check_printable_size(raw, voxel_count=mask.voxel_count)
         mesh, quality, facts = _refine_surface(raw, mask.geometry, surface, watch, pinned)
+        check_printable_size(mesh)
         if pinned is not None and pinned.any():
             facts["repairs"].insert(0, f"part {mask.label}: {int(pinned.sum())} vertices on boundaries shared with "
                                        "other parts kept in place")
@@ -556,12 +560,19 @@ def _refine_surface(
                 target_faces=surface.decimate_faces,
                 target_fraction=surface.decimate_fraction,
                 max_deviation_mm=remaining,
+                pinned=pinned,
             )
     with watch.stage("repair"):
         # Assesses once; the report reuses that assessment instead of checking again.
         repair = make_printable(mesh)
     facts["repairs"] = list(repair.actions)
-    facts["surface_deviation_mm"] = round(
-        facts.get("smoothing_deviation_mm", 0.0) + facts.get("decimation_deviation_mm", 0.0), 4
-    )
+    facts["repair_deviation_mm"] = round(repair.deviation_mm, 4)
+    # The stages move the surface one after another: their bounds add up.
+    total = facts.get("smoothing_deviation_mm", 0.0) + facts.get("decimation_deviation_mm", 0.0) + repair.deviation_mm
+    facts["surface_deviation_mm"] = round(total, 4)
+    if repair.deviation_mm > 0 and total > limit:
+        log.warning(
+            "part %s: the final repair moved the surface %.3g mm, %.3g mm in all, beyond the %.3g mm limit; "
+            "check the model against the scan", mesh.name, repair.deviation_mm, total, limit,
+        )
     return repair.mesh.with_name(mesh.name), repair.quality, facts

@@ -100,6 +100,7 @@ def describe_part(
             "surface_deviation_mm": surface_facts["surface_deviation_mm"],
             "smoothing_deviation_mm": surface_facts.get("smoothing_deviation_mm"),
             "decimation_deviation_mm": surface_facts.get("decimation_deviation_mm"),
+            "repair_deviation_mm": surface_facts.get("repair_deviation_mm"),
         },
         "repairs": list(surface_facts.get("repairs", [])),
     }

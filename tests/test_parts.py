@@ -95,3 +95,36 @@ def test_warnings_go_to_the_report_without_file_names(tmp_path):
     report = json.loads((tmp_path / "shown.report.json").read_text())
     assert any(w.startswith("Doe_John_labels.nii.gz: label 'label_1' keeps") for w in report["warnings"])
     assert report["parameters"]["labels"]["path"] == str(named)
+
+
+def _shared_plane_vertices(mesh, plane_x):
+    return {tuple(v) for v in np.round(mesh.vertices[np.abs(mesh.vertices[:, 0] - plane_x) < 1e-6], 5)}
+
+
+def test_decimated_parts_keep_their_shared_boundary_vertex_for_vertex(tmp_path):
+    _scan_and_labels(tmp_path)
+    for run, extra in (("plain", []), ("decimated", ["--decimate", "25%"])):
+        result = CliRunner().invoke(cli, [
+            "convert", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / f"{run}.stl"),
+            "--labels", str(tmp_path / "labels.nii.gz"), "--labels-names", str(tmp_path / "names.txt"),
+            "--label", "liver", "--label", "kidney", *extra,
+        ])
+        assert result.exit_code == 0, result.output
+    plane_x = ORIGIN[0] + 24.5 * SPACING[0]
+    plain = {name: trimesh.load(tmp_path / f"plain_{name}.stl") for name in ("liver", "kidney")}
+    decimated = {name: trimesh.load(tmp_path / f"decimated_{name}.stl") for name in ("liver", "kidney")}
+    for name in decimated:
+        assert decimated[name].is_watertight and decimated[name].is_winding_consistent, name
+        # The reduction happened (away from the shared face) ...
+        assert len(decimated[name].faces) < 0.7 * len(plain[name].faces), name
+    # ... and the shared face is the same set of points in both parts, and the same as without decimation.
+    liver, kidney = (_shared_plane_vertices(decimated[name], plane_x) for name in ("liver", "kidney"))
+    assert len(liver) > 50 and liver == kidney
+    assert liver == _shared_plane_vertices(plain["liver"], plane_x)
+    # No vertex of one part pokes into the other: the liver ends at the plane, the kidney starts there.
+    assert decimated["liver"].bounds[1][0] <= plane_x + 1e-6
+    assert decimated["kidney"].bounds[0][0] >= plane_x - 1e-6
+    report = json.loads((tmp_path / "decimated.report.json").read_text())
+    for part in report["parts"]:
+        facts = part["mesh"]
+        assert facts["surface_deviation_mm"] <= facts["deviation_limit_mm"] + 1e-9, part["name"]

@@ -22,6 +22,7 @@ from stl import Mode
 from .. import __version__
 from ..errors import InputError, ParameterError
 from ..mesh.model import Mesh
+from ..mesh.quality import DEGENERATE_RELATIVE_AREA
 from .atomic import atomic_path
 
 MESH_FORMATS = (".stl", ".obj", ".ply", ".3mf")
@@ -178,11 +179,37 @@ def _set_geometry(wrapper: object, part: object, mesh: Mesh) -> None:
     )
 
 
+def facet_normals(corners: np.ndarray) -> np.ndarray:
+    """Unit outward normal per triangle, ``(F, 3)`` float32; ``(0, 0, 0)`` for one with no area.
+
+    ``corners`` is ``(F, 3, 3)``, the triangles as written (float32 in an STL),
+    so each normal belongs to the coordinates in the file.  The STL
+    specification asks for unit normals (numpy-stl leaves the raw cross
+    product, twice the face's area); a zero normal is what it allows where no
+    direction exists, and a reader then takes the winding.
+    """
+    # Edges from each face's first corner: far-from-origin patient coordinates keep their precision.
+    ax, ay, az = (corners[:, 1] - corners[:, 0]).T
+    bx, by, bz = (corners[:, 2] - corners[:, 0]).T
+    normals = np.empty((len(corners), 3), dtype=np.float32)
+    np.subtract(ay * bz, az * by, out=normals[:, 0])
+    np.subtract(az * bx, ax * bz, out=normals[:, 1])
+    np.subtract(ax * by, ay * bx, out=normals[:, 2])
+    length = np.sqrt(np.einsum("ij,ij->i", normals, normals))
+    # A sliver's normal is rounding noise, not a direction: assess_mesh's relative test, against the two
+    # edges at the first corner (they bound the longest edge within a factor of 2).
+    scale = ax * ax + ay * ay + az * az + bx * bx + by * by + bz * bz
+    has_area = length > DEGENERATE_RELATIVE_AREA * scale
+    length[~has_area] = np.inf  # divides to exactly 0
+    normals /= length[:, None]
+    return normals
+
+
 def _write_stl(mesh: Mesh, temp: Path, *, ascii: bool) -> None:
     data = np.zeros(mesh.face_count, dtype=stl.mesh.Mesh.dtype)
     data["vectors"] = mesh.vertices[mesh.faces]
-    solid = _PlainHeaderStl(data, remove_empty_areas=False)
-    solid.update_normals()
+    data["normals"] = facet_normals(data["vectors"])
+    solid = _PlainHeaderStl(data, calculate_normals=False, remove_empty_areas=False)
     with open(temp, "wb") as handle:
         solid.save(
             safe_part_name(mesh.name),

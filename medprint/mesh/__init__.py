@@ -5,7 +5,7 @@
 
 from .decimate import decimate_surface
 from .model import Mesh
-from .quality import MeshQuality, RepairResult, assess_mesh, make_printable, split_bodies
+from .quality import MeshQuality, RepairResult, assess_mesh, check_printable_size, make_printable, split_bodies
 from .smooth import smooth_surface
 from .surface import extract_surface
 
@@ -14,6 +14,7 @@ __all__ = [
     "MeshQuality",
     "RepairResult",
     "assess_mesh",
+    "check_printable_size",
     "decimate_surface",
     "extract_surface",
     "make_printable",

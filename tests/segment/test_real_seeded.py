@@ -24,6 +24,8 @@ from medprint.mesh import extract_surface
 from medprint.segment import FalseLumen, VesselSettings, segment_from_seeds, segment_vessel
 from medprint.volume import Mask
 
+pytestmark = pytest.mark.realdata
+
 
 def deepest_point_lps(reference, volume) -> tuple[float, float, float]:
     """LPS mm of the voxel deepest inside ``reference`` (a user's click in the middle)."""

@@ -1,7 +1,8 @@
 """A small G-code reader for tests: every G0/G1 move with its extrusion, absolute or relative E.
 
-Independent of the writer: it only knows G-code (G0/G1/G28/G90/G91/G92/M82/M83) and the
-``;LAYER:``/``;TYPE:`` comments the writer and PrusaSlicer both emit.
+Independent of the writer: it only knows G-code (G0/G1/G28/G90/G91/G92/M82/M83, the fan's
+M106/M107) and the ``;LAYER:``/``;TYPE:`` comments the writer and PrusaSlicer both emit.  Every
+other command is kept with its arguments and layer (``Moves.codes``) for the tests to judge.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class Moves:
     rapid: NDArray[np.bool_]  # G0
     header: list[str]
     commands: list[str]  # first word of every non-comment line
+    fan_pwm: NDArray[np.float64]  # (M,) part-cooling fan duty 0..255 while the move runs (M106 S / M107)
+    nozzle_c: NDArray[np.float64]  # (M,) hotend target while the move runs (M104/M109 S; NaN before any)
+    bed_c: NDArray[np.float64]  # (M,) bed target while the move runs (M140/M190 S; NaN before any)
+    codes: list[tuple[int, str, dict[str, float]]]  # (layer, word, arguments) of every command but G0/G1
+
+    def code_values(self, word: str, letter: str = "S") -> list[tuple[int, float]]:
+        """``(layer, value)`` of ``letter`` for each ``word`` command, in file order (e.g. M104's S)."""
+        return [(layer, args[letter]) for layer, name, args in self.codes if name == word and letter in args]
 
     @property
     def xy_length(self) -> NDArray[np.float64]:
@@ -47,7 +56,13 @@ def read_moves(path: Path | str) -> Moves:
     feed = 0.0
     layer = -1
     kind = ""
+    fan = 0.0
     rows_start, rows_end, rows_e, rows_f, rows_layer, rows_kind, rows_rapid = [], [], [], [], [], [], []
+    rows_fan: list[float] = []
+    nozzle = bed = float("nan")
+    rows_nozzle: list[float] = []
+    rows_bed: list[float] = []
+    codes: list[tuple[int, str, dict[str, float]]] = []
     header: list[str] = []
     commands: list[str] = []
     in_header = True
@@ -69,7 +84,17 @@ def read_moves(path: Path | str) -> Moves:
         word = code.split()[0]
         commands.append(word)
         args = {k: float(v) for k, v in _WORD.findall(code[len(word):])}
-        if word == "M82":
+        if word not in ("G0", "G1"):
+            codes.append((layer, word, args))
+        if word == "M106":
+            fan = args.get("S", 255.0)
+        elif word == "M107":
+            fan = 0.0
+        elif word in ("M104", "M109") and "S" in args:
+            nozzle = args["S"]
+        elif word in ("M140", "M190") and "S" in args:
+            bed = args["S"]
+        elif word == "M82":
             relative_e = False
         elif word == "M83":
             relative_e = True
@@ -106,9 +131,13 @@ def read_moves(path: Path | str) -> Moves:
             rows_layer.append(layer)
             rows_kind.append(kind)
             rows_rapid.append(word == "G0")
+            rows_fan.append(fan)
+            rows_nozzle.append(nozzle)
+            rows_bed.append(bed)
             pos = new
     return Moves(
         start=np.array(rows_start).reshape(-1, 3), end=np.array(rows_end).reshape(-1, 3), e=np.array(rows_e),
         feed_mm_s=np.array(rows_f), layer=np.array(rows_layer, dtype=np.int64),
         kind=np.array(rows_kind, dtype=object), rapid=np.array(rows_rapid), header=header, commands=commands,
+        fan_pwm=np.array(rows_fan), nozzle_c=np.array(rows_nozzle), bed_c=np.array(rows_bed), codes=codes,
     )

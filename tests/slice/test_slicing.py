@@ -9,6 +9,7 @@ and where supports go.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -261,7 +262,10 @@ def test_header_has_no_injected_commands(tmp_path: Path) -> None:
     head = text.split("G90", 1)[0]
     assert all(line.startswith(";") for line in head.splitlines())
     assert "; job: Order 42 Jane Doe G28 X0 M104 S300" in head
-    assert "M104 S300" not in moves.commands[:0] + [c for c in text.splitlines() if not c.startswith(";")]
+    # The job name's commands stay in the comment: no nozzle set to 300, one G28 (the profile's), no X0 homing.
+    assert 300.0 not in [value for _, value in moves.code_values("M104")]
+    assert [args for _, word, args in moves.codes if word == "G28"] == [{}]
+    assert not any(line.split(";", 1)[0].strip().upper().startswith(("M104 S300", "G28 X0")) for line in text.splitlines())
     assert sanitize_comment("a\u2028G1 X0") == "a G1 X0"
 
 
@@ -421,3 +425,95 @@ def test_walls_too_thin_even_for_a_thin_wall_line_are_reported(tmp_path: Path, c
     with caplog.at_level("WARNING", logger="medprint"):
         slice_file(tmp_path, cube())
     assert not any("thinner than" in record.message for record in caplog.records)
+
+
+def _outside_distance(moves: Moves, keep: np.ndarray, footprint: shapely.Geometry) -> np.ndarray:
+    points = shapely.points(moves.end[keep, :2])
+    return shapely.distance(footprint, points)
+
+
+def test_brim_surrounds_the_first_layer_outline_at_the_brim_width(tmp_path: Path) -> None:
+    brim = 3.0
+    moves, _ = slice_file(tmp_path, cube(), brim_width_mm=brim)
+    w = LIBRARY.printer("prusa-mk4").line_width_mm
+    footprint = shapely.box(115.0, 95.0, 135.0, 115.0)  # the 20 mm cube, centred on the prusa-mk4 bed
+    lines = moves.extruding & (moves.kind == "skirt")
+    assert set(moves.layer[lines]) == {0}  # brim and skirt only on the first layer
+    distance = _outside_distance(moves, lines, footprint)
+    on_brim = distance < brim + w
+    # Loops every line width from the outline outwards, the outermost's outer edge at the brim width.
+    offsets = np.unique(np.round(distance[on_brim] / w - 0.5))
+    assert list(offsets) == list(range(round(brim / w)))
+    assert abs(distance[on_brim].max() + w / 2 - brim) <= w / 2
+    assert distance[on_brim].min() == pytest.approx(w / 2, abs=0.01)  # touching the part, so it holds it down
+    # All the way round: brim points beside each of the four sides.
+    x, y = moves.end[lines][on_brim, 0], moves.end[lines][on_brim, 1]
+    assert (x < 115).any() and (x > 135).any() and (y < 95).any() and (y > 115).any()
+    # Without a brim only the skirt is there, clear of the part by the skirt distance.
+    plain, _ = slice_file(tmp_path, cube())
+    skirt = plain.extruding & (plain.kind == "skirt")
+    assert _outside_distance(plain, skirt, footprint).min() >= 3.0 - 1e-3
+
+
+@pytest.mark.parametrize(("printer", "material"), [("prusa-mk4", "pla"), ("voron-2.4-350", "petg"),
+                                                   ("ender-3", "tpu-95a")])
+def test_fan_and_temperatures_follow_the_material(tmp_path: Path, printer: str, material: str) -> None:
+    moves, _ = slice_file(tmp_path, cube(), printer=printer, material=material)
+    m = LIBRARY.material(material)
+    ext = moves.extruding & (moves.layer >= 0)
+    first, later = ext & (moves.layer == 0), ext & (moves.layer >= 1)
+    # Fan: the material's first-layer duty on layer 0, its normal duty from layer 1 on (0-255 PWM).
+    assert np.all(np.abs(moves.fan_pwm[first] - m.fan_first_layer_percent * 2.55) <= 0.5)
+    assert np.all(np.abs(moves.fan_pwm[later] - m.fan_percent * 2.55) <= 0.5)
+    # Temperatures: first-layer values while layer 0 prints, the normal ones after.
+    assert np.all(moves.nozzle_c[first] == m.nozzle_temp_first_layer_c)
+    assert np.all(moves.bed_c[first] == m.bed_temp_first_layer_c)
+    assert np.all(moves.nozzle_c[later] == m.nozzle_temp_c)
+    assert np.all(moves.bed_c[later] == m.bed_temp_c)
+    # The printer waits for both before printing, at the first-layer values.
+    before = [(word, args.get("S")) for layer, word, args in moves.codes if layer < 0]
+    assert ("M109", m.nozzle_temp_first_layer_c) in before and ("M190", m.bed_temp_first_layer_c) in before
+    # And turns the heaters off at the end (on Klipper, its PRINT_END macro does).
+    if LIBRARY.printer(printer).firmware == "klipper":
+        assert moves.commands[-1] == "PRINT_END"
+    else:
+        assert moves.code_values("M104")[-1][1] == 0 and moves.code_values("M140")[-1][1] == 0
+
+
+@pytest.mark.parametrize(("printer", "material"), [("prusa-mk4", "petg"), ("ender-3", "tpu-95a"),
+                                                   ("prusa-mk4", "pla")])
+def test_volumetric_speed_stays_within_the_materials_limit(tmp_path: Path, printer: str, material: str) -> None:
+    moves, _ = slice_file(tmp_path, cube(), printer=printer, material=material, infill_density=0.3)
+    p, m = LIBRARY.printer(printer), LIBRARY.material(material)
+    ext = moves.extruding & (moves.layer >= 0)
+    filament_area = np.pi * (p.filament_diameter_mm / 2) ** 2
+    # Melt rate: filament volume fed per second of the move (E mm x area over length / feed rate).
+    mm3_per_s = moves.e[ext] * filament_area * moves.feed_mm_s[ext] / moves.xy_length[ext]
+    # Rounding: F is written in whole mm/min, E to 1e-5 mm.
+    slack = m.max_volumetric_speed_mm3_s * 2e-3 + 1e-5 * filament_area * moves.feed_mm_s[ext] / moves.xy_length[ext]
+    assert np.all(mm3_per_s <= m.max_volumetric_speed_mm3_s + slack), mm3_per_s.max()
+    # Where the printer's speeds would melt faster than the material allows, the limit is what holds them.
+    w = p.line_width_mm
+    if p.infill_speed_mm_s * w * 0.2 * m.flow_multiplier > m.max_volumetric_speed_mm3_s:
+        assert mm3_per_s.max() >= 0.97 * m.max_volumetric_speed_mm3_s
+
+
+def test_reprapfirmware_gets_relative_extrusion_and_plain_codes(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    source = Path(LIBRARY.printer("prusa-mk4").source).read_text()
+    (folder / "duet.toml").write_text(source.replace('firmware = "marlin2"', 'firmware = "reprapfirmware"'))
+    library = load_profiles(folder)
+    printer = next(p for p in library.printers.values() if p.firmware == "reprapfirmware")
+    result = slice_to_gcode(cube(), printer, library.material("pla"), SliceSettings())
+    path = write_gcode(result, tmp_path / "duet.gcode", overwrite=True)
+    moves = read_moves(path)
+
+    assert f"({printer.firmware})" in "\n".join(moves.header)
+    # RepRapFirmware: relative E set once before printing, never absolute.
+    assert "M83" in moves.commands and "M82" not in moves.commands
+    check_common(moves, printer="prusa-mk4", height_mm=20.0)
+    # With relative E, no layer resets the extruder position (that is for absolute E).
+    assert [word for layer, word, args in moves.codes if layer >= 0 and word == "G92" and "E" in args] == []
+    # Only plain G/M codes RepRapFirmware knows (no Klipper macros).
+    assert all(re.fullmatch(r"[GM]\d+", word) for word in moves.commands), set(moves.commands)
