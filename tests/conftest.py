@@ -12,8 +12,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # importlib mode puts no test folder on sys.path; shared helpers (dicom_phantoms,
 # phantoms) are imported by plain name from any test package.
-if str(REPO_ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
+# The hostile suite's harness is imported the same way (``from harness import ...``).
+for _helpers in (REPO_ROOT / "tests", REPO_ROOT / "tests" / "hostile"):
+    if str(_helpers) not in sys.path:
+        sys.path.insert(0, str(_helpers))
 
 
 def data_root() -> Path:

@@ -1,6 +1,0 @@
-"""Hostile inputs: each case asserts the safe outcome (see harness.py)."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
