@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 from ..errors import ParameterError, SegmentationError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
+from .checks import MAX_RADIUS_MM, MAX_VOLUME_MM3, require_number
 from .cleanup import CONNECTIVITY
 from .intensity import (
     RIM_REACH_MM,
@@ -141,6 +142,7 @@ class RegionGrowingSettings:
     partial_volume_rim: bool = True
 
     def __post_init__(self) -> None:
+        self._check_bounds()
         if self.smoothing_mm is not None and not self.smoothing_mm >= 0:
             raise ParameterError(f"--smooth-image: must be >= 0 mm, got {self.smoothing_mm:g}")
         if self.intensity_range is not None:
@@ -161,6 +163,28 @@ class RegionGrowingSettings:
             raise ParameterError(f"leak ratio must be > 1, got {self.leak_ratio:g}")
         if self.max_volume_mm3 is not None and not self.max_volume_mm3 > 0:
             raise ParameterError(f"--max-volume: must be > 0 mm3, got {self.max_volume_mm3:g}")
+
+
+    def _check_bounds(self) -> None:
+        """Finite and within a sane range (NaN passes every ``<`` test, so each is checked here)."""
+        if self.smoothing_mm is not None:
+            require_number(self.smoothing_mm, "--smooth-image", low=0, high=20, unit="mm Gaussian sigma")
+        require_number(self.multiplier, "--range-k", low=0, high=20, low_open=True)
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int):
+            raise ParameterError(f"iterations must be a whole number, got {self.iterations!r}")
+        require_number(self.iterations, "iterations", low=0, high=100, why="re-estimations settle within a few")
+        require_number(self.seed_radius_mm, "seed radius", low=0, high=MAX_RADIUS_MM, unit="mm")
+        if self.open_mm is not None:
+            require_number(self.open_mm, "--open", low=0, high=MAX_RADIUS_MM, unit="mm")
+        require_number(self.max_radius_mm, "--max-radius", low=0, high=MAX_RADIUS_MM, unit="mm")
+        require_number(self.leak_ratio, "leak ratio", low=1, high=1000, low_open=True)
+        if self.max_volume_mm3 is not None:
+            require_number(self.max_volume_mm3, "--max-volume", low=0, high=MAX_VOLUME_MM3, low_open=True,
+                           unit="mm3")
+        if self.intensity_range is not None:
+            low, high = self.intensity_range
+            require_number(low, "--range", why="the low bound")
+            require_number(high, "--range", low=low, low_open=True, why="the high bound, above the low one")
 
 
 def parse_range(text: str, *, option: str = "--range") -> tuple[float, float]:
