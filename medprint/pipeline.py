@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,7 +85,7 @@ class SurfaceSettings:
     decimate_faces: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.smooth_iterations, bool) or not isinstance(self.smooth_iterations, int):
+        if isinstance(self.smooth_iterations, bool) or not isinstance(self.smooth_iterations, Integral):
             raise ParameterError(f"--smooth: iterations must be a whole number, got {self.smooth_iterations!r}")
         # Past a few hundred passes the windowed-sinc filter has converged; more only costs time.
         require_number(self.smooth_iterations, "--smooth", low=0, high=MAX_SMOOTH_ITERATIONS, unit="iterations")
@@ -95,7 +96,7 @@ class SurfaceSettings:
             require_number(self.decimate_fraction, "--decimate", low=0, high=1, low_open=True, high_open=True,
                            why="a fraction of the triangles to keep, e.g. 0.25")
         if self.decimate_faces is not None:
-            if isinstance(self.decimate_faces, bool) or not isinstance(self.decimate_faces, int):
+            if isinstance(self.decimate_faces, bool) or not isinstance(self.decimate_faces, Integral):
                 raise ParameterError(f"--decimate: a triangle count must be a whole number, got {self.decimate_faces!r}")
             require_number(self.decimate_faces, "--decimate", low=4, high=MAX_DECIMATE_FACES,
                            why="a triangle count, e.g. 200000")

@@ -51,6 +51,8 @@ class FiniteFloat(click.ParamType):
 class BoundedInt(click.IntRange):
     """A whole number within closed bounds (click's IntRange, with the bound's reason in the message)."""
 
+    name = "integer"
+
     def __init__(self, low: int, high: int, *, why: str = "") -> None:
         super().__init__(low, high)
         self.why = why

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import cc3d
@@ -170,7 +171,7 @@ class RegionGrowingSettings:
         if self.smoothing_mm is not None:
             require_number(self.smoothing_mm, "--smooth-image", low=0, high=20, unit="mm Gaussian sigma")
         require_number(self.multiplier, "--range-k", low=0, high=20, low_open=True)
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int):
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, Integral):
             raise ParameterError(f"iterations must be a whole number, got {self.iterations!r}")
         require_number(self.iterations, "iterations", low=0, high=100, why="re-estimations settle within a few")
         require_number(self.seed_radius_mm, "seed radius", low=0, high=MAX_RADIUS_MM, unit="mm")
