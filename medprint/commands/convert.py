@@ -150,6 +150,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
                         gcode_path=gcode_path, auto_threshold=auto_threshold, percentile=percentile)
     if tube_factor is not None and not vessel:
         raise click.UsageError("--tube goes with --vessel")
+    if tube_factor is not None and max_radius is not None:
+        raise click.UsageError("--max-radius is not used with --tube (the tube replaces the opening); drop one")
     if (false_lumen_lps or false_lumen_range or branch_paths) and tube_factor is None:
         raise click.UsageError("--branch, --false-lumen and --false-lumen-range go with --vessel --tube")
     if false_lumen_range and not false_lumen_lps:

@@ -210,6 +210,11 @@ def _check_stl_size(path: Path) -> None:
 
 #: Suffixes of scan files: ``slice`` of one of these means ``convert`` was skipped.
 SCAN_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".dicom", ".ima", ".img", ".hdr")
+#: Farthest a mesh vertex may lie from the origin (mm): a kilometre; beyond that float precision and the slicer's
+#: bed placement break down, and the file is in another unit or corrupt.
+MAX_COORDINATE_MM = 1e6
+#: Smallest mesh worth slicing (mm across): a tenth of a 0.1 mm nozzle's line.
+MIN_EXTENT_MM = 0.01
 #: What a mesh parser may raise on a broken file (zip for 3MF, XML for 3MF and lxml, text decoding for OBJ).
 _PARSE_ERRORS = (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError, EOFError, SyntaxError, TypeError,
                  AttributeError, zipfile.BadZipFile, struct.error)
@@ -288,6 +293,14 @@ def read_mesh_file(path: Path | str) -> Mesh:
             f"MESH: {path} has {int(bad.sum())} of {vertices.shape[0]} vertices whose coordinates are not finite "
             "numbers (NaN or infinity); the file is corrupt, export the mesh again"
         )
+    reach = float(np.abs(vertices).max())
+    if reach > MAX_COORDINATE_MM:
+        raise InputError(f"MESH: {path} has a vertex {reach:.3g} mm from the origin, beyond {MAX_COORDINATE_MM:g} mm; "
+                         "is it in the wrong unit? export it in mm")
+    extent = float((vertices.max(axis=0) - vertices.min(axis=0)).max())
+    if extent < MIN_EXTENT_MM:
+        raise InputError(f"MESH: {path} is {extent:.3g} mm across, smaller than one printed line; "
+                         "is it in the wrong unit? export it in mm or use --scale")
     if faces.min() < 0 or faces.max() >= vertices.shape[0]:
         raise InputError(f"MESH: {path} has triangles that point past its {vertices.shape[0]} vertices; "
                          "the file is corrupt, export the mesh again")

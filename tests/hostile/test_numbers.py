@@ -117,6 +117,7 @@ CONVERT_CONTRADICTIONS = [
     ("--percentile", ("--auto-threshold", "otsu", "--percentile", "50:100")),
     ("--printer", ("--printer", "ender-3")),
     ("--supports", ("--supports",)),
+    ("--max-radius", (*VESSEL_TUBE, "--tube", "1.4", "--max-radius", "3")),
 ]
 
 
@@ -336,6 +337,9 @@ CORRUPT = {
                 b"element face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\ninf 1 0\n"
                 b"3 0 1 2\n"),
     "garbage.3mf": b"PK\x03\x04 not really a zip",
+    "far.stl": ("solid x\n" + _ASCII_FACET.format(a="1e17") + "endsolid x\n").encode(),
+    "metres-of-a-micron.stl": ("solid x\n" + _ASCII_FACET.format(a="1e-9").replace(" 1 0 0", " 1e-9 0 0")
+                               .replace(" 0 1 0", " 0 1e-9 0") + "endsolid x\n").encode(),
     "model.vtk": b"# vtk DataFile Version 3.0\n",
 }
 
