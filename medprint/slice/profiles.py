@@ -5,11 +5,14 @@ its name is the file name without ``.toml``.  The profiles shipped with
 medprint live in ``medprint/profiles/``; a lab adds its own in folders given
 with ``--profiles DIR`` or the ``MEDPRINT_PROFILES`` environment variable
 (folders separated by ``os.pathsep``).  A user profile with the name of a
-shipped one replaces it (logged at INFO).
+shipped one replaces it, with a warning.
 
 Every key is checked when the file is read: unknown keys (typos), wrong types
-and values outside a physical range are :class:`ProfileError` naming the file
-and the key.  :func:`check_compatible` refuses a material the printer cannot
+and values outside a physical range (NaN and infinity included) are
+:class:`ProfileError` naming the file and the key; so are files that are not
+UTF-8 or not TOML, and start/end G-code templates that could not be filled
+safely (see :func:`check_template`).  The same checks run when a profile is
+built in Python, so an API user cannot hand the slicer a NaN either.  :func:`check_compatible` refuses a material the printer cannot
 print (a temperature above the printer's maximum, a nozzle narrower than the
 material allows, an enclosure the printer lacks).
 """
@@ -84,6 +87,9 @@ class PrinterProfile:
     start_gcode: str = field(metadata=_spec())
     end_gcode: str = field(metadata=_spec())
 
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
     @property
     def line_width_mm(self) -> float:
         """Extrusion width used for every feature: 1.125 x the nozzle diameter."""
@@ -114,6 +120,16 @@ class MaterialProfile:
     min_nozzle_diameter_mm: float = field(metadata=_spec(0.1, 2.0))
     needs_enclosure: bool = field(metadata=_spec())
     medical_note: str = field(metadata=_spec())
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+def _check_fields(profile: PrinterProfile | MaterialProfile) -> None:
+    """Every field against its spec (type, finite, range); the file's checks, for profiles built in Python too."""
+    for f in fields(profile):
+        if f.name not in ("name", "source"):
+            _check_value(profile.source, f.name, getattr(profile, f.name), f.type, f.metadata)
 
 
 #: Placeholders the start/end G-code templates may use.
@@ -432,7 +448,10 @@ def load_profiles(extra_dir: Path | str | None = None) -> ProfileLibrary:
 
 
 def render_template(template: str, printer: PrinterProfile, material: MaterialProfile, *, max_z_mm: float) -> str:
-    """Fill a start/end G-code template's ``{placeholders}``."""
+    """Fill a start/end G-code template's ``{placeholders}`` (checked again: a profile may be built in Python)."""
+    check_template(template, f"{printer.source}: printer {printer.name!r} G-code template")
+    if not math.isfinite(max_z_mm):
+        raise ProfileError(f"{printer.source}: max_z_mm for the end G-code is {max_z_mm}, not a finite number")
     values = {
         "nozzle_temp_c": f"{material.nozzle_temp_c:g}",
         "nozzle_temp_first_layer_c": f"{material.nozzle_temp_first_layer_c:g}",
