@@ -97,7 +97,9 @@ class SurfaceSettings:
                            why="a fraction of the triangles to keep, e.g. 0.25")
         if self.decimate_faces is not None:
             if isinstance(self.decimate_faces, bool) or not isinstance(self.decimate_faces, Integral):
-                raise ParameterError(f"--decimate: a triangle count must be a whole number, got {self.decimate_faces!r}")
+                raise ParameterError(
+                    f"--decimate: a triangle count must be a whole number, got {self.decimate_faces!r}"
+                )
             require_number(self.decimate_faces, "--decimate", low=4, high=MAX_DECIMATE_FACES,
                            why="a triangle count, e.g. 200000")
 

@@ -115,9 +115,11 @@ _RADIUS_WHY = "mm; a larger ball merges whole organs"
 @click.option("--min-component", type=FiniteFloat(0, MAX_VOLUME_MM3, why="mm3"), default=0.0, show_default=True,
               help="With --keep all: drop bodies smaller than this many mm3.")
 @click.option("--fill-cavities", is_flag=True, help="Fill enclosed cavities (solid model).")
-@click.option("--close", "close_radius", type=FiniteFloat(0, MAX_RADIUS_MM, why=_RADIUS_WHY), default=0.0, show_default=True,
+@click.option("--close", "close_radius", type=FiniteFloat(0, MAX_RADIUS_MM, why=_RADIUS_WHY), default=0.0,
+              show_default=True,
               help="Morphological closing radius in mm (bridges small gaps).")
-@click.option("--open", "open_radius", type=FiniteFloat(0, MAX_RADIUS_MM, why=_RADIUS_WHY), default=0.0, show_default=True,
+@click.option("--open", "open_radius", type=FiniteFloat(0, MAX_RADIUS_MM, why=_RADIUS_WHY), default=0.0,
+              show_default=True,
               help="Morphological opening radius in mm (cuts thin bridges).")
 @click.option("--smooth", type=BoundedInt(0, MAX_SMOOTH_ITERATIONS, why="the filter has converged long before"),
               default=20, show_default=True,
@@ -140,7 +142,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, preset: str
             label_names: tuple[str, ...], labels_names: Path | None, force_geometry: bool,
             combined_3mf: Path | None, seeds_lps: tuple[Point, ...], seeds_voxel: tuple[Point, ...],
             grow_range: tuple[float, float] | None, vessel: bool, max_radius: float | None, max_volume: float | None,
-            allow_border: bool, auto_threshold: str | None, percentile: tuple[float, float] | None, bias_correction: bool,
+            allow_border: bool, auto_threshold: str | None, percentile: tuple[float, float] | None,
+            bias_correction: bool,
             denoise: str | None, tube_factor: float | None, branch_paths: tuple[tuple[Point, ...], ...],
             false_lumen_lps: tuple[Point, ...],
             false_lumen_range: tuple[float, float] | None, gcode_path: Path | None, printer_name: str | None,
@@ -221,8 +224,8 @@ def _check_option_pairs(ctx: click.Context, *, preset: str | None, threshold: tu
     if percentile is not None and auto_threshold != "percentile":
         raise click.UsageError("--percentile goes with --auto-threshold percentile")
     if given(ctx, "ascii_stl") and output_path.suffix.lower() != ".stl":
-        raise click.UsageError(f"--ascii writes ASCII STL, but -o/--output is {output_path.suffix or 'without suffix'}; "
-                               "drop --ascii or write .stl")
+        suffix = output_path.suffix or "without suffix"
+        raise click.UsageError(f"--ascii writes ASCII STL, but -o/--output is {suffix}; drop --ascii or write .stl")
     if gcode_path is None:
         alone = [option for name, option in (("printer_name", "--printer"), ("material_name", "--material"),
                                              ("supports", "--supports"), ("engine", "--engine"),

@@ -24,6 +24,10 @@ from ..slice.toolpaths import INFILL_PATTERNS
 from .options import BoundedInt, FiniteFloat, given, parse_fraction_option, progress_reporter
 
 
+#: The option's own bound is loose; the printer profile's nozzle sets the real one (0.04 mm to 80 % of it).
+_LAYER_WHY = "mm; the printer's nozzle sets the exact range"
+
+
 @click.command(name="slice")
 @click.argument("mesh_path", metavar="MESH", type=click.Path(path_type=Path))
 @click.option("--printer", "printer_name", required=True, help="Printer profile (see `medprint profiles list`).")
@@ -32,10 +36,8 @@ from .options import BoundedInt, FiniteFloat, given, parse_fraction_option, prog
               help="G-code file to write.")
 @click.option("--engine", type=click.Choice(ENGINES), default="builtin", show_default=True,
               help="builtin (no external program) or prusaslicer (needs the prusa-slicer command).")
-@click.option("--layer-height", type=FiniteFloat(0, 2, low_open=True, why="mm; the printer's nozzle sets the exact range"),
-              default=None, help="Layer height in mm (default: the printer's).")
-@click.option("--first-layer-height",
-              type=FiniteFloat(0, 2, low_open=True, why="mm; the printer's nozzle sets the exact range"), default=None, help="First layer height in mm.")
+@click.option("--layer-height", type=FiniteFloat(0, 2, low_open=True, why=_LAYER_WHY), default=None, help="Layer height in mm (default: the printer's).")
+@click.option("--first-layer-height", type=FiniteFloat(0, 2, low_open=True, why=_LAYER_WHY), default=None, help="First layer height in mm.")
 @click.option("--perimeters", type=BoundedInt(1, 20, why="loops"), default=2, show_default=True, help="Perimeter loops.")
 @click.option("--top-layers", type=BoundedInt(0, 50, why="layers"), default=4, show_default=True, help="Solid layers at the top.")
 @click.option("--bottom-layers", type=BoundedInt(0, 50, why="layers"), default=3, show_default=True, help="Solid layers at the bottom.")

@@ -12,9 +12,10 @@ and values outside a physical range (NaN and infinity included) are
 :class:`ProfileError` naming the file and the key; so are files that are not
 UTF-8 or not TOML, and start/end G-code templates that could not be filled
 safely (see :func:`check_template`).  The same checks run when a profile is
-built in Python, so an API user cannot hand the slicer a NaN either.  :func:`check_compatible` refuses a material the printer cannot
-print (a temperature above the printer's maximum, a nozzle narrower than the
-material allows, an enclosure the printer lacks).
+built in Python, so an API user cannot hand the slicer a NaN either.
+:func:`check_compatible` refuses a material the printer cannot print (a
+temperature above the printer's maximum, a nozzle narrower than the material
+allows, an enclosure the printer lacks).
 """
 
 from __future__ import annotations
