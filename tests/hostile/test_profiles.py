@@ -207,7 +207,7 @@ def test_user_profile_shadowing_a_shipped_one_warns(tmp_path: Path) -> None:
     outcome = run_cli("profiles", "list", "--profiles", profiles, "--json")
     assert_succeeded(outcome)
     assert json.loads(outcome.stdout)["materials"]["pla"]["source"] == str(profiles / "pla.toml")
-    warnings = [line for line in outcome.stderr.splitlines() if "WARNING" in line]
+    warnings = [line for line in outcome.stderr.splitlines() if "warning" in line.lower()]
     assert len(warnings) == 1 and "pla" in warnings[0] and "replaces" in warnings[0], outcome.stderr
 
 
