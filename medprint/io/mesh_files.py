@@ -222,8 +222,12 @@ _PARSE_ERRORS = (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError, 
 
 def _refuse_scan(path: Path) -> None:
     """A scan (a DICOM folder or file, NIfTI, NRRD, MHA) given where a mesh belongs."""
-    name = path.name.lower()
-    is_scan = path.is_dir() or name.endswith(SCAN_SUFFIXES)
+    if path.is_dir():
+        raise InputError(
+            f"MESH: {path} is a folder, not a mesh; for a scan (a DICOM series) run "
+            f"`medprint convert {path} -o model.stl` first, then slice model.stl"
+        )
+    is_scan = path.name.lower().endswith(SCAN_SUFFIXES)
     if not is_scan and path.is_file():
         with path.open("rb") as stream:
             head = stream.read(352)

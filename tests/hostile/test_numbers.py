@@ -299,16 +299,22 @@ def test_slice_numeric_options_property(option: str, value: str) -> None:
 
 # --- slice: a scan, or a corrupt mesh --------------------------------------------------------------------------
 
-def _dicom_like(path: Path) -> Path:
-    path.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x00\x00" * 64)
-    return path
+def _dicom_series(folder: Path) -> Path:
+    from dicom_phantoms import write_ct_series
+
+    block = np.full((4, 8, 8), -1000.0)
+    block[1:3, 2:6, 2:6] = 1200.0
+    write_ct_series(folder / "series", block, (1.0, 1.0, 2.0), patient_name="Doe^Jane")
+    return folder / "series"
 
 
-SCANS = {
-    "nifti": lambda folder: _scan(folder),
-    "dicom file without suffix": lambda folder: _dicom_like(folder / "IM0001"),
-    "dicom folder": lambda folder: (folder / "series").mkdir() or (folder / "series"),
-}
+def _dicom_file(folder: Path) -> Path:
+    """One file of a series, renamed without a suffix, as PACS exports often are."""
+    first = sorted(_dicom_series(folder).iterdir())[0]
+    return first.rename(folder / "IM0001")
+
+
+SCANS = {"nifti": _scan, "dicom file without suffix": _dicom_file, "dicom folder": _dicom_series}
 
 
 @pytest.mark.parametrize("kind", sorted(SCANS))
@@ -319,7 +325,8 @@ def test_slice_of_a_scan_says_convert_first(tmp_path: Path, kind: str) -> None:
     out = tmp_path / "out"
     out.mkdir()
     outcome = run_cli("slice", scan_path, "--printer", "ender-3", "--material", "pla", "-o", out / "c.gcode")
-    assert_refused(outcome, mentions=["scan", "medprint convert"], out_dir=out)
+    line = assert_refused(outcome, mentions=["scan", "medprint convert"], out_dir=out)
+    assert "Doe" not in line
 
 
 _ASCII_FACET = "facet normal 0 0 1\nouter loop\nvertex {a} 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\n"
