@@ -160,7 +160,8 @@ def profile_dirs(extra: Path | str | None = None) -> list[Path]:
     for folder in dirs[1:]:
         if not folder.is_dir():
             option = "--profiles" if extra is not None and folder == Path(extra) else PROFILES_ENV
-            raise ProfileError(f"{option}: profile folder {folder} does not exist; give a folder of *.toml profiles")
+            state = "is a file, not a folder" if folder.is_file() else "does not exist"
+            raise ProfileError(f"{option}: profile folder {folder} {state}; give a folder of *.toml profiles")
     return dirs
 
 

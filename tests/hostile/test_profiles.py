@@ -269,3 +269,8 @@ def test_random_profile_values_property(source: str, data: st.DataObject, value:
         gcode = (folder / "out" / "c.gcode").read_text()
         assert not re.search(r"\b(nan|inf)\b", gcode, re.IGNORECASE)
         assert files_in(folder / "out") == {"c.gcode"}
+
+
+def test_profiles_option_given_a_file(tmp_path: Path) -> None:
+    path = _user_profile(tmp_path / "profiles", "pla")
+    assert_refused(run_cli("profiles", "list", "--profiles", path), mentions=["--profiles", "is a file", "folder"])
