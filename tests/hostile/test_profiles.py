@@ -274,3 +274,17 @@ def test_random_profile_values_property(source: str, data: st.DataObject, value:
 def test_profiles_option_given_a_file(tmp_path: Path) -> None:
     path = _user_profile(tmp_path / "profiles", "pla")
     assert_refused(run_cli("profiles", "list", "--profiles", path), mentions=["--profiles", "is a file", "folder"])
+
+
+def test_convert_to_gcode_with_a_nan_profile_is_refused_before_loading(tmp_path: Path) -> None:
+    """``convert --gcode`` checks the profiles before the scan is read: nothing loaded, nothing written."""
+    from unittest import mock
+
+    profiles = tmp_path / "profiles"
+    _user_profile(profiles, "pla", "bed_temp_c = 60", "bed_temp_c = nan", name="lab-pla")
+    out = tmp_path / "out"
+    out.mkdir()
+    with mock.patch("medprint.pipeline.load_volume", side_effect=AssertionError("loaded before refusing")):
+        outcome = run_cli("convert", tmp_path / "scan.nii.gz", "-o", out / "m.stl", "--gcode", out / "m.gcode",
+                          "--printer", "ender-3", "--material", "lab-pla", "--profiles", profiles)
+    assert_refused(outcome, mentions=["lab-pla.toml", "bed_temp_c", "finite"], out_dir=out)
