@@ -19,33 +19,36 @@ from ..segment import parse_point, parse_threshold
 from ..segment.checks import check_bounds
 
 
-class FiniteFloat(click.ParamType):
-    """A finite float within optional bounds; ``why`` says where an upper bound comes from."""
+class FiniteFloat(click.FloatRange):
+    """A finite float within optional bounds; ``why`` says where an upper bound comes from.
+
+    click's own FloatRange lets NaN through (every comparison with NaN is false), so the value is checked
+    with :func:`~medprint.segment.checks.check_bounds`; the range still shows in ``--help``.
+    """
 
     name = "number"
 
     def __init__(self, low: float | None = None, high: float | None = None, *, low_open: bool = False,
                  high_open: bool = False, why: str = "") -> None:
-        self.low, self.high = low, high
-        self.low_open, self.high_open = low_open, high_open
+        super().__init__(min=low, max=high, min_open=low_open, max_open=high_open)
         self.why = why
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, float) and not isinstance(value, bool):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
             number = value
         else:
             try:
                 number = float(str(value).strip())
             except ValueError:
                 self.fail(f"{value!r} is not a number", param, ctx)
-        problem = check_bounds(number, low=self.low, high=self.high, low_open=self.low_open, high_open=self.high_open)
+        problem = check_bounds(number, low=self.min, high=self.max, low_open=self.min_open, high_open=self.max_open)
         if problem is not None:
             reason = f" ({self.why})" if self.why else ""
             self.fail(f"{value!r} {problem}{reason}", param, ctx)
         return number
 
     def __repr__(self) -> str:
-        return f"FiniteFloat({self.low}, {self.high})"
+        return f"FiniteFloat({self.min}, {self.max})"
 
 
 class BoundedInt(click.IntRange):
