@@ -173,9 +173,19 @@ MAX_TEXT_CHARS = 64_000
 #: hundreds of megabytes (``{x:>300000000}``).
 MAX_TEMPLATE_WIDTH = 32
 _FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[a-zA-Z%]?")
-#: Heater commands whose S (or R) value is a target temperature: nozzle and bed.
-_NOZZLE_HEAT = re.compile(r"^\s*M10[49]\b[^;\n]*?\b[SR](?P<value>-?\d+(?:\.\d*)?)", re.MULTILINE | re.IGNORECASE)
-_BED_HEAT = re.compile(r"^\s*M1[49]0\b[^;\n]*?\b[SR](?P<value>-?\d+(?:\.\d*)?)", re.MULTILINE | re.IGNORECASE)
+#: Heater commands with a literal target temperature: Marlin/RepRapFirmware M104/M109 (nozzle) and M140/M190
+#: (bed) with S or R, RepRapFirmware's G10 and M568 tool temperatures, Klipper's SET_HEATER_TEMPERATURE.
+_NUMBER = r"(?P<value>-?\d+(?:\.\d*)?)"
+_NOZZLE_HEAT = re.compile(
+    rf"^\s*(?:(?:M10[49]|G10|M568)\b[^;\n]*?\b[SR]{_NUMBER}"
+    rf"|SET_HEATER_TEMPERATURE\b[^;\n]*?HEATER=extruder\w*[^;\n]*?TARGET={_NUMBER.replace('value', 'klipper')})",
+    re.MULTILINE | re.IGNORECASE,
+)
+_BED_HEAT = re.compile(
+    rf"^\s*(?:M1[49]0\b[^;\n]*?\b[SR]{_NUMBER}"
+    rf"|SET_HEATER_TEMPERATURE\b[^;\n]*?HEATER=heater_bed[^;\n]*?TARGET={_NUMBER.replace('value', 'klipper')})",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 
 def _check_value(path: Path, key: str, value: Any, kind: object, spec: Mapping[str, Any]) -> Any:
@@ -340,7 +350,7 @@ def _check_literal_temperatures(printer: PrinterProfile, key: str, template: str
                                        (_BED_HEAT, "max_bed_temp_c", "bed")):
         limit = getattr(printer, limit_key)
         for match in pattern.finditer(template):
-            value = float(match.group("value"))
+            value = float(match.group("value") or match.group("klipper"))
             if not 0 <= value <= limit:
                 command = match.group(0).strip()
                 raise ProfileError(

@@ -175,18 +175,22 @@ def test_allowed_template_alignment_is_filled(tmp_path: Path, cube: Path) -> Non
 
 # --- temperatures against the printer's limits ----------------------------------------------------------------
 
-def test_start_gcode_literal_temperature_above_the_printer_limit(tmp_path: Path) -> None:
-    profiles = tmp_path / "profiles"
-    _user_profile(profiles, "ender-3", "M109 S{nozzle_temp_first_layer_c}", "M109 S300")
-    assert_refused(run_cli("profiles", "list", "--profiles", profiles),
-                   mentions=["custom.toml", "start_gcode", "300", "max_nozzle_temp_c"])
+LITERAL_HEAT = [
+    ("M109 S{nozzle_temp_first_layer_c}", "M109 S300", "300", "max_nozzle_temp_c"),
+    ("M140 S{bed_temp_first_layer_c}", "M140 S130 ; hot bed", "130", "max_bed_temp_c"),
+    ("M109 S{nozzle_temp_first_layer_c}", "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=290", "290",
+     "max_nozzle_temp_c"),
+    ("M109 S{nozzle_temp_first_layer_c}", "G10 P0 S275 R150", "275", "max_nozzle_temp_c"),
+]
 
 
-def test_start_gcode_literal_bed_temperature_above_the_printer_limit(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("old", "new", "value", "limit"), LITERAL_HEAT, ids=[t[1].split()[0] for t in LITERAL_HEAT])
+def test_start_gcode_literal_temperature_above_the_printer_limit(tmp_path: Path, old: str, new: str, value: str,
+                                                                 limit: str) -> None:
     profiles = tmp_path / "profiles"
-    _user_profile(profiles, "ender-3", "M140 S{bed_temp_first_layer_c}", "M140 S130 ; hot bed")
+    _user_profile(profiles, "ender-3", old, new)
     assert_refused(run_cli("profiles", "list", "--profiles", profiles),
-                   mentions=["custom.toml", "start_gcode", "130", "max_bed_temp_c"])
+                   mentions=["custom.toml", "start_gcode", value, limit])
 
 
 def test_material_hotter_than_the_printer(tmp_path: Path, cube: Path) -> None:
