@@ -8,6 +8,7 @@ CLI's option types use :func:`check_bounds`, so both say the same thing.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 from ..errors import ParameterError
 
@@ -38,9 +39,9 @@ def check_bounds(value: float, *, low: float | None = None, high: float | None =
     >>> check_bounds(5.0, low=0, high=10) is None
     True
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, Real):
         return "must be a number"
-    if not math.isfinite(value):
+    if not math.isfinite(float(value)):
         return "must be a finite number"
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)

@@ -143,31 +143,7 @@ class RegionGrowingSettings:
     partial_volume_rim: bool = True
 
     def __post_init__(self) -> None:
-        self._check_bounds()
-        if self.smoothing_mm is not None and not self.smoothing_mm >= 0:
-            raise ParameterError(f"--smooth-image: must be >= 0 mm, got {self.smoothing_mm:g}")
-        if self.intensity_range is not None:
-            low, high = self.intensity_range
-            if not (np.isfinite(low) and np.isfinite(high) and low < high):
-                raise ParameterError(f"--range: low {low:g} must be below high {high:g}; write --range LO:HI")
-        if not self.multiplier > 0:
-            raise ParameterError(f"--range-k: must be > 0, got {self.multiplier:g} (2.5 is usual)")
-        if self.iterations < 0:
-            raise ParameterError(f"iterations must be >= 0, got {self.iterations}")
-        if not self.seed_radius_mm >= 0:
-            raise ParameterError(f"seed radius must be >= 0 mm, got {self.seed_radius_mm:g}")
-        if self.open_mm is not None and not self.open_mm >= 0:
-            raise ParameterError(f"--open: radius must be >= 0 mm, got {self.open_mm:g}")
-        if not self.max_radius_mm >= 0:
-            raise ParameterError(f"--max-radius: must be >= 0 mm, got {self.max_radius_mm:g}")
-        if not self.leak_ratio > 1:
-            raise ParameterError(f"leak ratio must be > 1, got {self.leak_ratio:g}")
-        if self.max_volume_mm3 is not None and not self.max_volume_mm3 > 0:
-            raise ParameterError(f"--max-volume: must be > 0 mm3, got {self.max_volume_mm3:g}")
-
-
-    def _check_bounds(self) -> None:
-        """Finite and within a sane range (NaN passes every ``<`` test, so each is checked here)."""
+        # Finite and within a sane range: NaN passes every ``<`` test, so each value goes through require_number.
         if self.smoothing_mm is not None:
             require_number(self.smoothing_mm, "--smooth-image", low=0, high=20, unit="mm Gaussian sigma")
         require_number(self.multiplier, "--range-k", low=0, high=20, low_open=True)

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ MAX_BRIM_MM = 50.0
 
 def _finite(option: str, value: object) -> float:
     """``value`` as a float, refused (naming ``option``) unless a finite number; NaN passes every ``<`` test."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
         raise ParameterError(f"{option}: {value!r} is not a finite number")
     return float(value)
 

@@ -30,6 +30,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
+from numbers import Real
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,7 +203,7 @@ def _check_value(path: Path, key: str, value: Any, kind: object, spec: Mapping[s
         if not isinstance(value, bool):
             raise ProfileError(f"{where} must be true or false, got {type(value).__name__} {_short(value)}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise ProfileError(f"{where} must be a number, got {type(value).__name__} {_short(value)}")
     low, high = spec["low"], spec["high"]
     if not math.isfinite(value):
