@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ from .segment import (
     segment_vessel,
     select_by_threshold,
 )
+from .segment.checks import require_number
 from .slice.engine import SliceSettings, slice_to_gcode, write_gcode
 from .slice.profiles import MaterialProfile, PrinterProfile, check_compatible, load_profiles
 from .volume import Mask, Volume
@@ -53,6 +55,14 @@ from .volume import Mask, Volume
 log = logging.getLogger("medprint")
 
 T = TypeVar("T")
+
+
+#: Most smoothing passes: the windowed-sinc filter has long converged by then.
+MAX_SMOOTH_ITERATIONS = 500
+#: Most that smoothing and decimation may move the surface (mm): more is no longer the scanned anatomy.
+MAX_DEVIATION_MM = 10.0
+#: Largest triangle count to decimate to: far above any printable model, far below what overflows VTK.
+MAX_DECIMATE_FACES = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -78,16 +88,23 @@ class SurfaceSettings:
     decimate_faces: int | None = None
 
     def __post_init__(self) -> None:
-        if self.smooth_iterations < 0:
-            raise ParameterError(f"--smooth: iterations must be >= 0, got {self.smooth_iterations}")
-        if self.max_deviation_mm is not None and not self.max_deviation_mm > 0:
-            raise ParameterError(f"--max-deviation: must be a positive number of mm, got {self.max_deviation_mm:g}")
-        if self.decimate_fraction is not None and not 0 < self.decimate_fraction < 1:
-            raise ParameterError(
-                f"--decimate: a fraction must lie between 0 and 1 (e.g. 0.25), got {self.decimate_fraction:g}"
-            )
-        if self.decimate_faces is not None and self.decimate_faces < 4:
-            raise ParameterError(f"--decimate: a triangle count must be at least 4, got {self.decimate_faces}")
+        if isinstance(self.smooth_iterations, bool) or not isinstance(self.smooth_iterations, Integral):
+            raise ParameterError(f"--smooth: iterations must be a whole number, got {self.smooth_iterations!r}")
+        # Past a few hundred passes the windowed-sinc filter has converged; more only costs time.
+        require_number(self.smooth_iterations, "--smooth", low=0, high=MAX_SMOOTH_ITERATIONS, unit="iterations")
+        if self.max_deviation_mm is not None:
+            require_number(self.max_deviation_mm, "--max-deviation", low=0, high=MAX_DEVIATION_MM, low_open=True,
+                           unit="mm", why="the most the surface may move; half a voxel is the default")
+        if self.decimate_fraction is not None:
+            require_number(self.decimate_fraction, "--decimate", low=0, high=1, low_open=True, high_open=True,
+                           why="a fraction of the triangles to keep, e.g. 0.25")
+        if self.decimate_faces is not None:
+            if isinstance(self.decimate_faces, bool) or not isinstance(self.decimate_faces, Integral):
+                raise ParameterError(
+                    f"--decimate: a triangle count must be a whole number, got {self.decimate_faces!r}"
+                )
+            require_number(self.decimate_faces, "--decimate", low=4, high=MAX_DECIMATE_FACES,
+                           why="a triangle count, e.g. 200000")
 
     def deviation_limit(self, voxel_spacing: tuple[float, float, float]) -> float:
         """The deviation bound in mm for a scan with this spacing."""

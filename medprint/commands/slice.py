@@ -13,28 +13,21 @@ from ..io.mesh_files import read_mesh_file
 from ..report import terminal_safe, to_json
 from ..slice.engine import (
     ENGINES,
+    MAX_BRIM_MM,
+    MAX_SCALE,
+    MIN_SCALE,
     SliceSettings,
     slice_to_gcode,
     write_gcode,
 )
 from ..slice.placement import ORIENT_CHOICES
-from ..slice.profiles import load_profiles
+from ..slice.profiles import check_compatible, load_profiles
 from ..slice.toolpaths import INFILL_PATTERNS
-from .options import progress_reporter
+from .options import BoundedInt, FiniteFloat, given, parse_fraction_option, progress_reporter
 
 
-def parse_fraction_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    """``15%`` or ``0.15``."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        number = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a fraction (0.15 or 15%)", ctx=ctx, param=param) from None
-    if not 0.0 <= number <= 1.0:
-        raise click.BadParameter(f"{value!r} is outside 0..100%", ctx=ctx, param=param)
-    return number
+#: The option's own bound is loose; the printer profile's nozzle sets the real one (0.04 mm to 80 % of it).
+_LAYER_WHY = "mm; the printer's nozzle sets the exact range"
 
 
 @click.command(name="slice")
@@ -45,22 +38,23 @@ def parse_fraction_option(ctx: click.Context, param: click.Parameter, value: str
               help="G-code file to write.")
 @click.option("--engine", type=click.Choice(ENGINES), default="builtin", show_default=True,
               help="builtin (no external program) or prusaslicer (needs the prusa-slicer command).")
-@click.option("--layer-height", type=float, default=None, help="Layer height in mm (default: the printer's).")
-@click.option("--first-layer-height", type=float, default=None, help="First layer height in mm.")
-@click.option("--perimeters", type=int, default=2, show_default=True, help="Perimeter loops.")
-@click.option("--top-layers", type=int, default=4, show_default=True, help="Solid layers at the top.")
-@click.option("--bottom-layers", type=int, default=3, show_default=True, help="Solid layers at the bottom.")
+@click.option("--layer-height", type=FiniteFloat(0, 2, low_open=True, why=_LAYER_WHY), default=None, help="Layer height in mm (default: the printer's).")
+@click.option("--first-layer-height", type=FiniteFloat(0, 2, low_open=True, why=_LAYER_WHY), default=None, help="First layer height in mm.")
+@click.option("--perimeters", type=BoundedInt(1, 20, why="loops"), default=2, show_default=True, help="Perimeter loops.")
+@click.option("--top-layers", type=BoundedInt(0, 50, why="layers"), default=4, show_default=True, help="Solid layers at the top.")
+@click.option("--bottom-layers", type=BoundedInt(0, 50, why="layers"), default=3, show_default=True, help="Solid layers at the bottom.")
 @click.option("--infill-density", type=str, default="15%", show_default=True, callback=parse_fraction_option,
               help="Sparse infill density, 0.15 or 15%.")
 @click.option("--infill-pattern", type=click.Choice(INFILL_PATTERNS), default="grid", show_default=True)
 @click.option("--supports/--no-supports", default=False, show_default=True,
               help="Support under overhangs flatter than --support-angle.")
-@click.option("--support-angle", type=float, default=45.0, show_default=True,
+@click.option("--support-angle", type=FiniteFloat(0, 90, low_open=True, high_open=True, why="degrees from horizontal"),
+              default=45.0, show_default=True,
               help="Down-facing surfaces flatter than this (degrees from horizontal) get support.")
-@click.option("--brim", "brim_mm", type=float, default=0.0, show_default=True, help="Brim width in mm (0: skirt).")
+@click.option("--brim", "brim_mm", type=FiniteFloat(0, MAX_BRIM_MM, why="mm"), default=0.0, show_default=True, help="Brim width in mm (0: skirt).")
 @click.option("--orient", type=click.Choice(ORIENT_CHOICES), default="none", show_default=True,
               help="Auto-orient for least support or least height.")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Scale factor (1 = life-size).")
+@click.option("--scale", type=FiniteFloat(MIN_SCALE, MAX_SCALE, why="times life-size"), default=1.0, show_default=True, help="Scale factor (1 = life-size).")
 @click.option("--profiles", "profiles_dir", type=click.Path(path_type=Path), default=None,
               help="Extra folder of *.toml profiles (also: $MEDPRINT_PROFILES).")
 @click.option("--job-name", type=str, default=None,
@@ -75,6 +69,8 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
             support_angle: float, brim_mm: float, orient: str, scale: float, profiles_dir: Path | None,
             job_name: str | None, no_repair: bool, overwrite: bool, as_json: bool) -> None:
     """Slice MESH (.stl, .obj, .ply, .3mf; mm) into G-code for a printer and material."""
+    if given(ctx, "support_angle") and not supports:
+        raise click.UsageError("--support-angle goes with --supports; add --supports or drop it")
     library = load_profiles(profiles_dir)
     printer = library.printer(printer_name)
     material = library.material(material_name)
@@ -84,6 +80,9 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
         infill_pattern=infill_pattern, supports=supports, support_angle_deg=support_angle, brim_width_mm=brim_mm,
         orient=orient, scale=scale, repair=not no_repair, job_name=job_name,
     )
+    # Profiles and options are checked before the mesh is read, so a typo costs nothing.
+    check_compatible(printer, material)
+    settings.validated(printer)
     with RunOutputs(overwrite=overwrite) as outputs:
         if os.path.realpath(output_path) == os.path.realpath(mesh_path):
             raise OutputError(f"-o/--output: {output_path} is the input MESH; give the G-code a file name of its own")

@@ -8,8 +8,11 @@ and version, the units, the frame and the part name the user chose.
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import re
+import struct
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -248,19 +251,107 @@ def _check_stl_size(path: Path) -> None:
         )
 
 
+#: Suffixes of scan files: ``slice`` of one of these means ``convert`` was skipped.
+SCAN_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".dicom", ".ima", ".img", ".hdr")
+#: Farthest a mesh vertex may lie from the origin (mm): a kilometre; beyond that float precision and the slicer's
+#: bed placement break down, and the file is in another unit or corrupt.
+MAX_COORDINATE_MM = 1e6
+#: Smallest mesh worth slicing (mm across): a tenth of a 0.1 mm nozzle's line.
+MIN_EXTENT_MM = 0.01
+#: What a mesh parser may raise on a broken file (zip for 3MF, XML for 3MF and lxml, text decoding for OBJ).
+_PARSE_ERRORS = (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError, EOFError, SyntaxError, TypeError,
+                 AttributeError, zipfile.BadZipFile, struct.error)
+
+
+def _refuse_scan(path: Path) -> None:
+    """A scan (a DICOM folder or file, NIfTI, NRRD, MHA) given where a mesh belongs."""
+    if path.is_dir():
+        raise InputError(
+            f"MESH: {path} is a folder, not a mesh; for a scan (a DICOM series) run "
+            f"`medprint convert {path} -o model.stl` first, then slice model.stl"
+        )
+    is_scan = path.name.lower().endswith(SCAN_SUFFIXES)
+    if not is_scan and path.is_file():
+        with path.open("rb") as stream:
+            head = stream.read(352)
+        # DICOM's "DICM" at byte 128; NIfTI-1 / NIfTI-2 magic at 344 / 4.
+        is_scan = head[128:132] == b"DICM" or head[344:348] in (b"n+1\0", b"ni1\0") or head[4:8] == b"n+2\0"
+    if is_scan:
+        raise InputError(
+            f"MESH: {path} is a scan, not a mesh; run `medprint convert {path} -o model.stl` first, "
+            "then slice model.stl"
+        )
+
+
+def _check_text(path: Path) -> None:
+    """An OBJ is text; binary bytes would send trimesh guessing at encodings."""
+    with path.open("rb") as stream:
+        head = stream.read(65536)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as error:
+        raise InputError(f"MESH: {path} is not a text OBJ file (binary bytes at byte {error.start}); "
+                         "give an .stl, .obj, .ply or .3mf mesh") from None
+
+
 def read_mesh_file(path: Path | str) -> Mesh:
-    """Read an STL/OBJ/PLY/3MF mesh (mm) into a :class:`Mesh`, vertices merged."""
+    """Read an STL/OBJ/PLY/3MF mesh (mm) into a :class:`Mesh`, vertices merged.
+
+    Raises
+    ------
+    InputError
+        Not a file, a scan instead of a mesh, a file the parser cannot read,
+        no triangles, or vertex coordinates that are not finite numbers (NaN
+        or infinity in an ASCII STL would otherwise be sliced).
+    """
     import trimesh
 
     path = Path(path)
+    _refuse_scan(path)
     if not path.is_file():
         raise InputError(f"MESH: {path} does not exist or is not a file; give an .stl, .obj, .ply or .3mf")
-    if path.suffix.lower() == ".stl":
+    suffix = path.suffix.lower()
+    if suffix not in MESH_FORMATS:
+        raise InputError(f"MESH: {path} has suffix {suffix or '(none)'!r}; give an .stl, .obj, .ply or .3mf mesh")
+    if suffix == ".stl":
         _check_stl_size(path)
+    elif suffix == ".obj":
+        _check_text(path)
     try:
-        loaded = cast("trimesh.Trimesh", trimesh.load(path, force="mesh", process=True))
-    except (ValueError, OSError, KeyError, IndexError, UnicodeDecodeError) as error:
-        raise InputError(f"MESH: cannot read {path} ({error}); give an .stl, .obj, .ply or .3mf mesh") from None
+        loaded = trimesh.load(path, force="mesh", process=False)
+    except ImportError as error:
+        # trimesh imports its 3MF and text-encoding helpers only when a file needs them.
+        raise InputError(
+            f"MESH: cannot read {path}: the reader needs the {error.name or 'missing'} package; "
+            "reinstall medprint with its dependencies or give an STL"
+        ) from None
+    except _PARSE_ERRORS as error:
+        reason = " ".join(str(error).split())[:120]
+        raise InputError(f"MESH: cannot read {path} ({reason}); give an .stl, .obj, .ply or .3mf mesh") from None
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise InputError(f"MESH: {path} holds no triangle mesh; give an .stl, .obj, .ply or .3mf mesh")
+    vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)
+    if faces.shape[0] == 0:
+        raise InputError(f"MESH: {path} has no triangles; is it the right file?")
+    bad = ~np.isfinite(vertices).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"MESH: {path} has {int(bad.sum())} of {vertices.shape[0]} vertices whose coordinates are not finite "
+            "numbers (NaN or infinity); the file is corrupt, export the mesh again"
+        )
+    reach = float(np.abs(vertices).max())
+    if reach > MAX_COORDINATE_MM:
+        raise InputError(f"MESH: {path} has a vertex {reach:.3g} mm from the origin, beyond {MAX_COORDINATE_MM:g} mm; "
+                         "is it in the wrong unit? export it in mm")
+    extent = float((vertices.max(axis=0) - vertices.min(axis=0)).max())
+    if extent < MIN_EXTENT_MM:
+        raise InputError(f"MESH: {path} is {extent:.3g} mm across, smaller than one printed line; "
+                         "is it in the wrong unit? export it in mm or use --scale")
+    if faces.min() < 0 or faces.max() >= vertices.shape[0]:
+        raise InputError(f"MESH: {path} has triangles that point past its {vertices.shape[0]} vertices; "
+                         "the file is corrupt, export the mesh again")
+    loaded.merge_vertices()
     vertices = np.asarray(loaded.vertices, dtype=np.float64).reshape(-1, 3)
     faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)
     return Mesh(vertices=vertices, faces=faces, name="model")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import ParameterError
 from ..volume import Mask, Volume
+from .checks import MAX_RADIUS_MM, MAX_VOLUME_MM3, require_number
 from .cleanup import (
     close_mm,
     count_components,
@@ -100,8 +101,14 @@ class SegmentationSettings:
     def __post_init__(self) -> None:
         if self.keep not in ("auto", "largest", "all"):
             raise ParameterError(f"--keep: {self.keep!r} is not one of auto, largest, all")
-        if self.close_mm < 0 or self.open_mm < 0:
-            raise ParameterError("--close/--open: radii must be >= 0 mm")
+        for option, radius in (("--close", self.close_mm), ("--open", self.open_mm)):
+            require_number(radius, option, low=0, high=MAX_RADIUS_MM, unit="mm",
+                           why="a larger ball merges whole organs and only costs memory")
+        require_number(self.min_component_mm3, "--min-component", low=0, high=MAX_VOLUME_MM3, unit="mm3")
+        if self.threshold is not None:
+            low, high = self.threshold
+            require_number(low, "--threshold", why="the low bound")
+            require_number(high, "--threshold", low=low, low_open=True, why="the high bound, above the low one")
 
 
 def segment_by_threshold(volume: Volume, settings: SegmentationSettings) -> tuple[Mask, list[str]]:

@@ -39,7 +39,7 @@ def largest_component_and_count(mask: Mask) -> tuple[Mask, int]:
 
 def keep_components_above(mask: Mask, min_volume_mm3: float) -> Mask:
     """Keep the bodies whose volume is at least ``min_volume_mm3``."""
-    if min_volume_mm3 < 0:
+    if not min_volume_mm3 >= 0 or not np.isfinite(min_volume_mm3):
         raise ParameterError(f"--min-component: volume must be >= 0 mm3, got {min_volume_mm3:g}")
     _require_voxels(mask, "filtering components")
     min_voxels = int(np.ceil(min_volume_mm3 / mask.geometry.voxel_volume_mm3))
@@ -103,10 +103,18 @@ def open_mm(mask: Mask, radius_mm: float) -> Mask:
 
 
 def _ball_setup(mask: Mask, radius_mm: float, option: str) -> tuple[tuple[float, float, float], tuple[int, int, int]]:
-    if not radius_mm > 0:
+    if not (radius_mm > 0 and np.isfinite(radius_mm)):
         raise ParameterError(f"{option}: radius must be a positive number of mm, got {radius_mm:g}")
     sx, sy, sz = mask.geometry.spacing
     spacing_zyx = (sz, sy, sx)
+    # The mask is padded by the radius on every side: a ball wider than the scan changes nothing a smaller
+    # one would not, and only multiplies the memory used.
+    extent_mm = max(n * s for n, s in zip(mask.array.shape, spacing_zyx))
+    if radius_mm > extent_mm:
+        raise ParameterError(
+            f"{option}: radius {radius_mm:g} mm is larger than the scan itself ({extent_mm:.0f} mm across); "
+            "use a radius of a few mm"
+        )
     # Pad so a ball at the edge behaves as if the scan continued with background.
     pad = tuple(int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx)
     return spacing_zyx, pad  # type: ignore[return-value]

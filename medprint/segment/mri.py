@@ -60,7 +60,7 @@ class MriSettings:
         if self.method not in AUTO_METHODS:
             raise ParameterError(f"--auto-threshold: {self.method!r} is not one of {', '.join(AUTO_METHODS)}")
         low, high = self.percentiles
-        if not 0 <= low < high <= 100:
+        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high <= 100):
             raise ParameterError(f"--percentile: need 0 <= LO < HI <= 100, got {low:g}:{high:g}")
         if self.denoise is not None and self.denoise not in DENOISE_METHODS:
             raise ParameterError(f"--denoise: {self.denoise!r} is not one of {', '.join(DENOISE_METHODS)}")

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import cc3d
@@ -54,6 +55,7 @@ from numpy.typing import NDArray
 from ..errors import ParameterError, SegmentationError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
+from .checks import MAX_RADIUS_MM, MAX_VOLUME_MM3, require_number
 from .cleanup import CONNECTIVITY
 from .intensity import (
     RIM_REACH_MM,
@@ -141,26 +143,25 @@ class RegionGrowingSettings:
     partial_volume_rim: bool = True
 
     def __post_init__(self) -> None:
-        if self.smoothing_mm is not None and not self.smoothing_mm >= 0:
-            raise ParameterError(f"--smooth-image: must be >= 0 mm, got {self.smoothing_mm:g}")
+        # Finite and within a sane range: NaN passes every ``<`` test, so each value goes through require_number.
+        if self.smoothing_mm is not None:
+            require_number(self.smoothing_mm, "--smooth-image", low=0, high=20, unit="mm Gaussian sigma")
+        require_number(self.multiplier, "--range-k", low=0, high=20, low_open=True)
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, Integral):
+            raise ParameterError(f"iterations must be a whole number, got {self.iterations!r}")
+        require_number(self.iterations, "iterations", low=0, high=100, why="re-estimations settle within a few")
+        require_number(self.seed_radius_mm, "seed radius", low=0, high=MAX_RADIUS_MM, unit="mm")
+        if self.open_mm is not None:
+            require_number(self.open_mm, "--open", low=0, high=MAX_RADIUS_MM, unit="mm")
+        require_number(self.max_radius_mm, "--max-radius", low=0, high=MAX_RADIUS_MM, unit="mm")
+        require_number(self.leak_ratio, "leak ratio", low=1, high=1000, low_open=True)
+        if self.max_volume_mm3 is not None:
+            require_number(self.max_volume_mm3, "--max-volume", low=0, high=MAX_VOLUME_MM3, low_open=True,
+                           unit="mm3")
         if self.intensity_range is not None:
             low, high = self.intensity_range
-            if not (np.isfinite(low) and np.isfinite(high) and low < high):
-                raise ParameterError(f"--range: low {low:g} must be below high {high:g}; write --range LO:HI")
-        if not self.multiplier > 0:
-            raise ParameterError(f"--range-k: must be > 0, got {self.multiplier:g} (2.5 is usual)")
-        if self.iterations < 0:
-            raise ParameterError(f"iterations must be >= 0, got {self.iterations}")
-        if not self.seed_radius_mm >= 0:
-            raise ParameterError(f"seed radius must be >= 0 mm, got {self.seed_radius_mm:g}")
-        if self.open_mm is not None and not self.open_mm >= 0:
-            raise ParameterError(f"--open: radius must be >= 0 mm, got {self.open_mm:g}")
-        if not self.max_radius_mm >= 0:
-            raise ParameterError(f"--max-radius: must be >= 0 mm, got {self.max_radius_mm:g}")
-        if not self.leak_ratio > 1:
-            raise ParameterError(f"leak ratio must be > 1, got {self.leak_ratio:g}")
-        if self.max_volume_mm3 is not None and not self.max_volume_mm3 > 0:
-            raise ParameterError(f"--max-volume: must be > 0 mm3, got {self.max_volume_mm3:g}")
+            require_number(low, "--range", why="the low bound")
+            require_number(high, "--range", low=low, low_open=True, why="the high bound, above the low one")
 
 
 def parse_range(text: str, *, option: str = "--range") -> tuple[float, float]:

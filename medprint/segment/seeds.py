@@ -8,6 +8,7 @@ volume.  Both end up as array indices ``(z, y, x)``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -18,6 +19,11 @@ from ..geometry import Geometry
 
 Point = tuple[float, float, float]
 
+#: Largest coordinate (mm) or index a seed may have: 100 m, far outside any scanner, far inside float range.
+MAX_COORDINATE = 1e5
+
+_SEPARATOR = re.compile(r"\s*[,:]\s*|\s+")
+
 
 def parse_point(text: str, *, option: str = "--seed") -> Point:
     """Parse ``'X,Y,Z'`` (commas, spaces or colons between numbers).
@@ -25,13 +31,16 @@ def parse_point(text: str, *, option: str = "--seed") -> Point:
     >>> parse_point("-12.5, 30, 101")
     (-12.5, 30.0, 101.0)
     """
-    parts = [p for p in text.replace(":", ",").replace(" ", ",").split(",") if p]
+    parts = _SEPARATOR.split(text.strip())
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
         values = ()
-    if len(values) != 3 or not all(np.isfinite(values)):
-        raise ParameterError(f"{option}: {text!r} is not three numbers; write it as X,Y,Z, e.g. {option} -12.5,30,101")
+    if len(values) != 3 or not all(abs(v) <= MAX_COORDINATE for v in values):
+        raise ParameterError(
+            f"{option}: {text!r} is not three finite numbers within +-{MAX_COORDINATE:g}; write it as X,Y,Z, "
+            f"e.g. {option} -12.5,30,101"
+        )
     return values  # type: ignore[return-value]
 
 

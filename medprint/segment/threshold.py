@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..errors import ParameterError, SegmentationError
 from ..volume import Mask, Volume
 from .presets import ThresholdPreset
@@ -20,6 +22,10 @@ def parse_threshold(text: str, *, option: str = "--threshold") -> tuple[float, f
         low, high = (float(p) for p in parts)
     except ValueError:
         raise ParameterError(f"{option}: {text!r} is not LO:HI; give two numbers, e.g. {option} 226:3071") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        # An open end (-inf:inf) would select every voxel, air and table included, without saying so.
+        raise ParameterError(f"{option}: {text!r} has a bound that is not a finite number; give two numbers, "
+                             f"e.g. {option} 226:3071")
     if not low < high:
         raise ParameterError(f"{option}: low {low:g} must be below high {high:g}; swap them")
     return low, high
@@ -52,8 +58,8 @@ def threshold_volume(volume: Volume, low: float, high: float, *, label: str = "m
     SegmentationError
         When no voxel is in range; the message gives the scan's value range.
     """
-    if not low < high:
-        raise ParameterError(f"threshold: low {low:g} must be below high {high:g}")
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ParameterError(f"threshold: low {low:g} must be below high {high:g}, both finite numbers")
     values = volume.array
     selected = (values >= low) & (values <= high)
     if not selected.any():

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from ..errors import ParameterError, SegmentationError
 from ..volume import Mask, Volume
+from .checks import MAX_RADIUS_MM, MAX_VOLUME_MM3, require_number
 from .presets import get_preset
 from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_seeds
 from .seeds import seeds_to_indices
@@ -64,6 +65,11 @@ class FalseLumen:
     intensity_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.intensity_range is not None:
+            low, high = self.intensity_range
+            require_number(low, "--false-lumen-range", why="the low bound")
+            require_number(high, "--false-lumen-range", low=low, low_open=True,
+                           why="the high bound, above the low one")
         if len(self.seeds_lps_mm) < 2:
             raise ParameterError(
                 "--false-lumen: needs at least two clicks along the false lumen, in order; "
@@ -121,12 +127,22 @@ class VesselSettings:
     branches: tuple[tuple[tuple[float, float, float], ...], ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.max_radius_mm >= 0:
-            raise ParameterError(f"--max-radius: must be >= 0 mm, got {self.max_radius_mm:g}")
+        require_number(self.max_radius_mm, "--max-radius", low=0, high=MAX_RADIUS_MM, unit="mm")
+        if self.max_volume_mm3 is not None:
+            require_number(self.max_volume_mm3, "--max-volume", low=0, high=MAX_VOLUME_MM3, low_open=True,
+                           unit="mm3")
+        require_number(self.tube_window_mm, "tube window", low=0, high=1000, low_open=True, unit="mm")
+        if self.intensity_range is not None:
+            low, high = self.intensity_range
+            require_number(low, "--range", why="the low bound")
+            require_number(high, "--range", low=low, low_open=True, why="the high bound, above the low one")
         if self.tube_factor is not None and not self.tube_factor >= 1:
             raise ParameterError(
                 f"tube factor: must be >= 1 (the tube is at least the vessel), got {self.tube_factor:g}; 1.4 is usual"
             )
+        if self.tube_factor is not None:
+            require_number(self.tube_factor, "--tube", low=1, high=5,
+                           why="local vessel radii; 1.3-1.5 is usual, more takes in the neighbours")
         if not self.tube_window_mm > 0:
             raise ParameterError(f"tube window: must be > 0 mm, got {self.tube_window_mm:g}")
         if self.false_lumen is not None and self.tube_factor is None:

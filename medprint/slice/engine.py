@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,24 @@ from .toolpaths import INFILL_PATTERNS, PathChoices, ToolpathSettings, build_too
 logger = logging.getLogger("medprint")
 
 ENGINES = ("builtin", "prusaslicer")
+
+
+#: ``--scale`` range: a hundredth to twenty times life-size; outside it a model is a speck or larger than any bed.
+MIN_SCALE, MAX_SCALE = 0.01, 20.0
+#: Widest brim (mm).
+MAX_BRIM_MM = 50.0
+
+
+def _finite(option: str, value: object) -> float:
+    """``value`` as a float, refused (naming ``option``) unless a finite number; NaN passes every ``<`` test."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise ParameterError(f"{option}: {value!r} is not a finite number")
+    return float(value)
+
+
+def _whole(option: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
+        raise ParameterError(f"{option}: {value!r} must be a whole number {low}..{high}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,23 +67,30 @@ class SliceSettings(PathChoices):
         first = self.first_layer_height_mm if self.first_layer_height_mm is not None else printer.first_layer_height_mm
         nozzle = printer.nozzle_diameter_mm
         for option, value in (("--layer-height", layer), ("--first-layer-height", first)):
-            if not (0.04 <= value <= 0.8 * nozzle):
+            if not (0.04 <= _finite(option, value) <= 0.8 * nozzle):
                 raise ParameterError(
                     f"{option}: {value:g} mm is outside 0.04..{0.8 * nozzle:g} mm for the {nozzle:g} mm nozzle "
                     f"of {printer.name!r}; choose a layer height in that range"
                 )
-        if not (0.0 <= self.infill_density <= 1.0):
+        if not (0.0 <= _finite("--infill-density", self.infill_density) <= 1.0):
             raise ParameterError(f"--infill-density: {self.infill_density:g} must be a fraction 0..1 (or 0%..100%)")
         if self.infill_pattern not in INFILL_PATTERNS:
             raise ParameterError(f"--infill-pattern: {self.infill_pattern!r} is not one of {', '.join(INFILL_PATTERNS)}")
-        if not (1 <= self.perimeters <= 20):
-            raise ParameterError(f"--perimeters: {self.perimeters} must be 1..20")
-        if not (0 <= self.top_layers <= 50 and 0 <= self.bottom_layers <= 50):
-            raise ParameterError("--top-layers/--bottom-layers must be 0..50")
-        if not (0 < self.support_angle_deg < 90):
+        _whole("--perimeters", self.perimeters, 1, 20)
+        _whole("--top-layers", self.top_layers, 0, 50)
+        _whole("--bottom-layers", self.bottom_layers, 0, 50)
+        _whole("support z gap", self.support_z_gap_layers, 0, 10)
+        _whole("skirt loops", self.skirt_loops, 0, 20)
+        for option, value, high in (("support xy gap", self.support_xy_gap_mm, 10.0),
+                                    ("skirt distance", self.skirt_distance_mm, 100.0)):
+            if not 0 <= _finite(option, value) <= high:
+                raise ParameterError(f"{option}: {value:g} mm must be 0..{high:g} mm")
+        if not (0 < _finite("--support-angle", self.support_angle_deg) < 90):
             raise ParameterError(f"--support-angle: {self.support_angle_deg:g} must be between 0 and 90 degrees")
-        if not (0 <= self.brim_width_mm <= 50):
-            raise ParameterError(f"--brim: {self.brim_width_mm:g} mm must be 0..50 mm")
+        if not (0 <= _finite("--brim", self.brim_width_mm) <= MAX_BRIM_MM):
+            raise ParameterError(f"--brim: {self.brim_width_mm:g} mm must be 0..{MAX_BRIM_MM:g} mm")
+        if not (MIN_SCALE <= _finite("--scale", self.scale) <= MAX_SCALE):
+            raise ParameterError(f"--scale: {self.scale:g} must be {MIN_SCALE:g}..{MAX_SCALE:g} (1 = life-size)")
         if self.orient not in ORIENT_CHOICES:
             raise ParameterError(f"--orient: {self.orient!r} is not one of {', '.join(ORIENT_CHOICES)}")
         return replace(self, layer_height_mm=layer, first_layer_height_mm=first)

@@ -5,25 +5,32 @@ its name is the file name without ``.toml``.  The profiles shipped with
 medprint live in ``medprint/profiles/``; a lab adds its own in folders given
 with ``--profiles DIR`` or the ``MEDPRINT_PROFILES`` environment variable
 (folders separated by ``os.pathsep``).  A user profile with the name of a
-shipped one replaces it (logged at INFO).
+shipped one replaces it, with a warning.
 
 Every key is checked when the file is read: unknown keys (typos), wrong types
-and values outside a physical range are :class:`ProfileError` naming the file
-and the key.  :func:`check_compatible` refuses a material the printer cannot
-print (a temperature above the printer's maximum, a nozzle narrower than the
-material allows, an enclosure the printer lacks).
+and values outside a physical range (NaN and infinity included) are
+:class:`ProfileError` naming the file and the key; so are files that are not
+UTF-8 or not TOML, and start/end G-code templates that could not be filled
+safely (see :func:`check_template`).  The same checks run when a profile is
+built in Python, so an API user cannot hand the slicer a NaN either.
+:func:`check_compatible` refuses a material the printer cannot print (a
+temperature above the printer's maximum, a nozzle narrower than the material
+allows, an enclosure the printer lacks).
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
+import re
 import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
+from numbers import Real
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +89,9 @@ class PrinterProfile:
     start_gcode: str = field(metadata=_spec())
     end_gcode: str = field(metadata=_spec())
 
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
     @property
     def line_width_mm(self) -> float:
         """Extrusion width used for every feature: 1.125 x the nozzle diameter."""
@@ -113,6 +123,16 @@ class MaterialProfile:
     needs_enclosure: bool = field(metadata=_spec())
     medical_note: str = field(metadata=_spec())
 
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+def _check_fields(profile: PrinterProfile | MaterialProfile) -> None:
+    """Every field against its spec (type, finite, range); the file's checks, for profiles built in Python too."""
+    for f in fields(profile):
+        if f.name not in ("name", "source"):
+            _check_value(profile.source, f.name, getattr(profile, f.name), f.type, f.metadata)
+
 
 #: Placeholders the start/end G-code templates may use.
 TEMPLATE_FIELDS = (
@@ -141,28 +161,62 @@ def profile_dirs(extra: Path | str | None = None) -> list[Path]:
     for folder in dirs[1:]:
         if not folder.is_dir():
             option = "--profiles" if extra is not None and folder == Path(extra) else PROFILES_ENV
-            raise ProfileError(f"{option}: profile folder {folder} does not exist; give a folder of *.toml profiles")
+            state = "is a file, not a folder" if folder.is_file() else "does not exist"
+            raise ProfileError(f"{option}: profile folder {folder} {state}; give a folder of *.toml profiles")
     return dirs
+
+
+#: Largest profile file read (bytes): the shipped ones are about 2 kB.
+MAX_PROFILE_BYTES = 1_000_000
+#: Longest text value (characters), a start G-code included.
+MAX_TEXT_CHARS = 64_000
+#: Largest width or precision a template's format spec may ask for: enough to align a column, not to write
+#: hundreds of megabytes (``{x:>300000000}``).
+MAX_TEMPLATE_WIDTH = 32
+_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[a-zA-Z%]?")
+#: Heater commands with a literal target temperature: Marlin/RepRapFirmware M104/M109 (nozzle) and M140/M190
+#: (bed) with S or R, RepRapFirmware's G10 and M568 tool temperatures, Klipper's SET_HEATER_TEMPERATURE.
+_NUMBER = r"(?P<value>-?\d+(?:\.\d*)?)"
+_NOZZLE_HEAT = re.compile(
+    rf"^\s*(?:(?:M10[49]|G10|M568)\b[^;\n]*?\b[SR]{_NUMBER}"
+    rf"|SET_HEATER_TEMPERATURE\b[^;\n]*?HEATER=extruder\w*[^;\n]*?TARGET={_NUMBER.replace('value', 'klipper')})",
+    re.MULTILINE | re.IGNORECASE,
+)
+_BED_HEAT = re.compile(
+    rf"^\s*(?:M1[49]0\b[^;\n]*?\b[SR]{_NUMBER}"
+    rf"|SET_HEATER_TEMPERATURE\b[^;\n]*?HEATER=heater_bed[^;\n]*?TARGET={_NUMBER.replace('value', 'klipper')})",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 
 def _check_value(path: Path, key: str, value: Any, kind: object, spec: Mapping[str, Any]) -> Any:
     where = f"{path}: key {key!r}"
     if kind in ("str", str):
         if not isinstance(value, str):
-            raise ProfileError(f"{where} must be a string, got {type(value).__name__} {value!r}")
+            raise ProfileError(f"{where} must be a string, got {type(value).__name__} {_short(value)}")
+        if len(value) > MAX_TEXT_CHARS:
+            raise ProfileError(f"{where} is {len(value)} characters long, more than {MAX_TEXT_CHARS}; shorten it")
         if spec["choices"] and value not in spec["choices"]:
             raise ProfileError(f"{where} is {value!r}; allowed: {', '.join(spec['choices'])}")
         return value
     if kind in ("bool", bool):
         if not isinstance(value, bool):
-            raise ProfileError(f"{where} must be true or false, got {value!r}")
+            raise ProfileError(f"{where} must be true or false, got {type(value).__name__} {_short(value)}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProfileError(f"{where} must be a number, got {type(value).__name__} {value!r}")
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ProfileError(f"{where} must be a number, got {type(value).__name__} {_short(value)}")
     low, high = spec["low"], spec["high"]
+    if not math.isfinite(value):
+        # TOML has nan and inf; they would pass every range test below and reach the G-code as "Snan".
+        raise ProfileError(f"{where} is {value}, not a finite number; give a number in {low}..{high}")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ProfileError(f"{where} is {value}, outside the allowed range {low}..{high}; fix the value")
     return float(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_profile(path: Path | str) -> PrinterProfile | MaterialProfile:
@@ -178,11 +232,24 @@ def read_profile(path: Path | str) -> PrinterProfile | MaterialProfile:
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ProfileError(f"{path}: not valid TOML ({error}); fix the syntax") from None
+            raw = handle.read(MAX_PROFILE_BYTES + 1)
     except OSError as error:
-        raise ProfileError(f"{path}: cannot read the profile ({error.strerror})") from None
+        raise ProfileError(f"{path}: cannot read the profile ({error.strerror or error}); check the file") from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"{path}: larger than {MAX_PROFILE_BYTES // 1000} kB, not a profile; remove it from the "
+                           "profile folder")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ProfileError(f"{path}: not UTF-8 text (byte {error.start}, line {line}); save the profile as "
+                           "UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        # The message carries "(at line N, column M)"; one line of it is enough.
+        reason = " ".join(str(error).split())
+        raise ProfileError(f"{path}: not valid TOML ({reason}); fix the syntax") from None
     tables = [key for key in data if key in _KINDS]
     others = [key for key in data if key not in _KINDS]
     if len(tables) != 1 or others:
@@ -192,6 +259,8 @@ def read_profile(path: Path | str) -> PrinterProfile | MaterialProfile:
     kind = tables[0]
     cls = _KINDS[kind]
     table = data[kind]
+    if not isinstance(table, dict):
+        raise ProfileError(f"{path}: {kind} must be a table ([{kind}] and its keys), got {type(table).__name__}")
     specs = {f.name: f for f in fields(cls) if f.name not in ("name", "source")}
     unknown = sorted(set(table) - set(specs))
     if unknown:
@@ -211,21 +280,85 @@ def read_profile(path: Path | str) -> PrinterProfile | MaterialProfile:
     return profile
 
 
+def check_template(template: str, where: str) -> None:
+    """Refuse a start/end G-code template that could not be filled safely.
+
+    Only the plain placeholders of :data:`TEMPLATE_FIELDS` are allowed, each
+    with at most a short alignment spec; no attribute or index access
+    (``{x.__class__}``, ``{x[0]}``), no conversions, no nested fields, no
+    width above :data:`MAX_TEMPLATE_WIDTH`.  ``where`` names the file and key.
+
+    Raises
+    ------
+    ProfileError
+        Naming ``where``, the placeholder and the fix.
+    """
+    allowed = f"allowed: {', '.join(TEMPLATE_FIELDS)} (write {{{{ and }}}} for literal braces)"
+    try:
+        pieces = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ProfileError(f"{where}: {error} (unbalanced {{ or }}); {allowed}") from None
+    for _, name, spec, conversion in pieces:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS:
+            kind = ("attribute or index access" if re.search(r"[.\[]", name) else
+                    "an empty or numbered placeholder" if name == "" or name.isdigit() else "unknown placeholder")
+            raise ProfileError(f"{where} uses {kind} {{{_short_text(name)}}}; {allowed}")
+        if conversion is not None:
+            raise ProfileError(f"{where}: placeholder {{{name}!{conversion}}} has a conversion; write {{{name}}}")
+        _check_format_spec(spec or "", name, where)
+    sample = {name: "0" for name in TEMPLATE_FIELDS}
+    try:
+        template.format_map(sample)
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
+        raise ProfileError(f"{where}: cannot be filled ({error}); placeholders are text, write them as {{name}} "
+                           "or {name:>8}") from None
+
+
+def _short_text(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_format_spec(spec: str, name: str, where: str) -> None:
+    match = _FORMAT_SPEC.fullmatch(spec)
+    if "{" in spec or match is None:
+        raise ProfileError(f"{where}: placeholder {{{name}}} has format spec {_short_text(spec)!r}, which is not a "
+                           f"plain alignment; write {{{name}}} or e.g. {{{name}:>8}}")
+    for part in ("width", "precision"):
+        digits = match.group(part)
+        if digits and int(digits) > MAX_TEMPLATE_WIDTH:
+            raise ProfileError(f"{where}: placeholder {{{name}}} asks for a {part} of {_short_text(digits)}, more "
+                               f"than {MAX_TEMPLATE_WIDTH}; write {{{name}}} or e.g. {{{name}:>8}}")
+
+
 def _check_printer(printer: PrinterProfile) -> None:
     for key in ("start_gcode", "end_gcode"):
         template = getattr(printer, key)
-        for _, name, _, _ in string.Formatter().parse(template):
-            if name is not None and name not in TEMPLATE_FIELDS:
-                raise ProfileError(
-                    f"{printer.source}: key {key!r} uses unknown placeholder {{{name}}}; "
-                    f"allowed: {', '.join(TEMPLATE_FIELDS)} (write {{{{ }}}} for literal braces)"
-                )
+        check_template(template, f"{printer.source}: key {key!r}")
+        _check_literal_temperatures(printer, key, template)
     for key in ("layer_height_mm", "first_layer_height_mm"):
         if getattr(printer, key) > 0.8 * printer.nozzle_diameter_mm:
             raise ProfileError(
                 f"{printer.source}: key {key!r} is {getattr(printer, key)} mm, more than 80 % of the "
                 f"{printer.nozzle_diameter_mm} mm nozzle; use a smaller layer height"
             )
+
+
+def _check_literal_temperatures(printer: PrinterProfile, key: str, template: str) -> None:
+    """Heater commands written as numbers in the template must stay within the printer's own limits."""
+    for pattern, limit_key, heater in ((_NOZZLE_HEAT, "max_nozzle_temp_c", "nozzle"),
+                                       (_BED_HEAT, "max_bed_temp_c", "bed")):
+        limit = getattr(printer, limit_key)
+        for match in pattern.finditer(template):
+            value = float(match.group("value") or match.group("klipper"))
+            if not 0 <= value <= limit:
+                command = match.group(0).strip()
+                raise ProfileError(
+                    f"{printer.source}: key {key!r} sets the {heater} to {value:g} degC ({_short_text(command)!r}), "
+                    f"outside 0..{limit:g} ({limit_key}); use {{{'nozzle' if heater == 'nozzle' else 'bed'}_temp_c}} "
+                    "or a temperature the printer reaches"
+                )
 
 
 def _check_material(material: MaterialProfile) -> None:
@@ -320,14 +453,18 @@ def load_profiles(extra_dir: Path | str | None = None) -> ProfileLibrary:
             profile = read_profile(path)
             table: dict[str, Any] = printers if isinstance(profile, PrinterProfile) else materials
             if profile.name in table:
-                logger.info("profile %s from %s replaces the one from %s", profile.name, path,
-                            table[profile.name].source)
+                # A warning, not INFO: a lab's file silently replacing a shipped printer changes the G-code.
+                logger.warning("profile %s from %s replaces the one from %s", profile.name, path,
+                               table[profile.name].source)
             table[profile.name] = profile
     return ProfileLibrary(printers=printers, materials=materials)
 
 
 def render_template(template: str, printer: PrinterProfile, material: MaterialProfile, *, max_z_mm: float) -> str:
-    """Fill a start/end G-code template's ``{placeholders}``."""
+    """Fill a start/end G-code template's ``{placeholders}`` (checked again: a profile may be built in Python)."""
+    check_template(template, f"{printer.source}: printer {printer.name!r} G-code template")
+    if not math.isfinite(max_z_mm):
+        raise ProfileError(f"{printer.source}: max_z_mm for the end G-code is {max_z_mm}, not a finite number")
     values = {
         "nozzle_temp_c": f"{material.nozzle_temp_c:g}",
         "nozzle_temp_first_layer_c": f"{material.nozzle_temp_first_layer_c:g}",

@@ -111,3 +111,23 @@ def test_cli_list_show_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: 
         main(["profiles", "list", "--profiles", str(tmp_path)])
     err = capsys.readouterr().err
     assert done.value.code == 1 and "broken.toml: unknown key 'fan_percentage'" in err and len(err.splitlines()) == 1
+
+
+def test_profiles_built_in_python_are_checked_too() -> None:
+    """The file's checks run in the dataclasses as well: an API user cannot hand the slicer a NaN or a template
+    that writes 300 MB."""
+    import dataclasses
+    import math
+
+    from medprint.slice.profiles import render_template
+
+    library = load_profiles()
+    printer, material = library.printer("ender-3"), library.material("pla")
+    with pytest.raises(ProfileError, match=r"key 'nozzle_temp_c' is nan, not a finite number"):
+        dataclasses.replace(material, nozzle_temp_c=math.nan)
+    with pytest.raises(ProfileError, match=r"key 'max_bed_temp_c' must be a number, got bool"):
+        dataclasses.replace(printer, max_bed_temp_c=True)
+    wide = dataclasses.replace(printer, start_gcode="M140 S{bed_temp_c:>300000000}")
+    with pytest.raises(ProfileError, match=r"width of 300000000, more than 32"):
+        render_template(wide.start_gcode, wide, material, max_z_mm=10.0)
+    assert render_template("M140 S{bed_temp_c:>4}", printer, material, max_z_mm=10.0) == "M140 S  60"
