@@ -322,7 +322,7 @@ def test_non_finite_option_makes_the_nan_scan_usable(tmp_path: Path, out_dir: Pa
 def test_non_finite_option_itself_must_be_finite(tmp_path: Path, out_dir: Path, value: str) -> None:
     source, _ = nan_nifti(tmp_path)
     outcome = run_cli("convert", source, "-o", out_dir / "model.stl", f"--non-finite={value}")
-    assert_refused(outcome, mentions=["--non-finite", value], out_dir=out_dir)
+    assert_refused(outcome, mentions=["--non-finite", value], out_dir=out_dir, exit_code=2)  # a usage error, as for every number option
 
 
 class _Hung(Exception):
