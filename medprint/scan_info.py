@@ -13,7 +13,9 @@ from .io.image_files import is_image_file
 def describe_input(path: Path, *, show_phi: bool = False) -> dict[str, Any]:
     """Describe every image series in ``path`` without loading pixel data where avoidable.
 
-    Patient name, ID and birth date are included only with ``show_phi``.
+    Patient name, ID and birth date, and the series' free text and UID (the DICOM confidentiality profile,
+    PS3.15 E.1-1, removes both: a description can carry a name, a UID is traceable), are included only with
+    ``show_phi``; ``--series`` takes the number shown.
     """
     from .io import dicom
 
@@ -45,9 +47,9 @@ def describe_input(path: Path, *, show_phi: bool = False) -> dict[str, Any]:
         "series": [
             {
                 "number": 1,
-                "uid": volume.metadata.get("series_uid", ""),
+                **_identifying(volume.metadata.get("series_uid", ""), volume.metadata.get("series_description", ""),
+                               show_phi),
                 "modality": volume.modality,
-                "description": volume.metadata.get("series_description", ""),
                 "dimensions_xyz": list(reversed(volume.shape)),
                 "spacing_mm": [round(s, 4) for s in geometry.spacing],
                 "orientation": geometry.describe_orientation(),
@@ -64,9 +66,8 @@ def describe_input(path: Path, *, show_phi: bool = False) -> dict[str, Any]:
 def _describe_series(series: Any, show_phi: bool) -> dict[str, Any]:
     described = {
         "number": series.number,
-        "uid": series.uid,
+        **_identifying(series.uid, series.description, show_phi),
         "modality": series.modality,
-        "description": series.description,
         "dimensions_xyz": [series.columns, series.rows, series.slice_count],
         "spacing_mm": [round(s, 4) for s in series.spacing],
         "orientation": series.orientation,
@@ -78,6 +79,10 @@ def _describe_series(series: Any, show_phi: bool) -> dict[str, Any]:
     return described
 
 
+def _identifying(uid: str, description: str, show_phi: bool) -> dict[str, str]:
+    return {"uid": uid, "description": description} if show_phi else {}
+
+
 def format_description(description: dict[str, Any]) -> str:
     """Human-readable text of :func:`describe_input`'s result."""
     lines = [f"{description['input']}: {len(description['series'])} image series"]
@@ -85,10 +90,10 @@ def format_description(description: dict[str, Any]) -> str:
         dims = "x".join(str(d) for d in series["dimensions_xyz"])
         spacing = "x".join(f"{s:g}" for s in series["spacing_mm"])
         lines.append(
-            f"  [{series['number']}] {series['modality']} {series['description'] or '(no description)'}: "
+            f"  [{series['number']}] {series['modality']} {_description_text(series)}: "
             f"{dims} voxels, {spacing} mm, {series['orientation']}, {series['slices']} slices"
         )
-        if series["uid"]:
+        if series.get("uid"):
             lines.append(f"      uid {series['uid']}")
         for problem in series["problems"]:
             lines.append(f"      ! {problem}")
@@ -105,3 +110,9 @@ def format_description(description: dict[str, Any]) -> str:
     for path in description["unreadable"]:
         lines.append(f"  unreadable: {path}")
     return "\n".join(lines)
+
+
+def _description_text(series: dict[str, Any]) -> str:
+    if "description" not in series:
+        return "(description withheld; --show-phi shows it)"
+    return series["description"] or "(no description)"

@@ -88,10 +88,11 @@ def test_json_goes_to_stdout(tmp_path):
 def test_info_lists_the_series_without_phi():
     result = run("info", SAMPLE)
     assert result.exit_code == 0
-    assert "CT synthetic head phantom" in result.output and "56 slices" in result.output
-    assert "Phantom" not in result.output
+    assert "56 slices" in result.output
+    # The series description is PS3.15 free text: withheld, like the patient's name, unless asked for.
+    assert "Phantom" not in result.output and "synthetic head phantom" not in result.output
     shown = run("info", SAMPLE, "--show-phi")
-    assert "Phantom^Sample" in shown.output
+    assert "Phantom^Sample" in shown.output and "CT synthetic head phantom" in shown.output
 
 
 def _assert_one_line_error(result, *fragments):
@@ -227,9 +228,12 @@ def _two_series_folder(folder):
 
 def test_info_lists_every_series_with_its_problems(tmp_path):
     _two_series_folder(tmp_path)
-    result = run("info", tmp_path, "--json")
+    result = run("info", tmp_path, "--json", "--show-phi")
     assert result.exit_code == 0, result.output
     listed = {series["uid"]: series for series in json.loads(result.output)["series"]}
+    # Without --show-phi the UIDs and descriptions (PS3.15 data) stay out; the numbers tell the series apart.
+    plain = json.loads(run("info", tmp_path, "--json").output)["series"]
+    assert [s["number"] for s in plain] == [1, 2] and not any("uid" in s or "description" in s for s in plain)
     assert set(listed) == {"1.2.3.111", "1.2.3.222"}
     assert any("tilt" in problem for problem in listed["1.2.3.222"]["problems"])
     assert listed["1.2.3.111"]["dimensions_xyz"] == [20, 20, 6]
@@ -243,7 +247,8 @@ def test_convert_picks_the_largest_series_and_says_why_unless_told(tmp_path):
     assert "series_uid" not in report["input"]["metadata"]
     assert report["input"]["dimensions_xyz"][2] == 12
     assert any("chosen" in choice and "largest" in choice for choice in report["choices"])
-    numbers = {s["uid"]: s["number"] for s in json.loads(run("info", tmp_path / "in", "--json").output)["series"]}
+    listing = run("info", tmp_path / "in", "--json", "--show-phi").output
+    numbers = {s["uid"]: s["number"] for s in json.loads(listing)["series"]}
     chosen = run("convert", tmp_path / "in", "-o", tmp_path / "b.stl", "--json", "--no-report", "--show-phi",
                  "--series", str(numbers["1.2.3.111"]))
     assert json.loads(chosen.stdout)["input"]["metadata"]["series_uid"] == "1.2.3.111"
