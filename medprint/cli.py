@@ -30,7 +30,7 @@ import click
 
 from . import __version__
 from .errors import MedprintError
-from .report import Scrubber, names_below, terminal_safe
+from .redact import Scrubber, names_below, terminal_safe
 
 log = logging.getLogger("medprint")
 

@@ -31,9 +31,9 @@ from .mesh.model import Mesh
 from .mesh.quality import check_printable_size
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
+from .redact import Scrubber, names_below
 from .report import (
-    Scrubber, build_report, collected_warnings, describe_mask, describe_part, describe_volume, names_below,
-    relative_to, write_report,
+    build_report, collected_warnings, describe_mask, describe_part, describe_volume, relative_to, write_report,
 )
 from .segment import (
     MriSettings,

@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from medprint.geometry import Geometry
-from medprint.report import (
-    Scrubber, collected_warnings, describe_volume, names_below, non_finite_fields, relative_to, terminal_safe, to_json,
-    write_report,
-)
+from medprint.redact import Scrubber, names_below, terminal_safe
+from medprint.report import collected_warnings, describe_volume, non_finite_fields, relative_to, to_json, write_report
 from medprint.volume import Volume
 
 

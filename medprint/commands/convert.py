@@ -19,7 +19,8 @@ from ..pipeline import (
     convert_scan,
 )
 from ..slice.engine import SliceSettings
-from ..report import summary_line, terminal_safe, to_json
+from ..redact import terminal_safe
+from ..report import summary_line, to_json
 from ..segment import (
     CT_PRESETS,
     FalseLumen,

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ..report import Scrubber, names_below, terminal_safe, to_json
+from ..redact import Scrubber, names_below, terminal_safe
+from ..report import to_json
 from ..scan_info import describe_input, format_description
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..report import terminal_safe, to_json
+from ..redact import terminal_safe
+from ..report import to_json
 from ..slice.profiles import PrinterProfile, describe_profile, load_profiles
 
 

@@ -10,7 +10,8 @@ import click
 from ..errors import OutputError
 from ..io.outputs import RunOutputs
 from ..io.mesh_files import read_mesh_file
-from ..report import terminal_safe, to_json
+from ..redact import terminal_safe
+from ..report import to_json
 from ..slice.engine import (
     ENGINES,
     MAX_BRIM_MM,

@@ -15,7 +15,6 @@ import struct
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray

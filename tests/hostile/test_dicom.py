@@ -21,7 +21,7 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from dicom_phantoms import new_dataset, write_ct_series, write_multiframe_ct
-from harness import Outcome, assert_refused, assert_succeeded, files_in, run_cli
+from harness import Outcome, assert_refused, assert_succeeded, run_cli
 
 NZ = 8
 SPACING = (1.0, 1.0, 2.0)

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import trimesh
-from harness import assert_refused, assert_succeeded, files_in, run_cli
+from harness import assert_refused, assert_succeeded, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
