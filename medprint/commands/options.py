@@ -65,7 +65,7 @@ class BoundedInt(click.IntRange):
             return super().convert(value, param, ctx)
         except click.BadParameter as error:
             if self.why and error.message and self.why not in error.message:
-                error.message = f"{error.message} ({self.why})"
+                self.fail(f"{error.message} ({self.why})", param, ctx)
             raise
 
 

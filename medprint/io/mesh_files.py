@@ -144,7 +144,7 @@ def _write_3mf(meshes: Sequence[Mesh], colours: Sequence[tuple[int, int, int] | 
         material = materials.AddMaterial(name, wrapper.RGBAToColor(red, green, blue, 255))
         part.SetObjectLevelProperty(materials.GetResourceID(), material)
         model.AddBuildItem(part, wrapper.GetIdentityTransform())
-    temp.write_bytes(_3mf_bytes(wrapper, model.QueryWriter("3mf")))
+    temp.write_bytes(_3mf_bytes(wrapper, model.QueryWriter("3mf")).tobytes())
 
 
 def _3mf_bytes(wrapper: object, writer: object) -> NDArray[np.uint8]:

@@ -42,7 +42,7 @@ def _finite(option: str, value: object) -> float:
 
 
 def _whole(option: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, Integral) or not low <= int(value) <= high:
         raise ParameterError(f"{option}: {value!r} must be a whole number {low}..{high}")
 
 
