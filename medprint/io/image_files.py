@@ -39,6 +39,9 @@ _VOXEL_MM_RANGE = (1e-3, 100.0)
 # Compressed bytes read, and most bytes decompressed, at a time while checking a stream.
 _CHUNK = 1 << 22
 
+# Most bytes deflate can pack into one (a run of one byte value).
+_DEFLATE_MAX_RATIO = 1032
+
 
 def is_image_file(path: Path) -> bool:
     """True when the file name has one of the image suffixes medprint reads."""
@@ -161,6 +164,7 @@ def read_nifti_voxels(path: Path, layout: DataLayout, voxels: NiftiVoxels) -> np
         _check_raw_size(path, layout)
         array = np.fromfile(layout.data_path, dtype=dtype, count=count, offset=layout.offset)
     else:
+        _check_packable(path, layout)  # before the buffer: a damaged size must not cost gigabytes first
         buffer = bytearray(layout.data_bytes)
         _check_stream(path, layout, _Filler(buffer, layout.stream_skip))
         array = np.frombuffer(buffer, dtype=dtype)
@@ -273,6 +277,21 @@ def check_data_complete(path: Path, layout: DataLayout) -> None:
         _check_raw_size(path, layout)
     elif layout.codec != "other":
         _check_stream(path, layout, lambda piece: None)
+
+
+def _check_packable(path: Path, layout: DataLayout) -> None:
+    """Refuse a header that asks for more bytes than the compressed file could ever hold.
+
+    Deflate packs at most 1032 bytes into one, so a 10 kB ``.nii.gz`` whose
+    header says 64 GB is damaged or cut: refused before the voxel buffer is made.
+    """
+    packed = layout.data_path.stat().st_size - max(layout.offset, 0)
+    needed = layout.stream_skip + layout.data_bytes
+    if needed > _DEFLATE_MAX_RATIO * packed + _CHUNK:
+        raise InputError(
+            f"{path}: its header asks for {needed} bytes of voxels, more than its {packed} compressed bytes can hold; "
+            "the file is incomplete or its header damaged: copy it again"
+        )
 
 
 def _check_raw_size(path: Path, layout: DataLayout) -> None:

@@ -201,7 +201,7 @@ def list_labels(path: Path | str, names_file: Path | str | None = None) -> dict[
         return read_rtstruct_rois(source)
     named = _read_names(names_file) if names_file is not None else None
     labelmap = _read_labelmap(source)
-    segments = named if named is not None else _slicer_segments(labelmap.metadata, source)
+    segments = named if named is not None else _slicer_segments(labelmap.metadata, _labels_file(source))
     present = _present_values(labelmap)
     _check_label_values(source, present, named=bool(segments))
     return _as_dict(_available(segments, present))
@@ -345,7 +345,7 @@ def _load_labelmap_masks(
 ) -> list[Mask]:
     named = _read_names(names_file) if names_file is not None else None  # validate options before the work
     labelmap = _read_labelmap(source)
-    segments = named if named is not None else _slicer_segments(labelmap.metadata, source)
+    segments = named if named is not None else _slicer_segments(labelmap.metadata, _labels_file(source))
     present = _present_values(labelmap)
     _check_label_values(source, present, named=bool(segments))
     available = _available(segments, present)
@@ -680,7 +680,7 @@ def _slicer_header_names(source: Path) -> list[_Segment]:
         reader.ReadImageInformation()  # the header only: the voxels are not used
     except RuntimeError:
         raise InputError(f"{_names_file(source)}: cannot read this NRRD header; is it a Slicer .seg.nrrd?") from None
-    segments = _slicer_segments({key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}, source)
+    segments = _slicer_segments({key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}, _names_file(source))
     if not segments:
         raise InputError(
             f"{_names_file(source)}: no Segment0_Name / Segment0_LabelValue keys; is it a Slicer .seg.nrrd?"
@@ -688,8 +688,11 @@ def _slicer_header_names(source: Path) -> list[_Segment]:
     return segments
 
 
-def _slicer_segments(metadata: Mapping[str, str], source: Path) -> list[_Segment]:
-    """Segments declared by Slicer's ``SegmentN_Name`` / ``_LabelValue`` / ``_Layer`` header keys."""
+def _slicer_segments(metadata: Mapping[str, str], named: str) -> list[_Segment]:
+    """Segments declared by Slicer's ``SegmentN_Name`` / ``_LabelValue`` / ``_Layer`` header keys.
+
+    ``named`` is how messages name the file (``--labels FILE`` or ``--labels-names FILE``).
+    """
     keys = set(metadata)
     segments = []
     index = 0
@@ -699,7 +702,10 @@ def _slicer_segments(metadata: Mapping[str, str], source: Path) -> list[_Segment
         value = _as_number(metadata[value_key]) if value_key in keys else index + 1
         layer = _as_number(metadata[layer_key]) if layer_key in keys else 0
         if value is None or layer is None:
-            raise InputError(f"{source}: Segment{index} has a malformed label value or layer; fix the Slicer header")
+            raise InputError(
+                f"{named}: Segment{index} has a malformed label value or layer "
+                f"({_short(metadata.get(value_key, ''))}, {_short(metadata.get(layer_key, ''))}); fix the Slicer header"
+            )
         segments.append(_Segment(value, metadata[f"Segment{index}_Name"], layer))
         index += 1
     return segments

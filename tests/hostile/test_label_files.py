@@ -207,6 +207,24 @@ def four_d_nrrd(tmp: Path) -> tuple[list[object], list[str]]:
     return labels_arg(write(tmp / "seg.nrrd", header.encode() + voxels.tobytes())), ["--labels", "seg.nrrd", "4-D"]
 
 
+def huge_claim_nii_gz(tmp: Path) -> tuple[list[object], list[str]]:
+    # A 300-byte .nii.gz whose header says 2048^3 int64 voxels (64 GB): refused before any buffer is made.
+    data = nifti_bytes(label_block()[:2, :2, :2].astype(np.int64))
+    data = patched(data, 40, "<8h", 3, 2048, 2048, 2048, 1, 1, 1, 1)
+    return labels_arg(write(tmp / "seg.nii.gz", gzip.compress(data))), [
+        "--labels", "seg.nii.gz", "compressed bytes can hold"]
+
+
+def malformed_slicer_segment(tmp: Path) -> tuple[list[object], list[str]]:
+    image = sitk.GetImageFromArray(labels_zyx())
+    image.SetSpacing((1.0, 1.0, 2.0))
+    image.SetDirection((-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))
+    image.SetMetaData("Segment0_Name", "bone")
+    image.SetMetaData("Segment0_LabelValue", "one")
+    sitk.WriteImage(image, str(tmp / "case.seg.nrrd"))
+    return labels_arg(tmp / "case.seg.nrrd"), ["--labels", "case.seg.nrrd", "Segment0", "'one'"]
+
+
 def directory(tmp: Path) -> tuple[list[object], list[str]]:
     (tmp / "seg.nii.gz").mkdir()
     return labels_arg(tmp / "seg.nii.gz"), ["--labels", "seg.nii.gz", "folder"]
@@ -294,6 +312,8 @@ HOSTILE: dict[str, Case] = {
     "2-D label map": two_d,
     "4-D NIfTI label map": four_d_nifti,
     "4-D NRRD label map": four_d_nrrd,
+    "header claims 64 GB in 300 bytes": huge_claim_nii_gz,
+    "malformed Slicer segment value": malformed_slicer_segment,
     "folder as --labels": directory,
     "empty label file": empty_label_file,
     "names not UTF-8": names_not_utf8,
@@ -330,6 +350,24 @@ def test_sound_label_map_converts(tmp_path: Path, scan: Path, out_dir: Path) -> 
                           write(tmp_path / "names.json", json.dumps({"1": "bone", "2": "fat"}).encode()))
         assert_succeeded(outcome)
         assert {"model_bone.stl", "model_fat.stl"} <= files_in(target.parent), files_in(target.parent)
+
+
+def test_slicer_layers_convert(tmp_path: Path, scan: Path, out_dir: Path) -> None:
+    """The control for Slicer files: a two-layer .seg.nrrd with overlapping segments makes one part each."""
+    layers = np.zeros((16, 16, 16, 2), dtype=np.uint8)
+    layers[4:12, 4:12, 4:12, 0] = 1
+    layers[6:14, 6:14, 6:14, 1] = 1  # overlaps the first: only a second layer can hold it
+    keys = {"Segment0_Name": "bone", "Segment0_LabelValue": "1", "Segment0_Layer": "0",
+            "Segment1_Name": "shell", "Segment1_LabelValue": "1", "Segment1_Layer": "1"}
+    image = sitk.GetImageFromArray(layers, isVector=True)
+    image.SetSpacing((1.0, 1.0, 2.0))
+    image.SetDirection((-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))
+    for key, value in keys.items():
+        image.SetMetaData(key, value)
+    sitk.WriteImage(image, str(tmp_path / "case.seg.nrrd"), True)
+    outcome = run_cli("convert", scan, "-o", out_dir / "model.stl", "--labels", tmp_path / "case.seg.nrrd")
+    assert_succeeded(outcome)
+    assert {"model_bone.stl", "model_shell.stl"} <= files_in(out_dir), files_in(out_dir)
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
