@@ -146,14 +146,23 @@ def load_label_mask(
         One per selected label, in the order asked, each a boolean ``(z, y, x)``
         array on ``reference.geometry`` named after the label.
 
+    Label maps are read through the same checked path as scans
+    (:func:`medprint.io.image_files.read_checked_image`): a damaged or cut
+    file, impossible geometry and NaN/Inf labels are refused, each message
+    naming ``--labels``.
+
     Raises
     ------
     InputError
-        Unreadable file, not a label map, no contours for an ROI.
+        Unreadable, damaged or incomplete file, not a regular file, not a label
+        map, NaN/Inf or fractional labels, a names file that is empty, over
+        :data:`MAX_NAMES_BYTES`, not UTF-8 or not a names JSON object, no
+        contours for an ROI.
     ParameterError
         A label that is not in the file or names file (close matches listed).
     GeometryError
-        The labels lie outside the scan, or a SEG/RTSTRUCT references another series.
+        Impossible voxel sizes or orientation in the label map's header, the
+        labels lie outside the scan, or a SEG/RTSTRUCT references another series.
     """
     source = _regular_file(path, LABELS_OPTION, "label file")
     kind = _kind_of(source)

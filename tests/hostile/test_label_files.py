@@ -230,6 +230,11 @@ def directory(tmp: Path) -> tuple[list[object], list[str]]:
     return labels_arg(tmp / "seg.nii.gz"), ["--labels", "seg.nii.gz", "folder"]
 
 
+def device_as_labels(tmp: Path) -> tuple[list[object], list[str]]:
+    (tmp / "seg.nii").symlink_to("/dev/zero")  # endless zeros: would read as an all-background map, or forever
+    return labels_arg(tmp / "seg.nii"), ["--labels", "seg.nii", "a device"]
+
+
 def empty_label_file(tmp: Path) -> tuple[list[object], list[str]]:
     return labels_arg(write(tmp / "seg.nii.gz", b"")), ["--labels", "seg.nii.gz", "empty"]
 
@@ -315,6 +320,7 @@ HOSTILE: dict[str, Case] = {
     "header claims 64 GB in 300 bytes": huge_claim_nii_gz,
     "malformed Slicer segment value": malformed_slicer_segment,
     "folder as --labels": directory,
+    "device (symlink to /dev/zero) as --labels": device_as_labels,
     "empty label file": empty_label_file,
     "names not UTF-8": names_not_utf8,
     "names empty": names_empty,

@@ -315,3 +315,25 @@ def test_label_map_and_scan_grids_read_alike(tmp_path: Path) -> None:
         volume = load_volume(path, modality="CT")
         (mask,) = load_label_mask(path, volume, labels=[1])
         np.testing.assert_array_equal(mask.array, volume.array == 1)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", [
+    "totalseg_torso_ct/reference/example_seg.nii.gz",
+    "totalseg_dicom_ct_series/reference/example_seg_dicom.nii.gz",
+    "totalseg_abdomen_mr/reference/example_seg_mr.nii.gz",
+    "pyradiomics_brain1/brain1_label.nrrd",
+    "dcmqi_ct3slice_seg/reference/partial_overlaps-1.nrrd",
+])
+def test_real_label_maps_read_checked_as_itk_reads_them(real_data, name: str) -> None:  # type: ignore[no-untyped-def]
+    # medprint now reads label maps itself (NIfTI) or checks them before ITK: real files must come out unchanged.
+    from medprint.io.image_files import read_checked_image
+
+    path = real_data(name)
+    checked = read_checked_image(path, channels=True)
+    image = sitk.ReadImage(str(path))
+    np.testing.assert_array_equal(checked.array, sitk.GetArrayFromImage(image))
+    np.testing.assert_allclose(checked.geometry.spacing, image.GetSpacing(), atol=1e-5)
+    np.testing.assert_allclose(checked.geometry.origin, image.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(checked.geometry.direction, image.GetDirection(), atol=1e-5)
+    assert 0 < len(list_labels(path)) <= 1000
