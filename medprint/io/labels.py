@@ -439,9 +439,8 @@ def _check_label_values(source: Path, present: Mapping[tuple[int, int], int], *,
         return
     hint = "" if negative else f" (more than {MAX_UNNAMED_LABELS} labels need names: {NAMES_OPTION})"
     raise InputError(
-        f"{_labels_file(source)}: looks like a scan, not a label map (values {min(values)}..{max(values)}, {len(values)} "
-        "distinct non-zero); "
-        f"give the segmentation file{hint}"
+        f"{_labels_file(source)}: looks like a scan, not a label map (values {min(values)}..{max(values)}, "
+        f"{len(values)} distinct non-zero); give the segmentation file{hint}"
     )
 
 
@@ -622,7 +621,9 @@ def _names_text(source: Path) -> str:
     """A JSON or text names file's text: not empty, not huge, UTF-8 (a byte-order mark is allowed)."""
     size = source.stat().st_size
     if size == 0:
-        raise InputError(f"{_names_file(source)}: the names file is empty (0 bytes); give the file that names the labels")
+        raise InputError(
+            f"{_names_file(source)}: the names file is empty (0 bytes); give the file that names the labels"
+        )
     if size > MAX_NAMES_BYTES:
         raise InputError(
             f"{_names_file(source)}: is {size / 1e6:.0f} MB, larger than any names file "
@@ -641,7 +642,9 @@ def _json_names(source: Path, key: str, text: str) -> list[_Segment]:
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{_names_file(source)}: cannot read this names file as JSON ({error}); check the file") from None
+        raise InputError(
+            f"{_names_file(source)}: cannot read this names file as JSON ({error}); check the file"
+        ) from None
     except RecursionError:
         raise InputError(f"{_names_file(source)}: the JSON is nested too deeply to be a names file; check the file") \
             from None

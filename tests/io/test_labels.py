@@ -281,8 +281,8 @@ def test_non_finite_labels_have_no_escape(tmp_path: Path) -> None:
     values[2:6, 10:20, 10:20] = 3.0
     values[4, 12, 15] = np.nan
     path = write_label_map(tmp_path / "nan.nrrd", values, SCAN)
-    with pytest.raises(InputError, match=r"1 voxel is NaN or infinite, the first at voxel \(i, j, k\) = \(15, 12, 4\)") \
-            as caught:
+    where = r"1 voxel is NaN or infinite, the first at voxel \(i, j, k\) = \(15, 12, 4\)"
+    with pytest.raises(InputError, match=rf"^--labels .*nan\.nrrd: {where}") as caught:
         load_label_mask(path, scan_volume(), labels=[3])
     assert "--non-finite" not in str(caught.value)  # a label is a category: nothing may stand in for NaN
 
