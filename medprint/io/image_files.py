@@ -13,7 +13,8 @@ from __future__ import annotations
 import bz2
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ _VOXEL_MM_RANGE = (1e-3, 100.0)
 
 # Compressed bytes read, and most bytes decompressed, at a time while checking a stream.
 _CHUNK = 1 << 22
+
+# Most bytes deflate can pack into one (a run of one byte value).
+_DEFLATE_MAX_RATIO = 1032
 
 
 def is_image_file(path: Path) -> bool:
@@ -72,19 +76,78 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
     GeometryError
         Impossible voxel sizes, directions or positions in the header.
     """
-    header = read_raw_header(path)
-    if header.voxels is not None and header.layout is not None and header.geometry is not None:
-        array, geometry = read_nifti_voxels(path, header.layout, header.voxels), header.geometry
-    else:
-        array, geometry = _read_with_itk(path, header)
-    _check_voxel_size(path, geometry)
+    image = read_checked_image(path)
+    array, geometry = image.array, image.geometry
     notes = replace_non_finite(array, non_finite, source=str(path))
     chosen, note = _decide_modality(array, modality)
     if note:
         notes += (note,)
         log.info("%s: %s", path.name, note)
-    metadata = {"source_format": header.format_name, "modality": chosen}
+    metadata = {"source_format": image.format_name, "modality": chosen}
     return Volume(array=array, geometry=geometry, modality=chosen, metadata=metadata, notes=notes)
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """The voxels and geometry of an image file whose header and data were checked.
+
+    Parameters
+    ----------
+    array : ndarray, shape (z, y, x), or (z, y, x, c) for several values per voxel
+        The voxels as stored (scaled by NIfTI's ``scl_slope``/``scl_inter``).
+    geometry : Geometry
+        LPS placement, from the checked header (NIfTI) or from ITK (NRRD, MetaImage).
+    format_name : str
+        ``'NIfTI'``, ``'NRRD'`` or ``'MetaImage'``.
+    metadata : Mapping of str to str
+        The header's key/value fields as ITK reports them (NRRD, MetaImage;
+        e.g. Slicer's ``Segment0_Name``); empty for NIfTI.
+    """
+
+    array: np.ndarray
+    geometry: Geometry
+    format_name: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def components(self) -> int:
+        """Values per voxel (1 for a scan or a label map, one per layer for a multi-layer ``.seg.nrrd``)."""
+        return 1 if self.array.ndim == 3 else int(self.array.shape[-1])
+
+
+def read_checked_image(path: Path, *, channels: bool = False) -> CheckedImage:
+    """Read a NIfTI, NRRD or MetaImage file once its header and data are known to be sane.
+
+    The one checked reading path of scans and label maps: the header is
+    judged first (see :mod:`medprint.io.image_headers`), compressed data is
+    verified to its end, and impossible voxel sizes are refused.  Non-finite
+    voxels are left for the caller to judge (a scan may replace them, a label
+    map never).
+
+    Parameters
+    ----------
+    path : Path
+        A regular file (the caller refuses pipes and folders before this opens it).
+    channels : bool
+        Accept several values per voxel (NRRD/MetaImage vector images such as
+        Slicer's multi-layer ``.seg.nrrd``); without it they are refused.
+
+    Raises
+    ------
+    InputError
+        Not an image of the format its name says, damaged or incomplete data,
+        not 3-D, or several values per voxel without ``channels``.
+    GeometryError
+        Impossible voxel sizes, directions or positions in the header.
+    """
+    header = read_raw_header(path)
+    metadata: Mapping[str, str] = {}
+    if header.voxels is not None and header.layout is not None and header.geometry is not None:
+        array, geometry = read_nifti_voxels(path, header.layout, header.voxels), header.geometry
+    else:
+        array, geometry, metadata = _read_with_itk(path, header, channels=channels)
+    _check_voxel_size(path, geometry)
+    return CheckedImage(array, geometry, header.format_name, metadata)
 
 
 def read_nifti_voxels(path: Path, layout: DataLayout, voxels: NiftiVoxels) -> np.ndarray:
@@ -101,6 +164,7 @@ def read_nifti_voxels(path: Path, layout: DataLayout, voxels: NiftiVoxels) -> np
         _check_raw_size(path, layout)
         array = np.fromfile(layout.data_path, dtype=dtype, count=count, offset=layout.offset)
     else:
+        _check_packable(path, layout)  # before the buffer: a damaged size must not cost gigabytes first
         buffer = bytearray(layout.data_bytes)
         _check_stream(path, layout, _Filler(buffer, layout.stream_skip))
         array = np.frombuffer(buffer, dtype=dtype)
@@ -114,7 +178,9 @@ def read_nifti_voxels(path: Path, layout: DataLayout, voxels: NiftiVoxels) -> np
     return array
 
 
-def _read_with_itk(path: Path, header: RawHeader) -> tuple[np.ndarray, Geometry]:
+def _read_with_itk(
+    path: Path, header: RawHeader, *, channels: bool
+) -> tuple[np.ndarray, Geometry, dict[str, str]]:
     """NRRD and MetaImage voxels and geometry, read by ITK once the header and data are known sane."""
     if header.layout is not None:
         check_data_complete(path, header.layout)
@@ -126,12 +192,13 @@ def _read_with_itk(path: Path, header: RawHeader) -> tuple[np.ndarray, Geometry]
     image = _read(path)
     if image.GetDimension() != 3:
         raise InputError(f"{path}: medprint needs a 3-D volume, this image is {image.GetDimension()}-D")
-    if image.GetNumberOfComponentsPerPixel() != 1:
+    if image.GetNumberOfComponentsPerPixel() != 1 and not channels:
         raise InputError(
             f"{path}: has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour or vector image); "
             "give a single-channel scan"
         )
-    return sitk.GetArrayFromImage(image), _itk_geometry(path, image)
+    metadata = {key: image.GetMetaData(key) for key in image.GetMetaDataKeys()}
+    return sitk.GetArrayFromImage(image), _itk_geometry(path, image), metadata
 
 
 def _itk_geometry(path: Path, image: sitk.Image) -> Geometry:
@@ -210,6 +277,21 @@ def check_data_complete(path: Path, layout: DataLayout) -> None:
         _check_raw_size(path, layout)
     elif layout.codec != "other":
         _check_stream(path, layout, lambda piece: None)
+
+
+def _check_packable(path: Path, layout: DataLayout) -> None:
+    """Refuse a header that asks for more bytes than the compressed file could ever hold.
+
+    Deflate packs at most 1032 bytes into one, so a 10 kB ``.nii.gz`` whose
+    header says 64 GB is damaged or cut: refused before the voxel buffer is made.
+    """
+    packed = layout.data_path.stat().st_size - max(layout.offset, 0)
+    needed = layout.stream_skip + layout.data_bytes
+    if needed > _DEFLATE_MAX_RATIO * packed + _CHUNK:
+        raise InputError(
+            f"{path}: its header asks for {needed} bytes of voxels, more than its {packed} compressed bytes can hold; "
+            "the file is incomplete or its header damaged: copy it again"
+        )
 
 
 def _check_raw_size(path: Path, layout: DataLayout) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,7 +193,7 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
         try:
             with gzip.open(path, "rb") as stream:
                 head = stream.read(540)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:  # zlib.error: a bit flipped in the deflate stream
             raise InputError(
                 f"{path}: the compressed NIfTI header cannot be read ({error}); copy the file again"
             ) from None

@@ -21,10 +21,11 @@ import difflib
 import json
 import logging
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
@@ -35,13 +36,14 @@ if TYPE_CHECKING:
 
 from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
-from ..volume import Mask, Volume
-from .image_files import is_image_file
+from ..volume import Mask, Volume, all_finite, describe_non_finite
+from .image_files import is_image_file, read_checked_image
 
 log = logging.getLogger("medprint")
 
 __all__ = [
     "LABEL_OPTION",
+    "LABELS_OPTION",
     "NAMES_OPTION",
     "FORCE_OPTION",
     "list_labels",
@@ -52,6 +54,7 @@ __all__ = [
 
 #: Command-line spellings named in error messages (one place, so the CLI and messages agree).
 LABEL_OPTION = "--label"
+LABELS_OPTION = "--labels"
 NAMES_OPTION = "--labels-names"
 FORCE_OPTION = "--force-geometry"
 
@@ -66,6 +69,10 @@ _KEPT_WARNING = 0.8
 #: More distinct labels than this need a names file: segmentations hold tens to hundreds of structures
 #: (TotalSegmentator 117, brain atlases a few hundred), a scan thousands of intensities.
 MAX_UNNAMED_LABELS = 1000
+#: Largest names file read (a TotalSegmentator class map is a few kB; an atlas table well under 1 MB).
+MAX_NAMES_BYTES = 10 * 1024 * 1024
+# Label values a float label map may hold: they become int32.
+_INT32 = np.iinfo(np.int32)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,26 @@ class _Segment:
     value: int
     name: str
     layer: int = 0
+
+
+@dataclass(frozen=True)
+class _LabelMap:
+    """A label map read through the checked path: integer labels, one layer per component, and the header keys."""
+
+    array: NDArray[np.integer]
+    geometry: Geometry
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[NDArray[np.integer]]:
+        """Each layer ``(z, y, x)`` (one, except for Slicer's multi-layer ``.seg.nrrd``)."""
+        if self.array.ndim == 3:
+            return [self.array]
+        return [self.array[..., c] for c in range(self.array.shape[-1])]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.array.shape[:3])  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,16 +146,25 @@ def load_label_mask(
         One per selected label, in the order asked, each a boolean ``(z, y, x)``
         array on ``reference.geometry`` named after the label.
 
+    Label maps are read through the same checked path as scans
+    (:func:`medprint.io.image_files.read_checked_image`): a damaged or cut
+    file, impossible geometry and NaN/Inf labels are refused, each message
+    naming ``--labels``.
+
     Raises
     ------
     InputError
-        Unreadable file, not a label map, no contours for an ROI.
+        Unreadable, damaged or incomplete file, not a regular file, not a label
+        map, NaN/Inf or fractional labels, a names file that is empty, over
+        :data:`MAX_NAMES_BYTES`, not UTF-8 or not a names JSON object, no
+        contours for an ROI.
     ParameterError
         A label that is not in the file or names file (close matches listed).
     GeometryError
-        The labels lie outside the scan, or a SEG/RTSTRUCT references another series.
+        Impossible voxel sizes or orientation in the label map's header, the
+        labels lie outside the scan, or a SEG/RTSTRUCT references another series.
     """
-    source = _existing(path, "label file")
+    source = _regular_file(path, LABELS_OPTION, "label file")
     kind = _kind_of(source)
     if kind != "labelmap" and names_file is not None:
         raise ParameterError(
@@ -162,7 +198,7 @@ def list_labels(path: Path | str, names_file: Path | str | None = None) -> dict[
         Label maps: every non-zero value present -> its name (``label_N`` when
         unnamed).  SEG: segment number -> SegmentLabel.  RTSTRUCT: ROI number -> ROIName.
     """
-    source = _existing(path, "label file")
+    source = _regular_file(path, LABELS_OPTION, "label file")
     kind = _kind_of(source)
     if kind == "seg":
         from .dicom_seg import read_seg_segments
@@ -173,9 +209,9 @@ def list_labels(path: Path | str, names_file: Path | str | None = None) -> dict[
 
         return read_rtstruct_rois(source)
     named = _read_names(names_file) if names_file is not None else None
-    image = _read_labelmap(source)
-    segments = named if named is not None else _slicer_segments(image, source)
-    present = _present_values(image)
+    labelmap = _read_labelmap(source)
+    segments = named if named is not None else _slicer_segments(labelmap.metadata, _labels_file(source))
+    present = _present_values(labelmap)
     _check_label_values(source, present, named=bool(segments))
     return _as_dict(_available(segments, present))
 
@@ -211,7 +247,8 @@ def resample_nearest(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int
     ndarray, shape ``shape_zyx``
         Same dtype as the image; 0 where the target lies outside the source.
     """
-    if _same_grid(image, geometry, shape_zyx):
+    size_zyx = tuple(reversed(image.GetSize()))
+    if _same_grid_values(image.GetSpacing(), image.GetOrigin(), image.GetDirection(), size_zyx, geometry, shape_zyx):
         return sitk.GetArrayFromImage(image)
     resampler = sitk.ResampleImageFilter()
     resampler.SetSize([int(n) for n in reversed(shape_zyx)])
@@ -316,14 +353,14 @@ def _load_labelmap_masks(
     force_geometry: bool,
 ) -> list[Mask]:
     named = _read_names(names_file) if names_file is not None else None  # validate options before the work
-    image = _read_labelmap(source)
-    segments = named if named is not None else _slicer_segments(image, source)
-    present = _present_values(image)
+    labelmap = _read_labelmap(source)
+    segments = named if named is not None else _slicer_segments(labelmap.metadata, _labels_file(source))
+    present = _present_values(labelmap)
     _check_label_values(source, present, named=bool(segments))
     available = _available(segments, present)
     wanted = _resolve_labelmap(labels, segments, available, present, source, names_file)
-    layers = _on_reference_grid(source, image, reference, force_geometry)
-    voxel_mm3 = float(np.prod(image.GetSpacing()))
+    layers = _on_reference_grid(source, labelmap, reference, force_geometry)
+    voxel_mm3 = labelmap.geometry.voxel_volume_mm3
     masks = []
     for seg in wanted:
         layer = layers[seg.layer] if len(layers) > 1 else layers[0]
@@ -335,43 +372,52 @@ def _load_labelmap_masks(
     return masks
 
 
-def _read_labelmap(source: Path) -> sitk.Image:
+def _read_labelmap(source: Path) -> _LabelMap:
+    """A label map through the same checked reading path as scans, its labels as integers.
+
+    A label map gets every check a scan gets (header, complete and
+    uncorrupted data, possible geometry): a ``.nii.gz`` cut in half would
+    otherwise give an organ with its missing part as background.
+    """
     if not is_image_file(source):
         raise InputError(
-            f"{source}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; "
+            f"{_labels_file(source)}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; "
             "give one of those"
         )
     try:
-        image = sitk.ReadImage(str(source))
-    except RuntimeError as error:
-        last = str(error).strip().splitlines()[-1].strip() if str(error).strip() else "unreadable"
-        raise InputError(f"{source}: cannot read this label map ({last}); is the file complete?") from None
-    if image.GetDimension() != 3:
-        raise InputError(f"{source}: a label map must be 3-D, this one is {image.GetDimension()}-D")
-    return _as_integer_labels(source, image)
+        image = read_checked_image(source, channels=True)  # several components: Slicer's layers
+    except InputError as error:  # GeometryError too, kept as such
+        raise type(error)(f"{LABELS_OPTION} {error}") from None
+    return _LabelMap(_as_integer_labels(source, image.array), image.geometry, image.metadata)
 
 
-def _as_integer_labels(source: Path, image: sitk.Image) -> sitk.Image:
-    """Integer labels; a float map whose values are all whole numbers is converted."""
-    pixel = image.GetPixelIDTypeAsString()
-    if "float" not in pixel:
-        return image
-    array = sitk.GetArrayViewFromImage(image)
-    if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+def _as_integer_labels(source: Path, array: NDArray[np.generic]) -> NDArray[np.integer]:
+    """Integer labels; a float map whose values are all whole numbers is converted.
+
+    There is no ``--non-finite`` for labels: a label is a category, and a NaN
+    in one says the file was not a label map or was damaged.
+    """
+    if array.dtype.kind not in "f":
+        return array  # type: ignore[return-value]
+    if not all_finite(array):
+        bad = ~np.isfinite(array)
         raise InputError(
-            f"{source}: holds fractional values ({pixel}), not integer labels; is it a scan or a probability map? "
-            "give a label map"
+            f"{_labels_file(source)}: {describe_non_finite(bad if bad.ndim == 3 else bad.any(axis=-1))}; "
+            "a label map holds whole-number labels, never NaN or Inf: export the segmentation again as integers"
         )
-    target = sitk.sitkVectorInt32 if image.GetNumberOfComponentsPerPixel() > 1 else sitk.sitkInt32
-    return sitk.Cast(image, target)
+    low, high = float(array.min()), float(array.max())
+    if np.any(array != np.round(array)) or low < _INT32.min or high > _INT32.max:
+        raise InputError(
+            f"{_labels_file(source)}: holds fractional values ({array.dtype}, {low:g}..{high:g}), not integer labels; "
+            "is it a scan or a probability map? give a label map"
+        )
+    return array.astype(np.int32)
 
 
-def _present_values(image: sitk.Image) -> dict[tuple[int, int], int]:
+def _present_values(labelmap: _LabelMap) -> dict[tuple[int, int], int]:
     """(layer, value) -> voxel count of every non-zero label present."""
-    array = sitk.GetArrayViewFromImage(image)
-    layers = [array] if image.GetNumberOfComponentsPerPixel() == 1 else [array[..., c] for c in range(array.shape[-1])]
     present: dict[tuple[int, int], int] = {}
-    for index, layer in enumerate(layers):
+    for index, layer in enumerate(labelmap.layers):
         values, counts = np.unique(layer, return_counts=True)
         present.update({(index, int(v)): int(c) for v, c in zip(values, counts) if v != 0})
     return present
@@ -393,9 +439,8 @@ def _check_label_values(source: Path, present: Mapping[tuple[int, int], int], *,
         return
     hint = "" if negative else f" (more than {MAX_UNNAMED_LABELS} labels need names: {NAMES_OPTION})"
     raise InputError(
-        f"{source}: looks like a scan, not a label map (values {min(values)}..{max(values)}, {len(values)} "
-        "distinct non-zero); "
-        f"give the segmentation file{hint}"
+        f"{_labels_file(source)}: looks like a scan, not a label map (values {min(values)}..{max(values)}, "
+        f"{len(values)} distinct non-zero); give the segmentation file{hint}"
     )
 
 
@@ -415,7 +460,7 @@ def _resolve_labelmap(
 ) -> list[_Segment]:
     if labels is None:
         if not available:
-            raise InputError(f"{source}: the label map is empty (all zero)")
+            raise InputError(f"{_labels_file(source)}: the label map is empty (all zero); give the segmentation file")
         return available
     if len(labels) == 0:
         raise ParameterError(f"{LABEL_OPTION}: none given; {source.name} has {_listing(_as_dict(available))}")
@@ -470,48 +515,60 @@ def _resolve_labelmap_one(
 
 
 def _on_reference_grid(
-    source: Path, image: sitk.Image, reference: Volume, force_geometry: bool
+    source: Path, labelmap: _LabelMap, reference: Volume, force_geometry: bool
 ) -> list[NDArray[np.generic]]:
     """The label map's layers on the reference grid, by patient coordinates."""
-    components = image.GetNumberOfComponentsPerPixel()
-    layers = [image] if components == 1 else [sitk.VectorIndexSelectionCast(image, c) for c in range(components)]
-    if not _overlaps(image, reference.geometry, reference.shape):
-        return [_voxel_for_voxel(source, layer, reference, force_geometry) for layer in layers]
-    if not _same_grid(image, reference.geometry, reference.shape):
-        log.info(
-            "%s: label map grid %s at %s mm differs from the scan's %s; resampled by patient coordinates "
-            "(nearest neighbour)", source.name, "x".join(str(n) for n in image.GetSize()),
-            _fmt(image.GetSpacing()), "x".join(str(n) for n in reversed(reference.shape)),
-        )
-    return [resample_nearest(layer, reference.geometry, reference.shape) for layer in layers]
+    if not _overlaps(labelmap.geometry, labelmap.shape, reference.geometry, reference.shape):
+        return [_voxel_for_voxel(source, labelmap, layer, reference, force_geometry) for layer in labelmap.layers]
+    if _same_grid(labelmap.geometry, labelmap.shape, reference.geometry, reference.shape):
+        return labelmap.layers
+    log.info(
+        "%s: label map grid %s at %s mm differs from the scan's %s; resampled by patient coordinates "
+        "(nearest neighbour)", source.name, "x".join(str(n) for n in reversed(labelmap.shape)),
+        _fmt(labelmap.geometry.spacing), "x".join(str(n) for n in reversed(reference.shape)),
+    )
+    return [resample_nearest(_as_image(layer, labelmap.geometry), reference.geometry, reference.shape)
+            for layer in labelmap.layers]
 
 
-def _voxel_for_voxel(source: Path, image: sitk.Image, reference: Volume, force_geometry: bool) -> NDArray[np.generic]:
-    size = tuple(image.GetSize())
+def _as_image(layer: NDArray[np.generic], geometry: Geometry) -> sitk.Image:
+    image = sitk.GetImageFromArray(np.ascontiguousarray(layer))
+    image.SetSpacing(geometry.spacing)
+    image.SetOrigin(geometry.origin)
+    image.SetDirection(geometry.direction)
+    return image
+
+
+def _voxel_for_voxel(
+    source: Path, labelmap: _LabelMap, layer: NDArray[np.generic], reference: Volume, force_geometry: bool
+) -> NDArray[np.generic]:
+    size = tuple(reversed(labelmap.shape))
     wanted = tuple(reversed(reference.shape))
-    where = f"label map origin {_fmt(image.GetOrigin())} mm, scan origin {_fmt(reference.geometry.origin)} mm"
+    where = f"label map origin {_fmt(labelmap.geometry.origin)} mm, scan origin {_fmt(reference.geometry.origin)} mm"
     if not force_geometry:
         hint = (
             f"; if it was saved without geometry, {FORCE_OPTION} takes it voxel for voxel (same shape)"
             if size == wanted else ""
         )
         raise GeometryError(
-            f"{source}: the label map does not overlap the loaded scan in patient space ({where}); "
+            f"{_labels_file(source)}: the label map does not overlap the loaded scan in patient space ({where}); "
             f"is it from another scan?{hint}"
         )
     if size != wanted:
         raise GeometryError(
-            f"{source}: {FORCE_OPTION} takes a label map voxel for voxel, but its size {size} is not the scan's "
-            f"{wanted}; give the label map made on this scan"
+            f"{_labels_file(source)}: {FORCE_OPTION} takes a label map voxel for voxel, but its size {size} is not "
+            f"the scan's {wanted}; give the label map made on this scan"
         )
     log.warning("%s: does not overlap the scan (%s); taken voxel for voxel (%s)", source.name, where, FORCE_OPTION)
-    return sitk.GetArrayFromImage(image)
+    return layer
 
 
-def _overlaps(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int, int, int]) -> bool:
+def _overlaps(
+    geometry_a: Geometry, shape_a: tuple[int, int, int], geometry_b: Geometry, shape_b: tuple[int, int, int]
+) -> bool:
     """True when the two grids' boxes (voxel edges) intersect in patient space."""
-    low_a, high_a = _box_lps(_image_geometry(image), tuple(reversed(image.GetSize())))  # type: ignore[arg-type]
-    low_b, high_b = _box_lps(geometry, shape_zyx)
+    low_a, high_a = _box_lps(geometry_a, shape_a)
+    low_b, high_b = _box_lps(geometry_b, shape_b)
     return bool(np.all(low_a < high_b) and np.all(low_b < high_a))
 
 
@@ -522,16 +579,21 @@ def _box_lps(geometry: Geometry, shape_zyx: tuple[int, int, int]) -> tuple[NDArr
     return points.min(axis=0), points.max(axis=0)
 
 
-def _image_geometry(image: sitk.Image) -> Geometry:
-    return Geometry(spacing=image.GetSpacing(), origin=image.GetOrigin(), direction=image.GetDirection())
+def _same_grid(
+    geometry_a: Geometry, shape_a: tuple[int, ...], geometry_b: Geometry, shape_b: tuple[int, ...]
+) -> bool:
+    return _same_grid_values(geometry_a.spacing, geometry_a.origin, geometry_a.direction, shape_a, geometry_b, shape_b)
 
 
-def _same_grid(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int, ...]) -> bool:
+def _same_grid_values(
+    spacing: Sequence[float], origin: Sequence[float], direction: Sequence[float], shape_a: tuple[int, ...],
+    geometry: Geometry, shape_b: tuple[int, ...],
+) -> bool:
     return (
-        tuple(image.GetSize()) == tuple(reversed(shape_zyx))
-        and np.allclose(image.GetSpacing(), geometry.spacing, atol=_SAME_GRID_MM)
-        and np.allclose(image.GetOrigin(), geometry.origin, atol=_SAME_GRID_MM)
-        and np.allclose(image.GetDirection(), geometry.direction, atol=_SAME_GRID_COS)
+        tuple(shape_a) == tuple(shape_b)
+        and np.allclose(spacing, geometry.spacing, atol=_SAME_GRID_MM)
+        and np.allclose(origin, geometry.origin, atol=_SAME_GRID_MM)
+        and np.allclose(direction, geometry.direction, atol=_SAME_GRID_COS)
     )
 
 
@@ -542,26 +604,56 @@ def _same_grid(image: sitk.Image, geometry: Geometry, shape_zyx: tuple[int, ...]
 
 def _read_names(path: Path | str) -> list[_Segment]:
     text_path, _, key = str(path).partition("#")
-    source = _existing(text_path, f"names file ({NAMES_OPTION})")
+    source = _regular_file(text_path, NAMES_OPTION, "names file")
     name = source.name.lower()
-    if name.endswith(".json"):
-        segments = _json_names(source, key)
-    elif name.endswith((".nrrd", ".nhdr")):
+    if name.endswith((".nrrd", ".nhdr")):
         segments = _slicer_header_names(source)
+    elif name.endswith(".json"):
+        segments = _json_names(source, key, _names_text(source))
     else:
-        segments = _text_names(source)
+        segments = _text_names(source, _names_text(source))
     if not segments:
-        raise InputError(f"{source}: no label names found in this names file ({NAMES_OPTION}); check its format")
+        raise InputError(f"{_names_file(source)}: no label names found in this names file; check its format")
     return segments
 
 
-def _json_names(source: Path, key: str) -> list[_Segment]:
+def _names_text(source: Path) -> str:
+    """A JSON or text names file's text: not empty, not huge, UTF-8 (a byte-order mark is allowed)."""
+    size = source.stat().st_size
+    if size == 0:
+        raise InputError(
+            f"{_names_file(source)}: the names file is empty (0 bytes); give the file that names the labels"
+        )
+    if size > MAX_NAMES_BYTES:
+        raise InputError(
+            f"{_names_file(source)}: is {size / 1e6:.0f} MB, larger than any names file "
+            f"({MAX_NAMES_BYTES // (1024 * 1024)} MB at most); is it the label map? give the names file"
+        )
     try:
-        content = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{source}: cannot read this names file as JSON ({error}); check the file") from None
+        return source.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{_names_file(source)}: is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8 text"
+        ) from None
+
+
+def _json_names(source: Path, key: str, text: str) -> list[_Segment]:
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{_names_file(source)}: cannot read this names file as JSON ({error}); check the file"
+        ) from None
+    except RecursionError:
+        raise InputError(f"{_names_file(source)}: the JSON is nested too deeply to be a names file; check the file") \
+            from None
     if not isinstance(content, dict) or not content:
-        raise InputError(f"{source}: a names JSON must map label numbers to names, e.g. {{\"1\": \"spleen\"}}")
+        found = "an empty object" if isinstance(content, dict) else f"a JSON {type(content).__name__}"
+        raise InputError(
+            f"{_names_file(source)}: a names JSON must be an object mapping label numbers to names, "
+            f"e.g. {{\"1\": \"spleen\"}}; this one is {found}"
+        )
     nested = all(isinstance(value, dict) for value in content.values())
     if nested:
         if key and key not in content:
@@ -583,46 +675,56 @@ def _pairs_to_segments(source: Path, pairs: Iterable[tuple[object, object]]) -> 
         number, name = (first, second) if _as_number(first) is not None else (second, first)
         value = _as_number(number)
         if value is None or not isinstance(name, str):
-            raise InputError(f"{source}: entry {first!r}: {second!r} is not a label number and a name")
+            raise InputError(
+                f"{_names_file(source)}: entry {_short(first)}: {_short(second)} is not a label number and a name; "
+                'write entries as "1": "spleen"'
+            )
         segments.append(_Segment(value, name))
     return segments
 
 
 def _slicer_header_names(source: Path) -> list[_Segment]:
+    if source.stat().st_size == 0:
+        raise InputError(f"{_names_file(source)}: the file is empty (0 bytes); give the Slicer .seg.nrrd")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(source))
     try:
-        reader.ReadImageInformation()
+        reader.ReadImageInformation()  # the header only: the voxels are not used
     except RuntimeError:
-        raise InputError(f"{source}: cannot read this NRRD header ({NAMES_OPTION}); is it a Slicer .seg.nrrd?") from None
-    segments = _slicer_segments(reader, source)
+        raise InputError(f"{_names_file(source)}: cannot read this NRRD header; is it a Slicer .seg.nrrd?") from None
+    segments = _slicer_segments({key: reader.GetMetaData(key) for key in reader.GetMetaDataKeys()}, _names_file(source))
     if not segments:
-        raise InputError(f"{source}: no Segment0_Name / Segment0_LabelValue keys; is it a Slicer .seg.nrrd?")
+        raise InputError(
+            f"{_names_file(source)}: no Segment0_Name / Segment0_LabelValue keys; is it a Slicer .seg.nrrd?"
+        )
     return segments
 
 
-def _slicer_segments(image: sitk.Image | sitk.ImageFileReader, source: Path) -> list[_Segment]:
-    """Segments declared by Slicer's ``SegmentN_Name`` / ``_LabelValue`` / ``_Layer`` keys."""
-    keys = set(image.GetMetaDataKeys())
+def _slicer_segments(metadata: Mapping[str, str], named: str) -> list[_Segment]:
+    """Segments declared by Slicer's ``SegmentN_Name`` / ``_LabelValue`` / ``_Layer`` header keys.
+
+    ``named`` is how messages name the file (``--labels FILE`` or ``--labels-names FILE``).
+    """
+    keys = set(metadata)
     segments = []
     index = 0
     while f"Segment{index}_Name" in keys:
         value_key, layer_key = f"Segment{index}_LabelValue", f"Segment{index}_Layer"
         # older Slicer files have no LabelValue: segment N is stored as N + 1
-        value = _as_number(image.GetMetaData(value_key)) if value_key in keys else index + 1
-        layer = _as_number(image.GetMetaData(layer_key)) if layer_key in keys else 0
+        value = _as_number(metadata[value_key]) if value_key in keys else index + 1
+        layer = _as_number(metadata[layer_key]) if layer_key in keys else 0
         if value is None or layer is None:
-            raise InputError(f"{source}: Segment{index} has a malformed label value or layer")
-        segments.append(_Segment(value, image.GetMetaData(f"Segment{index}_Name"), layer))
+            raise InputError(
+                f"{named}: Segment{index} has a malformed label value or layer "
+                f"({_short(metadata.get(value_key, ''))}, {_short(metadata.get(layer_key, ''))}); fix the Slicer header"
+            )
+        segments.append(_Segment(value, metadata[f"Segment{index}_Name"], layer))
         index += 1
     return segments
 
 
-def _text_names(source: Path) -> list[_Segment]:
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{source}: cannot read this names file ({error}); give a text file of 'number name' lines")
+def _text_names(source: Path, text: str) -> list[_Segment]:
+    lines = text.splitlines()
     segments = []
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
@@ -638,7 +740,8 @@ def _text_line(source: Path, line_number: int, line: str) -> _Segment:
     value = _as_number(tokens[0])
     if value is None or (len(tokens) < 2 and not quoted):
         raise InputError(
-            f"{source}, line {line_number}: '{line}' is not 'number name'; write one label per line, e.g. '1 liver'"
+            f"{_names_file(source)}, line {line_number}: {_short(line)} is not 'number name'; write one label per "
+            "line, e.g. '1 liver'"
         )
     if quoted:  # ITK-SNAP: IDX R G B A VIS MSH "LABEL"
         return _Segment(value, quoted.group(1))
@@ -706,11 +809,38 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_\-]+", "_", name.strip().lower())
 
 
-def _existing(path: Path | str, what: str) -> Path:
+def _regular_file(path: Path | str, option: str, what: str) -> Path:
+    """The path as given, refused before it is opened unless it is a regular file (a pipe would block forever)."""
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"{source}: no such {what}; check the path")
-    return source
+    try:
+        mode = source.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{option} {source}: no such {what}; check the path") from None
+    except OSError as error:
+        raise InputError(f"{option} {source}: cannot be read ({error.strerror}); check the path and its permissions") \
+            from None
+    if stat.S_ISREG(mode):
+        return source
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{option} {source}: is a folder, not a {what}; give the file itself")
+    kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(
+        mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    raise InputError(f"{option} {source}: is {kind}, not a {what}; copy it to a regular file first")
+
+
+def _labels_file(source: Path) -> str:
+    """How messages name a label map: by the option that gave it."""
+    return f"{LABELS_OPTION} {source}"
+
+
+def _names_file(source: Path) -> str:
+    return f"{NAMES_OPTION} {source}"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A value from a file, quoted and cut, so a hostile file cannot flood the error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_dicom(source: Path, *, pixels: bool, what: str) -> "Dataset":
@@ -737,7 +867,8 @@ def _kind_of(source: Path) -> str:
         return "labelmap"
     if not looks_like_dicom(source):
         raise InputError(
-            f"{source}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; give one of those"
+            f"{_labels_file(source)}: not a label map (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM SEG or RTSTRUCT; "
+            "give one of those"
         )
     header = read_dicom(source, pixels=False, what="DICOM file")
     modality = str(header.get("Modality", "")).upper()

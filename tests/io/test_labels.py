@@ -263,3 +263,77 @@ def test_totalsegmentator_117_class_map_is_no_scan(real_data) -> None:  # type: 
     case = real_data("totalseg_torso_ct/reference")
     listed = list_labels(case / "example_seg.nii.gz", case / "class_map_total_and_total_mr.json#total")
     assert 20 < len(listed) <= 117 and "liver" in listed.values()  # the classes present in this crop
+
+
+def test_label_map_read_through_the_checked_path(tmp_path: Path, label_map: Path) -> None:
+    # The same checks as a scan: a label map cut short is refused, naming --labels, not read with zeros.
+    data = label_map.read_bytes()
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(InputError, match=r"^--labels .*cut\.nii\.gz: .*(damaged|holds).*copy it again"):
+        load_label_mask(cut, scan_volume(), labels=[1])
+    with pytest.raises(InputError, match=r"^--labels .*cut\.nii\.gz"):
+        list_labels(cut)
+
+
+def test_non_finite_labels_have_no_escape(tmp_path: Path) -> None:
+    values = np.zeros(SCAN_SHAPE, dtype=np.float32)
+    values[2:6, 10:20, 10:20] = 3.0
+    values[4, 12, 15] = np.nan
+    path = write_label_map(tmp_path / "nan.nrrd", values, SCAN)
+    where = r"1 voxel is NaN or infinite, the first at voxel \(i, j, k\) = \(15, 12, 4\)"
+    with pytest.raises(InputError, match=rf"^--labels .*nan\.nrrd: {where}") as caught:
+        load_label_mask(path, scan_volume(), labels=[3])
+    assert "--non-finite" not in str(caught.value)  # a label is a category: nothing may stand in for NaN
+
+
+def test_whole_floats_beyond_int32_are_no_labels(tmp_path: Path) -> None:
+    values = np.zeros(SCAN_SHAPE, dtype=np.float32)
+    values[2:6, 10:20, 10:20] = 2.0**31  # whole, but would wrap to a negative label as int32
+    path = write_label_map(tmp_path / "huge.nii.gz", values, SCAN)
+    with pytest.raises(InputError, match="not integer labels"):
+        load_label_mask(path, scan_volume(), labels=None)
+
+
+def test_names_files_utf8_with_byte_order_mark(tmp_path: Path, label_map: Path) -> None:
+    names = tmp_path / "names.json"
+    names.write_bytes(b"\xef\xbb\xbf" + json.dumps({"1": "Niere", "2": "Milz"}).encode())  # as Windows tools save it
+    assert read_names_file(names) == {1: "Niere", 2: "Milz"}
+    latin = tmp_path / "names.txt"
+    latin.write_bytes("1 Nüre\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"^--labels-names .*names\.txt: is not UTF-8 text \(byte 0xfc at offset 3\)"):
+        read_names_file(latin)
+
+
+def test_label_map_and_scan_grids_read_alike(tmp_path: Path) -> None:
+    # The label map and the scan come through one reader: the same file gives the same grid both ways.
+    from medprint.io import load_volume
+
+    truth = analytic_labels(centres_lps(SCAN, SCAN_SHAPE))
+    for suffix in (".nii.gz", ".nrrd"):
+        path = write_label_map(tmp_path / f"same{suffix}", truth, SCAN)
+        volume = load_volume(path, modality="CT")
+        (mask,) = load_label_mask(path, volume, labels=[1])
+        np.testing.assert_array_equal(mask.array, volume.array == 1)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", [
+    "totalseg_torso_ct/reference/example_seg.nii.gz",
+    "totalseg_dicom_ct_series/reference/example_seg_dicom.nii.gz",
+    "totalseg_abdomen_mr/reference/example_seg_mr.nii.gz",
+    "pyradiomics_brain1/brain1_label.nrrd",
+    "dcmqi_ct3slice_seg/reference/partial_overlaps-1.nrrd",
+])
+def test_real_label_maps_read_checked_as_itk_reads_them(real_data, name: str) -> None:  # type: ignore[no-untyped-def]
+    # medprint now reads label maps itself (NIfTI) or checks them before ITK: real files must come out unchanged.
+    from medprint.io.image_files import read_checked_image
+
+    path = real_data(name)
+    checked = read_checked_image(path, channels=True)
+    image = sitk.ReadImage(str(path))
+    np.testing.assert_array_equal(checked.array, sitk.GetArrayFromImage(image))
+    np.testing.assert_allclose(checked.geometry.spacing, image.GetSpacing(), atol=1e-5)
+    np.testing.assert_allclose(checked.geometry.origin, image.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(checked.geometry.direction, image.GetDirection(), atol=1e-5)
+    assert 0 < len(list_labels(path)) <= 1000
