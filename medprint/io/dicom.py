@@ -538,7 +538,7 @@ def _load_multiframe(
         with hdr.quiet_pydicom():
             ds = pydicom.dcmread(path)
         planes = hdr.planes_of(ds, path)
-        pixels = hdr.decode_pixels(ds)
+        pixels = hdr.decode_pixels(ds, label=source)
         rescales = [hdr.rescale_of(ds, frame) for frame in frames]
     except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
         raise InputError(
@@ -591,37 +591,38 @@ def _decode_files(series: SeriesInfo, progress: ProgressCallback) -> _Planes:
     planes: list[hdr.Plane | None] = []
     notes: list[str] = []
     first_header: Dataset | None = None
-    for slot, path in enumerate(files):
-        try:
-            with hdr.quiet_pydicom():
-                ds = pydicom.dcmread(path)
-            plane = hdr.planes_of(ds, path)[0]
-            raw = hdr.decode_pixels(ds)
-            rescale = hdr.rescale_of(ds, None)
-        except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
-            note = f"{_SKIPPED_PREFIX}{series.file_label(slot)}: {_reason(exc)}"
-            logger.debug("%s is %s", series.file_label(slot), path)
-            logger.warning(
-                "%s (slice %d of %d by position); if that leaves a gap, the series is refused unless --allow-gaps",
-                note, slot + 1, len(files),
-            )
-            notes.append(note)
-            planes.append(None)
-            continue
-        if store is None:
-            store = _Storage(len(files), plane.rows, plane.columns)
-        if (plane.rows, plane.columns) != store.array.shape[1:]:
-            raise InputError(
-                f"{series.file_label(slot)} of series {series.number} is {plane.rows}x{plane.columns} pixels, unlike "
-                "the rest of its series (it changed since the folder was scanned): scan the folder again"
-            )
-        store.put(slot, raw, *rescale)
-        if first_header is None:
-            first_header = ds
-            first_header.PixelData = b""  # keep the header only, not the pixels
-        planes.append(plane)
-        del ds, raw
-        progress("read DICOM", slot + 1, len(files))
+    with hdr.NativeStderr() as stderr:  # one capture file for the series, not one per slice
+        for slot, path in enumerate(files):
+            try:
+                with hdr.quiet_pydicom():
+                    ds = pydicom.dcmread(path)
+                plane = hdr.planes_of(ds, path)[0]
+                raw = hdr.decode_pixels(ds, stderr=stderr, label=series.file_label(slot))
+                rescale = hdr.rescale_of(ds, None)
+            except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
+                note = f"{_SKIPPED_PREFIX}{series.file_label(slot)}: {_reason(exc)}"
+                logger.debug("%s is %s", series.file_label(slot), path)
+                logger.warning(
+                    "%s (slice %d of %d by position); if that leaves a gap, the series is refused unless --allow-gaps",
+                    note, slot + 1, len(files),
+                )
+                notes.append(note)
+                planes.append(None)
+                continue
+            if store is None:
+                store = _Storage(len(files), plane.rows, plane.columns)
+            if (plane.rows, plane.columns) != store.array.shape[1:]:
+                raise InputError(
+                    f"{series.file_label(slot)} of series {series.number} is {plane.rows}x{plane.columns} pixels, unlike "
+                    "the rest of its series (it changed since the folder was scanned): scan the folder again"
+                )
+            store.put(slot, raw, *rescale)
+            if first_header is None:
+                first_header = ds
+                first_header.PixelData = b""  # keep the header only, not the pixels
+            planes.append(plane)
+            del ds, raw
+            progress("read DICOM", slot + 1, len(files))
     if store is None:
         raise InputError(
             f"none of the {len(files)} files of series {series.number} could be read ({notes[0] if notes else ''}): "

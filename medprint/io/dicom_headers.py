@@ -7,14 +7,18 @@ per-frame geometry lives in the functional group sequences.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import os
 import struct
+import sys
+import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pydicom
@@ -428,26 +432,99 @@ def _check_jpeg_frames_end(ds: Dataset, syntax: UID, frames: int) -> None:
             )
 
 
-def decode_pixels(ds: Dataset) -> NDArray[Any]:
+class NativeStderr:
+    """Keep native decoders' writes to file descriptor 2 off the terminal, as DEBUG records.
+
+    pylibjpeg-rle's Rust panics (with a whole backtrace under RUST_BACKTRACE),
+    OpenJPEG, CharLS and GDCM write to the process's stderr past Python, so a
+    handled error would still print a traceback-like block.  One temporary file
+    serves a whole series (open it with ``with NativeStderr() as stderr:``);
+    :meth:`capture` wraps only the decoder call, so that medprint's own log
+    records are never written into it.
+    """
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> NativeStderr:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @contextlib.contextmanager
+    def capture(self, label: str) -> Iterator[None]:
+        """Send fd 2 to the capture file while the body runs; log what arrived there under ``label``."""
+        try:
+            sys.stderr.flush()  # what Python has buffered belongs on the terminal, before the switch
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            # No stderr to protect (closed fd 2, or no sys.stderr): decode without capture.
+            yield
+            return
+        try:
+            os.dup2(self._file.fileno(), 2)
+            yield
+        finally:
+            # Restored even on KeyboardInterrupt: the terminal must get its stderr back.
+            os.dup2(saved, 2)
+            os.close(saved)
+            self._report(label)
+
+    def _report(self, label: str) -> None:
+        assert self._file is not None
+        size = self._file.tell()
+        if not size:
+            return
+        if _log.isEnabledFor(logging.DEBUG):
+            self._file.seek(0)
+            captured = self._file.read(_CAPTURE_SHOWN).decode("utf-8", "replace")
+            lines = " | ".join(line.strip() for line in captured.splitlines() if line.strip())
+            more = f" ... ({size} bytes in all)" if size > _CAPTURE_SHOWN else ""
+            _log.debug("%s: the decoder wrote to stderr: %s%s", label, lines, more)
+        self._file.seek(0)
+        self._file.truncate()
+
+
+#: Bytes of captured decoder output shown at -vv: the panic message and the top of a backtrace.
+_CAPTURE_SHOWN = 4096
+_log = logging.getLogger("medprint")
+
+
+def decode_pixels(ds: Dataset, *, stderr: NativeStderr | None = None, label: str = "pixel data") -> NDArray[Any]:
     """The dataset's pixel array, checked against Rows, Columns and NumberOfFrames.
 
     Decoder plugins fail in many ways on damaged data, some (pyo3 panics from
     the Rust RLE decoder) outside ``Exception``: all become :class:`DecodeError`,
-    except requests to stop and out-of-memory.
+    except requests to stop and out-of-memory.  What native decoders write to
+    file descriptor 2 is captured (into ``stderr``, or a capture of this call's
+    own) and logged at DEBUG under ``label``; native (uncompressed) pixel data
+    need no capture.
 
     Raises
     ------
     DecodeError
         The pixel data cannot be decoded, or decode to another shape or a
-        non-integer type.
+        type other than integers (floats for Float/Double Float Pixel Data).
     """
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")))
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    floats = "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
     try:
         if syntax.startswith(_JPEG_FAMILY):
             _check_jpeg_frames_end(ds, syntax, frames)
-        with quiet_pydicom():
-            pixels = ds.pixel_array
+        if not syntax.is_compressed:
+            with quiet_pydicom():
+                pixels = ds.pixel_array
+        else:
+            with contextlib.ExitStack() as stack:
+                capture = stderr if stderr is not None else stack.enter_context(NativeStderr())
+                with quiet_pydicom(), capture.capture(label):
+                    pixels = ds.pixel_array
     except DecodeError:
         raise
     except BaseException as exc:  # noqa: BLE001 - decoder panics derive from BaseException
@@ -456,8 +533,10 @@ def decode_pixels(ds: Dataset) -> NDArray[Any]:
         reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
         raise DecodeError(f"{syntax.name} pixel data cannot be decoded ({reason[:120]})") from exc
     expected = (int(ds.Rows), int(ds.Columns)) if frames == 1 else (frames, int(ds.Rows), int(ds.Columns))
-    if pixels.shape != expected or pixels.dtype.kind not in "iu":
-        raise DecodeError(f"{syntax.name} pixel data decode to {pixels.shape} {pixels.dtype}, not {expected} integers")
+    kinds = "f" if floats else "iu"
+    if pixels.shape != expected or pixels.dtype.kind not in kinds:
+        wanted = "floats" if floats else "integers"
+        raise DecodeError(f"{syntax.name} pixel data decode to {pixels.shape} {pixels.dtype}, not {expected} {wanted}")
     return pixels
 
 

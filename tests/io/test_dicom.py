@@ -356,6 +356,9 @@ class _Exploding:
     def get(self, keyword, default=None):
         return default
 
+    def __contains__(self, keyword):
+        return False
+
     @property
     def pixel_array(self):
         raise self.error
