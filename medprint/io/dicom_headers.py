@@ -48,6 +48,9 @@ _NOT_SCANS = {
     "1.2.840.10008.5.1.4.1.1.481.2": "RT dose",
 }
 _PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+#: Float Pixel Data and Double Float Pixel Data (parametric maps): the bits each value must have.
+_FLOAT_BITS = {0x7FE00008: 32, 0x7FE00009: 64}
+_FLOAT_KEYWORDS = {0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 _SEQUENCE_DELIMITER = 0xFFFEE0DD
 
 PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
@@ -134,7 +137,7 @@ def read_header(path: Path) -> Dataset:
         if sop_class in _NOT_SCANS or path.name.upper() == "DICOMDIR" or "DirectoryRecordSequence" in ds:
             raise NotImage(_NOT_SCANS.get(sop_class, "DICOMDIR"))
         try:
-            length = _pixel_data_length(handle, size, ds) if not _is_deflated(ds) else _deflated_pixel_length(path)
+            length, tag = _pixel_data_length(handle, size, ds) if not _is_deflated(ds) else _deflated_pixel_length(path)
         except EOFError as exc:
             raise TruncatedPixels(str(exc), ds) from exc
         except zlib.error as exc:
@@ -150,7 +153,7 @@ def read_header(path: Path) -> Dataset:
         if samples not in (None, "", 1):
             raise NotImage(f"colour image (SamplesPerPixel {samples})")
         try:
-            check_pixel_module(ds, length)
+            check_pixel_module(ds, length, pixel_tag=tag)
         except HeaderError as exc:
             exc.header = ds
             raise
@@ -165,16 +168,18 @@ def quiet_pydicom() -> Iterator[None]:
         yield
 
 
-def check_pixel_module(ds: Dataset, length: int) -> None:
+def check_pixel_module(ds: Dataset, length: int, *, pixel_tag: int = 0x7FE00010) -> None:
     """Refuse a pixel description medprint cannot read right.
 
     ``length`` is the pixel data element's length in bytes (0xFFFFFFFF when
-    encapsulated, whose frames are checked when decoded).
+    encapsulated, whose frames are checked when decoded); ``pixel_tag`` the
+    element's tag (Pixel Data, Float Pixel Data or Double Float Pixel Data).
 
     Raises
     ------
     HeaderError
-        Rows or Columns below 1, BitsAllocated other than 8, 16 or 32, native
+        Rows or Columns below 1, BitsAllocated other than 8, 16 or 32 (32 for
+        Float, 64 for Double Float Pixel Data), native
         pixel data whose length does not match Rows x Columns x frames, or a
         rescale slope/intercept that is not a finite number (slope 0 included).
     """
@@ -182,7 +187,13 @@ def check_pixel_module(ds: Dataset, length: int) -> None:
     if rows < 1 or columns < 1:
         raise HeaderError(f"Rows x Columns is {rows}x{columns}: an image needs at least 1x1 pixels")
     bits = _integer(ds, "BitsAllocated")
-    if bits not in _BITS_ALLOCATED:
+    if pixel_tag in _FLOAT_BITS:
+        if bits != _FLOAT_BITS[pixel_tag]:
+            raise HeaderError(
+                f"BitsAllocated is {bits} for {_FLOAT_KEYWORDS[pixel_tag]}, which holds {_FLOAT_BITS[pixel_tag]}-bit "
+                "values: the header does not match the image"
+            )
+    elif bits not in _BITS_ALLOCATED:
         raise HeaderError(f"BitsAllocated is {bits}: medprint reads greyscale images of 8, 16 or 32 bits")
     frames = _integer(ds, "NumberOfFrames", 1) or 1
     if length != 0xFFFFFFFF:
@@ -227,14 +238,17 @@ def _is_deflated(ds: Dataset) -> bool:
     return str(ds.file_meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian
 
 
-def _deflated_pixel_length(path: Path) -> int | None:
-    """Pixel data length of a deflated file, whose bytes on disk say nothing about it (rare, small files)."""
+def _deflated_pixel_length(path: Path) -> tuple[int | None, int]:
+    """Pixel data length and tag of a deflated file, whose bytes on disk say nothing about them (rare, small files)."""
     full = pydicom.dcmread(path)
-    return len(full.PixelData) if "PixelData" in full else None
+    for tag in sorted(_PIXEL_TAGS):
+        if tag in full:
+            return len(full[tag].value), tag
+    return None, 0
 
 
-def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
-    """Length of the pixel data after the header (None when there are none).
+def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> tuple[int | None, int]:
+    """Length (None when there are none) and tag of the pixel data after the header.
 
     0xFFFFFFFF for encapsulated (compressed) data.  Raises EOFError when the
     pixel data are cut short.
@@ -246,12 +260,13 @@ def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
     start = handle.tell()
     tag_bytes = handle.read(4)
     if len(tag_bytes) < 4:
-        return None
+        return None, 0
     little = ds.original_encoding[1] if ds.original_encoding[1] is not None else True
     endian = "<" if little else ">"
     group, element = struct.unpack(endian + "HH", tag_bytes)
-    if (group << 16 | element) not in _PIXEL_TAGS:
-        return None
+    tag = group << 16 | element
+    if tag not in _PIXEL_TAGS:
+        return None, 0
     implicit = ds.original_encoding[0]
     if implicit is None:
         implicit = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) == "1.2.840.10008.1.2"
@@ -263,11 +278,11 @@ def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
     if length != 0xFFFFFFFF:
         if handle.tell() + length > size:
             raise EOFError(f"pixel data cut short at {size} bytes (element at byte {start} needs {length})")
-        return int(length)
+        return int(length), tag
     while True:  # encapsulated: item headers until the sequence delimiter
         group, element, item_length = struct.unpack(endian + "HHI", _read_exact(handle, 8))
         if (group << 16 | element) == _SEQUENCE_DELIMITER:
-            return 0xFFFFFFFF
+            return 0xFFFFFFFF, tag
         if handle.tell() + item_length > size:
             raise EOFError(f"compressed pixel data cut short at {size} bytes")
         handle.seek(item_length, 1)
