@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import numpy as np
 import pydicom
@@ -461,7 +461,7 @@ class NativeStderr:
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
 
-    def __enter__(self) -> NativeStderr:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -475,7 +475,7 @@ class NativeStderr:
         try:
             sys.stderr.flush()  # what Python has buffered belongs on the terminal, before the switch
             if self._file is None:
-                self._file = tempfile.TemporaryFile()
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115 - kept for the series, closed in __exit__
             saved = os.dup(2)
         except (OSError, ValueError, AttributeError):
             # No stderr to protect (closed fd 2, or no sys.stderr): decode without capture.

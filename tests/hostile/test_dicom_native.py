@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import JPEG2000Lossless, RLELossless
-
 from dicom_phantoms import write_ct_series, write_multiframe_ct
 from harness import assert_refused, assert_succeeded, run_cli
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import JPEG2000Lossless, RLELossless
 
 REPO = Path(__file__).resolve().parents[2]
 NZ = 8
@@ -45,7 +44,7 @@ def medprint(*args: object, cwd: Path = REPO) -> subprocess.CompletedProcess[str
     env = dict(os.environ, PYTHONPATH=str(REPO), RUST_BACKTRACE="1")
     return subprocess.run(
         [sys.executable, "-m", "medprint", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=120,
+        timeout=120, check=False,
     )
 
 

@@ -390,7 +390,7 @@ def test_native_stderr_capture_keeps_fd2_writes_off_stderr_and_python_text_on_it
     from medprint.io import dicom_headers as hdr
 
     # A buffered sys.stderr on fd 2, as a terminal's is: what it holds must not land in the capture.
-    python_stderr = io.TextIOWrapper(open(2, "wb", closefd=False), write_through=False)
+    python_stderr = io.TextIOWrapper(open(2, "wb", closefd=False), write_through=False)  # noqa: SIM115
     monkeypatch.setattr(sys, "stderr", python_stderr)
     caplog.set_level(logging.DEBUG, logger="medprint")
     python_stderr.write("python text written before the decoder\n")
@@ -406,8 +406,10 @@ def test_native_stderr_capture_keeps_fd2_writes_off_stderr_and_python_text_on_it
     assert "panicked" not in err and "backtrace" not in err
     records = [r.getMessage() for r in caplog.records if "the decoder wrote to stderr" in r.getMessage()]
     assert records == [
-        "file 3 of 8: the decoder wrote to stderr: thread '<unnamed>' panicked at src/lib.rs | stack backtrace: | "
-        "0: rust_begin_unwind"
+        (
+            "file 3 of 8: the decoder wrote to stderr: thread '<unnamed>' panicked at src/lib.rs | stack backtrace: | "
+            "0: rust_begin_unwind"
+        )
     ]
     assert all(r.levelno == logging.DEBUG for r in caplog.records if "decoder wrote" in r.getMessage())
 
@@ -418,9 +420,8 @@ def test_native_stderr_is_restored_on_keyboard_interrupt(capfd):
     from medprint.io import dicom_headers as hdr
 
     before = os.fstat(2)
-    with hdr.NativeStderr() as capture, pytest.raises(KeyboardInterrupt):
-        with capture.capture("file 1 of 2"):
-            raise KeyboardInterrupt
+    with hdr.NativeStderr() as capture, pytest.raises(KeyboardInterrupt), capture.capture("file 1 of 2"):
+        raise KeyboardInterrupt
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
     os.write(2, b"written after the interrupt\n")
