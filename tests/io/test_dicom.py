@@ -400,16 +400,19 @@ def test_native_stderr_capture_keeps_fd2_writes_off_stderr_and_python_text_on_it
             os.write(2, b"thread '<unnamed>' panicked at src/lib.rs\nstack backtrace:\n   0: rust_begin_unwind\n")
         with capture.capture("file 4 of 8"):
             pass  # nothing written: no record
+        with capture.capture("file 5 of 8"):
+            os.write(2, b"Failed to decode")  # the file is reused: only this call's text is reported
     python_stderr.flush()
     err = capfd.readouterr().err
     assert "python text written before the decoder" in err
-    assert "panicked" not in err and "backtrace" not in err
+    assert "panicked" not in err and "backtrace" not in err and "Failed" not in err
     records = [r.getMessage() for r in caplog.records if "the decoder wrote to stderr" in r.getMessage()]
     assert records == [
         (
             "file 3 of 8: the decoder wrote to stderr: thread '<unnamed>' panicked at src/lib.rs | stack backtrace: | "
             "0: rust_begin_unwind"
-        )
+        ),
+        "file 5 of 8: the decoder wrote to stderr: Failed to decode",
     ]
     assert all(r.levelno == logging.DEBUG for r in caplog.records if "decoder wrote" in r.getMessage())
 
