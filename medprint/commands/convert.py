@@ -112,7 +112,7 @@ _RADIUS_WHY = "mm; a larger ball merges whole organs"
 @click.option("--allow-gaps", is_flag=True, help="Accept DICOM series with missing slices.")
 @click.option("--non-finite", "non_finite", type=FiniteFloat(why="a number the voxel type can hold"), default=None,
               metavar="VALUE",
-              help="NIfTI/NRRD/MHA: the value NaN and infinite voxels stand for (default: refuse such scans).")
+              help="All formats: the value NaN and infinite voxels stand for (default: refuse such scans).")
 @click.option("--keep", type=click.Choice(["auto", "largest", "all"]), default="auto", show_default=True,
               help="Which bodies to keep; auto keeps the largest for bone (drops table, head holder).")
 @click.option("--min-component", type=FiniteFloat(0, MAX_VOLUME_MM3, why="mm3"), default=0.0, show_default=True,

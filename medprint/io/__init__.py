@@ -69,13 +69,13 @@ def load_volume(
     if source.is_dir():
         scan = dicom.scan_dicom_folder(source)
         chosen, reason = dicom.choose_series(scan, series)
-        volume = dicom.load_dicom_series(chosen, allow_gaps=allow_gaps, progress=progress)
+        volume = dicom.load_dicom_series(chosen, allow_gaps=allow_gaps, non_finite=non_finite, progress=progress)
         notes = (f"series {chosen.number} chosen: {reason}",) + volume.notes
         return dataclasses.replace(volume, notes=notes, modality=(modality or volume.modality).upper())
     if is_image_file(source):
         return load_image_file(source, modality=modality, non_finite=non_finite)
     if dicom.is_dicom_file(source):
-        volume = dicom.load_dicom_file(source)
+        volume = dicom.load_dicom_file(source, allow_gaps=allow_gaps, non_finite=non_finite, progress=progress)
         return dataclasses.replace(volume, modality=(modality or volume.modality).upper())
     raise InputError(
         f"{source}: not a DICOM file and not one of {', '.join(IMAGE_SUFFIXES)}; "

@@ -31,6 +31,7 @@ from ..progress import ProgressCallback, no_progress
 from ..volume import Volume
 from . import dicom_headers as hdr
 from .dicom_stack import WIDE_STEP_FACTOR, StackLayout, analyse_positions, describe_problems, resample_stack
+from .image_files import replace_non_finite
 
 __all__ = [
     "SeriesInfo",
@@ -445,7 +446,8 @@ class _Planes:
 
 @hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
 def load_dicom_series(
-    series: SeriesInfo, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress
+    series: SeriesInfo, *, allow_gaps: bool = False, non_finite: float | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> Volume:
     """Load a series found by :func:`scan_dicom_folder` as a Volume.
 
@@ -455,6 +457,10 @@ def load_dicom_series(
     allow_gaps : bool
         Interpolate across missing slices instead of refusing the series (and
         say so at WARNING level).
+    non_finite : float, optional
+        What NaN and infinite voxels of Float or Double Float Pixel Data stand
+        for (they are set to it and the count is noted).  Without it they are
+        refused.
     progress : callable
         Called as ``progress(stage, done, total)``.
 
@@ -467,7 +473,8 @@ def load_dicom_series(
     Raises
     ------
     InputError
-        Fewer than 2 usable slices, or slices that cannot be stacked.
+        Fewer than 2 usable slices, slices that cannot be stacked, or NaN/Inf
+        voxels without ``non_finite``.
     GeometryError
         Missing slices, skipped unreadable files among them (without
         ``allow_gaps``), or conflicting duplicates.
@@ -475,12 +482,12 @@ def load_dicom_series(
     source = f"series {series.number} ({series.uid})"
     if series.frames:
         return _load_multiframe(
-            series.files[0], series.frames, allow_gaps=allow_gaps, progress=progress,
+            series.files[0], series.frames, allow_gaps=allow_gaps, non_finite=non_finite, progress=progress,
             source=f"{source}, a multi-frame {series.file_label(0)}",
         )
     decoded = _decode_files(series, progress)
     decoded.notes[:0] = [p for p in series.problems if p.startswith(_SKIPPED_PREFIX)]
-    return _build_volume(decoded, source=source, allow_gaps=allow_gaps, progress=progress)
+    return _build_volume(decoded, source=source, allow_gaps=allow_gaps, non_finite=non_finite, progress=progress)
 
 
 def is_dicom_file(path: str | Path) -> bool:
@@ -490,16 +497,23 @@ def is_dicom_file(path: str | Path) -> bool:
 
 
 @hdr.quiet_pydicom()  # pydicom converts values lazily: its warnings can come at any access
-def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: ProgressCallback = no_progress) -> Volume:
+def load_dicom_file(
+    path: str | Path, *, allow_gaps: bool = False, non_finite: float | None = None,
+    progress: ProgressCallback = no_progress,
+) -> Volume:
     """Load one multi-frame DICOM file (enhanced CT/MR, or any multi-frame volume).
 
     Geometry comes from the per-frame and shared functional groups (plane
     position, orientation, pixel measures, pixel value transformation).
+    ``allow_gaps`` and ``non_finite`` act as in :func:`load_dicom_series`.
 
     Raises
     ------
     InputError
-        Not a readable DICOM image, or fewer than 2 frames in a stack.
+        Not a readable DICOM image, fewer than 2 frames in a stack, or NaN/Inf
+        voxels without ``non_finite``.
+    GeometryError
+        Missing frames (without ``allow_gaps``), or conflicting duplicates.
     """
     path = Path(path)
     try:
@@ -522,7 +536,9 @@ def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: Pro
     for index, plane in enumerate(planes):
         stacks[plane.stack_key()].append(index)
     frames = max(stacks.values(), key=len)
-    volume = _load_multiframe(path, tuple(frames), allow_gaps=allow_gaps, progress=progress, source=str(path))
+    volume = _load_multiframe(
+        path, tuple(frames), allow_gaps=allow_gaps, non_finite=non_finite, progress=progress, source=str(path)
+    )
     if len(stacks) > 1:
         note = f"{path.name} holds {len(stacks)} stacks of different orientation; loaded the largest ({len(frames)} frames)"
         logger.info(note)
@@ -531,14 +547,15 @@ def load_dicom_file(path: str | Path, *, allow_gaps: bool = False, progress: Pro
 
 
 def _load_multiframe(
-    path: Path, frames: tuple[int, ...], *, allow_gaps: bool, progress: ProgressCallback, source: str
+    path: Path, frames: tuple[int, ...], *, allow_gaps: bool, non_finite: float | None, progress: ProgressCallback,
+    source: str,
 ) -> Volume:
     """Load frames of one file; ``source`` names it in messages (the path only where the user typed it)."""
     try:
         with hdr.quiet_pydicom():
             ds = pydicom.dcmread(path)
         planes = hdr.planes_of(ds, path)
-        pixels = hdr.decode_pixels(ds)
+        pixels = hdr.decode_pixels(ds, label=source)
         rescales = [hdr.rescale_of(ds, frame) for frame in frames]
     except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
         raise InputError(
@@ -553,7 +570,7 @@ def _load_multiframe(
         progress("read DICOM", slot + 1, len(frames))
     decoded = _Planes(store.array, [planes[f] for f in frames], header=ds)
     del pixels
-    return _build_volume(decoded, source=source, allow_gaps=allow_gaps, progress=progress)
+    return _build_volume(decoded, source=source, allow_gaps=allow_gaps, non_finite=non_finite, progress=progress)
 
 
 class _Storage:
@@ -565,7 +582,8 @@ class _Storage:
     def put(self, slot: int, raw: NDArray[np.generic], slope: float, intercept: float) -> None:
         if raw.shape != self.array.shape[1:]:
             raise InputError(f"image size {raw.shape} differs from the series' {self.array.shape[1:]}")
-        integral = float(slope).is_integer() and float(intercept).is_integer()
+        # Float Pixel Data must never take the integer path: astype would truncate (and NaN become garbage).
+        integral = float(slope).is_integer() and float(intercept).is_integer() and raw.dtype.kind in "iu"
         if integral and self.array.dtype == np.int16:
             values = raw.astype(np.int32)
             if slope != 1:
@@ -591,37 +609,40 @@ def _decode_files(series: SeriesInfo, progress: ProgressCallback) -> _Planes:
     planes: list[hdr.Plane | None] = []
     notes: list[str] = []
     first_header: Dataset | None = None
-    for slot, path in enumerate(files):
-        try:
-            with hdr.quiet_pydicom():
-                ds = pydicom.dcmread(path)
-            plane = hdr.planes_of(ds, path)[0]
-            raw = hdr.decode_pixels(ds)
-            rescale = hdr.rescale_of(ds, None)
-        except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
-            note = f"{_SKIPPED_PREFIX}{series.file_label(slot)}: {_reason(exc)}"
-            logger.debug("%s is %s", series.file_label(slot), path)
-            logger.warning(
-                "%s (slice %d of %d by position); if that leaves a gap, the series is refused unless --allow-gaps",
-                note, slot + 1, len(files),
-            )
-            notes.append(note)
-            planes.append(None)
-            continue
-        if store is None:
-            store = _Storage(len(files), plane.rows, plane.columns)
-        if (plane.rows, plane.columns) != store.array.shape[1:]:
-            raise InputError(
-                f"{series.file_label(slot)} of series {series.number} is {plane.rows}x{plane.columns} pixels, unlike "
-                "the rest of its series (it changed since the folder was scanned): scan the folder again"
-            )
-        store.put(slot, raw, *rescale)
-        if first_header is None:
-            first_header = ds
-            first_header.PixelData = b""  # keep the header only, not the pixels
-        planes.append(plane)
-        del ds, raw
-        progress("read DICOM", slot + 1, len(files))
+    with hdr.NativeStderr() as stderr:  # one capture file for the series, not one per slice
+        for slot, path in enumerate(files):
+            try:
+                with hdr.quiet_pydicom():
+                    ds = pydicom.dcmread(path)
+                plane = hdr.planes_of(ds, path)[0]
+                raw = hdr.decode_pixels(ds, stderr=stderr, label=series.file_label(slot))
+                rescale = hdr.rescale_of(ds, None)
+            except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
+                note = f"{_SKIPPED_PREFIX}{series.file_label(slot)}: {_reason(exc)}"
+                logger.debug("%s is %s", series.file_label(slot), path)
+                logger.warning(
+                    "%s (slice %d of %d by position); if that leaves a gap, the series is refused unless --allow-gaps",
+                    note, slot + 1, len(files),
+                )
+                notes.append(note)
+                planes.append(None)
+                continue
+            if store is None:
+                store = _Storage(len(files), plane.rows, plane.columns)
+            if (plane.rows, plane.columns) != store.array.shape[1:]:
+                raise InputError(
+                    f"{series.file_label(slot)} of series {series.number} is {plane.rows}x{plane.columns} pixels, unlike "
+                    "the rest of its series (it changed since the folder was scanned): scan the folder again"
+                )
+            store.put(slot, raw, *rescale)
+            if first_header is None:
+                first_header = ds
+                for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+                    if keyword in first_header:
+                        del first_header[keyword]  # keep the header only, not the pixels
+            planes.append(plane)
+            del ds, raw
+            progress("read DICOM", slot + 1, len(files))
     if store is None:
         raise InputError(
             f"none of the {len(files)} files of series {series.number} could be read ({notes[0] if notes else ''}): "
@@ -630,7 +651,9 @@ def _decode_files(series: SeriesInfo, progress: ProgressCallback) -> _Planes:
     return _Planes(store.array, planes, header=first_header, notes=notes)
 
 
-def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: ProgressCallback) -> Volume:
+def _build_volume(
+    decoded: _Planes, *, source: str, allow_gaps: bool, non_finite: float | None, progress: ProgressCallback
+) -> Volume:
     keep = [k for k, plane in enumerate(decoded.planes) if plane is not None]
     if len(keep) < 2:
         raise InputError(
@@ -645,6 +668,8 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
     if not np.array_equal(layout.order, np.arange(len(planes))):
         array = array[layout.order]
         planes = [planes[k] for k in layout.order]
+    # Before duplicates are compared (NaN equals nothing) and slices resampled (NaN spreads): k is by position.
+    finite_notes = list(replace_non_finite(array, non_finite, source=source))
     array, planes, layout, notes = _drop_duplicates(array, planes, layout, row, col)
     notes = decoded.notes + ([planes[0].assumed] if planes[0].assumed else []) + notes
     skipped = sum(note.startswith(_SKIPPED_PREFIX) for note in decoded.notes)
@@ -677,6 +702,7 @@ def _build_volume(decoded: _Planes, *, source: str, allow_gaps: bool, progress: 
         dz = float(layout.distances[-1]) / (len(planes) - 1)
     for note in notes:
         logger.info("%s: %s", source, note)
+    notes += finite_notes  # replace_non_finite has logged its own
     _warn_interpolation(layout, source)
     geometry = Geometry(
         spacing=(col_spacing, row_spacing, dz),

@@ -7,14 +7,18 @@ per-frame geometry lives in the functional group sequences.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import os
 import struct
+import sys
+import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Self
 
 import numpy as np
 import pydicom
@@ -44,6 +48,9 @@ _NOT_SCANS = {
     "1.2.840.10008.5.1.4.1.1.481.2": "RT dose",
 }
 _PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+#: Float Pixel Data and Double Float Pixel Data (parametric maps): the bits each value must have.
+_FLOAT_BITS = {0x7FE00008: 32, 0x7FE00009: 64}
+_FLOAT_KEYWORDS = {0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 _SEQUENCE_DELIMITER = 0xFFFEE0DD
 
 PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
@@ -130,7 +137,7 @@ def read_header(path: Path) -> Dataset:
         if sop_class in _NOT_SCANS or path.name.upper() == "DICOMDIR" or "DirectoryRecordSequence" in ds:
             raise NotImage(_NOT_SCANS.get(sop_class, "DICOMDIR"))
         try:
-            length = _pixel_data_length(handle, size, ds) if not _is_deflated(ds) else _deflated_pixel_length(path)
+            length, tag = _pixel_data_length(handle, size, ds) if not _is_deflated(ds) else _deflated_pixel_length(path)
         except EOFError as exc:
             raise TruncatedPixels(str(exc), ds) from exc
         except zlib.error as exc:
@@ -146,7 +153,7 @@ def read_header(path: Path) -> Dataset:
         if samples not in (None, "", 1):
             raise NotImage(f"colour image (SamplesPerPixel {samples})")
         try:
-            check_pixel_module(ds, length)
+            check_pixel_module(ds, length, pixel_tag=tag)
         except HeaderError as exc:
             exc.header = ds
             raise
@@ -161,16 +168,18 @@ def quiet_pydicom() -> Iterator[None]:
         yield
 
 
-def check_pixel_module(ds: Dataset, length: int) -> None:
+def check_pixel_module(ds: Dataset, length: int, *, pixel_tag: int = 0x7FE00010) -> None:
     """Refuse a pixel description medprint cannot read right.
 
     ``length`` is the pixel data element's length in bytes (0xFFFFFFFF when
-    encapsulated, whose frames are checked when decoded).
+    encapsulated, whose frames are checked when decoded); ``pixel_tag`` the
+    element's tag (Pixel Data, Float Pixel Data or Double Float Pixel Data).
 
     Raises
     ------
     HeaderError
-        Rows or Columns below 1, BitsAllocated other than 8, 16 or 32, native
+        Rows or Columns below 1, BitsAllocated other than 8, 16 or 32 (32 for
+        Float, 64 for Double Float Pixel Data), native
         pixel data whose length does not match Rows x Columns x frames, or a
         rescale slope/intercept that is not a finite number (slope 0 included).
     """
@@ -178,7 +187,13 @@ def check_pixel_module(ds: Dataset, length: int) -> None:
     if rows < 1 or columns < 1:
         raise HeaderError(f"Rows x Columns is {rows}x{columns}: an image needs at least 1x1 pixels")
     bits = _integer(ds, "BitsAllocated")
-    if bits not in _BITS_ALLOCATED:
+    if pixel_tag in _FLOAT_BITS:
+        if bits != _FLOAT_BITS[pixel_tag]:
+            raise HeaderError(
+                f"BitsAllocated is {bits} for {_FLOAT_KEYWORDS[pixel_tag]}, which holds {_FLOAT_BITS[pixel_tag]}-bit "
+                "values: the header does not match the image"
+            )
+    elif bits not in _BITS_ALLOCATED:
         raise HeaderError(f"BitsAllocated is {bits}: medprint reads greyscale images of 8, 16 or 32 bits")
     frames = _integer(ds, "NumberOfFrames", 1) or 1
     if length != 0xFFFFFFFF:
@@ -223,14 +238,17 @@ def _is_deflated(ds: Dataset) -> bool:
     return str(ds.file_meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian
 
 
-def _deflated_pixel_length(path: Path) -> int | None:
-    """Pixel data length of a deflated file, whose bytes on disk say nothing about it (rare, small files)."""
+def _deflated_pixel_length(path: Path) -> tuple[int | None, int]:
+    """Pixel data length and tag of a deflated file, whose bytes on disk say nothing about them (rare, small files)."""
     full = pydicom.dcmread(path)
-    return len(full.PixelData) if "PixelData" in full else None
+    for tag in sorted(_PIXEL_TAGS):
+        if tag in full:
+            return len(full[tag].value), tag
+    return None, 0
 
 
-def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
-    """Length of the pixel data after the header (None when there are none).
+def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> tuple[int | None, int]:
+    """Length (None when there are none) and tag of the pixel data after the header.
 
     0xFFFFFFFF for encapsulated (compressed) data.  Raises EOFError when the
     pixel data are cut short.
@@ -242,12 +260,13 @@ def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
     start = handle.tell()
     tag_bytes = handle.read(4)
     if len(tag_bytes) < 4:
-        return None
+        return None, 0
     little = ds.original_encoding[1] if ds.original_encoding[1] is not None else True
     endian = "<" if little else ">"
     group, element = struct.unpack(endian + "HH", tag_bytes)
-    if (group << 16 | element) not in _PIXEL_TAGS:
-        return None
+    tag = group << 16 | element
+    if tag not in _PIXEL_TAGS:
+        return None, 0
     implicit = ds.original_encoding[0]
     if implicit is None:
         implicit = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) == "1.2.840.10008.1.2"
@@ -259,11 +278,11 @@ def _pixel_data_length(handle: Any, size: int, ds: Dataset) -> int | None:
     if length != 0xFFFFFFFF:
         if handle.tell() + length > size:
             raise EOFError(f"pixel data cut short at {size} bytes (element at byte {start} needs {length})")
-        return int(length)
+        return int(length), tag
     while True:  # encapsulated: item headers until the sequence delimiter
         group, element, item_length = struct.unpack(endian + "HHI", _read_exact(handle, 8))
         if (group << 16 | element) == _SEQUENCE_DELIMITER:
-            return 0xFFFFFFFF
+            return 0xFFFFFFFF, tag
         if handle.tell() + item_length > size:
             raise EOFError(f"compressed pixel data cut short at {size} bytes")
         handle.seek(item_length, 1)
@@ -428,26 +447,99 @@ def _check_jpeg_frames_end(ds: Dataset, syntax: UID, frames: int) -> None:
             )
 
 
-def decode_pixels(ds: Dataset) -> NDArray[Any]:
+class NativeStderr:
+    """Keep native decoders' writes to file descriptor 2 off the terminal, as DEBUG records.
+
+    pylibjpeg-rle's Rust panics (with a whole backtrace under RUST_BACKTRACE),
+    OpenJPEG, CharLS and GDCM write to the process's stderr past Python, so a
+    handled error would still print a traceback-like block.  One temporary file
+    serves a whole series (open it with ``with NativeStderr() as stderr:``);
+    :meth:`capture` wraps only the decoder call, so that medprint's own log
+    records are never written into it.
+    """
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @contextlib.contextmanager
+    def capture(self, label: str) -> Iterator[None]:
+        """Send fd 2 to the capture file while the body runs; log what arrived there under ``label``."""
+        try:
+            sys.stderr.flush()  # what Python has buffered belongs on the terminal, before the switch
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115 - kept for the series, closed in __exit__
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            # No stderr to protect (closed fd 2, or no sys.stderr): decode without capture.
+            yield
+            return
+        try:
+            os.dup2(self._file.fileno(), 2)
+            yield
+        finally:
+            # Restored even on KeyboardInterrupt: the terminal must get its stderr back.
+            os.dup2(saved, 2)
+            os.close(saved)
+            self._report(label)
+
+    def _report(self, label: str) -> None:
+        assert self._file is not None
+        size = self._file.tell()
+        if not size:
+            return
+        if _log.isEnabledFor(logging.DEBUG):
+            self._file.seek(0)
+            captured = self._file.read(_CAPTURE_SHOWN).decode("utf-8", "replace")
+            lines = " | ".join(line.strip() for line in captured.splitlines() if line.strip())
+            more = f" ... ({size} bytes in all)" if size > _CAPTURE_SHOWN else ""
+            _log.debug("%s: the decoder wrote to stderr: %s%s", label, lines, more)
+        self._file.seek(0)
+        self._file.truncate()
+
+
+#: Bytes of captured decoder output shown at -vv: the panic message and the top of a backtrace.
+_CAPTURE_SHOWN = 4096
+_log = logging.getLogger("medprint")
+
+
+def decode_pixels(ds: Dataset, *, stderr: NativeStderr | None = None, label: str = "pixel data") -> NDArray[Any]:
     """The dataset's pixel array, checked against Rows, Columns and NumberOfFrames.
 
     Decoder plugins fail in many ways on damaged data, some (pyo3 panics from
     the Rust RLE decoder) outside ``Exception``: all become :class:`DecodeError`,
-    except requests to stop and out-of-memory.
+    except requests to stop and out-of-memory.  What native decoders write to
+    file descriptor 2 is captured (into ``stderr``, or a capture of this call's
+    own) and logged at DEBUG under ``label``; native (uncompressed) pixel data
+    need no capture.
 
     Raises
     ------
     DecodeError
         The pixel data cannot be decoded, or decode to another shape or a
-        non-integer type.
+        type other than integers (floats for Float/Double Float Pixel Data).
     """
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")))
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    floats = "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
     try:
         if syntax.startswith(_JPEG_FAMILY):
             _check_jpeg_frames_end(ds, syntax, frames)
-        with quiet_pydicom():
-            pixels = ds.pixel_array
+        if not syntax.is_compressed:
+            with quiet_pydicom():
+                pixels = ds.pixel_array
+        else:
+            with contextlib.ExitStack() as stack:
+                capture = stderr if stderr is not None else stack.enter_context(NativeStderr())
+                with quiet_pydicom(), capture.capture(label):
+                    pixels = ds.pixel_array
     except DecodeError:
         raise
     except BaseException as exc:  # noqa: BLE001 - decoder panics derive from BaseException
@@ -456,8 +548,10 @@ def decode_pixels(ds: Dataset) -> NDArray[Any]:
         reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
         raise DecodeError(f"{syntax.name} pixel data cannot be decoded ({reason[:120]})") from exc
     expected = (int(ds.Rows), int(ds.Columns)) if frames == 1 else (frames, int(ds.Rows), int(ds.Columns))
-    if pixels.shape != expected or pixels.dtype.kind not in "iu":
-        raise DecodeError(f"{syntax.name} pixel data decode to {pixels.shape} {pixels.dtype}, not {expected} integers")
+    kinds = "f" if floats else "iu"
+    if pixels.shape != expected or pixels.dtype.kind not in kinds:
+        wanted = "floats" if floats else "integers"
+        raise DecodeError(f"{syntax.name} pixel data decode to {pixels.shape} {pixels.dtype}, not {expected} {wanted}")
     return pixels
 
 

@@ -356,6 +356,9 @@ class _Exploding:
     def get(self, keyword, default=None):
         return default
 
+    def __contains__(self, keyword):
+        return False
+
     @property
     def pixel_array(self):
         raise self.error
@@ -374,3 +377,137 @@ def test_requests_to_stop_and_out_of_memory_pass_through_the_decoder_guard(error
 
     with pytest.raises(type(error)):
         hdr.decode_pixels(_Exploding(error))
+
+
+# ----------------------------------------------------------------------------- native decoder output on fd 2
+
+
+def test_native_stderr_capture_keeps_fd2_writes_off_stderr_and_python_text_on_it(capfd, caplog, monkeypatch):
+    import io
+    import os
+    import sys
+
+    from medprint.io import dicom_headers as hdr
+
+    # A buffered sys.stderr on fd 2, as a terminal's is: what it holds must not land in the capture.
+    python_stderr = io.TextIOWrapper(open(2, "wb", closefd=False), write_through=False)  # noqa: SIM115
+    monkeypatch.setattr(sys, "stderr", python_stderr)
+    caplog.set_level(logging.DEBUG, logger="medprint")
+    python_stderr.write("python text written before the decoder\n")
+    with hdr.NativeStderr() as capture:
+        with capture.capture("file 3 of 8"):
+            python_stderr.flush()  # a plugin flushing Python's stderr inside the window must not swallow the text
+            os.write(2, b"thread '<unnamed>' panicked at src/lib.rs\nstack backtrace:\n   0: rust_begin_unwind\n")
+        with capture.capture("file 4 of 8"):
+            pass  # nothing written: no record
+        with capture.capture("file 5 of 8"):
+            os.write(2, b"Failed to decode")  # the file is reused: only this call's text is reported
+    python_stderr.flush()
+    err = capfd.readouterr().err
+    assert "python text written before the decoder" in err
+    assert "panicked" not in err and "backtrace" not in err and "Failed" not in err
+    records = [r.getMessage() for r in caplog.records if "the decoder wrote to stderr" in r.getMessage()]
+    assert records == [
+        (
+            "file 3 of 8: the decoder wrote to stderr: thread '<unnamed>' panicked at src/lib.rs | stack backtrace: | "
+            "0: rust_begin_unwind"
+        ),
+        "file 5 of 8: the decoder wrote to stderr: Failed to decode",
+    ]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if "decoder wrote" in r.getMessage())
+
+
+def test_native_stderr_is_restored_on_keyboard_interrupt(capfd):
+    import os
+
+    from medprint.io import dicom_headers as hdr
+
+    before = os.fstat(2)
+    with hdr.NativeStderr() as capture, pytest.raises(KeyboardInterrupt), capture.capture("file 1 of 2"):
+        raise KeyboardInterrupt
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    os.write(2, b"written after the interrupt\n")
+    assert "written after the interrupt" in capfd.readouterr().err
+
+
+def test_uncompressed_pixel_data_are_decoded_without_touching_fd2(tmp_path, monkeypatch):
+    from medprint.io import dicom_headers as hdr
+
+    def no_capture(self, label):
+        raise AssertionError("native pixel data need no capture")
+
+    monkeypatch.setattr(hdr.NativeStderr, "capture", no_capture)
+    path = write_ct_series(tmp_path, ramp(), (1, 1, 1))[0]
+    assert hdr.decode_pixels(pydicom.dcmread(path)).shape == (10, 12)
+
+
+def test_compressed_pixel_data_are_decoded_inside_the_capture(tmp_path, monkeypatch):
+    import contextlib
+
+    from medprint.io import dicom_headers as hdr
+
+    labels = []
+
+    @contextlib.contextmanager
+    def spy(self, label):
+        labels.append(label)
+        yield
+
+    monkeypatch.setattr(hdr.NativeStderr, "capture", spy)
+    write_ct_series(tmp_path, ramp(), (1, 1, 1), transfer_syntax=RLELossless)
+    load_folder(tmp_path)
+    assert len(labels) == 6 and all(label.startswith("file ") and label.endswith(" of 6") for label in labels)
+
+
+# ----------------------------------------------------------------------------- float pixel data
+
+
+def _as_float_pixels(path: Path, *, double: bool, nan_at: tuple[int, int] | None = None) -> np.ndarray:
+    ds = pydicom.dcmread(path)
+    values = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept) + 0.25
+    if nan_at is not None:
+        values[nan_at] = np.nan
+    del ds.PixelData, ds.RescaleSlope, ds.RescaleIntercept, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    if double:
+        ds.BitsAllocated, ds.DoubleFloatPixelData = 64, values.tobytes()
+    else:
+        ds.BitsAllocated, ds.FloatPixelData = 32, values.astype(np.float32).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return values
+
+
+@pytest.mark.parametrize("double", [False, True], ids=["float", "double"])
+def test_float_pixel_data_load_as_float32_values_in_slice_order(tmp_path, double):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    expected = np.stack([_as_float_pixels(p, double=double) for p in paths])
+    volume = load_folder(tmp_path)
+    assert volume.array.dtype == np.float32
+    np.testing.assert_array_equal(volume.array, expected.astype(np.float32))
+
+
+def test_nan_in_float_pixel_data_is_refused_or_replaced_as_asked(tmp_path):
+    paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
+    for k, path in enumerate(paths):
+        _as_float_pixels(path, double=False, nan_at=(2, 3) if k == 4 else None)
+    with pytest.raises(InputError, match=r"series 1 \(.*\): 1 voxel is NaN or infinite, the first at voxel \(i, j, k\) = \(3, 2, 4\), in slice k = 4; pass --non-finite"):
+        load_folder(tmp_path)
+    volume = load_folder(tmp_path, non_finite=-7.0)
+    assert volume.array[4, 2, 3] == -7.0 and np.isfinite(volume.array).all()
+    assert "1 non-finite (NaN/Inf) voxels set to -7 as --non-finite asked" in volume.notes
+
+
+def test_load_volume_passes_allow_gaps_and_non_finite_to_a_single_file(tmp_path, monkeypatch):
+    from medprint.io import dicom, load_volume
+
+    seen = {}
+
+    def fake_load(path, **kwargs):
+        seen.update(kwargs)
+        raise InputError("stop here")
+
+    path = write_ct_series(tmp_path, ramp(), (1, 1, 1))[0]
+    monkeypatch.setattr(dicom, "load_dicom_file", fake_load)
+    with pytest.raises(InputError, match="stop here"):
+        load_volume(path, allow_gaps=True, non_finite=-1000.0)
+    assert seen["allow_gaps"] is True and seen["non_finite"] == -1000.0
