@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import logging
 import re
 import struct
 import zipfile
@@ -28,6 +29,17 @@ from ..mesh.quality import DEGENERATE_RELATIVE_AREA
 from .atomic import atomic_path
 
 MESH_FORMATS = (".stl", ".obj", ".ply", ".3mf")
+
+logger = logging.getLogger("medprint")
+
+#: Most a 3MF's entries may hold once unpacked: a 10-million-triangle model is about 1 GB of XML.
+MAX_3MF_UNPACKED_BYTES = 2_000_000_000
+#: Mesh XML packs about 3-6 to 1; padding (a zip bomb of whitespace) about 1000 to 1.  Above this ratio and
+#: :data:`_RATIO_FLOOR_BYTES`, a 3MF is refused before the XML parser takes several times its size in memory.
+MAX_3MF_RATIO = 50
+_RATIO_FLOOR_BYTES = 50_000_000
+#: 3MF core specification units, in millimetres each.
+UNIT_MM = {"micron": 0.001, "millimeter": 1.0, "centimeter": 10.0, "inch": 25.4, "foot": 304.8, "meter": 1000.0}
 
 
 class _PlainHeaderStl(stl.mesh.Mesh):  # type: ignore[misc]
@@ -232,14 +244,32 @@ def _write_with_trimesh(mesh: Mesh, temp: Path, suffix: str) -> None:
     temp.write_bytes(payload)
 
 
+def _is_text(head: bytes) -> bool:
+    """Whether ``head`` could be ASCII STL: a binary STL's header may say "solid ... facet", its floats cannot."""
+    if b"\0" in head:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _check_stl_size(path: Path) -> None:
     """A binary STL is 84 bytes plus 50 per triangle its header counts; anything else that is not
     ASCII STL is truncated or not an STL (trimesh would otherwise try to decode it as text)."""
     with path.open("rb") as stream:
         head = stream.read(4096)
     size = path.stat().st_size
-    if head[:5].lower() == b"solid" and b"facet" in head:
-        return  # ASCII STL
+    if head[:5].lower() == b"solid" and b"facet" in head and _is_text(head):
+        # ASCII STL; a cut-short one would parse to a few triangles, or none, without complaint.
+        with path.open("rb") as stream:
+            stream.seek(max(size - 1024, 0))
+            tail = stream.read()
+        if b"endsolid" not in tail.lower():
+            raise InputError(f"MESH: {path} is an ASCII STL that is cut short (no 'endsolid' at its end); "
+                             "the file is incomplete, copy or export it again")
+        return
     if len(head) < 84:
         raise InputError(f"MESH: {path} is {size} bytes, too short for an STL; is the file complete?")
     triangles = int.from_bytes(head[80:84], "little")
@@ -282,6 +312,43 @@ def _refuse_scan(path: Path) -> None:
         )
 
 
+def _check_3mf(path: Path) -> float:
+    """Refuse a 3MF that unpacks to more than :data:`MAX_3MF_UNPACKED_BYTES`; return its unit in mm.
+
+    The sizes come from the zip directory; :mod:`zipfile` (which trimesh reads
+    with) stops each entry at its declared size, so a lying directory cannot
+    unpack more than the check allowed.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            unpacked = sum(entry.file_size for entry in entries)
+            if unpacked > MAX_3MF_UNPACKED_BYTES:
+                raise InputError(
+                    f"MESH: {path} unpacks to {unpacked / 1e6:.0f} MB, more than the "
+                    f"{MAX_3MF_UNPACKED_BYTES / 1e6:.0f} MB a 3MF model needs; the file is corrupt or hostile, "
+                    "export the mesh again"
+                )
+            packed = max(sum(entry.compress_size for entry in entries), 1)
+            if unpacked > _RATIO_FLOOR_BYTES and unpacked > MAX_3MF_RATIO * packed:
+                raise InputError(
+                    f"MESH: {path} unpacks {packed / 1e3:.0f} kB to {unpacked / 1e6:.0f} MB "
+                    f"({unpacked // packed}:1, mesh data packs at most {MAX_3MF_RATIO}:1); the file is padded "
+                    "or hostile, export the mesh again"
+                )
+            models = [entry for entry in entries if entry.filename.lower().endswith(".model")]
+            head = archive.open(models[0]).read(8192) if models else b""
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise InputError(f"MESH: cannot read {path} ({reason}); give an .stl, .obj, .ply or .3mf mesh") from None
+    found = re.search(rb"<(?:\w+:)?model\b[^>]*?\sunit\s*=\s*[\"']([^\"']*)[\"']", head)
+    unit = found.group(1).decode("ascii", "replace") if found else "millimeter"
+    if unit not in UNIT_MM:
+        raise InputError(f"MESH: {path} is in unit {unit!r}, which 3MF does not define "
+                         f"({', '.join(UNIT_MM)}); export the mesh in millimeter")
+    return UNIT_MM[unit]
+
+
 def _check_text(path: Path) -> None:
     """An OBJ is text; binary bytes would send trimesh guessing at encodings."""
     with path.open("rb") as stream:
@@ -316,6 +383,7 @@ def read_mesh_file(path: Path | str) -> Mesh:
         _check_stl_size(path)
     elif suffix == ".obj":
         _check_text(path)
+    unit_mm = _check_3mf(path) if suffix == ".3mf" else 1.0
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except ImportError as error:
@@ -333,6 +401,12 @@ def read_mesh_file(path: Path | str) -> Mesh:
     faces = np.asarray(loaded.faces, dtype=np.int64).reshape(-1, 3)
     if faces.shape[0] == 0:
         raise InputError(f"MESH: {path} has no triangles; is it the right file?")
+    if unit_mm != 1.0:
+        # trimesh keeps a 3MF's numbers as they are; the slicer works in mm.
+        vertices = vertices * unit_mm
+        loaded.vertices = vertices
+        logger.warning("MESH: %s is in %s units; scaled by %g to millimetres", path,
+                       next(name for name, mm in UNIT_MM.items() if mm == unit_mm), unit_mm)
     bad = ~np.isfinite(vertices).all(axis=1)
     if bad.any():
         raise InputError(

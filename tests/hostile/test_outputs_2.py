@@ -160,3 +160,85 @@ def test_fifo_profile_is_refused_not_waited_on(tmp_path: Path, command: tuple[st
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert_refused(outcome, mentions=["lab.toml", "not a regular file", "remove it"])
+
+
+# ---------------------------------------------------------------- 7: cut-short STL files
+
+
+def test_ascii_stl_cut_in_half_says_cut_short(tmp_path: Path, out: Path) -> None:
+    whole = write_mesh(box(), tmp_path / "whole.stl", ascii=True).read_bytes()
+    cut = tmp_path / "cut.stl"
+    cut.write_bytes(whole[: len(whole) // 2])
+    outcome = run_cli("slice", cut, *PRINT, "-o", out / "m.gcode")
+    assert_refused(outcome, mentions=["MESH", "cut.stl", "cut short", "incomplete"], out_dir=out)
+
+
+def test_truncated_binary_stl_with_a_solid_facet_header_is_binary(tmp_path: Path, out: Path) -> None:
+    data = bytearray(write_mesh(box(), tmp_path / "whole.stl").read_bytes())
+    data[:80] = b"solid part facet normal exported by another program".ljust(80)
+    cut = tmp_path / "solidcut.stl"
+    cut.write_bytes(bytes(data[: 84 + 50 * 7]))
+    outcome = run_cli("slice", cut, *PRINT, "-o", out / "m.gcode")
+    line = assert_refused(outcome, mentions=["MESH", "solidcut.stl", "binary STL", "is the file complete"],
+                          out_dir=out)
+    assert "package" not in line
+
+
+# ---------------------------------------------------------------- 2: 3MF units
+
+
+def _with_unit(source: Path, target: Path, unit: str) -> Path:
+    """``source`` 3MF with its model's unit attribute set to ``unit`` (what an edit or another program writes)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for entry in old.infolist():
+            payload = old.read(entry)
+            if entry.filename.endswith(".model"):
+                assert b'unit="millimeter"' in payload
+                payload = payload.replace(b'unit="millimeter"', f'unit="{unit}"'.encode())
+            new.writestr(entry.filename, payload)
+    return target
+
+
+def _extent(path: Path) -> float:
+    mesh = mesh_files.read_mesh_file(path)
+    return float((mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)).max())
+
+
+def test_medprint_3mf_is_read_in_millimetres(tmp_path: Path) -> None:
+    written = write_mesh(box(10.0), tmp_path / "mm.3mf")
+    assert _extent(written) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(("unit", "mm"), [("inch", 25.4), ("micron", 0.001), ("centimeter", 10.0)])
+def test_3mf_unit_scales_to_millimetres_with_a_warning(tmp_path: Path, out: Path, unit: str, mm: float) -> None:
+    size = 1.0 if unit != "micron" else 20_000.0
+    edited = _with_unit(write_mesh(box(size), tmp_path / "mm.3mf"), tmp_path / f"{unit}.3mf", unit)
+    assert _extent(edited) == pytest.approx(size * mm)
+    outcome = run_cli("slice", edited, *PRINT, "-o", out / "m.gcode")
+    assert_succeeded(outcome)
+    assert f"in {unit} units" in outcome.stderr and "WARNING" in outcome.stderr
+
+
+def test_3mf_unknown_unit_is_refused(tmp_path: Path, out: Path) -> None:
+    edited = _with_unit(write_mesh(box(), tmp_path / "mm.3mf"), tmp_path / "furlong.3mf", "furlong")
+    outcome = run_cli("slice", edited, *PRINT, "-o", out / "m.gcode")
+    assert_refused(outcome, mentions=["MESH", "furlong.3mf", "furlong", "millimeter"], out_dir=out)
+
+
+# ---------------------------------------------------------------- 5: a 3MF zip bomb
+
+
+def test_3mf_zip_bomb_is_refused_before_parsing(tmp_path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real bomb is 400 MB of padding; the floor is lowered so the case stays small and fast.
+    monkeypatch.setattr(mesh_files, "_RATIO_FLOOR_BYTES", 1_000_000)
+    source = write_mesh(box(), tmp_path / "mm.3mf")
+    bomb = tmp_path / "bomb.3mf"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as new:
+        for entry in old.infolist():
+            payload = old.read(entry)
+            if entry.filename.endswith(".model"):
+                # Padding spread over many small text nodes, which lxml's own limit does not catch.
+                payload = payload.replace(b"<vertices>", b"<vertices>" + b"<!-- -->" + b" " * 3_000_000)
+            new.writestr(entry.filename, payload)
+    outcome = run_cli("slice", bomb, *PRINT, "-o", out / "m.gcode")
+    assert_refused(outcome, mentions=["MESH", "bomb.3mf", "unpacks", "export the mesh again"], out_dir=out)
