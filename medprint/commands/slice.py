@@ -13,6 +13,7 @@ from ..io.mesh_files import read_mesh_file
 from ..redact import terminal_safe
 from ..report import to_json
 from ..slice.engine import (
+    DEFAULT_MAX_REPAIR_MOVE_MM,
     ENGINES,
     MAX_BRIM_MM,
     MAX_SCALE,
@@ -60,6 +61,9 @@ _LAYER_WHY = "mm; the printer's nozzle sets the exact range"
               help="Extra folder of *.toml profiles (also: $MEDPRINT_PROFILES).")
 @click.option("--job-name", type=str, default=None,
               help="Order/job label for the G-code header (sanitised; do not put patient identifiers here).")
+@click.option("--max-repair-move", "max_repair_move", type=FiniteFloat(0, 1000, why="mm"),
+              default=DEFAULT_MAX_REPAIR_MOVE_MM, show_default=True,
+              help="Refuse a mesh whose repair would move its surface more than this (mm).")
 @click.option("--no-repair", is_flag=True, help="Refuse a mesh that is not watertight instead of repairing it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -68,7 +72,7 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
             engine: str, layer_height: float | None, first_layer_height: float | None, perimeters: int,
             top_layers: int, bottom_layers: int, infill_density: float, infill_pattern: str, supports: bool,
             support_angle: float, brim_mm: float, orient: str, scale: float, profiles_dir: Path | None,
-            job_name: str | None, no_repair: bool, overwrite: bool, as_json: bool) -> None:
+            job_name: str | None, max_repair_move: float, no_repair: bool, overwrite: bool, as_json: bool) -> None:
     """Slice MESH (.stl, .obj, .ply, .3mf; mm) into G-code for a printer and material."""
     if given(ctx, "support_angle") and not supports:
         raise click.UsageError("--support-angle goes with --supports; add --supports or drop it")
@@ -79,7 +83,7 @@ def command(ctx: click.Context, mesh_path: Path, printer_name: str, material_nam
         layer_height_mm=layer_height, first_layer_height_mm=first_layer_height, perimeters=perimeters,
         top_layers=top_layers, bottom_layers=bottom_layers, infill_density=infill_density,
         infill_pattern=infill_pattern, supports=supports, support_angle_deg=support_angle, brim_width_mm=brim_mm,
-        orient=orient, scale=scale, repair=not no_repair, job_name=job_name,
+        orient=orient, scale=scale, repair=not no_repair, max_repair_move_mm=max_repair_move, job_name=job_name,
     )
     # Profiles and options are checked before the mesh is read, so a typo costs nothing.
     check_compatible(printer, material)

@@ -32,6 +32,9 @@ ENGINES = ("builtin", "prusaslicer")
 MIN_SCALE, MAX_SCALE = 0.01, 20.0
 #: Widest brim (mm).
 MAX_BRIM_MM = 50.0
+#: Farthest a repair before slicing may move the surface (mm) unless ``--max-repair-move`` says otherwise:
+#: about a printed line; a rebuild that moves it more is guessing at missing geometry.
+DEFAULT_MAX_REPAIR_MOVE_MM = 0.5
 
 
 def _finite(option: str, value: object) -> float:
@@ -59,6 +62,7 @@ class SliceSettings(PathChoices):
     orient: str = "none"
     scale: float = 1.0
     repair: bool = True
+    max_repair_move_mm: float = DEFAULT_MAX_REPAIR_MOVE_MM
     job_name: str | None = None
 
     def validated(self, printer: PrinterProfile) -> SliceSettings:
@@ -91,6 +95,8 @@ class SliceSettings(PathChoices):
             raise ParameterError(f"--brim: {self.brim_width_mm:g} mm must be 0..{MAX_BRIM_MM:g} mm")
         if not (MIN_SCALE <= _finite("--scale", self.scale) <= MAX_SCALE):
             raise ParameterError(f"--scale: {self.scale:g} must be {MIN_SCALE:g}..{MAX_SCALE:g} (1 = life-size)")
+        if not 0 <= _finite("--max-repair-move", self.max_repair_move_mm):
+            raise ParameterError(f"--max-repair-move: {self.max_repair_move_mm:g} mm must be 0 or more")
         if self.orient not in ORIENT_CHOICES:
             raise ParameterError(f"--orient: {self.orient!r} is not one of {', '.join(ORIENT_CHOICES)}")
         return replace(self, layer_height_mm=layer, first_layer_height_mm=first)
@@ -134,8 +140,12 @@ class SliceResult:
         return out
 
 
-def prepare_mesh(mesh: Mesh, *, repair: bool = True) -> tuple[Mesh, tuple[str, ...]]:
-    """Refuse an empty mesh; repair (or refuse, when ``repair`` is false) one that is not printable."""
+def prepare_mesh(mesh: Mesh, *, repair: bool = True,
+                 max_move_mm: float = DEFAULT_MAX_REPAIR_MOVE_MM) -> tuple[Mesh, tuple[str, ...]]:
+    """Refuse an empty mesh; repair (or refuse, when ``repair`` is false) one that is not printable.
+
+    A repair that moves the surface more than ``max_move_mm`` is refused; a smaller move is logged as a warning.
+    """
     if mesh.is_empty:
         raise MeshError(f"the {mesh.name} mesh is empty: nothing to slice; check the input file")
     if not repair:
@@ -149,6 +159,16 @@ def prepare_mesh(mesh: Mesh, *, repair: bool = True) -> tuple[Mesh, tuple[str, .
     result = make_printable(mesh)
     for action in result.actions:
         logger.info("repair before slicing: %s", action)
+    if result.deviation_mm > max_move_mm:
+        raise MeshError(
+            f"the {mesh.name} mesh had holes; repairing it moved the surface up to {result.deviation_mm:.3g} mm, "
+            f"more than --max-repair-move {max_move_mm:g} mm; fix the mesh (export it again whole) "
+            "or raise --max-repair-move"
+        )
+    if result.deviation_mm > 0:
+        # A model that is not what was scanned must not pass in silence: a warning, not only a JSON action.
+        logger.warning("the %s mesh was repaired before slicing, moving its surface up to %.3g mm",
+                       mesh.name, result.deviation_mm)
     return result.mesh, tuple(result.actions)
 
 
@@ -183,7 +203,7 @@ def slice_to_gcode(mesh: Mesh, printer: PrinterProfile, material: MaterialProfil
     settings = settings.validated(printer)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    mesh, actions = prepare_mesh(mesh, repair=settings.repair)
+    mesh, actions = prepare_mesh(mesh, repair=settings.repair, max_move_mm=settings.max_repair_move_mm)
     w = printer.line_width_mm
     margin = settings.skirt_distance_mm + settings.brim_width_mm + (settings.skirt_loops + 1) * w
     vertices, placement = place_on_bed(mesh, printer, scale=settings.scale, orient=settings.orient,

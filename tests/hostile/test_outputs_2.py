@@ -242,3 +242,32 @@ def test_3mf_zip_bomb_is_refused_before_parsing(tmp_path: Path, out: Path, monke
             new.writestr(entry.filename, payload)
     outcome = run_cli("slice", bomb, *PRINT, "-o", out / "m.gcode")
     assert_refused(outcome, mentions=["MESH", "bomb.3mf", "unpacks", "export the mesh again"], out_dir=out)
+
+
+# ---------------------------------------------------------------- 1: a repair that moves the surface too far
+
+
+def _cut_sphere(path: Path) -> Path:
+    """An 11 mm sphere OBJ with only the first 60 % of its faces, as a cut-short download leaves it."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=5.5)
+    keep = int(len(sphere.faces) * 0.6)
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in sphere.vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in sphere.faces[:keep]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_repair_that_moves_the_surface_too_far_is_refused(tmp_path: Path, out: Path) -> None:
+    cut = _cut_sphere(tmp_path / "cut.obj")
+    outcome = run_cli("slice", cut, *PRINT, "-o", out / "m.gcode")
+    assert_refused(outcome, mentions=["moved the surface", "--max-repair-move 0.5 mm", "fix the mesh"],
+                   out_dir=out)
+
+
+def test_repair_under_the_bound_is_a_warning(tmp_path: Path, out: Path) -> None:
+    cut = _cut_sphere(tmp_path / "cut.obj")
+    outcome = run_cli("slice", cut, *PRINT, "-o", out / "m.gcode", "--max-repair-move", "50")
+    assert_succeeded(outcome)
+    assert "WARNING" in outcome.stderr and "moving its surface up to" in outcome.stderr
