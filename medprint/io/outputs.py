@@ -295,6 +295,16 @@ def stop_requested(reason: str) -> None:
     raise KeyboardInterrupt(reason)
 
 
+@contextlib.contextmanager
+def outside_run() -> Iterator[None]:
+    """Write scratch files (an external engine's input) at once, not staged with the active run's outputs."""
+    token = _ACTIVE.set(None)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
 def current_run() -> RunOutputs | None:
     """The :class:`RunOutputs` active in this context, if any."""
     return _ACTIVE.get()

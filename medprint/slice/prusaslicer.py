@@ -171,6 +171,7 @@ def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: Materi
                            timings: dict[str, float]) -> SliceResult:
     """Run ``prusa-slicer`` on the placed mesh; returns a :class:`~medprint.slice.engine.SliceResult`."""
     from ..io.mesh_files import write_mesh
+    from ..io.outputs import outside_run
     from .engine import _result
 
     program = find_prusaslicer()
@@ -183,7 +184,9 @@ def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: Materi
         ini = work / "config.ini"
         ini.write_text("".join(f"{k} = {v}\n" for k, v in config.items()))
         model = work / "model.stl"
-        write_mesh(mesh.with_name("model"), model, overwrite=True)
+        # Inside the CLI's run, write_mesh would stage the file until the run's commit: prusa-slicer needs it now.
+        with outside_run():
+            write_mesh(mesh.with_name("model"), model, overwrite=True)
         out = work / "out.gcode"
         command = [program, "--datadir", str(work / "datadir"), "--load", str(ini), "--export-gcode",
                    "--center", f"{printer.build_x_mm / 2:g},{printer.build_y_mm / 2:g}", "-o", str(out), str(model)]
@@ -193,8 +196,11 @@ def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: Materi
         except (OSError, subprocess.TimeoutExpired) as error:
             raise EngineError(f"--engine prusaslicer: prusa-slicer could not run ({error})") from None
         if done.returncode != 0 or not out.is_file():
-            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if "error" in ln.lower()]
-            reason = lines[-1].strip() if lines else f"exit code {done.returncode}"
+            output = (done.stderr + "\n" + done.stdout).splitlines()
+            logger.debug("prusa-slicer output:\n%s", "\n".join(output))
+            # Its log lines ("[trace]", "[info]") bury the reason; the last other line is it.
+            meaningful = [ln.strip() for ln in output if ln.strip() and not re.match(r"^\[[\d :.-]+\] \[0x", ln)]
+            reason = meaningful[-1] if meaningful else f"exit code {done.returncode}"
             raise EngineError(f"--engine prusaslicer: prusa-slicer failed: {reason[:300]}; try --engine builtin")
         text = out.read_text(encoding="utf-8", errors="replace")
     timings["prusaslicer"] = time.perf_counter() - started

@@ -271,3 +271,30 @@ def test_repair_under_the_bound_is_a_warning(tmp_path: Path, out: Path) -> None:
     outcome = run_cli("slice", cut, *PRINT, "-o", out / "m.gcode", "--max-repair-move", "50")
     assert_succeeded(outcome)
     assert "WARNING" in outcome.stderr and "moving its surface up to" in outcome.stderr
+
+
+# ---------------------------------------------------------------- 8: the prusaslicer engine from the CLI
+
+
+@pytest.mark.parametrize("printer", ["ender-3", "prusa-mk4"])
+def test_prusaslicer_engine_slices_a_small_cube_from_the_cli(cube: Path, out: Path, printer: str) -> None:
+    # The CLI's run staged prusa-slicer's input model until its commit, so prusa-slicer found no file.
+    if shutil.which("prusa-slicer") is None:
+        pytest.skip("prusa-slicer is not installed")
+    outcome = run_cli("slice", cube, "--printer", printer, "--material", "pla", "-o", out / "m.gcode",
+                      "--engine", "prusaslicer")
+    assert_succeeded(outcome)
+    assert ";Z:" in (out / "m.gcode").read_text()
+
+
+def test_prusaslicer_failure_names_its_reason(cube: Path, out: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bin" / "prusa-slicer"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho '[2026-12-01 21:00:00.1] [0x00007f] [trace]   Initializing' \n"
+                    "echo 'Objects could not fit on the bed' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    outcome = run_cli("slice", cube, *PRINT, "-o", out / "m.gcode", "--engine", "prusaslicer")
+    assert_refused(outcome, mentions=["--engine prusaslicer", "could not fit on the bed", "--engine builtin"],
+                   out_dir=out)
