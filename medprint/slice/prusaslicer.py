@@ -197,7 +197,7 @@ def slice_with_prusaslicer(mesh: Mesh, printer: PrinterProfile, material: Materi
             raise EngineError(f"--engine prusaslicer: prusa-slicer could not run ({error})") from None
         if done.returncode != 0 or not out.is_file():
             output = (done.stderr + "\n" + done.stdout).splitlines()
-            logger.debug("prusa-slicer output:\n%s", "\n".join(output))
+            logger.info("prusa-slicer output:\n%s", "\n".join(output))
             # Its log lines ("[trace]", "[info]") bury the reason; the last other line is it.
             meaningful = [ln.strip() for ln in output if ln.strip() and not re.match(r"^\[[\d :.-]+\] \[0x", ln)]
             reason = meaningful[-1] if meaningful else f"exit code {done.returncode}"
