@@ -25,6 +25,7 @@ from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
 from ..volume import Volume, all_finite, describe_non_finite
 from .image_headers import DataLayout, NiftiVoxels, RawHeader, read_raw_header
+from .native_stderr import NativeStderr
 
 log = logging.getLogger("medprint")
 
@@ -251,11 +252,27 @@ def _check_voxel_size(path: Path, geometry: Geometry) -> None:
 
 
 def _read(path: Path) -> sitk.Image:
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-        raise InputError(f"{path}: cannot read this image ({first_line.strip()}); is the file complete?") from None
+    """ITK's read, with its warnings off and MetaIO's raw stderr text caught (it writes past Python)."""
+    sitk.ProcessObject_SetGlobalWarningDisplay(False)
+    with NativeStderr() as stderr:
+        try:
+            with stderr.capture(path.name):
+                return sitk.ReadImage(str(path))
+        except RuntimeError as error:
+            reason = _itk_reason(str(error), stderr.last)
+            raise InputError(
+                f"{path}: cannot read this image ({reason}); is the file (and each data file it lists) complete?"
+            ) from None
+
+
+def _itk_reason(error: str, native: str) -> str:
+    """One short reason from ITK's exception and MetaIO's stderr text ("Reason: ..." is only errno, often stale)."""
+    for text in (native, error):
+        for line in text.replace(" | ", "\n").splitlines():
+            line = line.strip()
+            if line and not line.startswith(("Reason:", "(Reason:")) and "itk::ERROR" not in line:
+                return line.removeprefix("sitk::ERROR:").strip()[:200]
+    return "unreadable"
 
 
 def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -> tuple[str, ...]:

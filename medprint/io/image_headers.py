@@ -569,7 +569,12 @@ def _metaimage_layout(path: Path, fields: dict[str, str], sizes: list[int], data
         raise InputError(
             f"{path}: MetaImage ElementNumberOfChannels/HeaderSize is not a number; fix the header"
         ) from None
-    data_bytes = math.prod(sizes) * voxel_bytes * max(channels, 1)
+    if channels < 1:
+        raise InputError(
+            f"{path}: MetaImage ElementNumberOfChannels = {channels} is not a number of values per voxel; "
+            "set it to 1 (or fix the header)"
+        )
+    data_bytes = math.prod(sizes) * voxel_bytes * channels
     local = name.upper() == "LOCAL"
     data_path = path if local else _data_file(path, name)
     offset = data_start if local else 0
