@@ -40,11 +40,13 @@ def mha_with(path: Path, key: str, value: str) -> Path:
     return path
 
 
-def refused(tmp_path: Path, source: Path, *extra: object, mentions: tuple[str, ...]) -> str:
+def refused(tmp_path: Path, source: Path, *extra: object, mentions: tuple[str, ...],
+            named: Path | None = None) -> str:
+    """Run ``convert source extra``; assert the refusal names ``named`` (default: the source) and ``mentions``."""
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     outcome = run_cli("convert", source, "-o", out / "model.stl", *extra)
-    return assert_refused(outcome, mentions=(source.name, *mentions), out_dir=out)
+    return assert_refused(outcome, mentions=((named or source).name, *mentions), out_dir=out)
 
 
 # --------------------------------------------------------------------------- 1. CompressedDataSize
@@ -153,3 +155,82 @@ def test_float64_values_within_float32_are_read(tmp_path: Path) -> None:
     outcome = run_cli("convert", path, "-o", tmp_path / "out" / "m.stl", "--modality", "MR", "--threshold", "500:2000")
     assert outcome.exit_code == 0, outcome.stderr
     assert "m.stl" in files_in(tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- 6. ITK/MetaIO text on fd 2
+
+REPO = Path(__file__).resolve().parents[2]
+_META = "ObjectType = Image\nNDims = 3\nDimSize = 16 16 16\nElementType = MET_SHORT\nElementSpacing = 1 1 1\n"
+
+
+def _ascii_cut(tmp: Path) -> Path:
+    path = tmp / "ascii.mha"
+    path.write_text(_META + "BinaryData = False\nElementDataFile = LOCAL\n" + "1 2 3\n" * 40)
+    return path
+
+
+def _list_cut(tmp: Path) -> Path:
+    for k in range(16):
+        (tmp / f"s{k:02d}.raw").write_bytes(b"\0" * (512 if k != 9 else 100))
+    path = tmp / "list.mhd"
+    path.write_text(_META + "ElementDataFile = LIST\n" + "".join(f"s{k:02d}.raw\n" for k in range(16)))
+    return path
+
+
+def _position_first(tmp: Path) -> Path:
+    path = tmp / "pos.mha"
+    path.write_bytes(b"Position = 0 0 0\n" + _META.encode() + b"ElementDataFile = LOCAL\n" + block().tobytes())
+    return path
+
+
+def _channels_zero(tmp: Path) -> Path:
+    path = tmp / "ch0.mha"
+    path.write_bytes(_META.encode() + b"ElementNumberOfChannels = 0\nElementDataFile = LOCAL\n" + block().tobytes())
+    return path
+
+
+@pytest.mark.parametrize("build", [_ascii_cut, _list_cut, _position_first, _channels_zero],
+                         ids=["ascii cut", "slice list cut", "position before NDims", "0 channels"])
+def test_native_itk_text_never_reaches_stderr(tmp_path: Path, build: object) -> None:
+    import os
+    import subprocess
+    import sys
+
+    source = build(tmp_path)  # type: ignore[operator]
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "medprint", "convert", str(source), "-o", str(out / "m.stl")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert all(line.startswith("medprint: ") for line in lines), done.stderr
+    if done.returncode != 0:
+        assert done.returncode == 1, done.stderr
+        assert len(lines) == 1 and source.name in lines[0], done.stderr
+        assert files_in(out) == set()
+
+
+# --------------------------------------------------------------------------- 7. label files (regressions)
+
+
+def test_label_nifti_with_nan_pixdim3_is_refused(tmp_path: Path) -> None:
+    scan = tmp_path / "scan.nii"
+    nib.save(nib.Nifti1Image(block().transpose(2, 1, 0), np.eye(4)), scan)
+    labels = (block() > 0).astype(np.uint8).transpose(2, 1, 0)
+    label_path = tmp_path / "seg.nii"
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), label_path)
+    data = bytearray(label_path.read_bytes())
+    data[76 + 12: 76 + 16] = np.float32(np.nan).tobytes()
+    label_path.write_bytes(bytes(data))
+    refused(tmp_path, scan, "--labels", label_path, mentions=("--labels", "pixdim[3] = nan", "fix the header"),
+            named=label_path)
+
+
+def test_label_mha_with_negative_spacing_is_refused(tmp_path: Path) -> None:
+    scan = tmp_path / "scan.mha"
+    write_mha(scan, block())
+    label_path = tmp_path / "seg.mha"
+    write_mha(label_path, (block() > 0).astype(np.uint8))
+    label_path.write_bytes(re.sub(rb"(?m)^ElementSpacing = .*$", b"ElementSpacing = -1 1 1", label_path.read_bytes()))
+    refused(tmp_path, scan, "--labels", label_path, mentions=("--labels", "ElementSpacing = -1 1 1"),
+            named=label_path)
