@@ -131,6 +131,6 @@ class Mask:
         """Selected volume in mm^3 (voxel count times voxel volume)."""
         return self.voxel_count * self.geometry.voxel_volume_mm3
 
-    def replace(self, array: NDArray[np.bool_]) -> "Mask":
+    def replace(self, array: NDArray[np.bool_]) -> Mask:
         """A new mask with the same grid and label and another selection."""
         return Mask(array=array, geometry=self.geometry, label=self.label)

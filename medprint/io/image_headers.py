@@ -192,7 +192,7 @@ _NIFTI_OTHER_TYPES = {1: "1-bit", 32: "complex", 128: "RGB colour", 1536: "128-b
 # NIFTI_UNITS_METER and NIFTI_UNITS_MICRON in mm (0, unknown, and 2, mm, need nothing).
 _SPACE_UNIT_MM = {1: 1000.0, 3: 0.001}
 # NIFTI_XFORM_* codes: 1 scanner, 2 aligned, 3 Talairach, 4 MNI-152, 5 template (NIfTI-2).
-_XFORM_CODES = range(0, 6)
+_XFORM_CODES = range(6)
 
 
 def _read_nifti(path: Path, head: bytes) -> RawHeader:
@@ -222,7 +222,8 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
 
 
 def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
-    for order in "<>":
+    order: Literal["<", ">"]
+    for order in ("<", ">"):
         size = int(np.frombuffer(head[:4].ljust(4, b"\0"), dtype=f"{order}i4")[0])
         if size in (348, 540):
             break
