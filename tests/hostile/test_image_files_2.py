@@ -234,3 +234,33 @@ def test_label_mha_with_negative_spacing_is_refused(tmp_path: Path) -> None:
     label_path.write_bytes(re.sub(rb"(?m)^ElementSpacing = .*$", b"ElementSpacing = -1 1 1", label_path.read_bytes()))
     refused(tmp_path, scan, "--labels", label_path, mentions=("--labels", "ElementSpacing = -1 1 1"),
             named=label_path)
+
+
+def test_label_with_sform_unlike_qform_is_placed_like_the_scan(tmp_path: Path) -> None:
+    # Scan and label share a sform (x shifted 40 mm) but their qforms say otherwise:
+    # both must be placed by the sform, so the label lands on the scan's bone cube.
+    sform = np.diag([1.0, 1.0, 1.0, 1.0])
+    sform[:3, 3] = [40.0, 0.0, 0.0]
+    qform = np.diag([1.0, 1.0, 1.0, 1.0])
+
+    def save(array: np.ndarray, path: Path) -> Path:
+        image = nib.Nifti1Image(array.transpose(2, 1, 0), sform)
+        image.set_sform(sform, 2)
+        image.set_qform(qform, 1)
+        nib.save(image, path)
+        return path
+
+    scan = save(block(), tmp_path / "scan.nii")
+    labels = np.zeros((16, 16, 16), dtype=np.uint8)
+    labels[4:12, 4:12, 4:12] = 1
+    label_path = save(labels, tmp_path / "seg.nii")
+    out = tmp_path / "out"
+    out.mkdir()
+    outcome = run_cli("convert", scan, "--labels", label_path, "-o", out / "m.stl")
+    assert outcome.exit_code == 0, outcome.stderr
+    import trimesh
+
+    mesh = trimesh.load(out / "m.stl")
+    # RAS x 40..59 (voxels 4..11 at 40 + i) is LPS x -51..-44: the sform's place, not the qform's.
+    low, high = mesh.bounds
+    assert -52.0 <= low[0] <= -50.0 and -46.0 <= high[0] <= -43.0, mesh.bounds
