@@ -18,6 +18,10 @@ from .errors import GeometryError
 #: Flips x and y: RAS (NIfTI, VTK viewers) <-> LPS (DICOM, ITK).
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
+#: Farthest a voxel may sit from the scanner's origin, mm.  Beyond it the float32
+#: vertices of an STL lose whole millimetres (1 mm at 1e7), so the model is wrong.
+MAX_POSITION_MM = 1e5
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -44,6 +48,11 @@ class Geometry:
             raise GeometryError(f"voxel spacing must be three positive numbers in mm, got {self.spacing}")
         if len(self.origin) != 3 or not np.all(np.isfinite(self.origin)):
             raise GeometryError(f"origin must be three finite numbers in mm, got {self.origin}")
+        if float(np.max(np.abs(self.origin))) > MAX_POSITION_MM:
+            raise GeometryError(
+                f"origin {_numbers(np.asarray(self.origin, dtype=float))} mm is beyond {MAX_POSITION_MM:g} mm of "
+                "the scanner's origin, where a printed model loses whole millimetres; fix the header's position"
+            )
         matrix = np.asarray(self.direction, dtype=float)
         if matrix.shape != (9,) or not np.all(np.isfinite(matrix)):
             raise GeometryError(f"direction cosines must be nine finite numbers, got {self.direction}")
@@ -101,6 +110,19 @@ class Geometry:
     def lps_to_index(self, lps: ArrayLike) -> NDArray[np.float64]:
         """Map ``(..., 3)`` LPS mm points to fractional index coordinates (i, j, k)."""
         return apply_affine(np.linalg.inv(self.affine), lps)
+
+    def check_extent(self, shape_zyx: tuple[int, ...]) -> None:
+        """Refuse a grid whose far corner lies beyond :data:`MAX_POSITION_MM` (a huge spacing times many voxels).
+
+        >>> Geometry(spacing=(1.0, 1.0, 1.0)).check_extent((10, 10, 10))
+        """
+        corner = self.index_to_lps([float(size - 1) for size in reversed(shape_zyx[:3])])
+        if float(np.max(np.abs(corner))) > MAX_POSITION_MM:
+            raise GeometryError(
+                f"the far corner of the {' x '.join(str(n) for n in reversed(shape_zyx[:3]))} grid lies at "
+                f"{_numbers(corner)} mm, beyond {MAX_POSITION_MM:g} mm of the scanner's origin, where a printed "
+                "model loses whole millimetres; fix the header's position and voxel sizes"
+            )
 
     def describe_orientation(self) -> str:
         """Three-letter code of the patient direction each index axis points to, e.g. ``'LPS'``.

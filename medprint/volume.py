@@ -74,6 +74,7 @@ class Volume:
             raise InputError(f"a volume needs a 3-D array (z, y, x), got shape {self.array.shape}")
         if min(self.array.shape) < 1:
             raise InputError(f"the volume is empty (shape {self.array.shape})")
+        self.geometry.check_extent(self.array.shape)
         # Otsu, percentiles and thresholds all misbehave on NaN; one chunked pass (40 ms on
         # 512x512x300 float32) keeps every path into segmentation clean.
         if np.issubdtype(self.array.dtype, np.floating) and not all_finite(self.array):
@@ -130,6 +131,6 @@ class Mask:
         """Selected volume in mm^3 (voxel count times voxel volume)."""
         return self.voxel_count * self.geometry.voxel_volume_mm3
 
-    def replace(self, array: NDArray[np.bool_]) -> "Mask":
+    def replace(self, array: NDArray[np.bool_]) -> Mask:
         """A new mask with the same grid and label and another selection."""
         return Mask(array=array, geometry=self.geometry, label=self.label)

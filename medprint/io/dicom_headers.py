@@ -7,18 +7,14 @@ per-frame geometry lives in the functional group sequences.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
-import os
 import struct
-import sys
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -27,6 +23,8 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+
+from .native_stderr import NativeStderr
 
 #: Errors pydicom raises on damaged or foreign files (no bare except: anything else is a bug).
 #: HeaderError and DecodeError below are ValueErrors, so they are among them.
@@ -447,67 +445,6 @@ def _check_jpeg_frames_end(ds: Dataset, syntax: UID, frames: int) -> None:
             )
 
 
-class NativeStderr:
-    """Keep native decoders' writes to file descriptor 2 off the terminal, as DEBUG records.
-
-    pylibjpeg-rle's Rust panics (with a whole backtrace under RUST_BACKTRACE),
-    OpenJPEG, CharLS and GDCM write to the process's stderr past Python, so a
-    handled error would still print a traceback-like block.  One temporary file
-    serves a whole series (open it with ``with NativeStderr() as stderr:``);
-    :meth:`capture` wraps only the decoder call, so that medprint's own log
-    records are never written into it.
-    """
-
-    def __init__(self) -> None:
-        self._file: IO[bytes] | None = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    @contextlib.contextmanager
-    def capture(self, label: str) -> Iterator[None]:
-        """Send fd 2 to the capture file while the body runs; log what arrived there under ``label``."""
-        try:
-            sys.stderr.flush()  # what Python has buffered belongs on the terminal, before the switch
-            if self._file is None:
-                self._file = tempfile.TemporaryFile()  # noqa: SIM115 - kept for the series, closed in __exit__
-            saved = os.dup(2)
-        except (OSError, ValueError, AttributeError):
-            # No stderr to protect (closed fd 2, or no sys.stderr): decode without capture.
-            yield
-            return
-        try:
-            os.dup2(self._file.fileno(), 2)
-            yield
-        finally:
-            # Restored even on KeyboardInterrupt: the terminal must get its stderr back.
-            os.dup2(saved, 2)
-            os.close(saved)
-            self._report(label)
-
-    def _report(self, label: str) -> None:
-        assert self._file is not None
-        size = self._file.tell()
-        if not size:
-            return
-        if _log.isEnabledFor(logging.DEBUG):
-            self._file.seek(0)
-            captured = self._file.read(_CAPTURE_SHOWN).decode("utf-8", "replace")
-            lines = " | ".join(line.strip() for line in captured.splitlines() if line.strip())
-            more = f" ... ({size} bytes in all)" if size > _CAPTURE_SHOWN else ""
-            _log.debug("%s: the decoder wrote to stderr: %s%s", label, lines, more)
-        self._file.seek(0)
-        self._file.truncate()
-
-
-#: Bytes of captured decoder output shown at -vv: the panic message and the top of a backtrace.
-_CAPTURE_SHOWN = 4096
-_log = logging.getLogger("medprint")
 
 
 def decode_pixels(ds: Dataset, *, stderr: NativeStderr | None = None, label: str = "pixel data") -> NDArray[Any]:

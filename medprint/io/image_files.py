@@ -25,6 +25,7 @@ from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
 from ..volume import Volume, all_finite, describe_non_finite
 from .image_headers import DataLayout, NiftiVoxels, RawHeader, read_raw_header
+from .native_stderr import NativeStderr
 
 log = logging.getLogger("medprint")
 
@@ -79,6 +80,7 @@ def load_image_file(path: Path, *, modality: str | None = None, non_finite: floa
     image = read_checked_image(path)
     array, geometry = image.array, image.geometry
     notes = replace_non_finite(array, non_finite, source=str(path))
+    _check_float32_range(path, array)
     chosen, note = _decide_modality(array, modality)
     if note:
         notes += (note,)
@@ -147,6 +149,10 @@ def read_checked_image(path: Path, *, channels: bool = False) -> CheckedImage:
     else:
         array, geometry, metadata = _read_with_itk(path, header, channels=channels)
     _check_voxel_size(path, geometry)
+    try:
+        geometry.check_extent(array.shape)
+    except GeometryError as error:
+        raise GeometryError(f"{path}: {error}") from None
     return CheckedImage(array, geometry, header.format_name, metadata)
 
 
@@ -184,6 +190,7 @@ def _read_with_itk(
     """NRRD and MetaImage voxels and geometry, read by ITK once the header and data are known sane."""
     if header.layout is not None:
         check_data_complete(path, header.layout)
+        _check_packed_size(path, header.layout)
         if header.format_name == "NRRD" and header.layout.codec == "bzip2":
             raise InputError(
                 f"{path}: bzip2-encoded NRRD data cannot be read (ITK's NRRD reader lacks bzip2); "
@@ -197,6 +204,14 @@ def _read_with_itk(
             f"{path}: has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour or vector image); "
             "give a single-channel scan"
         )
+    if not header.frame_named:
+        # Without "space" (only spacings/axis mins) NRRD names no patient frame, so left and
+        # right are unknown; ITK would call it LPS, and a mirrored model would look right.
+        raise GeometryError(
+            f"{path}: NRRD has no space field (only spacings/axis mins), so the file does not say where left, "
+            "right, front and back are; set the orientation (space: left-posterior-superior and space directions, "
+            "e.g. with Slicer or unu) and try again"
+        )
     metadata = {key: image.GetMetaData(key) for key in image.GetMetaDataKeys()}
     return sitk.GetArrayFromImage(image), _itk_geometry(path, image), metadata
 
@@ -206,6 +221,23 @@ def _itk_geometry(path: Path, image: sitk.Image) -> Geometry:
         return Geometry(spacing=image.GetSpacing(), origin=image.GetOrigin(), direction=image.GetDirection())
     except GeometryError as error:
         raise GeometryError(f"{path}: {error}") from None
+
+
+def _check_packed_size(path: Path, layout: DataLayout) -> None:
+    """Refuse a MetaImage ``CompressedDataSize`` other than the stream's real length.
+
+    ITK inflates only the declared bytes and leaves the rest of the image as
+    whatever memory held, so a stream verified whole would still give a model
+    that is partly garbage.
+    """
+    if layout.packed_size is None:
+        return
+    real = layout.data_path.stat().st_size - layout.offset
+    if layout.packed_size.strip() != str(real):
+        raise InputError(
+            f"{path}: MetaImage CompressedDataSize = {layout.packed_size} but the compressed data is {real} bytes; "
+            f"the header is damaged: set CompressedDataSize = {real} (or copy the file again)"
+        )
 
 
 def _check_voxel_size(path: Path, geometry: Geometry) -> None:
@@ -220,11 +252,27 @@ def _check_voxel_size(path: Path, geometry: Geometry) -> None:
 
 
 def _read(path: Path) -> sitk.Image:
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-        raise InputError(f"{path}: cannot read this image ({first_line.strip()}); is the file complete?") from None
+    """ITK's read, with its warnings off and MetaIO's raw stderr text caught (it writes past Python)."""
+    sitk.ProcessObject_SetGlobalWarningDisplay(False)
+    with NativeStderr() as stderr:
+        try:
+            with stderr.capture(path.name):
+                return sitk.ReadImage(str(path))
+        except RuntimeError as error:
+            reason = _itk_reason(str(error), stderr.last)
+            raise InputError(
+                f"{path}: cannot read this image ({reason}); is the file (and each data file it lists) complete?"
+            ) from None
+
+
+def _itk_reason(error: str, native: str) -> str:
+    """One short reason from ITK's exception and MetaIO's stderr text ("Reason: ..." is only errno, often stale)."""
+    for text in (native, error):
+        for line in text.replace(" | ", "\n").splitlines():
+            line = line.strip()
+            if line and not line.startswith(("Reason:", "(Reason:")) and "itk::ERROR" not in line:
+                return line.removeprefix("sitk::ERROR:").strip()[:200]
+    return "unreadable"
 
 
 def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -> tuple[str, ...]:
@@ -253,6 +301,19 @@ def replace_non_finite(array: np.ndarray, value: float | None, *, source: str) -
     note = f"{count} non-finite (NaN/Inf) voxels set to {value:g} as --non-finite asked"
     log.info("%s: %s", Path(source).name, note)
     return (note,)
+
+
+def _check_float32_range(path: Path, array: np.ndarray) -> None:
+    """Refuse float64 voxels beyond float32's range: segmentation and meshing work in float32, where they become Inf."""
+    if array.dtype != np.float64:
+        return
+    limit = float(np.finfo(np.float32).max)
+    low, high = float(array.min()), float(array.max())
+    if max(-low, high) > limit:
+        raise InputError(
+            f"{path}: voxel values reach {low:g}..{high:g}, beyond the {limit:.3g} a float32 can hold "
+            "(the damaged header or data of a float64 scan); fix the values or rescale the scan"
+        )
 
 
 def _decide_modality(array: np.ndarray, modality: str | None) -> tuple[str, str]:

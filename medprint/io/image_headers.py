@@ -16,10 +16,12 @@ header values are checked and ITK's geometry, which follows them, is used.
 from __future__ import annotations
 
 import gzip
+import math
 import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +57,9 @@ class DataLayout:
         Bytes of voxel data the header's sizes and type call for.
     stream_skip : int
         Bytes inside the decompressed stream before the voxels.
+    packed_size : str, optional
+        MetaImage's ``CompressedDataSize`` as written: ITK inflates only that
+        many bytes, so it must be the stream's real length.
     """
 
     data_path: Path
@@ -62,6 +67,7 @@ class DataLayout:
     codec: str
     data_bytes: int
     stream_skip: int = 0
+    packed_size: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,16 @@ class RawHeader:
     voxels : NiftiVoxels or None
         How to turn the data bytes into the voxel array (NIfTI, which medprint
         reads itself); None where ITK reads the voxels.
+    frame_named : bool
+        False for a NRRD without a ``space`` field (only ``spacings``/``axis
+        mins``): it names no patient frame, though ITK reports LPS.
     """
 
     format_name: str
     layout: DataLayout | None
     geometry: Geometry | None = None
     voxels: NiftiVoxels | None = None
+    frame_named: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,7 @@ _NIFTI_OTHER_TYPES = {1: "1-bit", 32: "complex", 128: "RGB colour", 1536: "128-b
 # NIFTI_UNITS_METER and NIFTI_UNITS_MICRON in mm (0, unknown, and 2, mm, need nothing).
 _SPACE_UNIT_MM = {1: 1000.0, 3: 0.001}
 # NIFTI_XFORM_* codes: 1 scanner, 2 aligned, 3 Talairach, 4 MNI-152, 5 template (NIfTI-2).
-_XFORM_CODES = range(0, 6)
+_XFORM_CODES = range(6)
 
 
 def _read_nifti(path: Path, head: bytes) -> RawHeader:
@@ -202,7 +212,8 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
     vox_offset = float(fields["vox_offset"][0])
     if not np.isfinite(vox_offset) or vox_offset < int(fields["sizeof_hdr"][0]):  # voxels inside the header
         raise InputError(f"{path}: NIfTI vox_offset = {vox_offset:g} is not a byte offset; the header is damaged")
-    data_bytes = int(np.prod(voxels.shape_zyx, dtype=np.int64)) * np.dtype(voxels.dtype).itemsize
+    # Python ints: 2^21 x 2^21 x 2^22 voxels overflow int64 to 0 bytes.
+    data_bytes = math.prod(voxels.shape_zyx) * np.dtype(voxels.dtype).itemsize
     layout = DataLayout(
         data_path=path, offset=0 if compressed else int(vox_offset), codec="gzip" if compressed else "raw",
         data_bytes=data_bytes, stream_skip=int(vox_offset) if compressed else 0,
@@ -211,7 +222,8 @@ def _read_nifti(path: Path, head: bytes) -> RawHeader:
 
 
 def _nifti_fields(path: Path, head: bytes) -> dict[str, NDArray]:
-    for order in "<>":
+    order: Literal["<", ">"]
+    for order in ("<", ">"):
         size = int(np.frombuffer(head[:4].ljust(4, b"\0"), dtype=f"{order}i4")[0])
         if size in (348, 540):
             break
@@ -243,7 +255,8 @@ def _nifti_voxels(path: Path, fields: dict[str, NDArray]) -> NiftiVoxels:
             f"{path}: NIfTI datatype = {code} ({kind}) is not a single-channel scan medprint can read; "
             "save the scan as integers or floats"
         )
-    dtype = np.dtype(_NIFTI_TYPES[code]).newbyteorder(fields["dim"].dtype.byteorder)
+    order = cast(Literal["<", ">", "=", "|"], fields["dim"].dtype.byteorder)
+    dtype = np.dtype(_NIFTI_TYPES[code]).newbyteorder(order)
     dims = _nifti_dims(path, fields)
     if len(dims) < 3 or any(size != 1 for size in dims[3:]):
         raise InputError(
@@ -424,7 +437,7 @@ def _read_nrrd(path: Path, head: bytes) -> RawHeader:
     sizes = _whole_numbers(path, fields, "sizes")
     _check_nrrd_geometry(path, fields, len(sizes))
     layout = _nrrd_layout(path, fields, sizes, data_start)
-    return RawHeader("NRRD", layout)
+    return RawHeader("NRRD", layout, frame_named="space" in fields)
 
 
 def _whole_numbers(path: Path, fields: dict[str, str], key: str) -> list[int]:
@@ -494,14 +507,14 @@ def _nrrd_layout(path: Path, fields: dict[str, str], sizes: list[int], data_star
     codec = _NRRD_CODECS.get(fields.get("encoding", "raw").lower(), "other")
     voxel_bytes = _NRRD_TYPES.get(fields.get("type", "").lower())
     detached = fields.get("data file", fields.get("datafile"))
-    listed = bool(detached) and (" " in detached.strip() or detached.strip().upper().startswith("LIST"))
+    listed = detached is not None and bool(detached) and (" " in detached.strip() or detached.strip().upper().startswith("LIST"))
     if codec == "other" or voxel_bytes is None or listed:
         return None  # ASCII/hex data, block types or a file list: ITK reads those alone
     try:
         skip = int(fields.get("byte skip", "0"))
     except ValueError:
         raise InputError(f"{path}: NRRD byte skip = {fields['byte skip']!r} is not a number; fix the header") from None
-    data_bytes = int(np.prod(sizes, dtype=np.int64)) * voxel_bytes
+    data_bytes = math.prod(sizes) * voxel_bytes
     data_path = _data_file(path, detached.strip()) if detached else path
     offset = 0 if detached else data_start
     if codec == "raw":
@@ -557,10 +570,17 @@ def _metaimage_layout(path: Path, fields: dict[str, str], sizes: list[int], data
         raise InputError(
             f"{path}: MetaImage ElementNumberOfChannels/HeaderSize is not a number; fix the header"
         ) from None
-    data_bytes = int(np.prod(sizes, dtype=np.int64)) * voxel_bytes * max(channels, 1)
+    if channels < 1:
+        raise InputError(
+            f"{path}: MetaImage ElementNumberOfChannels = {channels} is not a number of values per voxel; "
+            "set it to 1 (or fix the header)"
+        )
+    data_bytes = math.prod(sizes) * voxel_bytes * channels
     local = name.upper() == "LOCAL"
     data_path = path if local else _data_file(path, name)
     offset = data_start if local else 0
     if fields.get("CompressedData", "False").lower() == "true":
-        return DataLayout(data_path, offset, "zlib", data_bytes)
+        declared = fields.get("CompressedDataSize")
+        return DataLayout(data_path, offset, "zlib", data_bytes, packed_size=declared)
     return DataLayout(data_path, -1 if header_size == -1 else offset + header_size, "raw", data_bytes)
+

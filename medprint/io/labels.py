@@ -25,7 +25,7 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import SimpleITK as sitk
@@ -42,10 +42,10 @@ from .image_files import is_image_file, read_checked_image
 log = logging.getLogger("medprint")
 
 __all__ = [
-    "LABEL_OPTION",
-    "LABELS_OPTION",
-    "NAMES_OPTION",
     "FORCE_OPTION",
+    "LABELS_OPTION",
+    "LABEL_OPTION",
+    "NAMES_OPTION",
     "list_labels",
     "load_label_mask",
     "read_names_file",
@@ -400,13 +400,14 @@ def _as_integer_labels(source: Path, array: NDArray[np.generic]) -> NDArray[np.i
     if array.dtype.kind not in "f":
         return array  # type: ignore[return-value]
     if not all_finite(array):
-        bad = ~np.isfinite(array)
+        bad: NDArray[np.bool_] = ~np.isfinite(array)
         raise InputError(
-            f"{_labels_file(source)}: {describe_non_finite(bad if bad.ndim == 3 else bad.any(axis=-1))}; "
+            f"{_labels_file(source)}: {describe_non_finite(bad if bad.ndim == 3 else np.asarray(bad.any(axis=-1)))}; "
             "a label map holds whole-number labels, never NaN or Inf: export the segmentation again as integers"
         )
     low, high = float(array.min()), float(array.max())
-    if np.any(array != np.round(array)) or low < _INT32.min or high > _INT32.max:
+    floats = cast("NDArray[np.floating]", array)  # kind 'f', checked above
+    if np.any(floats != np.round(floats)) or low < _INT32.min or high > _INT32.max:
         raise InputError(
             f"{_labels_file(source)}: holds fractional values ({array.dtype}, {low:g}..{high:g}), not integer labels; "
             "is it a scan or a probability map? give a label map"
@@ -521,7 +522,8 @@ def _on_reference_grid(
     if not _overlaps(labelmap.geometry, labelmap.shape, reference.geometry, reference.shape):
         return [_voxel_for_voxel(source, labelmap, layer, reference, force_geometry) for layer in labelmap.layers]
     if _same_grid(labelmap.geometry, labelmap.shape, reference.geometry, reference.shape):
-        return labelmap.layers
+        layers: list[NDArray[np.generic]] = list(labelmap.layers)
+        return layers
     log.info(
         "%s: label map grid %s at %s mm differs from the scan's %s; resampled by patient coordinates "
         "(nearest neighbour)", source.name, "x".join(str(n) for n in reversed(labelmap.shape)),
@@ -843,7 +845,7 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def read_dicom(source: Path, *, pixels: bool, what: str) -> "Dataset":
+def read_dicom(source: Path, *, pixels: bool, what: str) -> Dataset:
     """A DICOM file's dataset; old files without the 128-byte preamble are read too.
 
     Raises InputError naming ``what`` when the file is not DICOM or is cut short.
