@@ -223,8 +223,13 @@ def test_slicing_a_holed_mesh_says_how_far_the_repair_moved_it(tmp_path):
     holed = trimesh.Trimesh(sphere.vertices, sphere.faces[centroids[:, 2] < 9.0], process=False)
     holed.export(inputs / "holed.stl")
 
+    # By default a repair that moves the surface past 0.5 mm is refused, naming how far ...
+    refused = run_cli("slice", inputs / "holed.stl", "--printer", "prusa-mk4", "--material", "pla",
+                      "-o", outputs / "ball.gcode")
+    assert_refused(refused, mentions=["--max-repair-move", "moved the surface up to"], out_dir=outputs)
+    # ... and taken when the user allows it, with the figure in the summary.
     outcome = run_cli("slice", inputs / "holed.stl", "--printer", "prusa-mk4", "--material", "pla",
-                      "-o", outputs / "ball.gcode", "--json")
+                      "-o", outputs / "ball.gcode", "--json", "--max-repair-move", "10")
 
     assert_succeeded(outcome)
     actions = json.loads(outcome.stdout)["actions"]
