@@ -205,7 +205,7 @@ def check_pixel_module(ds: Dataset, length: int, *, pixel_tag: int = 0x7FE00010)
                 f"({rows}x{columns}x{frames}x{bits} bits) need {expected}: the header does not match the image"
             )
     if not is_multiframe(ds):
-        rescale_of(ds, None)
+        rescale_of(ds, None, float_pixels=pixel_tag in _FLOAT_BITS)
 
 
 def _integer(ds: Dataset, keyword: str, default: int | None = None) -> int:
@@ -425,7 +425,7 @@ def orthonormal_axes(orientation: tuple[float, ...]) -> tuple[NDArray[np.float64
     return row, col
 
 
-def rescale_of(ds: Dataset, frame: int | None) -> tuple[float, float]:
+def rescale_of(ds: Dataset, frame: int | None, *, float_pixels: bool | None = None) -> tuple[float, float]:
     """(slope, intercept) for a plane: the frame's Pixel Value Transformation, else the top level."""
     source: Dataset = ds
     if frame is not None:
@@ -436,7 +436,10 @@ def rescale_of(ds: Dataset, frame: int | None) -> tuple[float, float]:
         return 1.0, 0.0  # the LUT maps stored values (see apply_modality_lut), not a rescale
     absent = [name for name, value in (("RescaleIntercept", raw_intercept), ("RescaleSlope", raw_slope))
               if value in (None, "")]
-    if absent and text(ds, "Modality").upper() == "CT":
+    if float_pixels is None:
+        float_pixels = "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+    # Float Pixel Data hold real-world values already: no rescale duty.
+    if absent and not float_pixels and text(ds, "Modality").upper() == "CT":
         # Type 1 in the CT Image module: without it the stored values (HU + 1024, often) pass for HU.
         raise HeaderError(
             f"CT image without {' and '.join(absent)} (an anonymiser may have stripped it): its stored values "
