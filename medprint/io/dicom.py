@@ -555,7 +555,7 @@ def _load_multiframe(
         with hdr.quiet_pydicom():
             ds = pydicom.dcmread(path)
         planes = hdr.planes_of(ds, path)
-        pixels = hdr.decode_pixels(ds, label=source)
+        pixels = hdr.apply_modality_lut(ds, hdr.decode_pixels(ds, label=source))
         rescales = [hdr.rescale_of(ds, frame) for frame in frames]
     except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
         raise InputError(
@@ -615,7 +615,7 @@ def _decode_files(series: SeriesInfo, progress: ProgressCallback) -> _Planes:
                 with hdr.quiet_pydicom():
                     ds = pydicom.dcmread(path)
                 plane = hdr.planes_of(ds, path)[0]
-                raw = hdr.decode_pixels(ds, stderr=stderr, label=series.file_label(slot))
+                raw = hdr.apply_modality_lut(ds, hdr.decode_pixels(ds, stderr=stderr, label=series.file_label(slot)))
                 rescale = hdr.rescale_of(ds, None)
             except (hdr.NotImage, *hdr.READ_ERRORS) as exc:
                 note = f"{_SKIPPED_PREFIX}{series.file_label(slot)}: {_reason(exc)}"

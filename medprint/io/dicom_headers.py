@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.pixels import apply_modality_lut as _pydicom_modality_lut
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from .native_stderr import NativeStderr
@@ -202,7 +203,7 @@ def check_pixel_module(ds: Dataset, length: int, *, pixel_tag: int = 0x7FE00010)
                 f"({rows}x{columns}x{frames}x{bits} bits) need {expected}: the header does not match the image"
             )
     if not is_multiframe(ds):
-        rescale_of(ds, None)
+        rescale_of(ds, None, float_pixels=pixel_tag in _FLOAT_BITS)
 
 
 def _integer(ds: Dataset, keyword: str, default: int | None = None) -> int:
@@ -309,15 +310,32 @@ def planes_of(ds: Dataset, path: Path) -> list[Plane]:
     if not is_multiframe(ds):
         return [_plane(ds, path, None, ds, ds, ds)]
     count = int(ds.get("NumberOfFrames", 1) or 1)
-    planes = []
-    try:
-        for frame in range(count):
-            position = functional_item(ds, frame, "PlanePositionSequence") or ds
-            orientation = functional_item(ds, frame, "PlaneOrientationSequence") or ds
-            measures = functional_item(ds, frame, "PixelMeasuresSequence") or ds
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and len(per_frame) != count:
+        # Items are matched to frames by their place: one short shifts or drops a frame's geometry.
+        raise HeaderError(
+            f"PerFrameFunctionalGroupsSequence has {len(per_frame)} items for {count} frames (NumberOfFrames): "
+            "the header does not match the image"
+        )
+    planes: list[Plane] = []
+    missing: list[int] = []
+    for frame in range(count):
+        position = functional_item(ds, frame, "PlanePositionSequence") or ds
+        orientation = functional_item(ds, frame, "PlaneOrientationSequence") or ds
+        measures = functional_item(ds, frame, "PixelMeasuresSequence") or ds
+        try:
             planes.append(_plane(ds, path, frame, position, orientation, measures))
-    except NotImage:
+        except NotImage:
+            missing.append(frame)
+    if len(missing) == count:
         return _planes_without_geometry(ds, path, count)
+    if missing:
+        # Only a file with no geometry at all may be assumed axial; a hole in it is damage.
+        shown = ", ".join(str(frame + 1) for frame in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise HeaderError(
+            f"frame {shown} of {count} has no usable image position, orientation or pixel spacing while the "
+            "other frames have them: the header is damaged"
+        )
     return planes
 
 
@@ -405,13 +423,26 @@ def orthonormal_axes(orientation: tuple[float, ...]) -> tuple[NDArray[np.float64
     return row, col
 
 
-def rescale_of(ds: Dataset, frame: int | None) -> tuple[float, float]:
+def rescale_of(ds: Dataset, frame: int | None, *, float_pixels: bool | None = None) -> tuple[float, float]:
     """(slope, intercept) for a plane: the frame's Pixel Value Transformation, else the top level."""
     source: Dataset = ds
     if frame is not None:
         source = functional_item(ds, frame, "PixelValueTransformationSequence") or ds
     raw_slope = source.get("RescaleSlope", None)
     raw_intercept = source.get("RescaleIntercept", None)
+    if "ModalityLUTSequence" in source:
+        return 1.0, 0.0  # the LUT maps stored values (see apply_modality_lut), not a rescale
+    absent = [name for name, value in (("RescaleIntercept", raw_intercept), ("RescaleSlope", raw_slope))
+              if value in (None, "")]
+    if float_pixels is None:
+        float_pixels = "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+    # Float Pixel Data hold real-world values already: no rescale duty.
+    if absent and not float_pixels and text(ds, "Modality").upper() == "CT":
+        # Type 1 in the CT Image module: without it the stored values (HU + 1024, often) pass for HU.
+        raise HeaderError(
+            f"CT image without {' and '.join(absent)} (an anonymiser may have stripped it): its stored values "
+            "are not Hounsfield units; export the scan again with the rescale kept"
+        )
     try:
         slope = float(raw_slope) if raw_slope not in (None, "") else 1.0
         intercept = float(raw_intercept) if raw_intercept not in (None, "") else 0.0
@@ -423,6 +454,26 @@ def rescale_of(ds: Dataset, frame: int | None) -> tuple[float, float]:
             "+ intercept, so the slope must be a finite number other than 0 and the intercept finite"
         )
     return slope, intercept
+
+
+def apply_modality_lut(ds: Dataset, pixels: NDArray[Any]) -> NDArray[Any]:
+    """Stored values through the dataset's Modality LUT, when it has one (else unchanged).
+
+    Raises
+    ------
+    HeaderError
+        The LUT is damaged (its descriptor does not match its data).
+    """
+    if "ModalityLUTSequence" not in ds:
+        return pixels
+    try:
+        with quiet_pydicom():
+            mapped = _pydicom_modality_lut(pixels, ds)
+    except (*READ_ERRORS,) as exc:
+        raise HeaderError(f"the ModalityLUTSequence cannot be applied ({exc}): the header is damaged") from exc
+    if mapped.shape != pixels.shape:
+        raise HeaderError(f"the ModalityLUTSequence maps {pixels.shape} pixels to {mapped.shape}: the header is damaged")
+    return mapped
 
 
 #: JPEG, JPEG-LS, JPEG 2000 and HTJ2K transfer syntaxes: their codestreams end with FFD9.
