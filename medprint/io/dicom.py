@@ -236,6 +236,10 @@ def _kind(ds: Dataset, plane: hdr.Plane) -> dict[str, str]:
     return {
         "modalities": hdr.text(ds, "Modality") or "OT",
         "frames of reference": hdr.text(ds, "FrameOfReferenceUID"),
+        # A broken anonymiser can give two patients' or studies' series one UID.
+        "studies": hdr.text(ds, "StudyInstanceUID"),
+        "patients": hashlib.sha1("|".join(
+            hdr.text(ds, k) for k in ("PatientID", "PatientName", "PatientBirthDate")).encode()).hexdigest()[:12],
         "orientations": "\\".join(f"{v:.3f}" for v in plane.orientation),
         "image sizes": f"{plane.columns}x{plane.rows}",
         "pixel spacings": "x".join(f"{v:.4g}" for v in reversed(plane.pixel_spacing)),
@@ -299,16 +303,20 @@ def _split_groups(groups: dict[tuple[object, ...], _Group]) -> list[_Group]:
             for index, group in enumerate(members, start=1):
                 group.uid = f"{uid}#{index}"
                 group.notes.append(
-                    f"one of {len(members)} multi-frame files of series {uid}"
+                    f"one of {len(members)} multi-frame files of one series UID"
                     if len(files) == len(members) and group.planes[0].frame is not None
-                    else f"{_SPLIT_PREFIX}{uid} ({len(group.planes)} of its "
+                    else f"{_SPLIT_PREFIX}({len(group.planes)} of its "
                     f"{sum(len(g.planes) for g in members)} images): it mixes {mixed}"
                 )
         result.extend(members)
     return result
 
 
-_SPLIT_PREFIX = "split from series "
+_SPLIT_PREFIX = "split from one series UID "
+
+
+#: Stack keys whose values identify a patient or study (PS3.15): messages count them, never show them.
+_IDENTIFYING_KINDS = frozenset({"frames of reference", "studies", "patients"})
 
 
 def _mixture(members: list[_Group]) -> str:
@@ -316,7 +324,9 @@ def _mixture(members: list[_Group]) -> str:
     parts = []
     for key in members[0].kind:
         values = sorted({g.kind[key] for g in members})
-        if len(values) > 1:
+        if len(values) > 1 and key in _IDENTIFYING_KINDS:
+            parts.append(f"{len(values)} {key}")  # UIDs and patients are counted, never shown
+        elif len(values) > 1:
             shown = ", ".join(v if len(v) < 40 else v[:37] + "..." for v in values[:4])
             parts.append(f"{len(values)} {key} ({shown}{', ...' if len(values) > 4 else ''})")
     return " and ".join(parts) or "stacks of different orientation"
@@ -390,11 +400,13 @@ def choose_series(scan: DicomFolderScan, selector: str | None) -> tuple[SeriesIn
     """
     if not scan.series:
         raise InputError(f"no DICOM image series in {scan.folder}: point to the folder with the scan")
-    if selector is None or not str(selector).strip():
+    if selector is not None and not str(selector).strip():
+        raise ParameterError("--series is empty: give a series number as `medprint info` lists them, or leave it out")
+    if selector is None:
         info, reason = _default_series(scan.series)
     else:
         info, reason = _select(scan.series, str(selector).strip())
-    logger.info("using DICOM series %d (%s): %s", info.number, info.uid, reason)
+    logger.info("using DICOM series %d: %s", info.number, reason)
     split = next((p for p in info.problems if p.startswith(_SPLIT_PREFIX)), None)
     if split is not None:
         # Files under one UID that cannot be one stack: the user should know a part was left out.
@@ -425,10 +437,11 @@ def _select(series: tuple[SeriesInfo, ...], selector: str) -> tuple[SeriesInfo, 
     exact = [s for s in series if s.uid == selector]
     matches = exact or [s for s in series if s.uid.startswith(selector)]
     if len(matches) == 1:
-        return matches[0], f"series {matches[0].number} (UID {matches[0].uid}) as asked"
-    listing = "; ".join(f"{s.number}: {s.uid} ({s.modality}, {s.slice_count} slices)" for s in series)
+        return matches[0], f"series {matches[0].number} (by its UID) as asked"
+    # UIDs are PS3.15 data: the listing gives numbers (`medprint info --show-phi` shows the UIDs).
+    listing = "; ".join(f"{s.number} ({s.modality}, {s.slice_count} slices)" for s in series)
     problem = "matches several series" if matches else "matches no series"
-    raise ParameterError(f"--series {selector!r} {problem}: give a number or UID from: {listing}")
+    raise ParameterError(f"--series {selector!r} {problem}: give one of the series numbers: {listing}")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -479,7 +492,7 @@ def load_dicom_series(
         Missing slices, skipped unreadable files among them (without
         ``allow_gaps``), or conflicting duplicates.
     """
-    source = f"series {series.number} ({series.uid})"
+    source = f"series {series.number}"
     if series.frames:
         return _load_multiframe(
             series.files[0], series.frames, allow_gaps=allow_gaps, non_finite=non_finite, progress=progress,

@@ -109,6 +109,15 @@ def _mix_frame_of_reference(paths: list[Path], folder: Path) -> None:
     edit(paths[3], FrameOfReferenceUID="1.2.3.4.5.6")
 
 
+def _mix_study(paths: list[Path], folder: Path) -> None:
+    # A broken anonymiser: another study's slice, interleaved under the same series and frame of reference UIDs.
+    edit(paths[3], StudyInstanceUID="1.2.3.4.5.7", PatientName="Other^Patient")
+
+
+def _mix_patient(paths: list[Path], folder: Path) -> None:
+    edit(paths[3], PatientID="OTHER-PATIENT-42")
+
+
 def _mix_pixel_spacing(paths: list[Path], folder: Path) -> None:
     edit(paths[3], PixelSpacing=["0.5", "0.5"])
 
@@ -128,21 +137,25 @@ def _mix_image_size(paths: list[Path], folder: Path) -> None:
     [
         (_mix_modality, "2 modalities (CT, MR)"),
         (_mix_frame_of_reference, "2 frames of reference"),
+        (_mix_study, "2 studies and 2 patients"),
+        (_mix_patient, "2 patients"),
         (_mix_pixel_spacing, "2 pixel spacings (0.5x0.5, 1x1)"),
         (_mix_orientation, "2 orientations"),
         (_mix_image_size, "2 image sizes (16x12, 16x16)"),
     ],
-    ids=["modality", "frame-of-reference", "pixel-spacing", "orientation", "image-size"],
+    ids=["modality", "frame-of-reference", "study", "patient", "pixel-spacing", "orientation", "image-size"],
 )
 def test_series_mixing_files_under_one_uid_is_split_and_the_hole_refused(tmp_path, mix, found):
     folder = tmp_path / "scan"
     mix(write_series(folder), folder)
     shown = run_cli("info", folder)
     assert_succeeded(shown)
-    assert "2 image series" in shown.stdout and shown.stdout.count(f"it mixes {found}") == 2, shown.stdout
+    assert "2 image series" in shown.stdout and shown.stdout.count("it mixes") == 2 and shown.stdout.count(found) == 2, shown.stdout
     outcome = convert(folder, tmp_path / "out")
     # The larger part is chosen, with a warning; the slice it lacks is a gap.
-    assert any("split from series" in w and found in w and "--series" in w for w in warnings_in(outcome))
+    # Identifying values (UIDs, patients) are counted, never shown.
+    assert "1.2.3.4.5" not in shown.stdout and "OTHER-PATIENT" not in shown.stdout and "Other^Patient" not in shown.stdout
+    assert any("split from one series UID" in w and found in w and "--series" in w for w in warnings_in(outcome))
     assert_refused(outcome, mentions=["gap", "--allow-gaps"], out_dir=tmp_path / "out")
 
 

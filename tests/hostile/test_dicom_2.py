@@ -86,3 +86,23 @@ def test_intact_multiframe_file_still_converts(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     assert_succeeded(run_cli("convert", path, "-o", out / "m.stl"))
+
+
+@pytest.mark.parametrize("selector", ["", "   "])
+def test_an_empty_series_selector_is_refused_not_taken_as_the_default(tmp_path: Path, selector: str) -> None:
+    folder = tmp_path / "scan"
+    write_ct_series(folder, _cube_hu(), (1.0, 1.0, 2.0))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_refused(run_cli("convert", folder, "-o", out / "m.stl", "--series", selector), mentions=["--series"],
+                   out_dir=out)
+
+
+def test_series_listing_in_an_error_gives_numbers_not_uids(tmp_path: Path) -> None:
+    folder = tmp_path / "scan"
+    write_ct_series(folder, _cube_hu(), (1.0, 1.0, 2.0), series_uid="1.2.826.0.1.99999.7")
+    out = tmp_path / "out"
+    out.mkdir()
+    line = assert_refused(run_cli("convert", folder, "-o", out / "m.stl", "--series", "9"), mentions=["--series"],
+                          out_dir=out)
+    assert "1.2.826.0.1.99999.7" not in line and "1 (CT, 8 slices)" in line

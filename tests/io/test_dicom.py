@@ -289,7 +289,7 @@ def test_mixed_sizes_under_one_uid_are_split(tmp_path):
     write_ct_series(tmp_path / "small", ramp(nz=3, ny=8), (1, 1, 2), series_uid="1.2.3.4")
     scan = scan_dicom_folder(tmp_path)
     assert [(s.uid, s.slice_count) for s in scan.series] == [("1.2.3.4#1", 6), ("1.2.3.4#2", 3)]
-    assert all("mixes 2 image sizes (12x10, 12x8)" in s.problems[0] for s in scan.series)
+    assert all("2 image sizes (12x10, 12x8)" in s.problems[0] for s in scan.series)
 
 
 # ----------------------------------------------------------------------------- choosing, metadata
@@ -306,7 +306,7 @@ def test_choose_series(tmp_path):
     assert info.uid == "1.2.840.1.222" and reason == "largest CT series (5 slices) of 3"
     assert choose_series(scan, "2")[0].uid == "1.2.840.1.111"
     assert choose_series(scan, "1.2.840.1.3")[0].number == 3  # unique UID prefix
-    with pytest.raises(ParameterError, match=r"'7' matches no series.*1: 1\.2\.840\.1\.222"):
+    with pytest.raises(ParameterError, match=r"'7' matches no series.*1 \(CT, 5 slices\)"):
         choose_series(scan, "7")
     with pytest.raises(ParameterError, match="matches several"):
         choose_series(scan, "1.2.840.1.")
@@ -490,7 +490,7 @@ def test_nan_in_float_pixel_data_is_refused_or_replaced_as_asked(tmp_path):
     paths = write_ct_series(tmp_path, ramp(), (1, 1, 2))
     for k, path in enumerate(paths):
         _as_float_pixels(path, double=False, nan_at=(2, 3) if k == 4 else None)
-    with pytest.raises(InputError, match=r"series 1 \(.*\): 1 voxel is NaN or infinite, the first at voxel \(i, j, k\) = \(3, 2, 4\), in slice k = 4; pass --non-finite"):
+    with pytest.raises(InputError, match=r"series 1: 1 voxel is NaN or infinite, the first at voxel \(i, j, k\) = \(3, 2, 4\), in slice k = 4; pass --non-finite"):
         load_folder(tmp_path)
     volume = load_folder(tmp_path, non_finite=-7.0)
     assert volume.array[4, 2, 3] == -7.0 and np.isfinite(volume.array).all()
