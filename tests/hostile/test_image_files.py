@@ -10,7 +10,6 @@ import bz2
 import gzip
 import os
 import signal
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,45 +20,21 @@ import SimpleITK as sitk
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from nifti_files import PIXDIM, nifti_bytes, patched, write
 
 from medprint.errors import MedprintError
 from medprint.io import load_volume
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-PIXDIM = 76  # byte offset of pixdim[0] in a NIfTI-1 header
 
 
 # --------------------------------------------------------------------------- writers
-
-def nifti_bytes(array_xyz: np.ndarray, *, affine: np.ndarray | None = None, qform: bool = True,
-                sform: bool = False) -> bytes:
-    """A NIfTI-1 single file (header, 4 extension bytes, voxels), qform/sform as asked."""
-    header = nib.Nifti1Header()
-    header.set_data_shape(array_xyz.shape)
-    header.set_data_dtype(array_xyz.dtype)
-    affine = np.diag([1.0, 1.0, 2.0, 1.0]) if affine is None else affine
-    header.set_qform(affine if qform else None, 1 if qform else 0)
-    header.set_sform(affine if sform else None, 2 if sform else 0)
-    header["vox_offset"] = 352
-    return header.binaryblock + b"\0" * 4 + array_xyz.tobytes(order="F")
-
 
 def bone_block() -> np.ndarray:
     """A 16^3 CT with a bone cube: meshable, so a refusal is the input's fault, not the segmentation's."""
     array = np.random.default_rng(7).integers(-1000, -900, (16, 16, 16)).astype(np.int16)
     array[4:12, 4:12, 4:12] = 1200
     return array
-
-
-def patched(data: bytes, offset: int, fmt: str, *values: float) -> bytes:
-    raw = bytearray(data)
-    struct.pack_into(fmt, raw, offset, *values)
-    return bytes(raw)
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def itk_file(path: Path, array_zyx: np.ndarray, *, compress: bool = False, spacing=(1.0, 1.0, 1.0)) -> Path:

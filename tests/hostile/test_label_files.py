@@ -13,20 +13,17 @@ import gzip
 import json
 import os
 import signal
-import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
 from harness import assert_refused, assert_succeeded, files_in, run_cli
+from nifti_files import PIXDIM, nifti_bytes, patched, write
 
 # The scan's and the label map's placement: RAS affine, 1 x 1 x 2 mm voxels.
 AFFINE = np.diag([1.0, 1.0, 2.0, 1.0])
-PIXDIM = 76  # byte offset of pixdim[0] in a NIfTI-1 header
-VOX_OFFSET = 352
 
 Case = Callable[[Path], tuple[list[object], list[str]]]
 
@@ -46,29 +43,6 @@ def label_block(dtype: type = np.uint8) -> np.ndarray:
     labels[4:12, 4:12, 4:12] = 1
     labels[1:3, 1:4, 1:4] = 2
     return labels
-
-
-def nifti_bytes(array_xyz: np.ndarray, *, affine: np.ndarray = AFFINE, qform: bool = True,
-                sform: bool = False) -> bytes:
-    """A NIfTI-1 single file (header, 4 extension bytes, voxels), qform/sform codes as asked."""
-    header = nib.Nifti1Header()
-    header.set_data_shape(array_xyz.shape)
-    header.set_data_dtype(array_xyz.dtype)
-    header.set_qform(affine if qform else None, 1 if qform else 0)
-    header.set_sform(affine if sform else None, 2 if sform else 0)
-    header["vox_offset"] = VOX_OFFSET
-    return header.binaryblock + b"\0" * 4 + array_xyz.tobytes(order="F")
-
-
-def patched(data: bytes, offset: int, fmt: str, *values: float) -> bytes:
-    raw = bytearray(data)
-    struct.pack_into(fmt, raw, offset, *values)
-    return bytes(raw)
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def itk_labels(path: Path, array_zyx: np.ndarray, *, origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
