@@ -32,5 +32,9 @@ class MeshError(MedprintError, RuntimeError):
     """A mesh could not be made watertight, manifold and outward-facing."""
 
 
+class DesignError(MedprintError, ValueError):
+    """A part cannot be designed as asked (no defect found, text that does not fit, a wall thicker than the part)."""
+
+
 class OutputError(MedprintError, OSError):
     """An output cannot be written (exists, folder missing or not writable)."""

@@ -33,7 +33,8 @@ from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .redact import Scrubber, names_below
 from .report import (
-    build_report, collected_warnings, describe_mask, describe_part, describe_volume, relative_to, write_report,
+    build_report, collected_warnings, describe_mask, describe_part, describe_volume, relative_to, report_path_for,
+    write_report,
 )
 from .segment import (
     MriSettings,
@@ -521,12 +522,6 @@ def _shared_boundary(raw: Mesh, mask: Mask, others: list[Mask]) -> NDArray[np.bo
     k, j, i = outside[inside_volume].T
     pinned[inside_volume] = union[k, j, i]
     return pinned
-
-
-def report_path_for(mesh_path: Path) -> Path:
-    """``skull.stl`` -> ``skull.report.json`` beside it, shortened (with a hash) if the name would be too long."""
-    mesh_path = Path(mesh_path)
-    return mesh_path.with_name(fit_name(mesh_path.stem, ".report.json", name_max(mesh_path.parent)))
 
 
 def _check_outputs(

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import __version__
 from .io.atomic import atomic_path
+from .io.outputs import fit_name, name_max
 from .mesh.model import Mesh
 from .mesh.quality import MeshQuality
 from .redact import Scrubber, terminal_safe
@@ -143,6 +144,12 @@ def voxel_fingerprint(volume: Volume) -> str:
     """SHA-256 of the voxel values: ties a report to its input without naming the patient."""
     values = np.ascontiguousarray(volume.array)
     return hashlib.sha256(values.data).hexdigest()
+
+
+def report_path_for(mesh_path: Path) -> Path:
+    """``skull.stl`` -> ``skull.report.json`` beside it, shortened (with a hash) if the name would be too long."""
+    mesh_path = Path(mesh_path)
+    return mesh_path.with_name(fit_name(mesh_path.stem, ".report.json", name_max(mesh_path.parent)))
 
 
 def write_report(report: dict[str, Any], path: Path, *, overwrite: bool) -> None:
