@@ -61,7 +61,8 @@ class Grid(NamedTuple):
         """LPS x, y and z coordinates of the grid lines (the grid is axis-aligned)."""
         (sx, sy, sz), (ox, oy, oz) = self.geometry.spacing, self.geometry.origin
         nz, ny, nx = self.shape
-        return ox + sx * np.arange(nx), oy + sy * np.arange(ny), oz + sz * np.arange(nz)
+        return (ox + sx * np.arange(nx, dtype=np.float64), oy + sy * np.arange(ny, dtype=np.float64),
+                oz + sz * np.arange(nz, dtype=np.float64))
 
 
 @dataclass(frozen=True)
