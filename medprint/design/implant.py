@@ -80,7 +80,7 @@ PLANE_CROSSING_MM = 1.0
 #: Lateral margin (mm) beyond the outermost ray without bone, within which the cut face of the rim is sought.
 LATERAL_MARGIN_MM = RING_INNER_MM + 1.0
 #: Surface points used for the symmetry registration.
-SYMMETRY_POINTS = 20_000
+SYMMETRY_POINTS = 8_000
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,10 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     choices: list[str] = []
     skull, sampler = _skull(volume, settings, choices)
     surface = _surface_points(skull)
-    centre, _ = skull_centre(surface)
+    centre, vault_radius = skull_centre(surface)
     far = float(np.linalg.norm(surface - centre, axis=1).max()) + 5.0
-    rays = survey_skull(sampler, centre, far)
+    # Rays start well inside the vault (the skull base may come closer to the centre than the vault does).
+    rays = survey_skull(sampler, centre, 0.4 * vault_radius, far)
     defect = _choose_defect(rays, surface, settings, choices)
     chart = trace_chart(sampler, rays, defect, settings.resolution_mm)
     plane = _plane(surface, centre, settings)

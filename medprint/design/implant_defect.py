@@ -103,11 +103,11 @@ def skull_centre(surface_lps: NDArray[np.float64]) -> tuple[NDArray[np.float64],
     return centre, radius
 
 
-def survey_skull(sampler: ScanSampler, centre: NDArray[np.float64], far_mm: float) -> SkullRays:
-    """Trace the coarse rays over every direction, from the centre to ``far_mm``."""
+def survey_skull(sampler: ScanSampler, centre: NDArray[np.float64], near_mm: float, far_mm: float) -> SkullRays:
+    """Trace the coarse rays over every direction, from ``near_mm`` to ``far_mm`` from the centre."""
     directions, shape, elevations = sphere_directions(SEARCH_STEP_DEG)
     step = 0.5 * min(sampler.geometry.spacing)
-    trace = trace_tables(sampler, centre, directions, 0.0, far_mm, step)
+    trace = trace_tables(sampler, centre, directions, near_mm, far_mm, step)
     hit = trace.hit.reshape(shape)
     if not hit.any():
         raise DesignError("no ray from the skull's centre meets bone: the bone threshold selects no skull")
