@@ -48,6 +48,9 @@ RING_OUTER_MM = 14.0
 MAX_SPLINE_POINTS = 1200
 #: How far rays look beyond the ring's tables (mm).
 RAY_WINDOW_MARGIN_MM = 8.0
+#: A ray without bone counts as a hole only if it stays in the scan this far (mm) beyond the skull's outer radius
+#: around it; rays that leave the scan sooner may have missed a skull the scan cuts off.
+SCAN_END_MARGIN_MM = 2.0
 #: Share of the defect's mirrored rays that must meet bone for the mirror method.
 MIN_MIRROR_COVERAGE = 0.98
 #: Thinnest wall the reconstruction may give before it is clamped (mm).
@@ -126,7 +129,7 @@ def find_defects(rays: SkullRays, *, vault_only: bool) -> list[Defect]:
     """
     hit = rays.trace.hit.reshape(rays.shape)
     exit_r = rays.trace.exit_r.reshape(rays.shape)
-    unknown = ~hit & (exit_r < rays.r_out_filled + 5.0)
+    unknown = ~hit & (exit_r < rays.r_out_filled + SCAN_END_MARGIN_MM)
     labels, count = label_wrapped(~hit & ~unknown)
     if count == 0:
         return []
@@ -201,7 +204,7 @@ def trace_chart(sampler: ScanSampler, rays: SkullRays, defect: Defect, resolutio
         raise DesignError(f"no bone around the defect ({defect.describe()}) to reconstruct it from")
     r_lo = max(0.0, float(np.percentile(rays.trace.r_in[near_hits], 2)) - RAY_WINDOW_MARGIN_MM)
     r_hi = float(np.percentile(rays.trace.r_out[near_hits], 98)) + RAY_WINDOW_MARGIN_MM
-    ray_step = 0.5 * min(min(sampler.geometry.spacing), resolution_mm)
+    ray_step = 0.5 * min(sampler.geometry.spacing)
     trace = trace_tables(sampler, centre, chart.directions(), r_lo, r_hi, ray_step)
     n = chart.n
     no_hit = ~trace.hit.reshape(n, n)
@@ -250,6 +253,8 @@ _EVALUATE_WITHIN_MM = 10.0
 #: Thinnest cavity reproduced (mm) and thinnest table kept on each side of it (mm).
 MIN_CAVITY_MM = 1.0
 MIN_CAVITY_WALL_MM = 0.5
+#: Splines are evaluated on every this many chart cells and interpolated between.
+_EVALUATION_STRIDE = 3
 
 
 def _spline_fit(ct: ChartTrace, values: NDArray[np.float64], where: NDArray[np.bool_],
@@ -279,11 +284,22 @@ def _spline_fit(ct: ChartTrace, values: NDArray[np.float64], where: NDArray[np.b
             break
         keep = new_keep
     rms = float(np.sqrt(np.mean(residual[keep] ** 2)))
-    evaluate = ct.hole_distance_mm(_EVALUATE_WITHIN_MM) <= 0
-    result = np.full((ct.chart.n, ct.chart.n), np.nan)
-    result[evaluate] = spline(points_mm[evaluate.ravel()])
-    _, nearest = ndimage.distance_transform_edt(~evaluate, return_indices=True)
-    return result[nearest[0], nearest[1]], rms
+    # The spline is smooth on the scale of millimetres: evaluate it on every third cell near the hole and
+    # interpolate between (the evaluation, not the solve, is what costs).
+    n, stride = ct.chart.n, _EVALUATION_STRIDE
+    coarse_axis = np.arange(0, n + stride - 1, stride)
+    evaluate = ct.hole_distance_mm(_EVALUATE_WITHIN_MM + stride * ct.pixel_mm) <= 0
+    coarse_u, coarse_v = np.meshgrid(coarse_axis, coarse_axis, indexing="xy")
+    wanted = evaluate[np.minimum(coarse_v, n - 1), np.minimum(coarse_u, n - 1)]
+    coarse = np.full(coarse_u.shape, np.nan)
+    at_mm = (np.column_stack([coarse_u[wanted], coarse_v[wanted]]) * ct.chart.step - ct.chart.half_width) * ct.radius_mm
+    coarse[wanted] = spline(at_mm)
+    _, nearest = ndimage.distance_transform_edt(~wanted, return_indices=True)
+    coarse = coarse[nearest[0], nearest[1]]
+    fine = np.arange(n) / stride
+    rows, cols = np.meshgrid(fine, fine, indexing="ij")
+    result = ndimage.map_coordinates(coarse, [rows.ravel(), cols.ravel()], order=1, mode="nearest")
+    return result.reshape(n, n), rms
 
 
 def _clamped(r_in: NDArray[np.float64], r_out: NDArray[np.float64], hole: NDArray[np.bool_]) -> tuple[

@@ -35,3 +35,34 @@ def test_frontal_defect_matches_the_removed_bone(real_data):
     assert score >= 0.85, score
     assert hd95 <= 2.0, hd95
     assert 30.0 <= m["defect_diameter_mm"] <= 42.0
+
+
+@pytest.mark.realdata
+def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data):
+    """Another defect, of another size and place: a 40 mm ball cut from the intact skull's side (parietal)."""
+    import numpy as np
+
+    from medprint.segment import SegmentationSettings, segment_by_threshold
+    from medprint.volume import Volume
+
+    volume = load_volume(real_data("invesalius_cranium_ct/cranium_ct.nii.gz"))
+    skull, _ = segment_by_threshold(volume, SegmentationSettings(preset="bone"))
+    geometry = volume.geometry
+    # The outer table along a lateral-superior ray from inside the vault.
+    inside = np.array([124.6, 106.6, 76.3])
+    direction = np.array([1.0, 0.1, 0.4]) / np.linalg.norm([1.0, 0.1, 0.4])
+    along = inside + np.arange(40.0, 130.0, 0.5)[:, None] * direction
+    index = np.round(geometry.lps_to_index(along)).astype(int)[:, ::-1]
+    on_bone = skull.array[tuple(np.clip(index, 0, np.asarray(volume.shape) - 1).T)]
+    centre = along[np.flatnonzero(on_bone)[-1]]
+    k, j, i = np.meshgrid(*(np.arange(n) for n in volume.shape), indexing="ij")
+    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1).reshape(-1, 3).astype(float))
+    ball = (np.linalg.norm(lps - centre, axis=1) <= 20.0).reshape(volume.shape)
+    removed = skull.array & ball
+    cut = Volume(np.where(removed, 20, volume.array).astype(volume.array.dtype), geometry, modality=volume.modality)
+    part, quality = finish_part(design_implant(cut, ImplantSettings(rim_gap_mm=0.0, near=tuple(centre))))
+    assert quality.shells == 1
+    assert part.measurements["method"] == "mirror", part.measurements["method_reason"]
+    built = voxelise(part.mesh, geometry, volume.shape)
+    assert dice(built, removed) >= 0.85
+    assert hd95_mm(built, removed, geometry.spacing[::-1]) <= 2.0
