@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import cc3d
@@ -79,6 +79,8 @@ MAX_MIRROR_RESIDUAL_MM = 3.0
 PLANE_CROSSING_MM = 1.0
 #: Lateral margin (mm) beyond the outermost ray without bone, within which the cut face of the rim is sought.
 LATERAL_MARGIN_MM = RING_INNER_MM + 1.0
+#: Most of the implant's material that may lie apart from its main body and be dropped as slivers.
+MAX_LOST_SHARE = 0.05
 #: Surface points used for the symmetry registration.
 SYMMETRY_POINTS = 8_000
 
@@ -205,7 +207,20 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     if settings.method == "auto":
         choices.append(f"method {method}: {why}")
     grid, fields = _fields(volume, sampler, chart, tables, settings)
-    implant_values, removed = _implant_field(fields, settings)
+    implant_values, removed, lost = _implant_field(fields, settings)
+    cavity_used = settings.thickness_mm is None and not settings.solid and bool(np.isfinite(tables.gap_in).any())
+    if lost > MAX_LOST_SHARE and cavity_used:
+        # The cavity carried across (a sinus) cut the implant in pieces: one printable body needs it filled.
+        choices.append(f"the cavity between the tables cut the implant in pieces ({100 * lost:.0f} % of it apart "
+                       "from the main body); filled between the tables instead (as --solid)")
+        settings = replace(settings, solid=True)
+        grid, fields = _fields(volume, sampler, chart, tables, settings)
+        implant_values, removed, lost = _implant_field(fields, settings)
+    if lost > MAX_LOST_SHARE:
+        raise DesignError(
+            f"the implant falls apart: {100 * lost:.0f} % of it lies apart from its main body (the reconstructed "
+            "tables do not span the defect); try --method rim, --solid or a finer --resolution"
+        )
     mesh = field_surface(DistanceField(implant_values, grid.geometry), "implant")
     if removed:
         choices.append(f"dropped {removed} slivers thinner than the working grid where the fitted tables graze the "
@@ -413,8 +428,11 @@ def _bone_distance(sampler: ScanSampler, grid: Grid, points: NDArray[np.float64]
 
 
 def _implant_field(fields: dict[str, NDArray[np.float32]], settings: ImplantSettings) -> tuple[
-        NDArray[np.float32], int]:
-    """The implant: the shell between the tables, in the defect, off the bone by the gap; slivers removed."""
+        NDArray[np.float32], int, float]:
+    """The implant: the shell between the tables, in the defect, off the bone by the gap; slivers removed.
+
+    Returns the field, how many pieces apart from the main body were dropped, and their share of the material.
+    """
     shell = np.maximum(np.maximum(fields["outer"], fields["inner"]), fields["lateral"])
     gap = np.float32(settings.rim_gap_mm)
     h = settings.resolution_mm
@@ -440,6 +458,8 @@ def _implant_field(fields: dict[str, NDArray[np.float32]], settings: ImplantSett
         raise DesignError("the implant is thinner than the working grid everywhere; use a finer --resolution")
     sizes = np.bincount(labels.ravel())[1:]
     body = labels == int(np.argmax(sizes)) + 1
+    # What survives the opening but lies apart from the main body is not a sliver: a piece of the implant.
+    lost = 1.0 - float(sizes.max()) / float(sizes.sum())
     keep = edt.edt(~body, anisotropy=(h, h, h), parallel=EDT_THREADS) <= 2.0 * h
     values = np.where(keep, values, np.maximum(values, np.float32(h)))
     # One body, solid: the largest face-connected part, its enclosed cavities (diploe below threshold) filled.
@@ -450,7 +470,7 @@ def _implant_field(fields: dict[str, NDArray[np.float32]], settings: ImplantSett
     filled = ndimage.binary_fill_holes(largest)
     values = np.where(solid & ~largest, np.float32(h), values)
     values = np.where(filled & ~largest, np.float32(-h), values)
-    return values.astype(np.float32), int(count - 1)
+    return values.astype(np.float32), int(count - 1), lost
 
 
 def _measure(mesh: Mesh, chart: ChartTrace, tables: Tables, plane: SymmetryPlane, method: str, why: str,

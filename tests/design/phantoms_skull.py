@@ -50,8 +50,8 @@ def outer_point(direction: tuple[float, float, float]) -> NDArray[np.float64]:
 
 
 @lru_cache(maxsize=4)
-def _vault(spacing: tuple[float, float, float], rotation_deg: float,
-           centre: tuple[float, float, float]) -> tuple[Geometry, NDArray[np.float32], NDArray[np.float32]]:
+def _vault(spacing: tuple[float, float, float], rotation_deg: float, centre: tuple[float, float, float],
+           diploe_hu: float = DIPLOE_HU, diploe_mm: float = 2.0) -> tuple[Geometry, NDArray[np.float32], NDArray[np.float32]]:
     """The intact vault's CT values and every voxel's LPS position (cached: phantoms share one vault)."""
     angle = np.deg2rad(rotation_deg)
     rotation = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
@@ -68,16 +68,17 @@ def _vault(spacing: tuple[float, float, float], rotation_deg: float,
     head = _ellipsoid_distance(local, tuple(a + 6.0 for a in OUTER_MM))
     voxel = float(np.mean(spacing))
     wall = np.clip(0.5 - np.maximum(outer, inner) / voxel, 0.0, 1.0)
-    diploe = np.clip(0.5 - np.maximum(outer + 2.0, -(WALL_MM - 2.0) - outer) / voxel, 0.0, 1.0)
-    values = np.where(head < 0, SOFT_HU, AIR_HU) + wall * (TABLE_HU - SOFT_HU) - diploe * (TABLE_HU - DIPLOE_HU)
+    diploe = np.clip(0.5 - np.maximum(outer + (WALL_MM - diploe_mm) / 2, -(WALL_MM + diploe_mm) / 2 - outer) / voxel, 0.0, 1.0)
+    values = np.where(head < 0, SOFT_HU, AIR_HU) + wall * (TABLE_HU - SOFT_HU) - diploe * (TABLE_HU - diploe_hu)
     return geometry, values.reshape(tuple(counts[::-1])).astype(np.float32), lps
 
 
 def skull_phantom(*, spacing: tuple[float, float, float] = (0.9, 0.9, 1.8), rotation_deg: float = 0.0,
                   defect_direction: tuple[float, float, float] | None = (1.0, 0.15, 0.35),
-                  defect_radius_mm: float = 20.0, centre: tuple[float, float, float] = (5.0, -12.0, 30.0)) -> SkullCase:
+                  defect_radius_mm: float = 20.0, centre: tuple[float, float, float] = (5.0, -12.0, 30.0),
+                  diploe_hu: float = DIPLOE_HU, diploe_mm: float = 2.0) -> SkullCase:
     """A CT of the phantom vault, centred at ``centre`` (LPS), with a defect (or none when direction is None)."""
-    geometry, values, lps = _vault(tuple(spacing), float(rotation_deg), tuple(centre))
+    geometry, values, lps = _vault(tuple(spacing), float(rotation_deg), tuple(centre), float(diploe_hu), float(diploe_mm))
     bone = values >= BONE_LOW_HU
     removed = np.zeros_like(bone)
     point = (0.0, 0.0, 0.0)

@@ -148,3 +148,4 @@ def test_skull_without_defect_is_refused():
 def test_settings_refuse_bad_values(kwargs, option):
     with pytest.raises(ParameterError, match=option):
         ImplantSettings(**kwargs)
+
