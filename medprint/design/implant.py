@@ -81,6 +81,8 @@ PLANE_CROSSING_MM = 1.0
 LATERAL_MARGIN_MM = RING_INNER_MM + 1.0
 #: Most of the implant's material that may lie apart from its main body and be dropped as slivers.
 MAX_LOST_SHARE = 0.05
+#: Spacing (mm) of the skull surface points read (the mask is strided down to about this).
+SURFACE_POINT_MM = 1.0
 #: Surface points used for the symmetry registration.
 SYMMETRY_POINTS = 8_000
 
@@ -253,7 +255,8 @@ def _skull(volume: Volume, settings: ImplantSettings, choices: list[str]) -> tup
         low, high = preset.low, preset.high
     skull, steps = segment_by_threshold(volume, segmentation)
     choices.extend(f"skull: {step}" for step in steps)
-    hu = np.asarray(volume.array, dtype=np.float32)
+    # Sampled in its own type (interpolated to float32 per sample): no full-size float copy of the scan.
+    hu = np.asarray(volume.array)
     # The gate is the skull body grown by one voxel, so the interpolated threshold, not the voxel mask, places
     # the surface; other bodies (head holder, table) stay out.
     gate = ndimage.binary_dilation(skull.array, iterations=1)
@@ -261,8 +264,12 @@ def _skull(volume: Volume, settings: ImplantSettings, choices: list[str]) -> tup
 
 
 def _surface_points(skull: Mask) -> NDArray[np.float64]:
-    border = skull.array & ~ndimage.binary_erosion(skull.array)
-    index = np.argwhere(border)[:, ::-1].astype(float)
+    """LPS centres of the skull's border voxels, on the mask taken every few voxels (a point per ~1 mm or finer
+    is all the centre fit, the --near check and the symmetry registration need)."""
+    stride = [max(1, int(SURFACE_POINT_MM // s)) for s in reversed(skull.geometry.spacing)]
+    coarse = skull.array[::stride[0], ::stride[1], ::stride[2]]
+    border = coarse & ~ndimage.binary_erosion(coarse)
+    index = (np.argwhere(border) * np.asarray(stride))[:, ::-1].astype(float)
     if len(index) < 100:
         raise DesignError(f"the skull is only {len(index)} surface voxels: this is not a head CT, or the bone "
                           "threshold selects almost nothing; check --threshold")

@@ -109,7 +109,8 @@ def skull_centre(surface_lps: NDArray[np.float64]) -> tuple[NDArray[np.float64],
 def survey_skull(sampler: ScanSampler, centre: NDArray[np.float64], near_mm: float, far_mm: float) -> SkullRays:
     """Trace the coarse rays over every direction, from ``near_mm`` to ``far_mm`` from the centre."""
     directions, shape, elevations = sphere_directions(SEARCH_STEP_DEG)
-    step = 0.5 * min(sampler.geometry.spacing)
+    # Half a voxel, but no finer than 0.4 mm: a bone plate is still sampled inside, and fine scans cost no more.
+    step = max(0.5 * min(sampler.geometry.spacing), 0.4)
     trace = trace_tables(sampler, centre, directions, near_mm, far_mm, step)
     hit = trace.hit.reshape(shape)
     if not hit.any():

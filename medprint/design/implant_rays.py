@@ -13,6 +13,7 @@ defect that crosses the midline or the vertex is no harder than any other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,7 +40,7 @@ class ScanSampler:
         The bone range.
     """
 
-    hu: NDArray[np.float32]
+    hu: NDArray[Any]
     body: NDArray[np.bool_]
     geometry: Geometry
     low_hu: float
@@ -61,7 +62,8 @@ class ScanSampler:
     def bone_and_hu(self, lps: NDArray[np.float64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
         """Whether each point is skull bone, and the interpolated value there."""
         zyx = self.index_zyx(lps)
-        values = ndimage.map_coordinates(self.hu, zyx, order=1, mode="constant", cval=-1024.0, prefilter=False)
+        values = ndimage.map_coordinates(self.hu, zyx, order=1, mode="constant", cval=-1024.0, prefilter=False,
+                                         output=np.float32)
         body = ndimage.map_coordinates(self.body, zyx, order=0, mode="constant", cval=False, prefilter=False)
         bone = body.astype(bool) & (values >= self.low_hu) & (values <= self.high_hu)
         return bone, values.astype(np.float32)
@@ -117,7 +119,7 @@ def trace_tables(sampler: ScanSampler, centre: NDArray[np.float64], directions: 
         coords = (start_zyx[:, None, None] + step_zyx[first_ray:last_ray].T[:, :, None] * radii[None, None, :])
         coords = coords.astype(np.float32).reshape(3, -1)
         values = ndimage.map_coordinates(sampler.hu, coords, order=1, mode="constant", cval=-1024.0,
-                                         prefilter=False).reshape(count, n_samples)
+                                         prefilter=False, output=np.float32).reshape(count, n_samples)
         body = ndimage.map_coordinates(sampler.body, coords, order=0, mode="constant", cval=False,
                                        prefilter=False).reshape(count, n_samples).astype(bool)
         inside = np.all((coords >= -0.5) & (coords <= shape[:, None] - 0.5), axis=0).reshape(count, n_samples)
