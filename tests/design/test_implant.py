@@ -80,8 +80,6 @@ def test_midline_defect_uses_the_rim_method(tmp_path):
     score, hd95 = _scores(case, part)
     assert score >= 0.90, score
     assert hd95 <= 2.0, hd95
-    with pytest.raises(DesignError, match="--method mirror cannot work here: the defect crosses"):
-        design_implant(case.volume, ImplantSettings(method="mirror"))
 
 
 def test_small_defect_elsewhere_on_an_oblique_grid():
@@ -129,6 +127,9 @@ def test_given_plane_and_near_point_are_used_and_bad_ones_refused(lateral):
     assert "the one at --near" in " ".join(part.choices)
     with pytest.raises(DesignError, match="--plane .* misses the skull"):
         design_implant(lateral.volume, ImplantSettings(plane=((300.0, 0.0, 0.0), (1.0, 0.0, 0.0))))
+    mirrored = (10.0 - lateral.defect_point[0], lateral.defect_point[1], lateral.defect_point[2])
+    with pytest.raises(DesignError, match="--near .* no defect within 15 mm of the point; the defects found are 3"):
+        design_implant(lateral.volume, ImplantSettings(near=mirrored))
     with pytest.raises(DesignError, match="--near .* from the nearest bone"):
         design_implant(lateral.volume, ImplantSettings(near=(400.0, 0.0, 0.0)))
 

@@ -55,9 +55,15 @@ def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data):
     index = np.round(geometry.lps_to_index(along)).astype(int)[:, ::-1]
     on_bone = skull.array[tuple(np.clip(index, 0, np.asarray(volume.shape) - 1).T)]
     centre = along[np.flatnonzero(on_bone)[-1]]
-    k, j, i = np.meshgrid(*(np.arange(n) for n in volume.shape), indexing="ij")
-    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1).reshape(-1, 3).astype(float))
-    ball = (np.linalg.norm(lps - centre, axis=1) <= 20.0).reshape(volume.shape)
+    # The ball, evaluated on the voxels of a box around it only.
+    middle = np.round(geometry.lps_to_index(centre[None])[0]).astype(int)[::-1]
+    reach = np.ceil(22.0 / np.asarray(geometry.spacing[::-1])).astype(int)
+    low = np.maximum(middle - reach, 0)
+    high = np.minimum(middle + reach + 1, volume.shape)
+    k, j, i = np.meshgrid(*(np.arange(a, b) for a, b in zip(low, high)), indexing="ij")
+    lps = geometry.index_to_lps(np.column_stack([i.ravel(), j.ravel(), k.ravel()]).astype(float))
+    ball = np.zeros(volume.shape, bool)
+    ball[k.ravel(), j.ravel(), i.ravel()] = np.linalg.norm(lps - centre, axis=1) <= 20.0
     removed = skull.array & ball
     cut = Volume(np.where(removed, 20, volume.array).astype(volume.array.dtype), geometry, modality=volume.modality)
     part, quality = finish_part(design_implant(cut, ImplantSettings(rim_gap_mm=0.0, near=tuple(centre))))
