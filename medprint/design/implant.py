@@ -26,7 +26,6 @@ import edt
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from ..errors import DesignError, ParameterError
 from ..mesh import extract_surface
@@ -71,8 +70,10 @@ MAX_GAP_MM = 3.0
 MAX_THICKNESS_MM = 15.0
 #: Working grid spacing limits (mm).
 MIN_RESOLUTION_MM, MAX_RESOLUTION_MM = 0.1, 2.0
-#: --near may lie at most this far from the skull's surface (mm): a click in the defect, not across the head.
+#: --near may lie at most this far outside / inside the skull's outer surface (mm): a click in the defect, not
+#: across the room or in the middle of the brain.
 MAX_NEAR_DISTANCE_MM = 30.0
+MAX_NEAR_DEPTH_MM = 40.0
 #: A mirror registration worse than this (RMS mm) means the skull is not symmetric enough to mirror.
 MAX_MIRROR_RESIDUAL_MM = 3.0
 #: The defect "crosses" the plane when its rim lies more than this far on both sides of it (mm).
@@ -201,7 +202,7 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     far = float(np.linalg.norm(surface - centre, axis=1).max()) + 5.0
     # Rays start well inside the vault (the skull base may come closer to the centre than the vault does).
     rays = survey_skull(sampler, centre, 0.4 * vault_radius, far)
-    defect = _choose_defect(rays, surface, settings, choices)
+    defect = _choose_defect(rays, settings, choices)
     chart = trace_chart(sampler, rays, defect, settings.resolution_mm)
     plane = _plane(surface, centre, settings)
     method, why, tables, coverage = _reconstruct(sampler, chart, plane, settings)
@@ -276,7 +277,7 @@ def _surface_points(skull: Mask) -> NDArray[np.float64]:
     return skull.geometry.index_to_lps(index)
 
 
-def _choose_defect(rays: Any, surface: NDArray[np.float64], settings: ImplantSettings,
+def _choose_defect(rays: Any, settings: ImplantSettings,
                    choices: list[str]) -> Defect:
     if settings.near is None:
         defects = find_defects(rays, vault_only=True)
@@ -294,11 +295,18 @@ def _choose_defect(rays: Any, surface: NDArray[np.float64], settings: ImplantSet
             choices.append(f"defect: found {defects[0].describe()}")
         return defects[0]
     near = np.asarray(settings.near, float)
-    distance, _ = cKDTree(surface).query(near)
-    if distance > MAX_NEAR_DISTANCE_MM:
+    # How far the click is from the skull's outer surface along its own ray (the surface interpolated across a
+    # defect, so a click in the middle of a large defect is on it, not tens of mm from the remaining bone).
+    offset = near - rays.centre
+    radius = float(np.linalg.norm(offset))
+    cell = int(np.argmax(rays.directions @ (offset / max(radius, 1e-9))))
+    outside = radius - float(rays.r_out_filled.ravel()[cell])
+    if outside > MAX_NEAR_DISTANCE_MM or outside < -MAX_NEAR_DEPTH_MM:
+        where = f"{outside:.0f} mm outside" if outside > 0 else f"{-outside:.0f} mm deep inside"
         raise DesignError(
-            f"--near {_point_text(near)}: the point is {distance:.0f} mm from the nearest bone (most "
-            f"{MAX_NEAR_DISTANCE_MM:g}); give a point in or at the edge of the defect, in LPS mm"
+            f"--near {_point_text(near)}: the point lies {where} the skull's outer surface (most "
+            f"{MAX_NEAR_DISTANCE_MM:g} mm outside, {MAX_NEAR_DEPTH_MM:g} mm inside); give a point in or at the edge "
+            "of the defect, in LPS mm"
         )
     defects = find_defects(rays, vault_only=False)
     if not defects:

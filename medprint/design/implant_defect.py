@@ -53,6 +53,9 @@ RAY_WINDOW_MARGIN_MM = 8.0
 SCAN_END_MARGIN_MM = 2.0
 #: Share of the defect's mirrored rays that must meet bone for the mirror method.
 MIN_MIRROR_COVERAGE = 0.98
+#: Thickest vault wall (mm): a ray with more bone than this between its first and last crossing saw something
+#: else (the skull base, a calcified falx) through the inner table.
+MAX_VAULT_THICKNESS_MM = 15.0
 #: Thinnest wall the reconstruction may give before it is clamped (mm).
 MIN_TABLE_GAP_MM = 1.0
 
@@ -254,6 +257,15 @@ _EVALUATE_WITHIN_MM = 10.0
 #: Thinnest cavity reproduced (mm) and thinnest table kept on each side of it (mm).
 MIN_CAVITY_MM = 1.0
 MIN_CAVITY_WALL_MM = 0.5
+#: Thin-plate spline smoothing (kernel in mm) of the outer table's radius and the wall's thickness (nearly
+#: interpolating: the rim is measured to a fraction of a voxel) and of a cavity's width and middle (stiffer: a
+#: sinus's edge is ragged).
+OUTER_SMOOTHING = 1.0
+THICKNESS_SMOOTHING = 1.0
+CAVITY_SMOOTHING = 5.0
+#: Smoothing of the mirror method's bend (measured minus mirrored tables over the ring): a gentle, large-scale
+#: correction of the skull's asymmetry, not a copy of the rim's noise.
+CORRECTION_SMOOTHING = 1000.0
 #: Splines are evaluated on every this many chart cells and interpolated between.
 _EVALUATION_STRIDE = 3
 
@@ -323,6 +335,11 @@ def _cavity(gap_in: NDArray[np.float64], gap_out: NDArray[np.float64], r_in: NDA
     return np.where(real, low, np.nan), np.where(real, high, np.nan)
 
 
+def _vault_ring(ct: ChartTrace, thickness: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """The ring's rays whose bone is one vault wall: at most :data:`MAX_VAULT_THICKNESS_MM` thick."""
+    return ct.ring & (ct.grid(np.nan_to_num(thickness, nan=np.inf)) <= MAX_VAULT_THICKNESS_MM)
+
+
 def tables_from_rim(ct: ChartTrace) -> Tables:
     """Both tables interpolated across the defect from the ring of bone around it (thin-plate splines).
 
@@ -330,9 +347,12 @@ def tables_from_rim(ct: ChartTrace) -> Tables:
     bone is solid) and its middle radius, so it closes smoothly where the surrounding bone has none.
     """
     trace = ct.trace
-    r_out, res_out = _spline_fit(ct, trace.r_out, ct.ring, smoothing=1.0)
-    r_in, res_in = _spline_fit(ct, trace.r_in, ct.ring, smoothing=1.0)
-    r_in, notes = _clamped(r_in, r_out, ct.hole)
+    r_out, res_out = _spline_fit(ct, trace.r_out, ct.ring, OUTER_SMOOTHING)
+    # The inner table as the wall's thickness under the outer one: smoother than its radius, and rays whose first
+    # bone is no vault (the skull base's ridges, seen past the inner table) are known by their thickness.
+    thickness = trace.r_out - trace.r_in
+    thickness_map, res_in = _spline_fit(ct, thickness, _vault_ring(ct, thickness), THICKNESS_SMOOTHING)
+    r_in, notes = _clamped(r_out - thickness_map, r_out, ct.hole)
     has_gap = np.isfinite(trace.gap_in)
     ring = ct.ring.ravel() & trace.hit
     gap_in = np.full((ct.chart.n, ct.chart.n), np.nan)
@@ -340,8 +360,8 @@ def tables_from_rim(ct: ChartTrace) -> Tables:
     if has_gap[ring].mean() > 0.02:
         width = np.where(has_gap, trace.gap_out - trace.gap_in, 0.0)
         middle = np.where(has_gap, (trace.gap_in + trace.gap_out) / 2, (trace.r_in + trace.r_out) / 2)
-        width_map, _ = _spline_fit(ct, width, ct.ring, smoothing=5.0)
-        middle_map, _ = _spline_fit(ct, middle, ct.ring, smoothing=5.0)
+        width_map, _ = _spline_fit(ct, width, ct.ring, CAVITY_SMOOTHING)
+        middle_map, _ = _spline_fit(ct, middle, ct.ring, CAVITY_SMOOTHING)
         gap_in, gap_out = _cavity(middle_map - width_map / 2, middle_map + width_map / 2, r_in, r_out)
     return Tables(r_in=r_in, r_out=r_out, gap_in=gap_in, gap_out=gap_out, fit_residual_mm=max(res_out, res_in),
                   notes=notes)
@@ -362,12 +382,13 @@ def tables_from_mirror(ct: ChartTrace, mirrored: TableTrace) -> Tables:
     both = ct.ring & mirrored.hit.reshape(n, n)
     maps = []
     residuals = []
-    for measured, opposite in ((ct.trace.r_out, mirrored.r_out), (ct.trace.r_in, mirrored.r_in)):
-        correction, residual = _spline_fit(ct, measured - opposite, both, smoothing=5.0)
+    vault = both & _vault_ring(ct, ct.trace.r_out - ct.trace.r_in) & _vault_ring(ct, mirrored.r_out - mirrored.r_in)
+    for measured, opposite, where in ((ct.trace.r_out, mirrored.r_out, both), (ct.trace.r_in, mirrored.r_in, vault)):
+        correction, residual = _spline_fit(ct, measured - opposite, where, CORRECTION_SMOOTHING)
         base = ct.grid(opposite)
         # Where the mirror image has no bone, the spline of the measured table stands in.
         if not np.isfinite(base).all():
-            fallback, _ = _spline_fit(ct, measured, ct.ring, smoothing=1.0)
+            fallback, _ = _spline_fit(ct, measured, ct.ring, OUTER_SMOOTHING)
             base = np.where(np.isfinite(base), base, fallback - correction)
         maps.append(base + correction)
         residuals.append(residual)

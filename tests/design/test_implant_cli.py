@@ -72,7 +72,7 @@ def test_writes_implant_report_fit_and_rim(scans, tmp_path):
     (("--resolution", "0"), ["--resolution"]),
     (("--plane", "0,0,0:0,0,0"), ["--plane", "zero"]),
     (("--plane", "400,0,0:1,0,0"), ["--plane", "misses the skull"]),
-    (("--near", "400,0,0"), ["--near", "nearest bone"]),
+    (("--near", "400,0,0"), ["--near", "outside the skull"]),
 ])
 def test_bad_values_are_refused_with_one_line(scans, tmp_path, args, mentions):
     outcome = run_cli("design", "implant", scans["defect"], "-o", tmp_path / "implant.stl", *args)
