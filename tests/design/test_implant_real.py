@@ -38,8 +38,9 @@ def test_frontal_defect_matches_the_removed_bone(real_data):
 
 
 @pytest.mark.realdata
-def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data):
-    """Another defect, of another size and place: a 40 mm ball cut from the intact skull's side (parietal)."""
+@pytest.mark.parametrize("direction, radius_mm", [((1.0, 0.1, 0.4), 20.0), ((-1.0, -0.3, 0.6), 35.0)])
+def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data, direction, radius_mm):
+    """Other defects, of other sizes and places: balls of 40 and 70 mm cut from the intact skull's sides."""
     import numpy as np
 
     from medprint.segment import SegmentationSettings, segment_by_threshold
@@ -50,20 +51,20 @@ def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data):
     geometry = volume.geometry
     # The outer table along a lateral-superior ray from inside the vault.
     inside = np.array([124.6, 106.6, 76.3])
-    direction = np.array([1.0, 0.1, 0.4]) / np.linalg.norm([1.0, 0.1, 0.4])
+    direction = np.asarray(direction) / np.linalg.norm(direction)
     along = inside + np.arange(40.0, 130.0, 0.5)[:, None] * direction
     index = np.round(geometry.lps_to_index(along)).astype(int)[:, ::-1]
     on_bone = skull.array[tuple(np.clip(index, 0, np.asarray(volume.shape) - 1).T)]
     centre = along[np.flatnonzero(on_bone)[-1]]
     # The ball, evaluated on the voxels of a box around it only.
     middle = np.round(geometry.lps_to_index(centre[None])[0]).astype(int)[::-1]
-    reach = np.ceil(22.0 / np.asarray(geometry.spacing[::-1])).astype(int)
+    reach = np.ceil((radius_mm + 2.0) / np.asarray(geometry.spacing[::-1])).astype(int)
     low = np.maximum(middle - reach, 0)
     high = np.minimum(middle + reach + 1, volume.shape)
     k, j, i = np.meshgrid(*(np.arange(a, b) for a, b in zip(low, high)), indexing="ij")
     lps = geometry.index_to_lps(np.column_stack([i.ravel(), j.ravel(), k.ravel()]).astype(float))
     ball = np.zeros(volume.shape, bool)
-    ball[k.ravel(), j.ravel(), i.ravel()] = np.linalg.norm(lps - centre, axis=1) <= 20.0
+    ball[k.ravel(), j.ravel(), i.ravel()] = np.linalg.norm(lps - centre, axis=1) <= radius_mm
     removed = skull.array & ball
     cut = Volume(np.where(removed, 20, volume.array).astype(volume.array.dtype), geometry, modality=volume.modality)
     part, quality = finish_part(design_implant(cut, ImplantSettings(rim_gap_mm=0.0, near=tuple(centre))))
