@@ -36,6 +36,7 @@ from ..segment.voxels import EDT_THREADS
 from ..volume import Mask, Volume
 from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
 from .implant_defect import (
+    MAX_VAULT_THICKNESS_MM,
     MIN_DEFECT_AREA_MM2,
     MIN_MIRROR_COVERAGE,
     RING_INNER_MM,
@@ -233,8 +234,8 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     sentence = {
         "mirror": "the healthy side mirrored across the mid-sagittal plane, bent by a thin-plate spline to meet "
                   "the rim",
-        "rim": "outer and inner tables interpolated across the defect by thin-plate splines of their radii over "
-               "the ring of bone around it",
+        "rim": "outer table and wall thickness interpolated across the defect by thin-plate splines over the "
+               "ring of bone around it",
     }[method]
     if settings.thickness_mm is not None:
         sentence += f"; inner surface {settings.thickness_mm:g} mm inside the outer one"
@@ -493,7 +494,9 @@ def _measure(mesh: Mesh, chart: ChartTrace, tables: Tables, plane: SymmetryPlane
     area = defect_area_mm2(chart, tables)
     hole = chart.hole
     thickness = (tables.r_out - tables.r_in)[hole]
-    ring_thickness = (chart.trace.r_out - chart.trace.r_in).reshape(chart.chart.n, chart.chart.n)[chart.ring]
+    wall = chart.grid(chart.trace.r_out - chart.trace.r_in)
+    ring_thickness = wall[chart.ring & (np.nan_to_num(wall, nan=np.inf) <= MAX_VAULT_THICKNESS_MM)]
+    cavity = np.isfinite(tables.gap_in) & np.isfinite(tables.gap_out)
     measured: dict[str, Any] = {
         "method": method,
         "method_reason": why,
@@ -502,12 +505,15 @@ def _measure(mesh: Mesh, chart: ChartTrace, tables: Tables, plane: SymmetryPlane
         "defect_centre_lps_mm": [round(float(x), 2) for x in defect.point_lps],
         "implant_volume_mm3": round(mesh.volume_mm3(), 1),
         "rim_gap_asked_mm": settings.rim_gap_mm,
-        "plane": plane.describe(),
+        "plane": plane.describe(chart.centre),
         "registration_residual_mm": round(plane.residual_mm, 3),
         "table_fit_residual_mm": round(tables.fit_residual_mm, 3),
         "surrounding_bone_thickness_mm": {"mean": round(float(np.nanmean(ring_thickness)), 2),
                                           "min": round(float(np.nanmin(ring_thickness)), 2)},
         "working_resolution_mm": settings.resolution_mm,
+        # Share of the defect where a cavity between the tables (a frontal sinus) was carried across.
+        "cavity_share_of_defect": (round(float(cavity[hole].mean()), 3)
+                                   if settings.thickness_mm is None and not settings.solid else 0.0),
     }
     if coverage is not None:
         measured["mirror_bone_coverage"] = round(coverage, 4)

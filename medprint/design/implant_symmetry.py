@@ -43,9 +43,11 @@ class SymmetryPlane:
         points = np.asarray(points, float)
         return points - 2.0 * self.signed_distance(points)[..., None] * self.normal
 
-    def describe(self) -> dict[str, object]:
+    def describe(self, near: NDArray[np.float64] | None = None) -> dict[str, object]:
+        """The plane for a report: its point nearest ``near`` (e.g. the skull's centre), normal, residual."""
+        point = self.point if near is None else self.reflect(np.asarray(near, float)) / 2 + np.asarray(near) / 2
         return {
-            "point_lps_mm": [round(float(x), 3) for x in self.point],
+            "point_lps_mm": [round(float(x), 3) for x in point],
             "normal_lps": [round(float(x), 5) for x in self.normal],
             "estimated": self.estimated,
             "registration_residual_mm": round(self.residual_mm, 3),
