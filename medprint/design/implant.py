@@ -6,8 +6,9 @@ one of two sources, and the report says which and why:
 
 - ``mirror``: the healthy side, mirrored across the mid-sagittal plane (estimated by registering the skull to its
   own mirror image, :mod:`.implant_symmetry`, or given), bent by a thin-plate spline so that it meets the rim;
-- ``rim``: thin-plate splines of each table's radius over a ring of healthy bone around the defect, the method
-  that works where the defect crosses the mid-sagittal plane (its mirror image is then partly missing too).
+- ``rim``: thin-plate splines of the outer table's radius and of the wall's thickness over a ring of healthy bone
+  around the defect, the method that works where the defect crosses the mid-sagittal plane (its mirror image is
+  then partly missing too).  A cavity the ring has between the tables (a frontal sinus) is carried across too.
 
 The implant is then a signed distance field on a working grid cropped to the defect: the shell between the two
 tables, limited to the defect, minus the skull grown by the rim gap (exact point-to-triangle distances to the

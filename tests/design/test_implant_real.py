@@ -35,6 +35,8 @@ def test_frontal_defect_matches_the_removed_bone(real_data):
     assert score >= 0.85, score
     assert hd95 <= 2.0, hd95
     assert 30.0 <= m["defect_diameter_mm"] <= 42.0
+    # The defect's lower part lies over the frontal sinus: its cavity is carried across, not filled.
+    assert 0.05 < m["cavity_share_of_defect"] < 0.9
 
 
 @pytest.mark.realdata
