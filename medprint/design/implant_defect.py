@@ -23,7 +23,6 @@ from scipy import ndimage
 from scipy.interpolate import RBFInterpolator
 
 from ..errors import DesignError
-from ..geometry import Geometry
 from .implant_rays import Chart, ScanSampler, TableTrace, label_wrapped, sphere_directions, trace_tables
 from .implant_symmetry import SymmetryPlane
 
@@ -402,20 +401,6 @@ def tables_from_mirror(ct: ChartTrace, mirrored: TableTrace) -> Tables:
                   notes=notes)
 
 
-def outer_points(ct: ChartTrace, tables: Tables, cells: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """LPS points of the reconstructed outer table over the chart cells ``cells``."""
-    directions = ct.chart.directions()[cells.ravel()]
-    return ct.centre + directions * tables.r_out.ravel()[cells.ravel()][:, None]
-
-
 def defect_area_mm2(ct: ChartTrace, tables: Tables) -> float:
     """Area of the hole on the reconstructed outer table."""
     return float((ct.chart.solid_angle() * tables.r_out ** 2)[ct.hole].sum())
-
-
-def scan_box(geometry: Geometry, shape_zyx: tuple[int, ...]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """LPS bounding box of a scan's voxel centres."""
-    corners = np.array([[i, j, k] for i in (0, shape_zyx[2] - 1) for j in (0, shape_zyx[1] - 1)
-                        for k in (0, shape_zyx[0] - 1)], float)
-    lps = geometry.index_to_lps(corners)
-    return lps.min(axis=0), lps.max(axis=0)

@@ -54,11 +54,6 @@ class ScanSampler:
         return np.stack([inverse[axis, 0] * lps[:, 0] + inverse[axis, 1] * lps[:, 1] + inverse[axis, 2] * lps[:, 2]
                          + inverse[axis, 3] for axis in (2, 1, 0)])
 
-    def inside_scan(self, lps: NDArray[np.float64]) -> NDArray[np.bool_]:
-        zyx = self.index_zyx(lps)
-        shape = np.asarray(self.hu.shape, dtype=float)[:, None]
-        return np.all((zyx >= -0.5) & (zyx <= shape - 0.5), axis=0)
-
     def bone_and_hu(self, lps: NDArray[np.float64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
         """Whether each point is skull bone, and the interpolated value there."""
         zyx = self.index_zyx(lps)
