@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,26 @@ from ..io import load_volume
 from ..redact import terminal_safe
 from ..report import to_json
 from ..segment import CT_PRESETS, parse_point
-from .options import FiniteFloat, parse_points_option, parse_threshold_option
+from .options import parse_points_option, parse_threshold_option
+
+
+class _Millimetres(click.ParamType):
+    """A finite number of mm; its range is checked by :class:`ImplantSettings` (one line, exit 1, as a design
+    refusal), so the library and the command refuse the same values with the same words."""
+
+    name = "mm"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} must be a finite number", param, ctx)
+        return number
+
+
+MM = _Millimetres()
 
 
 def _parse_plane(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -54,10 +74,10 @@ def _parse_plane(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="The mid-sagittal plane (a point and its normal, LPS). Default: estimated by registering the "
                    "skull to its mirror image.")
 @click.option("--thickness", "thickness_mm", default=None,
-              type=FiniteFloat(why="mm"),
+              type=MM,
               help=f"Implant thickness in mm (at most {MAX_THICKNESS_MM:g}). Default: follow the surrounding bone (both tables reconstructed).")
 @click.option("--gap", "gap_mm", default=DEFAULT_GAP_MM, show_default=True,
-              type=FiniteFloat(why="mm"),
+              type=MM,
               help=f"Clearance to the skull at the rim in mm (> 0 a gap, < 0 an overlap, 0 the exact missing bone; "
                    f"|gap| <= {MAX_GAP_MM:g}).")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
@@ -65,7 +85,7 @@ def _parse_plane(ctx: click.Context, param: click.Parameter, value: str | None) 
                    "unless the defect crosses the mid-sagittal plane or its mirror image is not bone.")
 @click.option("--solid", is_flag=True, help="Fill between the tables (no frontal sinus carried across the defect).")
 @click.option("--resolution", "resolution_mm", default=0.5, show_default=True,
-              type=FiniteFloat(why="mm"),
+              type=MM,
               help=f"Working grid spacing in mm ({MIN_RESOLUTION_MM:g}..{MAX_RESOLUTION_MM:g}).")
 @click.option("--preset", type=click.Choice(sorted(CT_PRESETS)), default="bone", show_default=True,
               help="Bone threshold preset.")
