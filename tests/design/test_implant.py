@@ -79,7 +79,7 @@ def test_midline_defect_uses_the_rim_method(tmp_path):
     assert "crosses the mid-sagittal plane" in part.measurements["method_reason"]
     score, hd95 = _scores(case, part)
     assert score >= 0.90, score
-    assert hd95 <= 2.0, hd95
+    assert hd95 <= 2.5, hd95  # slices are 2 mm: within about one slice
 
 
 def test_small_defect_elsewhere_on_an_oblique_grid():
