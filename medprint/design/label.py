@@ -193,8 +193,8 @@ class LabelPlacement:
 
     def facts(self) -> dict[str, Any]:
         return {
-            "centre_lps": _rounded(self.centre, 3), "normal_lps": _rounded(self.normal, 4),
-            "up_lps": _rounded(self.up, 4), "right_lps": _rounded(self.right, 4),
+            "centre_lps": _rounded(self.centre, 4), "normal_lps": _rounded(self.normal, 6),
+            "up_lps": _rounded(self.up, 6), "right_lps": _rounded(self.right, 6),
             "found_automatically": self.found,
             "surface_deviation_from_plane_mm": round(self.deviation_mm, 3),
             "flatness_tolerance_mm": round(self.tolerance_mm, 3),
@@ -426,8 +426,8 @@ def _surface_samples(mesh_vertices: NDArray[np.float64], faces: NDArray[np.int64
 
 def _samples(solid: _Solid, half_diagonal: float) -> _SurfaceSamples:
     if solid.samples is None:
-        # About 400 samples on the label's disc, enough for its mean normal and plane.
-        spacing = max(0.05, half_diagonal * math.sqrt(math.pi / 400))
+        # About 300 samples on the label's disc, enough for its mean normal and plane.
+        spacing = max(0.05, half_diagonal * math.sqrt(math.pi / 300))
         solid.samples = _surface_samples(solid.vertices, solid.faces, spacing)
     return solid.samples
 
@@ -473,45 +473,44 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
     samples = _samples(solid, half_diagonal)
     points, normals = samples.points, samples.normals
     radius, wide = half_diagonal, 1.5 * half_diagonal
-    cell = radius / 2
-    keys = np.floor(points / cell).astype(np.int64)
-    _, candidates = np.unique(keys, axis=0, return_index=True)
-    while len(candidates) > 3000:
-        cell *= 1.5
+    cell = radius / 1.5
+    _, candidates = np.unique(np.floor(points / cell).astype(np.int64), axis=0, return_index=True)
+    while len(candidates) > 1500:
+        cell *= 1.25
         _, candidates = np.unique(np.floor(points / cell).astype(np.int64), axis=0, return_index=True)
-    pairs = cKDTree(points[candidates]).sparse_distance_matrix(cKDTree(points), wide, output_type="ndarray")
-    owner = pairs["i"].astype(np.int64)
-    member = pairs["j"].astype(np.int64)
-    distance = pairs["v"]
     count = len(candidates)
+    pairs = cKDTree(points[candidates]).sparse_distance_matrix(cKDTree(points), wide, output_type="ndarray")
+    by_owner = np.argsort(pairs["i"], kind="stable")
+    owner = pairs["i"][by_owner].astype(np.int64)
+    distance = pairs["v"][by_owner]
+    member = pairs["j"][by_owner].astype(np.int64)
+    member_points, member_normals = points[member], normals[member]
+    del pairs, by_owner, member
+    # Every candidate is its own neighbour: no owner's run of pairs is empty.
+    starts = np.searchsorted(owner, np.arange(count))
 
-    def weighted_sum(values: NDArray[np.float64], select: NDArray[np.bool_]) -> NDArray[np.float64]:
-        out = np.zeros((count, values.shape[1]))
-        for axis in range(values.shape[1]):
-            out[:, axis] = np.bincount(owner[select], weights=values[select, axis], minlength=count)
-        return out
+    def summed(values: NDArray[np.float64], select: NDArray[np.bool_]) -> NDArray[np.float64]:
+        return np.stack([np.bincount(owner, weights=np.where(select, values[:, axis], 0.0), minlength=count)
+                         for axis in range(values.shape[1])], axis=1)
 
     def unit(vectors: NDArray[np.float64]) -> NDArray[np.float64]:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-300)
 
     # A first mean normal from the inner disc (samples facing the candidate's own face), then the facing
     # samples of each disc: the far wall of a thin part (facing the other way) does not count.
-    inner = distance <= radius / 2
-    own = (normals[member] * normals[candidates][owner]).sum(axis=1) > 0
-    mean_normal = unit(weighted_sum(normals[member], inner & own))
-    facing = (normals[member] * mean_normal[owner]).sum(axis=1) > 0.3
-    scores = []
+    own = np.einsum("ij,ij->i", member_normals, normals[candidates][owner]) > 0
+    mean_normal = unit(summed(member_normals, own & (distance <= radius / 2)))
+    facing = np.einsum("ij,ij->i", member_normals, mean_normal[owner]) > 0.3
     stats = {}
     for name, reach in (("disc", radius), ("wide", wide)):
         select = facing & (distance <= reach)
-        summed = weighted_sum(normals[member], select)
-        normal = unit(summed)
-        coverage = np.linalg.norm(summed, axis=1) * samples.weight_mm2 / (math.pi * reach ** 2)
-        counts = np.bincount(owner[select], minlength=count)
-        centre = weighted_sum(points[member], select) / np.maximum(counts, 1)[:, None]
-        height = np.abs(((points[member] - centre[owner]) * normal[owner]).sum(axis=1))
-        deviation = np.zeros(count)
-        np.maximum.at(deviation, owner[select], height[select])
+        total = summed(member_normals, select)
+        normal = unit(total)
+        coverage = np.linalg.norm(total, axis=1) * samples.weight_mm2 / (math.pi * reach ** 2)
+        counts = np.bincount(owner, weights=select.astype(np.float64), minlength=count)
+        centre = summed(member_points, select) / np.maximum(counts, 1)[:, None]
+        height = np.abs(np.einsum("ij,ij->i", member_points - centre[owner], normal[owner]))
+        deviation = np.maximum.reduceat(np.where(select, height, 0.0), starts)
         stats[name] = (normal, coverage, centre, deviation)
     normal, coverage, centre, deviation = stats["disc"]
     _, wide_coverage, _, wide_deviation = stats["wide"]

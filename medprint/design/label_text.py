@@ -172,12 +172,21 @@ def _fill_nonzero(rings: list[NDArray[np.float64]]) -> MultiPolygon:
     import manifold3d
 
     section = manifold3d.CrossSection([np.ascontiguousarray(ring) for ring in rings], manifold3d.FillRule.NonZero)
-    # Clipper's output contours do not overlap: their even-odd fill (XOR) is the region itself.
-    shapes = [Polygon(contour) for contour in section.to_polygons() if len(contour) >= 3]
-    region = shapely.symmetric_difference_all(shapes) if shapes else Polygon()
-    region = shapely.make_valid(region)
-    polygons = [g for g in getattr(region, "geoms", [region]) if isinstance(g, Polygon) and not g.is_empty]
-    return MultiPolygon(polygons)
+    # Clipper's output contours neither cross nor overlap: a contour inside an even number of others is an
+    # outline, one inside an odd number a hole of the smallest outline around it.
+    contours = [Polygon(contour) for contour in section.to_polygons() if len(contour) >= 3]
+    contours = [c for c in contours if c.is_valid and c.area > 0]
+    probes = [c.exterior.coords[0] for c in contours]
+    inside = [[j for j, other in enumerate(contours) if j != i and other.contains(shapely.Point(probes[i]))]
+              for i in range(len(contours))]
+    holes: dict[int, list[Polygon]] = {i: [] for i in range(len(contours)) if len(inside[i]) % 2 == 0}
+    for i, around in enumerate(inside):
+        if len(around) % 2 == 1:
+            owner = min((j for j in around if j in holes), key=lambda j: contours[j].area)
+            holes[owner].append(contours[i])
+    polygons = [Polygon(contours[i].exterior.coords, [h.exterior.coords for h in inner])
+                for i, inner in holes.items()]
+    return MultiPolygon([p if p.is_valid else shapely.make_valid(p) for p in polygons])
 
 
 @lru_cache(maxsize=4)
