@@ -22,6 +22,7 @@ from ..errors import OutputError
 from ..io.mesh_files import read_mesh_file
 from ..redact import terminal_safe
 from ..report import to_json
+from ..segment.seeds import Point
 from ..slice.engine import DEFAULT_MAX_REPAIR_MOVE_MM
 from .options import FiniteFloat, parse_points_option
 
@@ -54,7 +55,7 @@ from .options import FiniteFloat, parse_points_option
               help="With --printer: widen strokes thinner than the line instead of refusing the text.")
 @click.option("--flatness", "flatness_mm", type=FiniteFloat(0, 50, low_open=True, why="mm"), default=None,
               help="How far the surface under the label may depart from its plane (mm; default 15 % of the "
-                   "label's half diagonal, at least 0.5).")
+                   "label's half diagonal, at least 1).")
 @click.option("--max-repair-move", type=FiniteFloat(0, 100, why="mm"), default=DEFAULT_MAX_REPAIR_MOVE_MM,
               show_default=True, help="A mesh with holes is closed only if that moves its surface at most this "
                                       "far (mm).")
@@ -63,9 +64,9 @@ from .options import FiniteFloat, parse_points_option
 @click.option("--show-phi", is_flag=True, help="Name the input file in the report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def command(ctx: click.Context, mesh_path: Path, text: str, output_path: Path, at_lps: tuple, up_lps: tuple,
-            size_mm: float, height_mm: float | None, depth_mm: float | None, font: str, printer_name: str | None,
-            profiles_dir: Path | None, thicken: bool, flatness_mm: float | None, max_repair_move: float,
+def command(ctx: click.Context, mesh_path: Path, text: str, output_path: Path, at_lps: tuple[Point, ...],
+            up_lps: tuple[Point, ...], size_mm: float, height_mm: float | None, depth_mm: float | None, font: str,
+            printer_name: str | None, profiles_dir: Path | None, thicken: bool, flatness_mm: float | None, max_repair_move: float,
             overwrite: bool, no_report: bool, show_phi: bool, as_json: bool) -> None:
     """Emboss or engrave TEXT on the closed surface MESH (mm, LPS), where asked or at a flat spot."""
     ctx.obj["phi_input"] = None if show_phi else mesh_path
@@ -83,9 +84,9 @@ def command(ctx: click.Context, mesh_path: Path, text: str, output_path: Path, a
         printer = load_profiles(profiles_dir).printer(printer_name)
         min_stroke, stroke_source = printer.line_width_mm, f"{printer.name} line width"
     engrave = depth_mm is not None
+    relief_mm = depth_mm if depth_mm is not None else height_mm if height_mm is not None else DEFAULT_HEIGHT_MM
     settings = LabelSettings(
-        text=text, mode="engrave" if engrave else "emboss",
-        relief_mm=(depth_mm if engrave else height_mm if height_mm is not None else DEFAULT_HEIGHT_MM),
+        text=text, mode="engrave" if engrave else "emboss", relief_mm=relief_mm,
         size_mm=size_mm, at_lps=at_lps[0] if at_lps else None, up_lps=up_lps[0] if up_lps else None,
         min_stroke_mm=min_stroke, stroke_source=stroke_source, thicken=thicken, font=font, flatness_mm=flatness_mm,
         max_repair_move_mm=max_repair_move,

@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DesignError, InputError, MeshError, ParameterError
-from ..mesh import make_printable
+from ..mesh import assess_mesh, make_printable
 from ..mesh.model import Mesh
 from ..segment.checks import require_number
 from .label_text import FONTS, GlyphOutline, check_text, min_stroke_mm, text_outline, thicken
@@ -73,13 +73,15 @@ OVERCUT_MM = 0.5
 AT_TOLERANCE_MM = 5.0
 #: Least material left under an engraving (mm).
 MIN_FLOOR_MM = 0.5
+#: Largest move allowed when collapsing the boolean's zero-area slivers (mm).
+SLIVER_TOLERANCE_MM = 1e-6
 #: Spacing of the surface samples under the label (mm).
 SAMPLE_MM = 0.25
 #: Margin of the footprint around the ink (mm): the surface must be there too.
 MARGIN_MM = 0.5
 #: Automatic flatness tolerance: this fraction of the footprint's half diagonal, at least FLATNESS_MIN_MM.
 FLATNESS_FRACTION = 0.15
-FLATNESS_MIN_MM = 0.5
+FLATNESS_MIN_MM = 1.0
 
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 ANTERIOR = np.array([0.0, -1.0, 0.0])
@@ -118,7 +120,7 @@ class LabelSettings:
         DejaVu Sans Bold (default: sturdier strokes) or DejaVu Sans.
     flatness_mm : float, optional
         How far the surface under the label may depart from its plane (mm); ``None``: 15 % of the
-        footprint's half diagonal, at least 0.5 mm.
+        footprint's half diagonal, at least 1 mm.
     max_repair_move_mm : float
         A mesh with holes is closed only when that moves its surface at most this far (mm).
     """
@@ -261,6 +263,17 @@ def label_part(mesh: Mesh, settings: LabelSettings) -> Part:
         raise MeshError(f"the {settings.mode} boolean failed ({labelled.status().name}); "
                         "the input mesh may self-intersect: repair it in a mesh editor")
     result = _from_manifold(labelled, solid.origin, name=mesh.name)
+    slivers = assess_mesh(result).degenerate_faces
+    if slivers:
+        # The boolean can leave zero-area slivers where the letters meet the part; make_printable would drop
+        # them and rebuild the hole (moving the surface). manifold3d collapses them with no point moving more
+        # than SLIVER_TOLERANCE_MM (and merges coplanar triangles on the way).
+        simplified = labelled.simplify(SLIVER_TOLERANCE_MM)
+        result = _from_manifold(simplified, solid.origin, name=mesh.name)
+        choices.append(f"{slivers} zero-area sliver triangle{'s' if slivers != 1 else ''} left by the boolean "
+                       f"collapsed (manifold3d simplify, every point within {SLIVER_TOLERANCE_MM:g} mm; "
+                       f"{labelled.num_tri()} -> {simplified.num_tri()} triangles)")
+        labelled = simplified
     measurements = _measure(result, solid, labelled, outline, stroke, placement, settings)
     verb = "embossed on" if settings.mode == "emboss" else "engraved into"
     method = (f"{outline.font} glyphs {verb} the surface ({settings.relief_mm:g} mm, following it along the "
@@ -473,11 +486,11 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
     samples = _samples(solid, half_diagonal)
     points, normals = samples.points, samples.normals
     radius, wide = half_diagonal, 1.5 * half_diagonal
-    cell = radius / 1.5
-    _, candidates = np.unique(np.floor(points / cell).astype(np.int64), axis=0, return_index=True)
-    while len(candidates) > 1500:
-        cell *= 1.25
-        _, candidates = np.unique(np.floor(points / cell).astype(np.int64), axis=0, return_index=True)
+    # One candidate per occupied cell; a surface crosses about area / cell^2 cells: at most ~1500 candidates.
+    cell = max(radius / 1.5, math.sqrt(samples.weight_mm2 * len(points) / 1500))
+    keys = np.floor((points - points.min(axis=0)) / cell).astype(np.int64)
+    span = keys.max(axis=0) + 1
+    _, candidates = np.unique((keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2], return_index=True)
     count = len(candidates)
     pairs = cKDTree(points[candidates]).sparse_distance_matrix(cKDTree(points), wide, output_type="ndarray")
     by_owner = np.argsort(pairs["i"], kind="stable")
@@ -494,7 +507,8 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
                          for axis in range(values.shape[1])], axis=1)
 
     def unit(vectors: NDArray[np.float64]) -> NDArray[np.float64]:
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-300)
+        lengths: NDArray[np.float64] = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-300)
+        return vectors / lengths
 
     # A first mean normal from the inner disc (samples facing the candidate's own face), then the facing
     # samples of each disc: the far wall of a thin part (facing the other way) does not count.

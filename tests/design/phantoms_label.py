@@ -109,9 +109,10 @@ def height_image(mesh: Mesh, centre, right, up, normal, extent_mm, pixel_mm: flo
 
 
 def relief_and_glyph_masks(before: Mesh, after: Mesh, measurements: dict, glyphs: shapely.Geometry,
-                           relief_mm: float, pixel_mm: float = 0.1) -> tuple[NDArray, NDArray, NDArray]:
+                           relief_mm: float, pixel_mm: float = 0.1) -> tuple[NDArray, NDArray, NDArray, NDArray]:
     """Pixels where ``after`` stands out from ``before`` by more than half the relief (up for an emboss,
-    down for an engraving), pixels inside ``glyphs``, and the height image of ``after`` (for a picture)."""
+    down for an engraving), pixels inside ``glyphs``, the height image of ``after`` (for a picture) and, over
+    the glyphs' bounding box only, that of ``before`` (the surface the label was put on)."""
     centre, right, up, normal = label_frame(measurements)
     x0, y0, x1, y1 = glyphs.bounds
     extent = (x0 - 2, y0 - 2, x1 + 2, y1 + 2)
@@ -122,7 +123,8 @@ def relief_and_glyph_masks(before: Mesh, after: Mesh, measurements: dict, glyphs
     relief = sign * difference > relief_mm / 2
     gx, gy = np.meshgrid(xs, ys)
     inside = shapely.contains_xy(glyphs, gx, gy)
-    return relief, inside, h_after
+    over_glyphs = (gx >= x0) & (gx <= x1) & (gy >= y0) & (gy <= y1)
+    return relief, inside, h_after, np.where(over_glyphs, h_before, 0.0)
 
 
 def iou(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> float:
