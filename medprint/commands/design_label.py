@@ -65,9 +65,10 @@ from .options import FiniteFloat, parse_points_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def command(ctx: click.Context, mesh_path: Path, text: str, output_path: Path, at_lps: tuple[Point, ...],
-            up_lps: tuple[Point, ...], size_mm: float, height_mm: float | None, depth_mm: float | None, font: str,
-            printer_name: str | None, profiles_dir: Path | None, thicken: bool, flatness_mm: float | None, max_repair_move: float,
-            overwrite: bool, no_report: bool, show_phi: bool, as_json: bool) -> None:
+            up_lps: tuple[Point, ...], size_mm: float, height_mm: float | None, depth_mm: float | None,
+            font: str, printer_name: str | None, profiles_dir: Path | None, thicken: bool,
+            flatness_mm: float | None, max_repair_move: float, overwrite: bool, no_report: bool, show_phi: bool,
+            as_json: bool) -> None:
     """Emboss or engrave TEXT on the closed surface MESH (mm, LPS), where asked or at a flat spot."""
     ctx.obj["phi_input"] = None if show_phi else mesh_path
     if height_mm is not None and depth_mm is not None:

@@ -274,6 +274,8 @@ def label_part(mesh: Mesh, settings: LabelSettings) -> Part:
                        f"collapsed (manifold3d simplify, every point within {SLIVER_TOLERANCE_MM:g} mm; "
                        f"{labelled.num_tri()} -> {simplified.num_tri()} triangles)")
         labelled = simplified
+    for choice in choices:
+        logger.info("label: %s", choice)
     measurements = _measure(result, solid, labelled, outline, stroke, placement, settings)
     verb = "embossed on" if settings.mode == "emboss" else "engraved into"
     method = (f"{outline.font} glyphs {verb} the surface ({settings.relief_mm:g} mm, following it along the "
@@ -389,7 +391,11 @@ def _place(solid: _Solid, outline: GlyphOutline, settings: LabelSettings, choice
     reasons: list[str] = []
     for centre, normal in _flat_spots(solid, half_diagonal):
         frame_choices: list[str] = []
-        up, right = _frame(normal, settings, frame_choices)
+        try:
+            up, right = _frame(normal, settings, frame_choices)
+        except DesignError as why:  # --up along this spot's normal: try the next spot
+            reasons.append(str(why).split(": ", 1)[-1])
+            continue
         try:
             placement = _fit(solid, outline, settings, centre, normal, up, right, tolerance, found=True)
         except _Misfit as why:
@@ -439,8 +445,8 @@ def _surface_samples(mesh_vertices: NDArray[np.float64], faces: NDArray[np.int64
 
 def _samples(solid: _Solid, half_diagonal: float) -> _SurfaceSamples:
     if solid.samples is None:
-        # About 300 samples on the label's disc, enough for its mean normal and plane.
-        spacing = max(0.05, half_diagonal * math.sqrt(math.pi / 300))
+        # About 200 samples on the label's disc, enough for its mean normal and plane.
+        spacing = max(0.05, half_diagonal * math.sqrt(math.pi / 200))
         solid.samples = _surface_samples(solid.vertices, solid.faces, spacing)
     return solid.samples
 
@@ -465,7 +471,8 @@ def _spot_at(solid: _Solid, at_lps: NDArray[np.float64], settings: LabelSettings
     face_normal = np.cross(corner[1] - corner[0], corner[2] - corner[0])
     face_normal /= max(float(np.linalg.norm(face_normal)), 1e-300)
     samples = _samples(solid, half_diagonal)
-    radius = max(settings.size_mm, 2.0)
+    # The mean normal over the middle of the footprint: on a curved part, the normal at the point itself.
+    radius = max(half_diagonal / 2, 2.0)
     near = np.linalg.norm(samples.points - closest, axis=1) <= radius
     normal = face_normal
     for _ in range(2):  # the face's own normal is noisy on a marching-cubes surface: average, then again
@@ -480,14 +487,13 @@ def _spot_at(solid: _Solid, at_lps: NDArray[np.float64], settings: LabelSettings
 def _flat_spots(solid: _Solid, half_diagonal: float,
                 keep: int = 12) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
     """Candidate spots (centre on the surface, mean normal), flattest first, at least a radius apart."""
-    import igl
     from scipy.spatial import cKDTree
 
     samples = _samples(solid, half_diagonal)
     points, normals = samples.points, samples.normals
     radius, wide = half_diagonal, 1.5 * half_diagonal
-    # One candidate per occupied cell; a surface crosses about area / cell^2 cells: at most ~1500 candidates.
-    cell = max(radius / 1.5, math.sqrt(samples.weight_mm2 * len(points) / 1500))
+    # One candidate per occupied cell; a surface crosses about area / cell^2 cells: at most ~800 candidates.
+    cell = max(radius / 1.5, math.sqrt(samples.weight_mm2 * len(points) / 800))
     keys = np.floor((points - points.min(axis=0)) / cell).astype(np.int64)
     span = keys.max(axis=0) + 1
     _, candidates = np.unique((keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2], return_index=True)
@@ -536,12 +542,16 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
             chosen.append(index)
         if len(chosen) == keep:
             break
-    if not chosen:
-        return []
-    _, _, on_surface = igl.point_mesh_squared_distance(np.ascontiguousarray(centre[chosen]), solid.vertices,
-                                                       solid.faces)
-    return [(np.asarray(on_surface[i], dtype=np.float64) + solid.origin, normal[index])
-            for i, index in enumerate(chosen)]
+    spots = []
+    for index in chosen:
+        # The disc's mean point lies off a curved surface: move it onto the surface along the normal.
+        start, direction = centre[index], normal[index]
+        hits = [hit for hit in solid.manifold.ray_cast(start + radius * direction, start - radius * direction)
+                if float(np.dot(hit.normal, direction)) > 0]
+        if hits:
+            nearest = min(hits, key=lambda hit: abs(hit.distance - 0.5))
+            spots.append((np.asarray(nearest.position, dtype=np.float64) + solid.origin, direction))
+    return spots
 
 
 def _frame(normal: NDArray[np.float64], settings: LabelSettings,
