@@ -7,10 +7,12 @@ side marker or a date on a printed part:
    repairs (``make_printable``) when that moves its surface no more than
    ``max_repair_move_mm``, else refused.
 2. The text is set in DejaVu Sans (shipped with matplotlib;
-   :mod:`.label_text`), capitals ``size_mm`` high.  Its thinnest stroke is
-   measured on the glyph polygons; one thinner than ``min_stroke_mm`` (a
-   printer's line width) is refused, or the glyphs are grown until it is
-   not (``thicken``) -- unless growing them merges letters.
+   :mod:`.label_text`), capitals ``size_mm`` high.  Its thinnest stroke and
+   narrowest gap (a counter, the space between letters) are measured on the
+   glyph polygons; a stroke thinner than ``min_stroke_mm`` (a printer's line
+   width) is refused, or the glyphs are grown until it is not (``thicken``)
+   -- unless that merges letters or narrows a gap below the line, which
+   would fill in (a narrow gap is refused too).
 3. Where: at the surface point closest to ``at_lps``, or at a flat spot
    found on the surface (area-uniform surface samples; the spot whose
    disc, of the label's half diagonal, is covered by surface facing one way
@@ -53,7 +55,7 @@ from ..errors import DesignError, InputError, MeshError, ParameterError
 from ..mesh import assess_mesh, make_printable
 from ..mesh.model import Mesh
 from ..segment.checks import require_number
-from .label_text import FONTS, GlyphOutline, check_text, min_stroke_mm, text_outline, thicken
+from .label_text import FONTS, GlyphOutline, check_text, min_stroke_mm, narrowest_gap_mm, text_outline, thicken
 from .part import Part
 
 logger = logging.getLogger("medprint")
@@ -305,13 +307,22 @@ def _closed_input(mesh: Mesh, settings: LabelSettings, choices: list[str]) -> tu
 def _printable_outline(settings: LabelSettings, choices: list[str]) -> tuple[GlyphOutline, dict[str, Any]]:
     outline = text_outline(settings.text, settings.size_mm, font=settings.font)
     stroke = min_stroke_mm(outline.polygons)
-    facts: dict[str, Any] = {"thinnest_stroke_mm": round(stroke, 3), "minimum_stroke_mm": settings.min_stroke_mm,
+    gap = narrowest_gap_mm(outline.polygons)
+    facts: dict[str, Any] = {"thinnest_stroke_mm": round(stroke, 3), "narrowest_gap_mm": round(gap, 3),
+                             "minimum_stroke_mm": settings.min_stroke_mm,
                              "minimum_stroke_from": settings.stroke_source if settings.min_stroke_mm else None}
     wanted = settings.min_stroke_mm
-    if wanted <= 0 or stroke >= wanted:
+    if wanted <= 0 or min(stroke, gap) >= wanted:
         return outline, facts
-    # Strokes scale with the size: the size at which the thinnest one is as wide as the line.
-    needed_size = math.ceil(settings.size_mm * wanted / max(stroke, 1e-6) * 10) / 10
+    # Strokes and gaps scale with the size: the size at which the thinnest is as wide as the line.
+    needed_size = math.ceil(settings.size_mm * wanted / max(min(stroke, gap), 1e-6) * 10) / 10
+    if gap < wanted:
+        # Widening the strokes would only narrow the gaps further.
+        raise DesignError(
+            f"--size: at {settings.size_mm:g} mm the narrowest gap in the text (a counter or the space between two "
+            f"letters) is {gap:.2f} mm, narrower than the {settings.stroke_source} {wanted:.2f} mm: it would fill "
+            f"in; use --size {needed_size:g} or more"
+        )
     if not settings.thicken:
         raise DesignError(
             f"--size: at {settings.size_mm:g} mm the thinnest stroke of the text is {stroke:.2f} mm, thinner than "
@@ -321,15 +332,17 @@ def _printable_outline(settings: LabelSettings, choices: list[str]) -> tuple[Gly
     by_mm = (wanted - stroke) / 2 + 0.005
     grown = thicken(outline, by_mm)
     grown_stroke = min_stroke_mm(grown.polygons) if grown is not None else 0.0
-    if grown is None or grown_stroke < wanted:
+    grown_gap = narrowest_gap_mm(grown.polygons) if grown is not None else 0.0
+    if grown is None or grown_stroke < wanted or grown_gap < wanted:
         raise DesignError(
             f"--thicken: widening the {stroke:.2f} mm strokes to the {settings.stroke_source} {wanted:.2f} mm merges "
-            f"letters or closes their counters at --size {settings.size_mm:g} mm; use --size {needed_size:g} or more"
+            f"letters or narrows their counters and gaps below it at --size {settings.size_mm:g} mm; use --size "
+            f"{needed_size:g} or more"
         )
     choices.append(f"label strokes thickened by {by_mm:.3f} mm a side (thinnest {stroke:.2f} -> {grown_stroke:.2f} mm) "
                    f"to print with the {settings.stroke_source} {wanted:.2f} mm")
     facts.update(thinnest_stroke_mm=round(grown_stroke, 3), thinnest_stroke_before_thickening_mm=round(stroke, 3),
-                 thickened_by_mm=round(by_mm, 4))
+                 narrowest_gap_mm=round(grown_gap, 3), thickened_by_mm=round(by_mm, 4))
     return grown, facts
 
 

@@ -266,6 +266,25 @@ def min_stroke_mm(polygons: MultiPolygon, *, resolution_mm: float = 0.002) -> fl
     return low
 
 
+def narrowest_gap_mm(polygons: MultiPolygon, *, resolution_mm: float = 0.002) -> float:
+    """The narrowest gap between strokes (mm): a counter or the space between two letters.
+
+    The thinnest "stroke" (:func:`min_stroke_mm`) of the background -- the ink's bounding box, grown by a
+    margin, minus the ink: a gap narrower than ``w`` closes (two letters' holes in it merge) or vanishes (a
+    counter) when the background is eroded by ``w / 2``.
+
+    >>> from shapely.geometry import box
+    >>> round(narrowest_gap_mm(MultiPolygon([box(0, 0, 1, 5), box(1.3, 0, 3, 5)])), 2)
+    0.3
+    """
+    if polygons.is_empty:
+        return 0.0
+    x0, y0, x1, y1 = polygons.bounds
+    margin = max(x1 - x0, y1 - y0)
+    background = shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin).difference(polygons)
+    return min_stroke_mm(MultiPolygon(_pieces(background)), resolution_mm=resolution_mm)
+
+
 def thicken(outline: GlyphOutline, by_mm: float) -> GlyphOutline | None:
     """The outline grown by ``by_mm`` on every side (strokes ``2 by_mm`` wider), or ``None`` if growing
     it merges letters or closes a counter (the text would no longer read)."""

@@ -73,6 +73,27 @@ def test_outline_has_the_asked_capital_height_and_every_counter():
     assert text_outline("$5$", 5.0).size_mm[0] > 2 * text_outline("5", 5.0).size_mm[0]
 
 
+def test_gap_width_of_known_shapes():
+    from medprint.design.label_text import narrowest_gap_mm
+
+    two = shapely.MultiPolygon([shapely.box(0, 0, 2, 5), shapely.box(2.4, 0, 5, 5)])
+    assert narrowest_gap_mm(two) == pytest.approx(0.4, abs=0.01)
+    ring = shapely.Point(0, 0).buffer(5.0, quad_segs=64).difference(shapely.Point(0, 0).buffer(0.35, quad_segs=64))
+    assert narrowest_gap_mm(shapely.MultiPolygon([ring])) == pytest.approx(0.7, abs=0.01)  # the counter's width
+
+
+def test_a_gap_narrower_than_the_line_is_refused():
+    box = box_mesh((80.0, 40.0, 20.0), (0.0, 0.0, 0.0))
+    # Bold lowercase at 3 mm: the strokes pass a 0.3 mm line, the gap in "e" does not.
+    settings = LabelSettings(text="ee", size_mm=3.0, at_lps=(0.0, 0.0, 10.0), min_stroke_mm=0.3)
+    outline = _glyphs(settings)
+    from medprint.design.label_text import narrowest_gap_mm
+
+    assert narrowest_gap_mm(outline) < 0.3 <= min_stroke_mm(outline)
+    with pytest.raises(DesignError, match="--size.*gap"):
+        label_part(box, settings)
+
+
 def test_stroke_width_of_known_shapes():
     bars = shapely.MultiPolygon([shapely.box(0, 0, 20, 0.7), shapely.box(0, 5, 20, 6.3)])
     assert min_stroke_mm(bars) == pytest.approx(0.7, abs=0.01)
@@ -258,12 +279,21 @@ def test_strokes_thinner_than_the_printer_line_are_refused_or_thickened():
     suggested = float(str(refused.value).split("--size ")[-1].split(" ")[0])
     fine = LabelSettings(text="ORD", size_mm=suggested, font="regular", at_lps=top, min_stroke_mm=line)
     assert label_part(box, fine).measurements["thinnest_stroke_mm"] >= line
-    thickened = label_part(box, LabelSettings(text="ORD", size_mm=3.0, font="regular", at_lps=top,
-                                              min_stroke_mm=line, thicken=True))
+    # At 4 mm the regular strokes (0.41 mm) are still too thin, and the gaps wide enough to widen them.
+    at_four = LabelSettings(text="ORD", size_mm=4.0, font="regular", at_lps=top, min_stroke_mm=line, thicken=True)
+    assert min_stroke_mm(_glyphs(at_four)) < line
+    thickened = label_part(box, at_four)
     assert thickened.measurements["thinnest_stroke_mm"] >= line
-    assert thickened.measurements["glyph_area_mm2"] > _glyphs(thin).area
+    assert thickened.measurements["narrowest_gap_mm"] >= line
+    assert min_stroke_mm(_glyphs(at_four).buffer(thickened.measurements["thickened_by_mm"], join_style="mitre",
+                                                 mitre_limit=2.0)) >= line
+    assert thickened.measurements["glyph_area_mm2"] > _glyphs(at_four).area
     assert any("thickened" in choice for choice in thickened.choices)
     _assert_one_closed_body(thickened.mesh)
+    # At 3 mm widening them would narrow the gaps below the line: refused, with the size that works.
+    with pytest.raises(DesignError, match="--thicken.*--size"):
+        label_part(box, LabelSettings(text="ORD", size_mm=3.0, font="regular", at_lps=top, min_stroke_mm=line,
+                                      thicken=True))
 
 
 def test_a_mesh_with_a_small_hole_is_repaired_and_said_a_big_one_refused():
