@@ -10,6 +10,7 @@ import click
 from ..design.label import (
     DEFAULT_DEPTH_MM,
     DEFAULT_HEIGHT_MM,
+    DEFAULT_MAX_REPAIR_MOVE_MM,
     DEFAULT_SIZE_MM,
     MAX_RELIEF_MM,
     MAX_SIZE_MM,
@@ -23,7 +24,6 @@ from ..io.mesh_files import read_mesh_file
 from ..redact import terminal_safe
 from ..report import to_json
 from ..segment.seeds import Point
-from ..slice.engine import DEFAULT_MAX_REPAIR_MOVE_MM
 from .options import FiniteFloat, parse_points_option
 
 

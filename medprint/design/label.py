@@ -71,6 +71,8 @@ MAX_SIZE_MM = 100.0
 SINK_MM = 0.4
 #: How far an engraving cutter rises above the surface, so that the cut is clean (mm).
 OVERCUT_MM = 0.5
+#: A mesh with holes is closed only when that moves its surface at most this far (mm), as ``slice`` does.
+DEFAULT_MAX_REPAIR_MOVE_MM = 0.5
 #: Farthest ``--at`` may be from the surface (mm).
 AT_TOLERANCE_MM = 5.0
 #: Least material left under an engraving (mm).
@@ -138,7 +140,7 @@ class LabelSettings:
     thicken: bool = False
     font: str = "bold"
     flatness_mm: float | None = None
-    max_repair_move_mm: float = 0.5
+    max_repair_move_mm: float = DEFAULT_MAX_REPAIR_MOVE_MM
 
     def __post_init__(self) -> None:
         check_text(self.text)

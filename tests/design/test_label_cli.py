@@ -72,6 +72,22 @@ def test_a_flat_spot_is_found_and_said(tmp_path: Path):
     assert report["design"]["measurements"]["placement"]["found_automatically"]
 
 
+def test_flatness_and_up_are_taken_as_given(tmp_path: Path):
+    source = tmp_path / "ball.stl"
+    write_mesh(ellipsoid_mesh((40.0, 40.0, 40.0), (0.0, 0.0, 0.0), segments=128), source)
+    args = ("design", "label", source, "--text", "ORD-1042", "--size", "4", "-o", tmp_path / "out.stl",
+            "--at", "0,0,40", "--up", "1,0,0")
+    # A 33 mm label on a 40 mm ball falls away ~3.6 mm from its plane: more than the default allows ...
+    refused = run_cli(*args)
+    assert_refused(refused, mentions=["--at", "departs", "--flatness"], out_dir=tmp_path, files_before={"ball.stl"})
+    # ... and accepted when more is allowed, reading along -y (up = +x, seen from above: right = up x normal).
+    outcome = run_cli(*args, "--flatness", "5", "--json")
+    assert_succeeded(outcome)
+    where = json.loads(outcome.stdout)["design"]["measurements"]["placement"]
+    assert np.allclose(where["up_lps"], (1, 0, 0), atol=0.02) and np.allclose(where["right_lps"], (0, -1, 0), atol=0.02)
+    assert where["flatness_tolerance_mm"] == 5.0
+
+
 @pytest.mark.parametrize("args, mentions, code", [
     (["--text", ""], ["--text", "empty"], 1),
     (["--text", "   "], ["--text", "empty"], 1),
