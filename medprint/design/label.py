@@ -267,7 +267,8 @@ def label_part(mesh: Mesh, settings: LabelSettings) -> Part:
         raise MeshError(f"the {settings.mode} boolean failed ({labelled.status().name}); "
                         "the input mesh may self-intersect: repair it in a mesh editor")
     result = _from_manifold(labelled, solid.origin, name=mesh.name)
-    slivers = assess_mesh(result).degenerate_faces
+    quality = assess_mesh(result)
+    slivers = quality.degenerate_faces
     if slivers:
         # The boolean can leave zero-area slivers where the letters meet the part; make_printable would drop
         # them and rebuild the hole (moving the surface). manifold3d collapses them with no point moving more
@@ -278,6 +279,13 @@ def label_part(mesh: Mesh, settings: LabelSettings) -> Part:
                        f"collapsed (manifold3d simplify, every point within {SLIVER_TOLERANCE_MM:g} mm; "
                        f"{labelled.num_tri()} -> {simplified.num_tri()} triangles)")
         labelled = simplified
+        quality = assess_mesh(result)
+    if quality.shells != input_bodies:
+        verb = "joins" if quality.shells < input_bodies else "splits"
+        raise DesignError(
+            f"--at: the label {verb} separate bodies of the part ({input_bodies} -> {quality.shells}); move it "
+            "with --at, or use a smaller --size or --height/--depth"
+        )
     for choice in choices:
         logger.info("label: %s", choice)
     measurements = _measure(result, solid, labelled, outline, stroke, placement, settings)

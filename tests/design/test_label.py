@@ -318,6 +318,20 @@ def test_a_mesh_with_a_small_hole_is_repaired_and_said_a_big_one_refused():
         label_part(Mesh(ball.vertices, ball.faces[keep], "dome"), LabelSettings(text="R", max_repair_move_mm=0.5))
 
 
+def test_a_label_that_would_join_two_bodies_is_refused():
+    # Two plates side by side, touching but separate bodies: letters across the seam would weld them.
+    left = box_mesh((30.0, 20.0, 4.0), (-15.0, 0.0, 0.0))
+    right = box_mesh((30.0, 20.0, 4.0), (15.0, 0.0, 0.0))
+    plates = Mesh(np.vstack([left.vertices, right.vertices]),
+                  np.vstack([left.faces, right.faces + left.vertex_count]), "plates")
+    assert assess_mesh(plates).shells == 2
+    with pytest.raises(DesignError, match="joins separate bodies"):
+        label_part(plates, LabelSettings(text="ORD", size_mm=5.0, at_lps=(0.0, 0.0, 2.0)))
+    # On one plate alone the label is fine, and both bodies stay.
+    part = label_part(plates, LabelSettings(text="ORD", size_mm=5.0, at_lps=(-15.0, 0.0, 2.0)))
+    assert assess_mesh(part.mesh).shells == 2 and part.bodies == 2
+
+
 @pytest.mark.parametrize("kwargs, option", [
     ({"size_mm": 0.0}, "--size"), ({"size_mm": -2.0}, "--size"), ({"size_mm": math.nan}, "--size"),
     ({"relief_mm": 0.0}, "--height"), ({"relief_mm": -1.0, "mode": "engrave"}, "--depth"),
