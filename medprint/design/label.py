@@ -79,6 +79,9 @@ AT_TOLERANCE_MM = 5.0
 MIN_FLOOR_MM = 0.5
 #: Largest move allowed when collapsing the boolean's zero-area slivers (mm).
 SLIVER_TOLERANCE_MM = 1e-6
+#: Flat-spot search: candidate spots ranked (flattest first), and how many of them get the full fit test.
+MAX_SPOTS = 200
+MAX_FITS = 24
 #: Spacing of the surface samples under the label (mm).
 SAMPLE_MM = 0.25
 #: Margin of the footprint around the ink (mm): the surface must be there too.
@@ -210,6 +213,10 @@ class LabelPlacement:
 
 class _Misfit(Exception):
     """Why the label does not fit at one spot (turned into a DesignError by the caller)."""
+
+
+class _TooDeep(_Misfit):
+    """The engraving would leave too little material under the letters at one spot."""
 
 
 @dataclass
@@ -406,13 +413,26 @@ def _place(solid: _Solid, outline: GlyphOutline, settings: LabelSettings, choice
         up, right = _frame(normal, settings, choices)
         try:
             return _fit(solid, outline, settings, centre, normal, up, right, tolerance, found=False)
+        except _TooDeep as why:
+            raise DesignError(f"--depth: at {_point_text(settings.at_lps)}, {why}") from None
         except _Misfit as why:
             raise DesignError(
                 f"--at: the {size_text} label does not fit at {_point_text(settings.at_lps)}: {why}; choose a flatter "
                 f"spot with --at, a smaller --size or shorter text (or allow more with --flatness)"
             ) from None
     reasons: list[str] = []
-    for centre, normal in _flat_spots(solid, half_diagonal):
+    fits_tried = 0
+    for centre, normal in _flat_spots(solid, half_diagonal, keep=MAX_SPOTS):
+        if fits_tried == MAX_FITS:
+            break
+        if settings.mode == "engrave":
+            # One ray first: the full fit only where the wall at the centre can hold the depth.
+            floor = _material_under(solid, (centre - solid.origin)[None, :], normal)
+            if floor < settings.relief_mm + MIN_FLOOR_MM:
+                reasons.append(f"--depth {settings.relief_mm:g} mm is too deep: the part is {floor:.2f} mm thick "
+                               f"there (at least {MIN_FLOOR_MM:g} mm must stay under the letters)")
+                continue
+        fits_tried += 1
         frame_choices: list[str] = []
         try:
             up, right = _frame(normal, settings, frame_choices)
@@ -421,7 +441,7 @@ def _place(solid: _Solid, outline: GlyphOutline, settings: LabelSettings, choice
             continue
         try:
             placement = _fit(solid, outline, settings, centre, normal, up, right, tolerance, found=True)
-        except _Misfit as why:
+        except _Misfit as why:  # a misfit or too thin a wall here: try the next spot
             reasons.append(str(why))
             continue
         choices.extend(frame_choices)
@@ -430,6 +450,8 @@ def _place(solid: _Solid, outline: GlyphOutline, settings: LabelSettings, choice
                        "its plane (give --at to choose)")
         return placement
     detail = f" (the best spot: {reasons[0]})" if reasons else ""
+    if reasons and all(reason.startswith("--depth") for reason in reasons):
+        raise DesignError(f"--depth: no flat spot is thick enough for the engraving{detail}")
     raise DesignError(
         f"--size: no spot on the part is flat enough for the {size_text} label{detail}; use a smaller --size or "
         "shorter text, or choose the spot with --at (and allow more with --flatness)"
@@ -651,9 +673,9 @@ def _fit(solid: _Solid, outline: GlyphOutline, settings: LabelSettings, centre: 
         inside = shapely.contains_xy(outline.polygons, grid_x.ravel(), grid_y.ravel())
         floor = _material_under(solid, hit_points[inside], normal)
         if floor < settings.relief_mm + MIN_FLOOR_MM:
-            deepest = max(0.0, floor - MIN_FLOOR_MM)
-            raise DesignError(
-                f"--depth: {settings.relief_mm:g} mm is too deep: the part is {floor:.2f} mm thick under the label "
+            deepest = math.floor(max(0.0, floor - MIN_FLOOR_MM) * 10) / 10
+            raise _TooDeep(
+                f"--depth {settings.relief_mm:g} mm is too deep: the part is {floor:.2f} mm thick under the label "
                 f"(at least {MIN_FLOOR_MM:g} mm must stay under the letters); use --depth {deepest:.1f} or less, "
                 "or emboss with --height"
             )

@@ -180,6 +180,20 @@ def test_engraving_deeper_than_the_wall_is_refused():
     part = label_part(plate, LabelSettings(text="R", mode="engrave", relief_mm=1.0, at_lps=top))
     _assert_one_closed_body(part.mesh)
     assert part.measurements["placement"]["material_under_engraving_mm"] == pytest.approx(2.0, abs=1e-3)
+    # Without --at, no spot of the plate is thick enough either.
+    with pytest.raises(DesignError, match="--depth: no flat spot is thick enough"):
+        label_part(plate, LabelSettings(text="R", mode="engrave", relief_mm=1.8))
+    # A step: a thin flange beside a thick block; the found spot is on the block, where the wall holds the depth.
+    import manifold3d
+
+    stepped = (manifold3d.Manifold.cube((40.0, 40.0, 2.0)).translate((0.0, 0.0, 0.0))
+               + manifold3d.Manifold.cube((40.0, 40.0, 20.0)).translate((40.0, 0.0, -18.0)))
+    out = stepped.to_mesh64()
+    flange = Mesh(np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
+                  np.asarray(out.tri_verts, dtype=np.int64).reshape(-1, 3), "stepped")
+    part = label_part(flange, LabelSettings(text="R", mode="engrave", relief_mm=3.0, size_mm=5.0))
+    _assert_one_closed_body(part.mesh)
+    assert part.measurements["placement"]["material_under_engraving_mm"] >= 3.5
 
 
 # --- on curved surfaces ----------------------------------------------------------------------------------------
