@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -422,9 +422,14 @@ def _place(solid: _Solid, outline: GlyphOutline, settings: LabelSettings, choice
             ) from None
     reasons: list[str] = []
     fits_tried = 0
-    for centre, normal in _flat_spots(solid, half_diagonal, keep=MAX_SPOTS):
+    tried: list[NDArray[np.float64]] = []
+    for spot in _flat_spots(solid, half_diagonal, keep=MAX_SPOTS):
         if fits_tried == MAX_FITS:
             break
+        if spot is None or any(np.linalg.norm(spot[0] - seen) < half_diagonal / 2 for seen in tried):
+            continue  # off the surface, or settled where another candidate already was
+        centre, normal = spot
+        tried.append(centre)
         if settings.mode == "engrave":
             # One ray first: the full fit only where the wall at the centre can hold the depth.
             floor = _material_under(solid, (centre - solid.origin)[None, :], normal)
@@ -530,8 +535,9 @@ def _spot_at(solid: _Solid, at_lps: NDArray[np.float64], settings: LabelSettings
 
 
 def _flat_spots(solid: _Solid, half_diagonal: float,
-                keep: int = 12) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
-    """Candidate spots (centre on the surface, mean normal), flattest first, at least a radius apart."""
+                keep: int = 12) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64]] | None]:
+    """Candidate spots (centre on the surface, mean normal), flattest first, at least a radius apart
+    (``None`` for one that could not be put on the surface)."""
     from scipy.spatial import cKDTree
 
     samples = _samples(solid, half_diagonal)
@@ -587,16 +593,36 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
             chosen.append(index)
         if len(chosen) == keep:
             break
-    spots = []
+    tree = cKDTree(points)
     for index in chosen:
-        # The disc's mean point lies off a curved surface: move it onto the surface along the normal.
-        start, direction = centre[index], normal[index]
-        hits = [hit for hit in solid.manifold.ray_cast(start + radius * direction, start - radius * direction)
-                if float(np.dot(hit.normal, direction)) > 0]
-        if hits:
-            nearest = min(hits, key=lambda hit: abs(hit.distance - 0.5))
-            spots.append((np.asarray(nearest.position, dtype=np.float64) + solid.origin, direction))
-    return spots
+        yield _settled(solid, tree, samples, centre[index], normal[index], radius, wide)
+
+
+def _settled(solid: _Solid, tree: Any, samples: _SurfaceSamples, centre: NDArray[np.float64],
+             normal: NDArray[np.float64], radius: float,
+             wide: float) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """A candidate moved to the middle of its flat patch, then onto the surface: (centre LPS, normal).
+
+    A few mean-shift steps: the centre goes to the mean of the samples facing its way within ``wide`` (so a
+    spot near an edge moves away from it), the normal is their mean over ``radius``.
+    """
+    for _ in range(3):
+        near = np.asarray(tree.query_ball_point(centre, wide), dtype=np.int64)
+        facing = near[samples.normals[near] @ normal > 0.3]
+        if len(facing) == 0:
+            break
+        centre = samples.points[facing].mean(axis=0)
+        inner = facing[np.linalg.norm(samples.points[facing] - centre, axis=1) <= radius]
+        if len(inner):
+            mean = samples.normals[inner].sum(axis=0)
+            normal = mean / max(float(np.linalg.norm(mean)), 1e-300)
+    # The patch's mean point lies off a curved surface: put it on the surface along the normal.
+    hits = [hit for hit in solid.manifold.ray_cast(centre + radius * normal, centre - radius * normal)
+            if float(np.dot(hit.normal, normal)) > 0]
+    if not hits:
+        return None
+    nearest = min(hits, key=lambda hit: abs(hit.distance - 0.5))
+    return np.asarray(nearest.position, dtype=np.float64) + solid.origin, normal
 
 
 def _frame(normal: NDArray[np.float64], settings: LabelSettings,

@@ -236,6 +236,30 @@ def test_the_found_spot_on_an_ellipsoid_is_at_its_flattest_pole():
     assert any("anterior" in choice for choice in part.choices)  # the surface faces up or down: up = anterior
 
 
+def test_on_a_cylinder_the_cap_is_found_and_the_side_takes_text_along_the_axis():
+    import manifold3d
+
+    out = manifold3d.Manifold.cylinder(120.0, 30.0, 30.0, 256, center=True).to_mesh64()
+    cylinder = Mesh(np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
+                    np.asarray(out.tri_verts, dtype=np.int64).reshape(-1, 3), "cylinder")
+    settings = LabelSettings(text="ORD-1042 R")
+    found = label_part(cylinder, settings)
+    centre, right, up, normal = label_frame(found.measurements)
+    # On a flat cap, centred away from its rim: every footprint corner well inside the 30 mm radius.
+    assert abs(normal[2]) > 0.9999 and abs(centre[2]) == pytest.approx(60.0, abs=1e-3)
+    x0, y0, x1, y1 = _glyphs(settings).bounds
+    corners = [centre + x * right + y * up for x in (x0, x1) for y in (y0, y1)]
+    assert max(np.hypot(c[0], c[1]) for c in corners) < 27.0
+    # Around the side the 46 mm line bends too much; along the axis (up = P, reading inferior) it fits.
+    with pytest.raises(DesignError, match="--at"):
+        label_part(cylinder, LabelSettings(text="ORD-1042 R", at_lps=(30.0, 0.0, 0.0)))
+    along_axis = LabelSettings(text="ORD-1042 R", at_lps=(30.0, 0.0, 0.0), up_lps=(0.0, 1.0, 0.0))
+    along = label_part(cylinder, along_axis)
+    _assert_one_closed_body(along.mesh)
+    assert np.allclose(along.measurements["placement"]["right_lps"], (0.0, 0.0, -1.0), atol=1e-3)
+    _volume_change_matches(cylinder, along.mesh, along_axis)
+
+
 def test_emboss_on_a_marching_cubes_skull_is_legible(skull, tmp_path):
     settings = LabelSettings(text="ORD-1042 R", size_mm=5.0, relief_mm=1.0)
     part = label_part(skull, settings)
