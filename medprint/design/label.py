@@ -585,7 +585,8 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
         stats[name] = (normal, coverage, centre, deviation)
     normal, coverage, centre, deviation = stats["disc"]
     _, wide_coverage, _, wide_deviation = stats["wide"]
-    scores = deviation + 0.5 * wide_deviation + radius * np.clip(1.0 - wide_coverage, 0.0, 1.0)
+    # Edges: the wide disc only partly covered (a curved surface alone leaves it above ~0.95 covered).
+    scores = deviation + 0.5 * wide_deviation + 2 * radius * np.clip(0.9 - wide_coverage, 0.0, 1.0)
     order = [int(i) for i in np.argsort(scores, kind="stable") if coverage[i] >= 0.8]
     chosen: list[int] = []
     for index in order:
@@ -595,27 +596,43 @@ def _flat_spots(solid: _Solid, half_diagonal: float,
             break
     tree = cKDTree(points)
     for index in chosen:
-        yield _settled(solid, tree, samples, centre[index], normal[index], radius, wide)
+        # Near an edge (the wide disc partly uncovered) the spot moves to the middle of its patch.
+        yield _settled(solid, tree, samples, centre[index], normal[index], radius, wide,
+                       steps=3 if wide_coverage[index] < 0.9 else 0)
 
 
 def _settled(solid: _Solid, tree: Any, samples: _SurfaceSamples, centre: NDArray[np.float64],
-             normal: NDArray[np.float64], radius: float,
-             wide: float) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+             normal: NDArray[np.float64], radius: float, wide: float,
+             steps: int) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """A candidate moved to the middle of its flat patch, then onto the surface: (centre LPS, normal).
 
-    A few mean-shift steps: the centre goes to the mean of the samples facing its way within ``wide`` (so a
-    spot near an edge moves away from it), the normal is their mean over ``radius``.
+    ``steps`` mean-shift steps: the centre goes to the mean of the samples facing its way within ``wide`` (so a
+    spot near an edge moves away from it), the normal is their mean over ``radius``; a step that makes the
+    disc less flat (on a curved part) is not taken.
     """
-    for _ in range(3):
+
+    def disc(point: NDArray[np.float64],
+             direction: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
+        near = np.asarray(tree.query_ball_point(point, radius), dtype=np.int64)
+        near = near[samples.normals[near] @ direction > 0.3]
+        if len(near) == 0:
+            return near, direction, math.inf
+        mean = samples.normals[near].sum(axis=0)
+        direction = mean / max(float(np.linalg.norm(mean)), 1e-300)
+        middle = samples.points[near].mean(axis=0)
+        return near, direction, float(np.abs((samples.points[near] - middle) @ direction).max())
+
+    _, normal, flatness = disc(centre, normal)
+    for _ in range(steps):
         near = np.asarray(tree.query_ball_point(centre, wide), dtype=np.int64)
         facing = near[samples.normals[near] @ normal > 0.3]
         if len(facing) == 0:
             break
-        centre = samples.points[facing].mean(axis=0)
-        inner = facing[np.linalg.norm(samples.points[facing] - centre, axis=1) <= radius]
-        if len(inner):
-            mean = samples.normals[inner].sum(axis=0)
-            normal = mean / max(float(np.linalg.norm(mean)), 1e-300)
+        moved = samples.points[facing].mean(axis=0)
+        _, moved_normal, moved_flatness = disc(moved, normal)
+        if moved_flatness > flatness + 0.05:
+            break
+        centre, normal, flatness = moved, moved_normal, moved_flatness
     # The patch's mean point lies off a curved surface: put it on the surface along the normal.
     hits = [hit for hit in solid.manifold.ray_cast(centre + radius * normal, centre - radius * normal)
             if float(np.dot(hit.normal, normal)) > 0]
