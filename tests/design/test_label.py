@@ -8,16 +8,13 @@ own mesh assessment, the relief by rays cast on the finished and the original me
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely
 
 # importlib mode: this folder's phantoms are imported by plain name (tests/conftest.py adds tests/ and hostile/).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phantoms_label import (  # noqa: E402
+from phantoms_label import (
     box_mesh,
     ellipsoid_mesh,
     height_image,

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phantoms_label import box_mesh, ellipsoid_mesh  # noqa: E402
+from phantoms_label import box_mesh, ellipsoid_mesh
 
-from medprint.io.mesh_files import read_mesh_file, write_mesh  # noqa: E402
-from medprint.mesh import assess_mesh  # noqa: E402
-from medprint.mesh.model import Mesh  # noqa: E402
+from medprint.io.mesh_files import read_mesh_file, write_mesh
+from medprint.mesh import assess_mesh
+from medprint.mesh.model import Mesh
 
 #: The top face of the default box phantom (60 x 40 x 20 mm centred at 12.3,-45.6,78.9).
 TOP = "12.3,-45.6,88.9"

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phantoms_label import iou, label_frame, relief_and_glyph_masks, render_png  # noqa: E402
+from phantoms_label import iou, label_frame, relief_and_glyph_masks, render_png
 
-from medprint.design.label import LabelSettings, label_part  # noqa: E402
-from medprint.design.label_text import text_outline  # noqa: E402
-from medprint.mesh import assess_mesh  # noqa: E402
-from medprint.mesh.model import Mesh  # noqa: E402
+from medprint.design.label import LabelSettings, label_part
+from medprint.design.label_text import text_outline
+from medprint.mesh import assess_mesh
+from medprint.mesh.model import Mesh
 
 pytestmark = pytest.mark.realdata
 
