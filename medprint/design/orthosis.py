@@ -34,7 +34,7 @@ from ..mesh.model import Mesh
 from ..segment.checks import require_number
 from ..volume import Volume
 from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
-from .orthosis_axis import SIDES, LimbAxis, estimate_axis
+from .orthosis_axis import LimbAxis, estimate_axis
 from .orthosis_holes import Hole, apply_holes, measure_orthosis, place_holes
 from .orthosis_skin import Skin, skin_from_mesh, skin_from_volume
 from .part import Part

@@ -199,7 +199,7 @@ def measure_orthosis(mesh: Mesh, skin: Mesh, axis: LimbAxis, holes: list[Hole], 
         "measured_vertices": int(len(sample)),
         "gap_mm": {"asked": settings.gap_mm, **_stats(to_skin[is_inner])},
         "thickness_mm": {"asked": settings.thickness_mm, **_stats(thickness)},
-        "angle": _angle_covered(axis.angle_deg(mesh.vertices)),
+        "angle": _angle_covered(axis.angle_deg(mesh.vertices[_off_axis(mesh.vertices, axis)])),
         "extent_along_axis_mm": [round(float(t.min()), 3), round(float(t.max()), 3)],
         "holes": {
             "asked_diameter_mm": settings.hole_diameter_mm, "spacing_mm": settings.hole_spacing_mm,
@@ -214,6 +214,13 @@ def measure_orthosis(mesh: Mesh, skin: Mesh, axis: LimbAxis, holes: list[Hole], 
         "area_mm2": round(mesh.area_mm2(), 2),
         "volume_mm3": round(mesh.volume_mm3(), 2),
     }
+
+
+def _off_axis(points: NDArray[np.float64], axis: LimbAxis) -> NDArray[np.bool_]:
+    """Points farther from the axis than half the median: near it (an uncut end's pole) every angle is met."""
+    rel = points - axis.start
+    radial = np.linalg.norm(rel - np.outer(rel @ axis.direction, axis.direction), axis=1)
+    return np.asarray(radial > 0.5 * np.median(radial))
 
 
 def _angle_covered(angles: NDArray[np.float64]) -> dict[str, Any]:

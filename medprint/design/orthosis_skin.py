@@ -25,7 +25,7 @@ import edt
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DesignError, InputError
+from ..errors import InputError
 from ..mesh import _vtk, make_printable, split_bodies
 from ..mesh.model import Mesh
 from ..mesh.quality import assess_mesh
@@ -78,6 +78,9 @@ class Skin:
 def skin_from_volume(volume: Volume) -> Skin:
     """The skin surface of the largest body of a CT, cavities filled (see the module notes)."""
     preset = get_preset("skin")
+    if not volume.is_hounsfield:
+        raise InputError(f"INPUT: the skin is found on a CT by its Hounsfield units, but this scan is {volume.modality}; "
+                         "give a surface mesh of the limb (STL/OBJ/PLY) instead")
     check_preset_applies(volume, preset)
     values = volume.array
     spacing_zyx = tuple(float(s) for s in volume.geometry.spacing[::-1])

@@ -63,8 +63,11 @@ def approximate_signed_distance(points: NDArray[np.float64]) -> tuple[NDArray[np
     grad_t = -(u * u * da / a**3 + v * v * db / b**3) / f
     norm = np.sqrt(grad_u**2 + grad_v**2 + grad_t**2)
     lateral = (f - 1.0) / norm
-    distance = np.maximum(lateral, np.maximum(-t, t - LENGTH_MM))
+    cap = np.maximum(-t, t - LENGTH_MM)
+    distance = np.maximum(lateral, cap)
     normal = (grad_u[:, None] * MAJOR + grad_v[:, None] * MINOR + grad_t[:, None] * AXIS) / norm[:, None]
+    on_cap = cap > lateral
+    normal[on_cap] = np.where((t[on_cap] < 0)[:, None], -AXIS, AXIS)
     return distance, normal
 
 
