@@ -104,6 +104,7 @@ def test_ct_phantom_gap_thickness_opening_and_holes(forearm_volume, truth):
                                 hole_margin_mm=4, resolution_mm=0.8)
     part, quality = finish_part(design_orthosis(forearm_volume, settings))
     assert quality.is_printable and quality.shells == 1 and quality.cavities == 0
+    _check_axis_and_skin(part, truth)
     mesh = part.mesh
     distance = _distances(mesh, truth)
     t, angle, rel = _along_and_angle(mesh.vertices)
@@ -155,25 +156,28 @@ def test_ct_phantom_gap_thickness_opening_and_holes(forearm_volume, truth):
     assert holes["through_holes_in_mesh"] == holes["placed"]
 
 
-def test_axis_estimated_from_the_ct(forearm_volume, truth):
-    settings = OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, resolution_mm=1.5)
-    part = design_orthosis(forearm_volume, settings)
+def _check_axis_and_skin(part, truth):
+    """The estimated axis is the phantom's; the skin found is the arm's to a tenth of a millimetre (the -500 HU
+    level of its partial-volume edge), and the plastic board beside the arm is not in it."""
     axis = part.measurements["axis"]
     direction = np.asarray(axis["direction_lps"])
     assert math.degrees(math.acos(min(1.0, abs(direction @ AXIS)))) < 0.5
     start = np.asarray(axis["start_lps_mm"]) - START_LPS
     assert np.linalg.norm(start - (start @ AXIS) * AXIS) < 0.5  # the line runs through the limb's centres
     assert abs(axis["length_mm"] - LENGTH_MM) < 2.0
-    # Default region: 10 mm in from each end, said in the choices.
-    assert abs(part.measurements["region"]["from_mm"] - 10) < 1e-6
-    assert any("--from not given" in c for c in part.choices) and any("--to not given" in c for c in part.choices)
-    # The skin found is the arm's, to a tenth of a millimetre (the -500 HU level of its partial-volume edge), and
-    # the plastic board beside the arm is not in it.
     skin = part.extras["anatomy"]
     t, _, _ = _along_and_angle(skin.vertices)
     lateral = (t > 5) & (t < LENGTH_MM - 5)
     assert _distances(skin, truth)[lateral].max() < TOLERANCE_MM
     assert _distances(skin, truth).max() < 1.5
+
+
+def test_default_region_is_said():
+    limb = forearm_mesh(around=120, ring_step_mm=20.0)
+    part = design_orthosis(limb, OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, open_side="right", resolution_mm=2.0))
+    region = part.measurements["region"]
+    assert abs(region["from_mm"] - 10) < 1e-6 and abs(region["to_mm"] - (LENGTH_MM - 10)) < 0.01
+    assert any("--from not given" in c for c in part.choices) and any("--to not given" in c for c in part.choices)
 
 
 def test_mesh_input_rounded_edges_and_open_side(truth):
