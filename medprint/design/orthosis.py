@@ -201,7 +201,7 @@ def design_orthosis(surface: Volume | Mesh, settings: OrthosisSettings) -> Part:
     choices.append(("limb axis estimated (principal axis, line through the cross-sections' centres)"
                     if axis.estimated else "limb axis direction as given, line through the cross-sections' centres")
                    + f"; angles from patient {axis.reference_side} projected on the cross-section")
-    region = _region(axis, settings, choices)
+    region = _region(axis, settings, choices, skin.mesh)
     _check_region_on_skin(skin, axis, region, settings)
     across = _limb_across_mm(skin.mesh, axis, region)
     for option, value in (("--thickness", settings.thickness_mm), ("--gap", settings.gap_mm)):
@@ -233,9 +233,16 @@ def design_orthosis(surface: Volume | Mesh, settings: OrthosisSettings) -> Part:
                 extras={"anatomy": skin.mesh})
 
 
-def _region(axis: LimbAxis, settings: OrthosisSettings, choices: list[str]) -> Region:
+def _skin_reach_mm(skin: Mesh, axis: LimbAxis) -> float:
+    """The farthest the skin gets from the axis line (mm)."""
+    rel = skin.vertices - axis.start
+    return float(np.linalg.norm(rel - np.outer(rel @ axis.direction, axis.direction), axis=1).max())
+
+
+def _region(axis: LimbAxis, settings: OrthosisSettings, choices: list[str], skin: Mesh) -> Region:
     length = axis.length_mm
     margin = min(DEFAULT_END_MARGIN_MM, 0.1 * length)
+    far_mm = _skin_reach_mm(skin, axis) + settings.outer_mm + 10.0
     ends: list[float | None] = []
     for option, value, point, default, word in (
         ("--from", settings.from_mm, settings.start_point, margin, "start"),
@@ -247,6 +254,13 @@ def _region(axis: LimbAxis, settings: OrthosisSettings, choices: list[str]) -> R
         if point is not None:
             option = "--start" if option == "--from" else "--end"
             position = float(axis.along(np.asarray(point, dtype=float)[None, :])[0])
+            off_axis = float(np.linalg.norm(np.cross(np.asarray(point, dtype=float) - axis.start, axis.direction)))
+            if off_axis > far_mm:
+                raise DesignError(
+                    f"{option}: the point is {off_axis:.0f} mm from the limb's axis, outside the limb (at most "
+                    f"{far_mm:.0f} mm from it): a cutting plane is placed by a point on or near the limb, in LPS mm "
+                    "(not RAS: x and y flip between them)"
+                )
         elif value is None:
             position = default
             choices.append(f"{option} not given: cutting plane {margin:g} mm inside the {word} of the limb "

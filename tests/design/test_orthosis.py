@@ -15,7 +15,7 @@ import math
 import igl
 import numpy as np
 import pytest
-from design.phantoms_limb import AXIS, LENGTH_MM, START_LPS, forearm_ct, forearm_mesh, forearm_truth
+from design.phantoms_limb import AXIS, LENGTH_MM, MINOR, START_LPS, forearm_ct, forearm_mesh, forearm_truth
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -178,6 +178,14 @@ def test_default_region_is_said():
     region = part.measurements["region"]
     assert abs(region["from_mm"] - 10) < 1e-6 and abs(region["to_mm"] - (LENGTH_MM - 10)) < 0.01
     assert any("--from not given" in c for c in part.choices) and any("--to not given" in c for c in part.choices)
+    # Planes through points (on the skin, as clicked in a viewer) cut the limb where the points are along it.
+    at_60, at_150 = (START_LPS + t * AXIS + 27.0 * MINOR for t in (60.0, 150.0))
+    part = design_orthosis(limb, OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, start_point=tuple(at_60),
+                                                  end_point=tuple(at_150), resolution_mm=2.0))
+    region = part.measurements["region"]
+    assert abs(region["from_mm"] - 60) < 0.01 and abs(region["to_mm"] - 150) < 0.01
+    t = (part.mesh.vertices - START_LPS) @ AXIS
+    assert abs(t.min() - 60) < 0.05 and abs(t.max() - 150) < 0.05
 
 
 def test_mesh_input_rounded_edges_and_open_side(truth):
@@ -246,7 +254,8 @@ def test_settings_refuse_bad_values(settings, message):
 @pytest.mark.parametrize("settings, message", [
     (dict(from_mm=300), "--from: the cutting plane at 300.0 mm"),
     (dict(to_mm=-5), "misses the limb"),
-    (dict(end_point=(0.0, 0.0, 400.0)), "--end: the cutting plane"),
+    (dict(end_point=tuple(START_LPS + 400 * AXIS)), "--end: the cutting plane at 400.0 mm"),
+    (dict(start_point=tuple(START_LPS + 100 * AXIS + [0.0, 300.0, 0.0])), "--start: the point is .* mm from the limb.s axis"),
     (dict(from_mm=100, to_mm=60), "shorter than"),
     (dict(from_mm=30, to_mm=60, hole_diameter_mm=40, hole_spacing_mm=60), "no 40 mm hole fits"),
 ])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from design.phantoms_limb import START_LPS, forearm_mesh
+from design.phantoms_limb import AXIS, START_LPS, forearm_mesh
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 
 from medprint.io import write_mesh
@@ -65,7 +65,9 @@ def test_json_report_to_stdout(inputs, tmp_path):
     (("--gap", "-1", "--thickness", "2"), ("--gap", ">= 0")),
     (("--gap", "1", "--thickness", "0"), ("--thickness", "> 0")),
     (("--gap", "1", "--thickness", "2", "--from", "500"), ("--from", "misses the limb")),
-    (("--gap", "1", "--thickness", "2", "--start", "0,0,900"), ("--start", "misses the limb")),
+    (("--gap", "1", "--thickness", "2", "--start", ",".join(f"{v:g}" for v in START_LPS + 900 * AXIS)),
+     ("--start", "misses the limb")),
+    (("--gap", "1", "--thickness", "2", "--start", "200,200,0"), ("--start", "from the limb's axis", "LPS")),
     (("--gap", "1", "--thickness", "2", "--edge-radius", "1.5"), ("--edge-radius", "half the")),
     (("--gap", "1", "--thickness", "2", "--from", "30", "--to", "60", "--holes", "40:60"),
      ("--holes", "no 40 mm hole fits")),
