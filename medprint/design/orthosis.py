@@ -336,12 +336,10 @@ def _resolution(settings: OrthosisSettings, choices: list[str]) -> float:
 
 
 def _grid(skin: Mesh, axis: LimbAxis, region: Region, settings: OrthosisSettings, spacing: float) -> Grid:
-    """A working grid over the skin within the region (and what the wall adds around it)."""
-    t = axis.along(skin.vertices)
+    """A working grid over the skin the kept region reaches (along the axis and around it) and the wall around it."""
     reach = settings.outer_mm + 3 * spacing
-    low = -math.inf if region.low_mm is None else region.low_mm - reach
-    high = math.inf if region.high_mm is None else region.high_mm + reach
-    points = skin.vertices[(t >= low) & (t <= high)]
+    near = cut_distance(skin.vertices, axis, region, settings.edge_radius_mm) <= reach
+    points = skin.vertices[near]
     return working_grid(points.min(axis=0), points.max(axis=0), spacing, margin_mm=reach)
 
 
