@@ -71,27 +71,32 @@ def approximate_signed_distance(points: NDArray[np.float64]) -> tuple[NDArray[np
     return distance, normal
 
 
-def forearm_geometry(spacing_xyz: tuple[float, float, float] = SPACING_XYZ, margin_mm: float = 14.0) -> Geometry:
-    """An axial grid (identity direction) around the limb, anisotropic voxels."""
+def forearm_grid(spacing_xyz: tuple[float, float, float] = SPACING_XYZ, direction: NDArray[np.float64] | None = None,
+                 margin_mm: float = 14.0) -> tuple[Geometry, tuple[int, int, int]]:
+    """A grid around the limb with anisotropic voxels and any direction matrix (default axial), and its shape
+    ``(nz, ny, nx)``."""
+    matrix = np.eye(3) if direction is None else np.asarray(direction, dtype=float)
     corners = _surface_points(64, 3)
-    low = corners.min(axis=0) - margin_mm
-    return Geometry(spacing=spacing_xyz, origin=tuple(float(c) for c in low))  # type: ignore[arg-type]
+    local = corners @ matrix  # coordinates along the grid's i, j, k directions (columns of the matrix)
+    low = local.min(axis=0) - margin_mm
+    high = local.max(axis=0) + margin_mm
+    counts = np.ceil((high - low) / np.asarray(spacing_xyz)).astype(int) + 1
+    origin = matrix @ low
+    geometry = Geometry(spacing=spacing_xyz, origin=tuple(float(c) for c in origin),  # type: ignore[arg-type]
+                        direction=tuple(float(v) for v in matrix.ravel()))  # type: ignore[arg-type]
+    return geometry, (int(counts[2]), int(counts[1]), int(counts[0]))
 
 
-def forearm_ct(spacing_xyz: tuple[float, float, float] = SPACING_XYZ, *, board: bool = True,
-               noise_hu: float = 8.0, seed: int = 7) -> Volume:
-    """The forearm as a CT volume (int16 HU) on an anisotropic axial grid, with partial-volume edges."""
-    geometry = forearm_geometry(spacing_xyz)
-    corners = _surface_points(64, 3)
-    high = corners.max(axis=0) + 14.0
-    counts = np.ceil((high - np.array(geometry.origin)) / np.array(spacing_xyz)).astype(int) + 1
-    nx, ny, nz = (int(c) for c in counts)
+def forearm_ct(spacing_xyz: tuple[float, float, float] = SPACING_XYZ, *, direction: NDArray[np.float64] | None = None,
+               board: bool = True, noise_hu: float = 8.0, seed: int = 7) -> Volume:
+    """The forearm as a CT volume (int16 HU) on an anisotropic grid, with partial-volume edges."""
+    geometry, (nz, ny, nx) = forearm_grid(spacing_xyz, direction)
     k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
     points = geometry.index_to_lps(np.column_stack([i.ravel(), j.ravel(), k.ravel()]))
     distance, normal = approximate_signed_distance(points)
     # A voxel's value mixes air and tissue by the fraction of it inside the limb: for a plane at signed distance
     # d through a box, that fraction runs from 1 to 0 over the box's width along the normal (linear ramp model).
-    width = np.abs(normal) @ np.asarray(spacing_xyz)
+    width = np.abs(normal @ geometry.direction_matrix) @ np.asarray(spacing_xyz)
     inside = np.clip(0.5 - distance / width, 0.0, 1.0)
     depth = -distance
     tissue = np.where(depth < 1.5, SKIN_HU, np.where(depth < 6.0, FAT_HU, MUSCLE_HU))

@@ -276,3 +276,24 @@ def test_mr_volume_is_refused(forearm_volume):
     mr = type(forearm_volume)(array=forearm_volume.array, geometry=forearm_volume.geometry, modality="MR")
     with pytest.raises(InputError, match="surface mesh"):
         design_orthosis(mr, OrthosisSettings(gap_mm=1.0, thickness_mm=2.0))
+
+
+def test_mirrored_oblique_ct_keeps_the_patient_frame(truth):
+    """A CT whose index frame is mirrored and tilted: the skin lands where the limb is, the opening on its left."""
+    a = math.radians(20.0)
+    tilt = np.array([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
+    volume = forearm_ct((1.0, 0.9, 2.5), direction=tilt @ np.diag([-1.0, 1.0, 1.0]), board=False)
+    assert volume.geometry.is_left_handed
+    part, quality = finish_part(design_orthosis(volume, OrthosisSettings(
+        gap_mm=1.0, thickness_mm=2.0, from_mm=40, to_mm=180, open_side="left", resolution_mm=1.0)))
+    assert quality.is_printable and quality.shells == 1
+    skin = part.extras["anatomy"]
+    t, _, _ = _along_and_angle(skin.vertices)
+    assert _distances(skin, truth)[(t > 5) & (t < LENGTH_MM - 5)].max() < 0.2
+    # Nothing of the shell on the patient's left (+x in LPS) half of the limb.
+    rel = part.mesh.vertices - START_LPS
+    left = np.array([1.0, 0.0, 0.0]) - AXIS[0] * AXIS
+    left /= np.linalg.norm(left)
+    radial = rel - np.outer(rel @ AXIS, AXIS)
+    cosine = (radial @ left) / np.linalg.norm(radial, axis=1)
+    assert cosine.max() < math.cos(math.radians(89.0)) and cosine.min() < -0.99
