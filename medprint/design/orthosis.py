@@ -300,12 +300,10 @@ def _check_region_on_skin(skin: Skin, axis: LimbAxis, region: Region, settings: 
     inside = (t >= low) & (t <= high)
     if inside.any():
         where = float(np.median(t[inside]))
-        below = t[t < low] if region.low_mm is not None else np.empty(0)
+        uncut = " (an uncut end cannot rest on it either)" if region.low_mm is None or region.high_mm is None else ""
         raise DesignError(
-            f"the region reaches {skin.artificial_kind} at about {where:.0f} mm along the limb's axis (0..{axis.length_mm:.0f}"
-            f" mm); keep --from/--to at least {reach:.0f} mm clear of it"
-            + (" (an uncut end cannot lie there)" if (region.low_mm is None or region.high_mm is None)
-               and len(below) == 0 else "")
+            f"the region reaches {skin.artificial_kind} at about {where:.0f} mm along the limb's axis "
+            f"(0..{axis.length_mm:.0f} mm); keep --from/--to at least {reach:.0f} mm clear of it{uncut}"
         )
 
 

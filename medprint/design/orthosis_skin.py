@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import cc3d
 import edt
+import igl
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InputError
+from ..errors import InputError, MeshError
 from ..mesh import _vtk, make_printable, split_bodies
 from ..mesh.model import Mesh
 from ..mesh.quality import assess_mesh
@@ -41,6 +42,8 @@ log = logging.getLogger("medprint")
 BRIDGE_OPENING_MM = 2.5
 #: Radius (mm) of the ball that closes openings from outside: narrower openings (nostrils) are closed.
 CLOSING_MM = 5.0
+#: Farther than this (mm) from the scanner's surface, a point of the repaired surface is made up.
+_SAME_SURFACE_MM = 0.01
 #: Width of the band (voxels) around the body where the scan's own values place the skin.
 _BAND_VOXELS = 2.0
 _TISSUE_HU = 0.0
@@ -110,11 +113,14 @@ def skin_from_mesh(mesh: Mesh) -> Skin:
         boundary = _boundary_points(mesh)
         try:
             result = make_printable(mesh)
-        except Exception as error:  # MeshError and pymeshfix failures: say why, once
+        except (MeshError, RuntimeError, ValueError) as error:
             raise InputError(f"INPUT: the surface mesh is not closed and cannot be closed ({error}); "
                              "export a closed (watertight) scan of the limb") from None
         repaired = result.mesh
-        artificial = boundary
+        # What the repair made up: every point of the closed surface that is not on the scanner's surface (the
+        # fill, and wherever the rebuild moved the surface), and the rims of the holes.
+        squared, _, _ = igl.point_mesh_squared_distance(repaired.vertices, mesh.vertices, mesh.faces)
+        artificial = np.vstack([boundary, repaired.vertices[np.sqrt(squared) > _SAME_SURFACE_MM]])
         steps.extend(f"input mesh: {action}" for action in result.actions)
     bodies = split_bodies(repaired)
     if len(bodies) > 1:
