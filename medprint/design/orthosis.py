@@ -341,17 +341,6 @@ def _grid(skin: Mesh, axis: LimbAxis, region: Region, settings: OrthosisSettings
     return working_grid(points.min(axis=0), points.max(axis=0), spacing, margin_mm=reach)
 
 
-def _grid_coordinates(grid: Grid, axis: LimbAxis) -> tuple[NDArray[np.float32], ...]:
-    """``t, u, v`` (along the axis, along the angle reference, along angle 90) of every grid point."""
-    x, y, z = grid.axes_lps()
-    rel = (x - axis.start[0], y - axis.start[1], z - axis.start[2])
-    out = []
-    for vector in (axis.direction, axis.reference, axis.normal):
-        out.append(((rel[2] * vector[2])[:, None, None] + (rel[1] * vector[1])[None, :, None]
-                    + (rel[0] * vector[0])[None, None, :]).astype(np.float32))
-    return tuple(out)
-
-
 def round_intersection(a: NDArray[np.floating], b: NDArray[np.floating], radius: float) -> NDArray[np.float32]:
     """Intersection of two distance fields with the edge between them rounded to ``radius`` (mm).
 
@@ -395,13 +384,28 @@ def _cuts(t: NDArray[np.floating], u: NDArray[np.floating], v: NDArray[np.floati
 
 def _trimmed_shell(distance: DistanceField, axis: LimbAxis, region: Region,
                    settings: OrthosisSettings) -> NDArray[np.float32]:
-    t, u, v = _grid_coordinates(distance.grid, axis)
-    cuts = _cuts(t, u, v, region, settings.edge_radius_mm)
-    del t, u, v
+    """The wall cut by the region, edges rounded; computed only in the band around the wall (elsewhere there is
+    no material, and the field is a positive constant: no surface can arise there)."""
     d = distance.values
-    inner = np.float32(settings.gap_mm) - d
-    outer = d - np.float32(settings.outer_mm)
-    if cuts is None:
-        return np.maximum(inner, outer)
+    h = distance.grid.spacing_mm
+    slack = settings.edge_radius_mm + 2 * h
+    band = np.flatnonzero((d > settings.gap_mm - slack) & (d < settings.outer_mm + slack))
+    values = np.full(d.shape, np.float32(slack), dtype=np.float32)
+    if len(band) == 0:
+        return values
+    k, j, i = np.unravel_index(band, d.shape)
+    x, y, z = distance.grid.axes_lps()
+    rel = np.column_stack([x[i], y[j], z[k]]) - axis.start
+    del k, j, i
+    near = d.reshape(-1)[band]
+    inner = np.float32(settings.gap_mm) - near
+    outer = near - np.float32(settings.outer_mm)
+    cuts = _cuts((rel @ axis.direction).astype(np.float32), (rel @ axis.reference).astype(np.float32),
+                 (rel @ axis.normal).astype(np.float32), region, settings.edge_radius_mm)
     r = settings.edge_radius_mm
-    return round_intersection(round_intersection(inner, cuts, r), outer, r)
+    if cuts is None:
+        wall = np.maximum(inner, outer)
+    else:
+        wall = round_intersection(round_intersection(inner, cuts, r), outer, r)
+    values.reshape(-1)[band] = wall
+    return values

@@ -72,8 +72,10 @@ def _genus(mesh):
     return (2 - (mesh.vertex_count - edges + mesh.face_count)) // 2
 
 
-def _check_faces(distance, away, gap, thickness):
-    """Every vertex away from edges and holes is on the inner or the outer face, within the tolerance."""
+def _check_faces(mesh, distance, away, gap, thickness):
+    """Every vertex away from edges and holes is on the inner or the outer face, within the tolerance, and the
+    outer face is the thickness away from the inner one (distances from its vertices to the inner face's
+    triangles)."""
     inner_error = np.abs(distance[away] - gap)
     outer_error = np.abs(distance[away] - gap - thickness)
     on_inner = inner_error < outer_error
@@ -82,6 +84,12 @@ def _check_faces(distance, away, gap, thickness):
     worst_outer = float(outer_error[~on_inner].max())
     assert worst_inner <= TOLERANCE_MM, f"inner face {worst_inner:.3f} mm off the {gap} mm gap"
     assert worst_outer <= TOLERANCE_MM, f"outer face {worst_outer:.3f} mm off gap + thickness {gap + thickness} mm"
+    # The inner face: every triangle whose corners are all at the gap (near edges and holes too).
+    inner_vertex = np.abs(distance - gap) < TOLERANCE_MM
+    inner_faces = mesh.faces[inner_vertex[mesh.faces].all(axis=1)]
+    outer_points = mesh.vertices[np.flatnonzero(away)[~on_inner]]
+    wall = np.sqrt(igl.point_mesh_squared_distance(outer_points, mesh.vertices, inner_faces)[0])
+    assert np.abs(wall - thickness).max() <= TOLERANCE_MM, np.abs(wall - thickness).max()
     return worst_inner, worst_outer
 
 
@@ -149,7 +157,7 @@ def test_ct_phantom_gap_thickness_opening_and_holes(forearm_volume, truth):
     near_hole = np.zeros(mesh.vertex_count, dtype=bool)
     for centre in np.asarray(holes["centres_lps_mm"]):
         near_hole |= np.linalg.norm(mesh.vertices - centre, axis=1) < diameter / 2 + 1.5
-    _check_faces(distance, ~near_edge & ~near_hole, gap, thickness)
+    _check_faces(mesh, distance, ~near_edge & ~near_hole, gap, thickness)
     # The report says the same as the independent measurement.
     assert abs(part.measurements["gap_mm"]["median"] - gap) < 0.05
     assert abs(part.measurements["thickness_mm"]["median"] - thickness) < 0.05
@@ -209,7 +217,7 @@ def test_mesh_input_rounded_edges_and_open_side(truth):
     near_edge = ((np.abs(t - 40) < band) | (np.abs(t - 180) < band)
                  | (_half_plane_distance(rel, left_angle + 90) < band)
                  | (_half_plane_distance(rel, left_angle - 90) < band))
-    _check_faces(distance, ~near_edge, gap, thickness)
+    _check_faces(mesh, distance, ~near_edge, gap, thickness)
     # Rounded edges at the wrist-side cut: in the corner squares of side r (within r of the cut and of a face),
     # every vertex lies on the quarter circle of radius r tangent to both (a sharp edge would put them on the
     # plane and the face instead, up to r * (sqrt(2) - 1) off the circle).
