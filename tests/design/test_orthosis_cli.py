@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from design.phantoms_limb import AXIS, START_LPS, forearm_mesh
+from phantoms_limb import AXIS, START_LPS, forearm_mesh
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 
 from medprint.io import write_mesh

@@ -10,6 +10,7 @@ holes are counted by the mesh's genus and measured by circle fits.
 from __future__ import annotations
 
 import functools
+import json
 import math
 
 import cc3d
@@ -131,3 +132,19 @@ def test_holes_as_asked(helmet):
         x, y = across[wall] @ e1, across[wall] @ e2
         (a, b, c), *_ = np.linalg.lstsq(np.column_stack([2 * x, 2 * y, np.ones_like(x)]), x * x + y * y, rcond=None)
         assert abs(2 * math.sqrt(c + a * a + b * b) - DIAMETER) <= 0.1
+
+
+def test_cli_on_the_head_ct_keeps_the_scan_name_out(real_data, tmp_path):
+    from harness import assert_succeeded, run_cli
+
+    scan = real_data("invesalius_cranium_ct/cranium_ct.nii.gz")
+    out = tmp_path / "helmet.stl"
+    outcome = run_cli("design", "orthosis", scan, "-o", out, "--gap", "1.5", "--thickness", "2.5", "--axis", "0,0,1",
+                      "--from", "70", "--to", "end", "--open-side", "posterior", "--resolution", "2.0")
+    assert_succeeded(outcome)
+    report_text = (tmp_path / "helmet.report.json").read_text()
+    assert "cranium" not in report_text and "invesalius" not in report_text
+    assert "cranium" not in outcome.stdout + outcome.stderr
+    report = json.loads(report_text)
+    assert report["parts"][0]["mesh"]["bodies"] == 1
+    assert report["design"]["measurements"]["region"]["to_mm"] is None
