@@ -244,6 +244,17 @@ def test_open_mesh_is_closed_only_outside_the_region():
                                                     resolution_mm=1.5))
 
 
+def test_open_mesh_with_a_hole_under_the_shell_is_refused():
+    """A scanner's gap in the middle of the forearm: filling it would guess the skin the shell rests on."""
+    limb = forearm_mesh(around=180, ring_step_mm=10.0)
+    t, angle, _ = _along_and_angle(limb.vertices[limb.faces].mean(axis=1))
+    gap_in_scan = (np.abs(t - 100) < 12) & (angle > 30) & (angle < 60)
+    holed = type(limb)(vertices=limb.vertices, faces=limb.faces[~gap_in_scan])
+    with pytest.raises(DesignError, match=r"hole in the input mesh .* at about 10\d mm along"):
+        design_orthosis(holed, OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, from_mm=30, to_mm=190,
+                                                resolution_mm=1.5))
+
+
 @pytest.mark.parametrize("settings, message", [
     (dict(gap_mm=-0.5, thickness_mm=2.0), "--gap"),
     (dict(gap_mm=1.0, thickness_mm=0.0), "--thickness"),
