@@ -171,11 +171,15 @@ def default_resolution_mm(mesh: Mesh, thinnest_mm: float | None = None) -> tuple
     step = max(step, FINEST_RESOLUTION_MM)
     low, high = mesh.bounds_mm()
     extent = np.asarray(high) - np.asarray(low)
-    margin = 6.0 * step
-    points = float(np.prod((extent + 2 * margin) / step + 1))
-    if points <= MAX_WALL_GRID_POINTS:
+
+    def points_at(spacing: float) -> float:
+        return float(np.prod((extent + 12.0 * spacing) / spacing + 1))  # the grid's 6-step margins included
+
+    if points_at(step) <= MAX_WALL_GRID_POINTS:
         return step, ()
-    coarse = step * (points / MAX_WALL_GRID_POINTS) ** (1.0 / 3.0) * 1.02
+    coarse = step * (points_at(step) / MAX_WALL_GRID_POINTS) ** (1.0 / 3.0)
+    while points_at(coarse) > MAX_WALL_GRID_POINTS:
+        coarse *= 1.02
     coarse = math.ceil(coarse * 100.0) / 100.0
     if coarse > COARSEST_RESOLUTION_MM:
         raise DesignError(
