@@ -75,7 +75,8 @@ def _summary(mesh_path: Path, result: object) -> str:
     q = result.quality
     low, high = result.bounds_lps
     size = " x ".join(f"{b - a:.1f}" for a, b in zip(low, high))
-    facts = (f"{q.bodies} bod{'y' if q.bodies == 1 else 'ies'}"
+    bodies = q.shells if q.watertight else q.bodies  # cavity walls are not bodies of their own
+    facts = (f"{bodies} bod{'y' if bodies == 1 else 'ies'}"
              f"{f' + {q.cavities} cavit' + ('y' if q.cavities == 1 else 'ies') if q.cavities else ''}, "
              f"{q.volume_mm3 / 1000:.2f} cm3, {q.area_mm2 / 100:.1f} cm2, {size} mm")
     if result.min_wall_mm is not None:

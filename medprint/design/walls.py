@@ -19,11 +19,11 @@ Method
    (:func:`medprint.design.fields.mesh_distance`: sign by voxelising, libigl
    point-to-triangle distance near the surface).
 2. Ridge candidates: grid points where ``D`` bends sharply along a grid axis
-   (central second difference above a quarter of a grid step), i.e. where the
+   (central second difference above 0.4 grid steps), i.e. where the
    nearest surface point jumps from one side of the wall to the other; walls
    thinner than the grid show there as a sharp valley of ``D`` and are found
    the same way.
-3. For every candidate and its 26 neighbours, the nearest surface point and
+3. For every candidate and its 6 face neighbours, the nearest surface point and
    the inward direction (libigl, exact).  For each pair of neighbouring grid
    points whose nearest points lie on facing sides (inward directions at
    least 120 deg apart), the two sides are taken as their tangent planes and
@@ -74,19 +74,27 @@ DEFAULT_RESOLUTION_MM = 0.25
 #: Most grid points the default working grid may have (about 160 MB per float32 field); beyond, it is coarsened.
 MAX_WALL_GRID_POINTS = 40_000_000
 #: A grid point is a ridge candidate where D's central second difference along an axis exceeds this many steps.
-_RIDGE_BEND = 0.25
+_RIDGE_BEND = 0.4
 #: How far sideways from where a ball touches the surface (in grid steps) a vertex still counts as reached.
 _REACH_STEPS = 1.0
+#: Rounds of handing a ball on to mesh neighbours it also reaches.
+_PROPAGATION_ROUNDS = 8
+#: Large balls reach this fraction of their radius beyond their sphere.
+_REACH_FRACTION = 0.05
+#: Touch points looked at around a vertex (grid steps).
+_SEARCH_STEPS = 3.0
+#: ... and how far beyond the ball's sphere (in grid steps): a scanned surface's bumps and the mesh's facets
+#: put vertices a little outside the maximal balls that touch their neighbours.
+_REACH_NORMAL_STEPS = 0.5
 #: A ball whose exact radius falls short of the two-plane model by more than this (steps + fraction) is dropped.
 _THIRD_SIDE_STEPS = 0.05
 _THIRD_SIDE_FRACTION = 0.02
 #: A wall counts as thinner than a limit only below it by more than this (mm): float32 mesh coordinates
 #: alone put a 0.8 mm wall at 0.7999992 mm; the measurement itself is good to about a tenth of a grid step.
 LIMIT_TOLERANCE_MM = 1e-3
-#: Neighbour offsets (dz, dy, dx) of half the 26-neighbourhood: each pair of neighbours is seen once.
-_HALF_NEIGHBOURS = tuple(
-    (dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dz, dy, dx) > (0, 0, 0)
-)
+#: Pairs of grid points compared across a ridge: the three axes (dz, dy, dx); every wall has an axis within
+#: 55 deg of its normal, and the tangent-plane model does not need the pair to be square to the wall.
+_PAIR_STEPS = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
 
 
 @dataclass(frozen=True)
@@ -251,8 +259,12 @@ def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
                   h: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Centres, radii and the two touch points ``(N, 2, 3)`` of balls between facing sides."""
     shape = values.shape
+    nz, ny, nx = shape
+    strides = np.array([ny * nx, nx, 1], dtype=np.int64)
     candidate = np.zeros(shape, dtype=bool)
     core = (slice(1, -1),) * 3
+    below = values < h
+    flagged = []
     for axis in range(3):
         ahead = [slice(1, -1)] * 3
         behind = [slice(1, -1)] * 3
@@ -260,17 +272,21 @@ def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
         behind[axis] = slice(None, -2)
         bend = values[tuple(ahead)] + values[tuple(behind)]
         bend -= 2.0 * values[core]
-        candidate[core] |= bend > _RIDGE_BEND * h
-    candidate &= values < h
+        along = np.zeros(shape, dtype=bool)
+        along[core] = bend > _RIDGE_BEND * h
+        along &= below
+        candidate |= along
+        flagged.append(np.flatnonzero(along))
     seeds = np.flatnonzero(candidate)
     empty = (np.zeros((0, 3)), np.zeros(0), np.zeros((0, 2, 3)))
     if seeds.size == 0:
         return empty
-    nz, ny, nx = shape
-    strides = np.array([ny * nx, nx, 1], dtype=np.int64)
-    offsets = np.array([(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]) @ strides
+    # The seeds and their two neighbours along each axis D bends on: a ridge right on a grid point bends D
+    # there only, and its partner across the ridge is one of those neighbours.
     # Seeds are at least one step from the border (second differences need both neighbours).
-    points_index = np.unique((seeds[:, None] + offsets[None, :]).ravel())
+    points_index = np.unique(np.concatenate(
+        [seeds] + [flagged[axis] + sign * strides[axis] for axis in range(3) for sign in (1, -1)]
+    ))
     points_index = points_index[values.reshape(-1)[points_index] < 2.0 * h]
     k, j, i = np.unravel_index(points_index, shape)
     origin = np.asarray(grid.geometry.origin, dtype=float)  # type: ignore[attr-defined]
@@ -285,10 +301,10 @@ def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
     on_surface = distance < 1e-6 * h
     if on_surface.any():
         inward[on_surface] = -_face_normals(mesh, face[on_surface])
-    is_seed = np.isin(points_index, seeds, assume_unique=False)
+    is_seed = candidate.reshape(-1)[points_index]
     cos_limit = math.cos(math.radians(MIN_SPOKE_ANGLE_DEG))
     first_all, second_all, s_all = [], [], []
-    for dz, dy, dx in _HALF_NEIGHBOURS:
+    for dz, dy, dx in _PAIR_STEPS:
         step_index = points_index + dz * strides[0] + dy * strides[1] + dx * strides[2]
         where = np.searchsorted(points_index, step_index)
         where = np.minimum(where, len(points_index) - 1)
@@ -321,11 +337,19 @@ def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
     centres, model_radius, u1, u2 = centres[good], model_radius[good], u1[good], u2[good]
     if centres.shape[0] == 0:
         return empty
+    # Many pairs see the same stretch of ridge: keep the largest ball per grid cell its centre falls in.
+    cell = np.round((centres - origin) / h).astype(np.int64)
+    cell_key = (cell[:, 2] * ny + cell[:, 1]) * nx + cell[:, 0]
+    order = np.lexsort((-model_radius, cell_key))
+    first_of_cell = np.ones(order.size, dtype=bool)
+    first_of_cell[1:] = cell_key[order][1:] != cell_key[order][:-1]
+    keep = order[first_of_cell]
+    centres, model_radius, u1, u2 = centres[keep], model_radius[keep], u1[keep], u2[keep]
     exact, _, _, _ = igl.signed_distance(centres, mesh.vertices, mesh.faces,
                                          sign_type=igl.SIGNED_DISTANCE_TYPE_PSEUDONORMAL)
     # igl: negative inside.  A centre the model puts inside but that is outside is no ball at all, and one
     # that a third side comes closer to than the two the pair saw is off the ridge (in a corner): not a wall.
-    good = -exact >= model_radius - (_THIRD_SIDE_STEPS * h + _THIRD_SIDE_FRACTION * model_radius)
+    good = (exact < 0) & (-exact >= model_radius - (_THIRD_SIDE_STEPS * h + _THIRD_SIDE_FRACTION * model_radius))
     radii = np.minimum(model_radius[good], -exact[good])
     centres, u1, u2 = centres[good], u1[good], u2[good]
     touches = np.stack([centres - radii[:, None] * u1, centres - radii[:, None] * u2], axis=1)
@@ -394,28 +418,53 @@ def _face_normals(mesh: Mesh, faces: NDArray[np.int64]) -> NDArray[np.float64]:
 
 def _vertex_thickness(mesh: Mesh, centres: NDArray[np.float64], radii: NDArray[np.float64],
                       touches: NDArray[np.float64], h: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Per vertex: the diameter of the largest ball reaching it (NaN where none) and that ball's index."""
+    """Per vertex: the diameter of the largest ball reaching it (NaN where none) and that ball's index.
+
+    A ball reaches a vertex lying within its sphere grown by :func:`_allowed_gap`.  Candidates are the
+    balls whose touch points lie within a few grid steps; then, for a few rounds, the balls of a vertex's
+    mesh neighbours (a maximal ball on a bumpy scanned surface touches only the tops of the bumps).
+    """
     count = mesh.vertex_count
     thickness = np.full(count, np.nan)
     best = np.full(count, -1, dtype=np.int64)
     if radii.size == 0:
         return thickness, best
-    reach_sideways = _REACH_STEPS * h
     tree = cKDTree(touches.reshape(-1, 3))
-    neighbours = 24
-    distance, index = tree.query(mesh.vertices, k=neighbours, distance_upper_bound=reach_sideways * 1.5)
+    distance, index = tree.query(mesh.vertices, k=16, distance_upper_bound=_SEARCH_STEPS * h)
     valid = np.isfinite(distance)
     ball = np.where(valid, index // 2, 0)
-    gap = np.linalg.norm(mesh.vertices[:, None, :] - centres[ball], axis=2)
-    reach = np.sqrt(radii[ball] ** 2 + reach_sideways**2) + 0.05 * h
-    reached = valid & (gap <= reach)
+    gap = np.linalg.norm(mesh.vertices[:, None, :] - centres[ball], axis=2) - radii[ball]
+    reached = valid & (gap <= _allowed_gap(radii[ball], h))
     score = np.where(reached, radii[ball], -np.inf)
     pick = np.argmax(score, axis=1)
     rows = np.arange(count)
     hit = reached[rows, pick]
-    thickness[hit] = 2.0 * radii[ball[rows, pick]][hit]
     best[hit] = ball[rows, pick][hit]
+    edges = np.concatenate([mesh.faces[:, [0, 1]], mesh.faces[:, [1, 2]], mesh.faces[:, [2, 0]]])
+    edges = np.concatenate([edges, edges[:, ::-1]])  # both directions: (to, from)
+    for _ in range(_PROPAGATION_ROUNDS):
+        open_edge = (best[edges[:, 0]] < 0) & (best[edges[:, 1]] >= 0)
+        if not open_edge.any():
+            break
+        target, offer = edges[open_edge, 0], best[edges[open_edge, 1]]
+        gap_offer = np.linalg.norm(mesh.vertices[target] - centres[offer], axis=1) - radii[offer]
+        fits = gap_offer <= _allowed_gap(radii[offer], h)
+        if not fits.any():
+            break
+        target, offer = target[fits], offer[fits]
+        # Largest offered ball per vertex: sort by radius, the last write wins.
+        order = np.argsort(radii[offer], kind="stable")
+        best[target[order]] = offer[order]
+    measured = best >= 0
+    thickness[measured] = 2.0 * radii[best[measured]]
     return thickness, best
+
+
+def _allowed_gap(radius: NDArray[np.float64], h: float) -> NDArray[np.float64]:
+    """How far outside a ball's sphere a vertex it touches may lie: the sag of a grid step sideways plus
+    half a step (facets, a scanned surface's roughness), or 5 % of the radius on large balls."""
+    sag = np.sqrt(radius**2 + (_REACH_STEPS * h) ** 2) - radius
+    return sag + np.maximum(_REACH_NORMAL_STEPS * h, _REACH_FRACTION * radius)
 
 
 def thin_regions(walls: WallThickness, min_wall_mm: float) -> list[ThinRegion]:
