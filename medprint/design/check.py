@@ -23,6 +23,7 @@ from .walls import (
     COARSEST_RESOLUTION_MM,
     FINEST_RESOLUTION_MM,
     MIN_SPOKE_ANGLE_DEG,
+    ThinnerThanGridError,
     ThinRegion,
     WallThickness,
     thin_regions,
@@ -195,16 +196,20 @@ def check_mesh(mesh: Mesh, settings: CheckSettings | None = None) -> CheckResult
     bounds = mesh.bounds_mm()
     problems: list[str] = []
     choices: list[str] = []
-    closed = quality.watertight and quality.manifold and quality.winding_consistent
+    closed = quality.watertight and quality.manifold and quality.winding_consistent and quality.outward
     if not quality.is_printable:
         what = "not watertight" if not quality.watertight else "not printable as it is"
         problems.append(f"{what}: {quality.describe()}")
     walls: WallThickness | None = None
     regions: list[ThinRegion] = []
     if settings.measure_walls and closed:
-        walls = wall_thickness(mesh, resolution_mm=settings.resolution_mm, thinnest_mm=required)
-        choices.extend(walls.choices)
-        if required is not None:
+        try:
+            walls = wall_thickness(mesh, resolution_mm=settings.resolution_mm, thinnest_mm=required)
+        except ThinnerThanGridError as error:
+            problems.append(str(error).removeprefix("MESH: "))
+        if walls is not None:
+            choices.extend(walls.choices)
+        if walls is not None and required is not None:
             regions = thin_regions(walls, required)
             if regions:
                 thinnest = regions[0]
@@ -215,7 +220,8 @@ def check_mesh(mesh: Mesh, settings: CheckSettings | None = None) -> CheckResult
                     f"around LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm over {thinnest.area_mm2:.1f} mm2"
                 )
     elif settings.measure_walls:
-        note = "walls not measured: an open or non-manifold mesh has no inside; repair it first"
+        note = ("walls not measured: only a closed, consistently wound, outward-facing mesh has a known inside; "
+                "repair it first")
         logger.info(note)
         choices.append(note)
     return CheckResult(

@@ -28,8 +28,9 @@ Method
    points whose nearest points lie on facing sides (inward directions at
    least 120 deg apart), the two sides are taken as their tangent planes and
    the point between the pair where both are equally far is the centre of the
-   ball; its radius is the exact distance from there to the mesh (no larger
-   than the tangent-plane model gives).  Between two parallel planes this is
+   ball, its radius the distance to both; the ball is kept only where the exact
+   distance from its centre to the mesh agrees (no third side nearer: a ball
+   off the ridge, in a corner, is dropped).  Between two parallel planes this is
    half the thickness exactly, whatever the grid's position; on curved walls
    the error is of the order of ``h**2 / R``.
 4. Each surface vertex takes the largest such ball that reaches it (the
@@ -60,7 +61,7 @@ from scipy.spatial import cKDTree
 from ..errors import DesignError
 from ..mesh.model import Mesh
 from ..segment.checks import require_number
-from .fields import grid_around, mesh_distance
+from .fields import Grid, grid_around, mesh_distance
 
 logger = logging.getLogger("medprint")
 
@@ -81,6 +82,8 @@ _REACH_STEPS = 1.0
 _PROPAGATION_ROUNDS = 8
 #: Large balls reach this fraction of their radius beyond their sphere.
 _REACH_FRACTION = 0.05
+#: Vertices matched to balls at a time.
+_VERTEX_CHUNK = 100_000
 #: Touch points looked at around a vertex (grid steps).
 _SEARCH_STEPS = 3.0
 #: ... and how far beyond the ball's sphere (in grid steps): a scanned surface's bumps and the mesh's facets
@@ -95,6 +98,10 @@ LIMIT_TOLERANCE_MM = 1e-3
 #: Pairs of grid points compared across a ridge: the three axes (dz, dy, dx); every wall has an axis within
 #: 55 deg of its normal, and the tangent-plane model does not need the pair to be square to the wall.
 _PAIR_STEPS = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+
+
+class ThinnerThanGridError(DesignError):
+    """The part holds no point of the working grid: every wall is thinner than one grid step."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +242,13 @@ def wall_thickness(mesh: Mesh, *, resolution_mm: float | None = None,
                        unit="mm")
     h = float(resolution_mm)
     grid = grid_around(mesh, h, 6.0 * h)
-    values = mesh_distance(mesh, grid, exact_within_mm=(0.0,)).values
+    try:
+        values = mesh_distance(mesh, grid, exact_within_mm=(0.0,)).values
+    except DesignError as error:
+        raise ThinnerThanGridError(
+            f"MESH: the part encloses no point of a {h:g} mm grid: it is thinner than {h:g} mm everywhere "
+            "(or not closed); give a finer --resolution to measure it"
+        ) from error
     centres, radii, touches = _facing_balls(mesh, grid, values, h)
     samples = _sampling_mesh(mesh, 2.0 * h)
     thickness, vertex_ball = _vertex_thickness(samples, centres, radii, touches, h)
@@ -255,7 +268,7 @@ def wall_thickness(mesh: Mesh, *, resolution_mm: float | None = None,
     )
 
 
-def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
+def _facing_balls(mesh: Mesh, grid: Grid, values: NDArray[np.float32],
                   h: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Centres, radii and the two touch points ``(N, 2, 3)`` of balls between facing sides."""
     shape = values.shape
@@ -289,7 +302,7 @@ def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
     ))
     points_index = points_index[values.reshape(-1)[points_index] < 2.0 * h]
     k, j, i = np.unravel_index(points_index, shape)
-    origin = np.asarray(grid.geometry.origin, dtype=float)  # type: ignore[attr-defined]
+    origin = np.asarray(grid.geometry.origin, dtype=np.float64)
     points = origin + h * np.column_stack([i, j, k]).astype(np.float64)
     squared, face, closest = igl.point_mesh_squared_distance(points, mesh.vertices, mesh.faces)
     distance = np.sqrt(squared)
@@ -350,13 +363,15 @@ def _facing_balls(mesh: Mesh, grid: object, values: NDArray[np.float32],
     # igl: negative inside.  A centre the model puts inside but that is outside is no ball at all, and one
     # that a third side comes closer to than the two the pair saw is off the ridge (in a corner): not a wall.
     good = (exact < 0) & (-exact >= model_radius - (_THIRD_SIDE_STEPS * h + _THIRD_SIDE_FRACTION * model_radius))
-    radii = np.minimum(model_radius[good], -exact[good])
+    # The two facing sides set the wall's thickness; a third side within the tolerance (the end of a wall at a
+    # convex edge) would only shave the ball, not thin the wall.
+    radii = model_radius[good]
     centres, u1, u2 = centres[good], u1[good], u2[good]
     touches = np.stack([centres - radii[:, None] * u1, centres - radii[:, None] * u2], axis=1)
     return centres, radii, touches
 
 
-def _largest_inscribed_radius(mesh: Mesh, grid: object, values: NDArray[np.float32], h: float) -> float:
+def _largest_inscribed_radius(mesh: Mesh, grid: Grid, values: NDArray[np.float32], h: float) -> float:
     """Radius of the largest inscribed sphere, refined off the grid.
 
     Around the deepest grid point, the sides nearest to the 5x5x5 grid points about it are taken as their
@@ -371,7 +386,7 @@ def _largest_inscribed_radius(mesh: Mesh, grid: object, values: NDArray[np.float
     centre_ijk = np.array(np.unravel_index(deepest, values.shape))
     around = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), axis=-1).reshape(-1, 3) + centre_ijk
     around = around[np.all((around >= 0) & (around < np.array(values.shape)), axis=1)]
-    origin = np.asarray(grid.geometry.origin, dtype=float)  # type: ignore[attr-defined]
+    origin = np.asarray(grid.geometry.origin, dtype=np.float64)
     points = origin + h * around[:, ::-1].astype(np.float64)
     _, _, closest = igl.point_mesh_squared_distance(points, mesh.vertices, mesh.faces)
     spoke = points - closest
@@ -430,16 +445,18 @@ def _vertex_thickness(mesh: Mesh, centres: NDArray[np.float64], radii: NDArray[n
     if radii.size == 0:
         return thickness, best
     tree = cKDTree(touches.reshape(-1, 3))
-    distance, index = tree.query(mesh.vertices, k=16, distance_upper_bound=_SEARCH_STEPS * h)
-    valid = np.isfinite(distance)
-    ball = np.where(valid, index // 2, 0)
-    gap = np.linalg.norm(mesh.vertices[:, None, :] - centres[ball], axis=2) - radii[ball]
-    reached = valid & (gap <= _allowed_gap(radii[ball], h))
-    score = np.where(reached, radii[ball], -np.inf)
-    pick = np.argmax(score, axis=1)
-    rows = np.arange(count)
-    hit = reached[rows, pick]
-    best[hit] = ball[rows, pick][hit]
+    for start in range(0, count, _VERTEX_CHUNK):  # chunks: (V, 16, 3) temporaries would take GBs on a skull
+        vertices = mesh.vertices[start:start + _VERTEX_CHUNK]
+        distance, index = tree.query(vertices, k=16, distance_upper_bound=_SEARCH_STEPS * h)
+        valid = np.isfinite(distance)
+        ball = np.where(valid, index // 2, 0)
+        gap = np.linalg.norm(vertices[:, None, :] - centres[ball], axis=2) - radii[ball]
+        reached = valid & (gap <= _allowed_gap(radii[ball], h))
+        score = np.where(reached, radii[ball], -np.inf)
+        pick = np.argmax(score, axis=1)
+        rows = np.arange(len(vertices))
+        hit = reached[rows, pick]
+        best[start:start + len(vertices)][hit] = ball[rows, pick][hit]
     edges = np.concatenate([mesh.faces[:, [0, 1]], mesh.faces[:, [1, 2]], mesh.faces[:, [2, 0]]])
     edges = np.concatenate([edges, edges[:, ::-1]])  # both directions: (to, from)
     for _ in range(_PROPAGATION_ROUNDS):
@@ -526,6 +543,7 @@ def check_min_wall(value: float, option: str = "--min-wall") -> None:
 __all__ = [
     "MIN_SPOKE_ANGLE_DEG",
     "ThinRegion",
+    "ThinnerThanGridError",
     "WallThickness",
     "check_min_wall",
     "default_resolution_mm",

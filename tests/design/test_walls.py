@@ -179,3 +179,17 @@ def test_default_grid_coarsened_on_a_huge_part_and_said() -> None:
     assert choices and "coarsened" in choices[0]
     fine, none = default_resolution_mm(solid_cube(), 0.8)
     assert fine == pytest.approx(0.2) and none == ()
+
+
+@pytest.mark.parametrize("wall_mm", [0.3, 0.5, 1.5])
+def test_partition_thickness_to_a_tenth_rotated(wall_mm: float) -> None:
+    from design.phantoms_check import _box, _mesh
+
+    solid = (_box((0, 0, 0), (30, 20, 10)) - _box((2, 2, 2), (15 - wall_mm / 2, 18, 11))
+             - _box((15 + wall_mm / 2, 2, 2), (28, 18, 11)))
+    walls = wall_thickness(rotated(_mesh(solid, "tray")), thinnest_mm=0.8)
+    assert walls.min_wall_mm == pytest.approx(wall_mm, abs=TOLERANCE_MM)
+    regions = thin_regions(walls, wall_mm + 0.2)
+    assert len(regions) == 1
+    assert abs(_back(np.array(regions[0].centroid_lps))[0] - 15.0) < 0.2
+
