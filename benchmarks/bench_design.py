@@ -101,11 +101,15 @@ class ChildRun:
     log: str
 
 
-def run_child(cmd: list[str], log_path: Path, env: dict[str, str]) -> ChildRun:
-    """Run ``cmd``; wall time and the child's own peak RSS (os.wait4 -> ru_maxrss, KiB on Linux)."""
+def run_child(cmd: list[str], log_path: Path, env: dict[str, str], cwd: Path) -> ChildRun:
+    """Run ``cmd`` in ``cwd``; wall time and the child's own peak RSS (os.wait4 -> ru_maxrss, KiB on Linux).
+
+    ``python -m`` puts the working folder first on sys.path, so children run in the checkout measured.
+    """
     with open(log_path, "wb") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     rss_kib = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
@@ -144,7 +148,7 @@ def make_skull_mesh(checkout: Path, python: str, work: Path) -> tuple[Path, str]
         return target, "cached"
     scan = data_root() / "invesalius_cranium_ct" / "cranium_ct.nii.gz"
     child = run_child([python, "-m", "medprint", "convert", str(scan), "-o", str(target), "--no-report"],
-                      work / "skull_convert.log", child_env(checkout))
+                      work / "skull_convert.log", child_env(checkout), checkout)
     if child.returncode != 0:
         raise SystemExit(f"cannot make the skull mesh: {child.log.strip().splitlines()[-1:]}")
     return target, f"made by convert in {child.wall_s:.1f} s"
@@ -161,7 +165,8 @@ def run_case(case: Case, checkout: Path, python: str, work: Path, repeat: int) -
         result.status, result.detail = "skipped", f"input missing: {', '.join(missing)}"
         return result
     for index in range(repeat):
-        child = run_child([python, "-m", "medprint", *argv], work / f"{case.name}.run{index}.log", child_env(checkout))
+        child = run_child([python, "-m", "medprint", *argv], work / f"{case.name}.run{index}.log",
+                          child_env(checkout), checkout)
         result.exit_codes.append(child.returncode)
         if child.returncode not in case.ok_codes:
             lines = [line for line in child.log.strip().splitlines() if line.strip()]
