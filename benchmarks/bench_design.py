@@ -11,7 +11,8 @@ Cases (inputs under ``$MEDPRINT_DATA``, default ``../shared/data``)
 -------------------------------------------------------------------
 implant   ``medprint design implant`` on invesalius_cranium_ct/defect_frontal/frontal_defect_ct.nii.gz
 hollow    ``medprint design hollow`` of the aorta label (totalseg_aorta_cta/reference/masks/aorta.nii.gz), 1.5 mm wall
-orthosis  ``medprint design orthosis`` over the skin of invesalius_cranium_ct/cranium_ct.nii.gz (3 mm gap, 3 mm shell)
+orthosis  ``medprint design orthosis`` over the skin of invesalius_cranium_ct/cranium_ct.nii.gz: a helmet from 60 mm
+          up the head's axis, open over the face, 2 mm gap, 3 mm shell, 10 mm holes every 28 mm
 label     ``medprint design label`` of "ORD-1042 R" on the skull mesh (made once by ``medprint convert``)
 check     ``medprint check`` of that skull mesh against PLA's minimum wall
 
@@ -82,7 +83,9 @@ def cases(skull_mesh: Path) -> dict[str, Case]:
                         "--resolution", RESOLUTION_MM, "--overwrite"], [aorta]),
         "orthosis": Case("orthosis", "design_orthosis",
                          ["design", "orthosis", str(cranium / "cranium_ct.nii.gz"), "-o", "{out}/helmet.stl",
-                          "--gap", "3", "--thickness", "3", "--resolution", RESOLUTION_MM, "--overwrite"],
+                          "--gap", "2", "--thickness", "3", "--axis", "0,0,1", "--from", "60", "--to", "end",
+                          "--keep-angle", "240:120", "--holes", "10:28", "--hole-margin", "5",
+                          "--resolution", RESOLUTION_MM, "--overwrite"],
                          [cranium / "cranium_ct.nii.gz"]),
         "label": Case("label", "design_label",
                       ["design", "label", str(skull_mesh), "--text", "ORD-1042 R", "-o", "{out}/skull_label.stl",

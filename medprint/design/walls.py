@@ -301,7 +301,8 @@ def _facing_balls(mesh: Mesh, grid: Grid, values: NDArray[np.float32],
         ahead[axis] = slice(2, None)
         behind[axis] = slice(None, -2)
         bend = values[tuple(ahead)] + values[tuple(behind)]
-        bend -= 2.0 * values[core]
+        bend -= values[core]  # twice, in place: no grid-sized temporary
+        bend -= values[core]
         along = np.zeros(shape, dtype=bool)
         along[core] = bend > _RIDGE_BEND * h
         along &= below
