@@ -75,7 +75,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ..errors import DesignError
+from ..errors import DesignError, ParameterError
 from ..mesh.model import Mesh
 from ..segment.checks import require_number
 from .fields import Grid, grid_around, mesh_distance
@@ -91,6 +91,8 @@ COARSEST_RESOLUTION_MM = 2.0
 DEFAULT_RESOLUTION_MM = 0.25
 #: Most grid points the default working grid may have (about 160 MB per float32 field); beyond, it is coarsened.
 MAX_WALL_GRID_POINTS = 40_000_000
+#: Most grid points an explicitly asked resolution may need (a few GB of fields and temporaries).
+MAX_ASKED_GRID_POINTS = 120_000_000
 #: A grid point is a ridge candidate where D's central second difference along an axis exceeds this many steps.
 _RIDGE_BEND = 0.4
 #: How far sideways from where a ball touches the surface (in grid steps) a vertex still counts as reached.
@@ -205,7 +207,7 @@ def default_resolution_mm(mesh: Mesh, thinnest_mm: float | None = None) -> tuple
     extent = np.asarray(high) - np.asarray(low)
 
     def points_at(spacing: float) -> float:
-        return float(np.prod((extent + 12.0 * spacing) / spacing + 1))  # the grid's 6-step margins included
+        return _grid_points(mesh, spacing)
 
     if points_at(step) <= MAX_WALL_GRID_POINTS:
         return step, ()
@@ -223,6 +225,12 @@ def default_resolution_mm(mesh: Mesh, thinnest_mm: float | None = None) -> tuple
               f"to about {coarse / 2:g} mm; give --resolution for a finer check")
     logger.info(choice)
     return coarse, (choice,)
+
+
+def _grid_points(mesh: Mesh, spacing_mm: float) -> float:
+    """Points of the working grid a wall check of ``mesh`` uses at ``spacing_mm`` (6-step margins included)."""
+    low, high = mesh.bounds_mm()
+    return float(np.prod((np.asarray(high) - np.asarray(low) + 12.0 * spacing_mm) / spacing_mm + 1))
 
 
 def wall_thickness(mesh: Mesh, *, resolution_mm: float | None = None,
@@ -245,7 +253,7 @@ def wall_thickness(mesh: Mesh, *, resolution_mm: float | None = None,
     Raises
     ------
     ParameterError
-        A resolution that is not a number in 0.02..2 mm.
+        A resolution that is not a number in 0.02..2 mm, or too fine for the part to fit in memory.
     DesignError
         A mesh that encloses no grid point.
     """
@@ -257,6 +265,15 @@ def wall_thickness(mesh: Mesh, *, resolution_mm: float | None = None,
     else:
         require_number(resolution_mm, "--resolution", low=FINEST_RESOLUTION_MM, high=COARSEST_RESOLUTION_MM,
                        unit="mm")
+        points = _grid_points(mesh, resolution_mm)
+        if points > MAX_ASKED_GRID_POINTS:
+            finest = resolution_mm * (points / MAX_ASKED_GRID_POINTS) ** (1.0 / 3.0)
+            raise ParameterError(
+                f"--resolution: a {resolution_mm:g} mm grid over this part needs {points / 1e6:.0f} M points, more "
+                f"than the {MAX_ASKED_GRID_POINTS // 1_000_000} M a wall check can hold in memory; use --resolution "
+                f"{math.ceil(finest * 1.05 * 100) / 100:g} or coarser"
+            )
+    logger.info("wall check on a %g mm working grid", resolution_mm)
     h = float(resolution_mm)
     grid = grid_around(mesh, h, 6.0 * h)
     try:

@@ -193,3 +193,9 @@ def test_partition_thickness_to_a_tenth_rotated(wall_mm: float) -> None:
     assert len(regions) == 1
     assert abs(_back(np.array(regions[0].centroid_lps))[0] - 15.0) < 0.2
 
+
+
+def test_too_fine_a_resolution_for_the_part_is_refused_with_the_finest_that_fits() -> None:
+    big = Mesh(solid_cube().vertices * 10.0, solid_cube().faces)  # 200 mm cube
+    with pytest.raises(ParameterError, match=r"--resolution: a 0.05 mm grid .* use --resolution"):
+        wall_thickness(big, resolution_mm=0.05)
