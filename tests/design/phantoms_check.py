@@ -77,3 +77,16 @@ def open_box() -> Mesh:
 
     box = trimesh.creation.box((10.0, 10.0, 10.0))
     return Mesh(np.asarray(box.vertices, float), np.asarray(box.faces[:-1], np.int64), "open")
+
+
+def wedge_prism(apex_deg: float = 30.0, height_mm: float = 20.0, length_mm: float = 20.0) -> Mesh:
+    """An isosceles triangular prism along y: apex edge at x = 0, z = height, base on z = 0 (a knife edge)."""
+    import manifold3d
+
+    half = height_mm * np.tan(np.radians(apex_deg) / 2.0)
+    section = manifold3d.CrossSection([[(-half, 0.0), (half, 0.0), (0.0, height_mm)]])
+    solid = manifold3d.Manifold.extrude(section, length_mm)  # along +z: (x, y_section, z_extrude)
+    geometry = solid.to_mesh()
+    xyz = np.asarray(geometry.vert_properties[:, :3], dtype=np.float64)
+    # (x, y, z) -> (x, z, y) swaps the handedness: flip the triangles to keep them outward.
+    return Mesh(xyz[:, [0, 2, 1]], np.asarray(geometry.tri_verts, dtype=np.int64)[:, ::-1].copy(), "wedge")

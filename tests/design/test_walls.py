@@ -199,3 +199,39 @@ def test_too_fine_a_resolution_for_the_part_is_refused_with_the_finest_that_fits
     big = Mesh(solid_cube().vertices * 10.0, solid_cube().faces)  # 200 mm cube
     with pytest.raises(ParameterError, match=r"--resolution: a 0.05 mm grid .* use --resolution"):
         wall_thickness(big, resolution_mm=0.05)
+
+
+def test_knife_edge_is_thin_but_its_75_deg_corners_are_not() -> None:
+    from design.phantoms_check import wedge_prism
+
+    from medprint.mesh import assess_mesh
+
+    wedge = wedge_prism(30.0)
+    assert assess_mesh(wedge).is_printable
+    walls = wall_thickness(wedge, thinnest_mm=1.0)
+    regions = thin_regions(walls, 1.0)
+    assert len(regions) == 1
+    # Two faces meeting at 30 deg: the inscribed ball shrinks to nothing at the edge.
+    assert regions[0].min_thickness_mm < 0.3
+    thin = walls.vertex_thickness_mm < 1.0 - 1e-3
+    vertices = walls.surface.vertices[thin]
+    # Only near the apex edge (x = 0, z = 20): a 1 mm wall lies 1.93 mm below it; the 75 deg base corners
+    # (spokes 105 deg apart, under the 120 deg of a wall) are no walls.
+    assert np.all(np.hypot(vertices[:, 0], vertices[:, 2] - 20.0) < 2.2)
+
+
+@pytest.mark.parametrize("placement", ["axis", "rotated"])
+def test_anisotropically_stretched_shell(placement: str) -> None:
+    """The 1.2 mm hollow sphere stretched x2 along z: 1.2 mm at the equator, 2.4 mm at the poles."""
+    shell = hollow_sphere()
+    stretched = Mesh(shell.vertices * np.array([1.0, 1.0, 2.0]), shell.faces, "ellipsoid")
+    walls = wall_thickness(stretched if placement == "axis" else rotated(stretched))
+    vertices = walls.surface.vertices if placement == "axis" else _back(walls.surface.vertices)
+    values = walls.vertex_thickness_mm
+    assert np.isfinite(values).all()
+    assert walls.min_wall_mm == pytest.approx(1.2, abs=TOLERANCE_MM)
+    equator = np.abs(vertices[:, 2]) < 1.0
+    assert np.abs(values[equator] - 1.2).max() <= TOLERANCE_MM
+    poles = np.abs(vertices[:, 2]) > 19.0
+    assert values[poles].max() == pytest.approx(2.4, abs=TOLERANCE_MM)
+    assert values.max() <= 2.4 + TOLERANCE_MM
