@@ -45,10 +45,13 @@ def command(ctx: click.Context, mesh_path: Path, min_wall_mm: float | None, mate
     \b
     Exit codes:
       0  printable (closed, outward, no wall under the minimum)
-      1  bad input (a missing or unreadable file, a bad option value)
+      1  bad input (a missing or unreadable file, an unknown material,
+         a --resolution too fine for the part)
       2  not printable (open or inconsistent mesh, or walls thinner than the minimum);
-         command-line usage errors (two contradicting options) also exit 2, as in
-         every medprint command: the error line tells them apart.
+         command-line usage errors (two contradicting options, a number out of
+         range such as --min-wall 0) also exit 2, as in every medprint command:
+         they print "medprint: error:" on stderr, a finished check prints its
+         result on stdout.
     """
     ctx.obj["phi_input"] = None if show_phi else mesh_path
     if min_wall_mm is not None and material_name is not None:

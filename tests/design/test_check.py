@@ -128,3 +128,4 @@ def test_help_explains_exit_codes() -> None:
     outcome = run_cli("check", "--help")
     assert outcome.exit_code == 0
     assert "2  not printable" in outcome.stdout and "usage errors" in outcome.stdout
+    assert "--min-wall 0" in outcome.stdout
