@@ -209,6 +209,8 @@ def check_mesh(mesh: Mesh, settings: CheckSettings | None = None) -> CheckResult
             problems.append(str(error).removeprefix("MESH: "))
         if walls is not None:
             choices.extend(walls.choices)
+        if walls is not None and required is None:
+            choices.append("no --min-wall or --material given: the walls are measured, not judged")
         if walls is not None and required is not None:
             regions = thin_regions(walls, required)
             if regions:
