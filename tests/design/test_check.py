@@ -13,7 +13,7 @@ from medprint.design.check import CheckSettings, check_mesh
 from medprint.errors import ParameterError
 from medprint.io.mesh_files import write_mesh
 from medprint.mesh.model import Mesh
-from design.phantoms_check import hollow_sphere, open_box, partitioned_block
+from phantoms_check import hollow_sphere, open_box, partitioned_block
 
 
 def _write(mesh: Mesh, path: Path) -> Path:

@@ -14,7 +14,7 @@ from medprint.design.walls import (
 )
 from medprint.errors import ParameterError
 from medprint.mesh.model import Mesh
-from design.phantoms_check import (
+from phantoms_check import (
     PARTITION_HIGH,
     PARTITION_LOW,
     ROTATION,
@@ -31,7 +31,7 @@ TOLERANCE_MM = 0.1
 
 
 def _back(points: np.ndarray) -> np.ndarray:
-    """Undo :func:`design.phantoms_check.place`."""
+    """Undo :func:`phantoms_check.place`."""
     return (np.asarray(points, float) - SHIFT) @ ROTATION
 
 
@@ -183,7 +183,7 @@ def test_default_grid_coarsened_on_a_huge_part_and_said() -> None:
 
 @pytest.mark.parametrize("wall_mm", [0.3, 0.5, 1.5])
 def test_partition_thickness_to_a_tenth_rotated(wall_mm: float) -> None:
-    from design.phantoms_check import _box, _mesh
+    from phantoms_check import _box, _mesh
 
     solid = (_box((0, 0, 0), (30, 20, 10)) - _box((2, 2, 2), (15 - wall_mm / 2, 18, 11))
              - _box((15 + wall_mm / 2, 2, 2), (28, 18, 11)))
@@ -202,7 +202,7 @@ def test_too_fine_a_resolution_for_the_part_is_refused_with_the_finest_that_fits
 
 
 def test_knife_edge_is_thin_but_its_75_deg_corners_are_not() -> None:
-    from design.phantoms_check import wedge_prism
+    from phantoms_check import wedge_prism
 
     from medprint.mesh import assess_mesh
 
