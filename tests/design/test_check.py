@@ -129,3 +129,13 @@ def test_help_explains_exit_codes() -> None:
     assert outcome.exit_code == 0
     assert "2  not printable" in outcome.stdout and "usage errors" in outcome.stdout
     assert "--min-wall 0" in outcome.stdout
+
+
+def test_inside_out_mesh_is_not_printable_and_its_walls_not_guessed(tmp_path: Path) -> None:
+    tray = partitioned_block()
+    path = _write(Mesh(tray.vertices, tray.faces[:, ::-1].copy(), "inverted"), tmp_path / "inverted.stl")
+    outcome = run_cli("check", path, "--min-wall", "1", "--json")
+    assert outcome.exception is None and outcome.exit_code == 2
+    result = json.loads(outcome.stdout)
+    assert result["outward"] is False and result["walls"] is None
+    assert any("inwards" in problem for problem in result["problems"])
