@@ -232,7 +232,7 @@ def _register_commands() -> None:
         return
     _Loading.active = True
     try:
-        from .commands import convert, design, info
+        from .commands import check, convert, design, info
         from .commands import profiles as profiles_command
         from .commands import slice as slice_command
     finally:
@@ -240,7 +240,7 @@ def _register_commands() -> None:
     if _Loading.pending is not None:
         reason, _Loading.pending = _Loading.pending, None
         raise KeyboardInterrupt(reason)
-    for module in (info, convert, design, profiles_command, slice_command):
+    for module in (info, convert, design, check, profiles_command, slice_command):
         cli.add_command(module.command)
     _registered = True
 
