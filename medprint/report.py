@@ -62,7 +62,9 @@ def build_report(
         "parts": parts,
     }
     if len(parts) == 1:
-        report["mask"], report["mesh"] = parts[0]["mask"], parts[0]["mesh"]
+        if "mask" in parts[0]:
+            report["mask"] = parts[0]["mask"]
+        report["mesh"] = parts[0]["mesh"]
     report["timings_s"] = {**timings_s, "total": round(sum(timings_s.values()), 3)}
     report["peak_memory_mb"] = _peak_memory_mb()
     report["versions"] = _versions()

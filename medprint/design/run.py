@@ -126,7 +126,6 @@ def design_report(
     described["mesh"]["path"] = relative_to(outputs.mesh, folder)
     report = build_report(input_facts=input_facts, choices=[scrub(choice) for choice in part.choices],
                           parts=[described], parameters=parameters, timings_s=timings_s)
-    report.pop("mask", None)
     report["design"] = {
         "kind": part.kind,
         "method": scrub(part.method),
