@@ -39,7 +39,7 @@ from ..mesh.surface import extract_surface
 from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
-from .fields import DistanceField, Grid, field_surface, mask_distance, working_grid
+from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
 from .hollow_centreline import Centreline, EndFace, find_end_face, lumen_centreline, surface_axis, vertex_normals
 from .part import Part
 
@@ -185,10 +185,13 @@ def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
     centreline = lumen_centreline(cropped, inside_mm)
     surface = extract_surface(cropped)
     if settings.smooth_iterations > 0:
+        # The true surface lies within half a voxel of the staircase along each axis: on an anisotropic grid the
+        # smoothing may move it up to half the coarsest spacing (half the finest leaves the slices' steps).
         surface, _ = smooth_surface(surface, iterations=settings.smooth_iterations,
-                                    max_deviation_mm=0.5 * min(cropped.geometry.spacing),
+                                    max_deviation_mm=0.5 * max(cropped.geometry.spacing),
                                     sampling_grid=cropped.geometry)
-    openings = _auto_openings(settings, cropped, touches, centreline, surface, choices)
+    closed: list[tuple[NDArray[np.float64], str]] = []
+    openings = _auto_openings(settings, cropped, touches, centreline, surface, choices, closed)
     openings += _user_cuts(settings, cropped, inside_mm, centreline, surface)
     if not openings:
         choices.append("no end opened: the lumen ends nowhere at the scan's border or at a flat cut face, and no "
@@ -199,7 +202,7 @@ def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
     low, high = surface.bounds_mm()
     grid = working_grid(low, high, h, margin_mm=(wall if settings.side == "outside" else 0.0) + 3 * h)
     levels = (0.0, wall) if settings.side == "outside" else (0.0, -wall)
-    distance = mask_distance(cropped, grid, smooth_iterations=settings.smooth_iterations, exact_within_mm=levels)
+    distance = mesh_distance(surface, grid, exact_within_mm=levels)
     d = distance.values
     if settings.side == "outside":
         values = np.maximum(d - np.float32(wall), -d)
@@ -209,6 +212,10 @@ def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
         solid = d < 0
     values, kept = _open(values, solid, grid, openings)
     del solid
+    for point, note in closed:  # said only of ends no --cut took away
+        index = np.round(grid.geometry.lps_to_index(point)[::-1]).astype(int)
+        if np.all((index >= 0) & (index < kept.shape)) and kept[tuple(index)]:
+            choices.append(note)
     drains: list[dict[str, Any]] = []
     if settings.drain_mm is not None:
         up = np.asarray(settings.up if settings.up is not None else (0.0, 0.0, 1.0), dtype=float)
@@ -311,7 +318,9 @@ def _check_wall(settings: HollowSettings, largest_radius_mm: float) -> None:
 
 
 def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bool_], centreline: Centreline,
-                   surface: Mesh, choices: list[str]) -> list[_Opening]:
+                   surface: Mesh, choices: list[str],
+                   closed: list[tuple[NDArray[np.float64], str]]) -> list[_Opening]:
+    """Openings where the segmentation stops; ``closed`` collects the rounded ends left closed (point, note)."""
     if settings.open_ends != "auto":
         return []
     normals, areas = vertex_normals(surface)
@@ -327,9 +336,9 @@ def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bo
             openings.append(_Opening(kind, face.point_lps, face.outward, facts={
                 "face_area_mm2": round(face.area_mm2, 1), "face_coherence": round(face.coherence, 3)}))
         else:
-            choices.append(f"the lumen's end near {where} is rounded, not cut (no flat face as wide as the vessel: "
-                           f"{face.area_mm2:.0f} mm2 facing along it, normals agreeing {face.coherence:.2f}): "
-                           "left closed; give --cut X,Y,Z to open it")
+            closed.append((face.point_lps, f"the lumen's end near {where} is rounded, not cut (no flat face as wide "
+                           f"as the vessel: {face.area_mm2:.0f} mm2 facing along it, normals agreeing "
+                           f"{face.coherence:.2f}): left closed; give --cut X,Y,Z to open it"))
     if touches.any() and not any(o.kind == "scan border" for o in openings):
         choices.append("the lumen touches the scan's border without ending there: its wall is closed (flat) at "
                        "the border")
