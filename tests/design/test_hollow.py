@@ -90,7 +90,7 @@ def test_wall_is_the_thickness_asked_everywhere(tube: BentTube, hollow) -> None:
     tri = mesh.vertices[inner_faces]
     centres = tri.mean(axis=1)
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals /= np.linalg.norm(normals, axis=1)[:, None]
+    normals /= -np.linalg.norm(normals, axis=1)[:, None]  # the inner face looks into the lumen: turn to the wall
     phi = tube.angle(centres)
     keep = np.flatnonzero((phi > tube.angle(mesh.vertices).min() + 0.15) & (phi < tube.angle(mesh.vertices).max() - 0.15))
     lengths = []
