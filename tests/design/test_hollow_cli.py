@@ -1,0 +1,59 @@
+"""`medprint design hollow` on the command line: the model written with its report, bad input refused whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from design.phantoms_tube import bent_tube
+from harness import assert_refused, assert_succeeded, files_in, run_cli
+
+
+def _write_mask(path: Path, array: np.ndarray, spacing=(0.7, 0.8, 1.1)) -> Path:
+    affine = np.diag([*spacing, 1.0])
+    nib.save(nib.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)).astype(np.uint8), affine), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tube_file(tmp_path_factory) -> Path:
+    tube = bent_tube()
+    return _write_mask(tmp_path_factory.mktemp("in") / "tube.nii.gz", tube.mask.array)
+
+
+def test_hollow_cli_writes_the_model_and_its_report(tube_file: Path, tmp_path: Path) -> None:
+    outcome = run_cli("design", "hollow", tube_file, "-o", tmp_path / "tube.stl", "--wall", "1.5")
+    assert_succeeded(outcome)
+    assert files_in(tmp_path) == {"tube.stl", "tube.report.json"}
+    report = json.loads((tmp_path / "tube.report.json").read_text())
+    measured = report["design"]["measurements"]
+    assert abs(measured["wall_measured_mm"]["median"] - 1.5) <= 0.05
+    assert len(measured["openings"]) == 2
+    assert "tube.nii.gz" not in (tmp_path / "tube.report.json").read_text()
+
+
+@pytest.mark.parametrize("args, mentions", [
+    (["--wall", "0"], ["--wall", "> 0"]),
+    (["--wall", "-2"], ["--wall"]),
+    (["--wall", "15"], ["--wall", "larger than the vessel"]),
+    (["--drain", "1.5"], ["--drain", ">= 2"]),
+    (["--cut", "500,500,500"], ["--cut", "off the vessel"]),
+])
+def test_hollow_cli_refuses_bad_values(tube_file: Path, tmp_path: Path, args, mentions) -> None:
+    outcome = run_cli("design", "hollow", tube_file, "-o", tmp_path / "out.stl", *args)
+    assert_refused(outcome, mentions=mentions, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("fill, mentions", [(0, ["empty"]), (1, ["touches every border"])])
+def test_hollow_cli_refuses_empty_or_everywhere_masks(tmp_path: Path, fill: int, mentions) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    mask = _write_mask(source / "mask.nii.gz", np.full((12, 14, 16), fill, dtype=np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    outcome = run_cli("design", "hollow", mask, "-o", out / "out.stl")
+    assert_refused(outcome, mentions=mentions, out_dir=out)
