@@ -228,7 +228,7 @@ def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
         choices.append(note)
     field_ = DistanceField(values, grid.geometry)
     mesh = field_surface(field_, "hollow")
-    openings_facts = [_describe_opening(o, d, grid, kept) for o in openings]
+    openings_facts = [_describe_opening(o, distance, 1.5 * largest_radius + 2 * h) for o in openings]
     measurements = {
         "wall_requested_mm": wall,
         "side": settings.side,
@@ -493,22 +493,31 @@ def _drop_fragments(values: NDArray[np.float32], h: float) -> tuple[NDArray[np.f
                     "wall, specks inside the lumen) dropped: the model is one body")
 
 
-def _describe_opening(opening: _Opening, d: NDArray[np.float32], grid: Grid, kept: NDArray[np.bool_]) -> dict[str, Any]:
-    """Where the opening is and the lumen's inner diameter there (area-equivalent, from the section)."""
-    h = grid.spacing_mm
-    s = _plane_values(grid, opening.point, opening.outward)
-    ball = np.zeros_like(kept)
-    # the lumen's section at the plane, just inside the part kept, around the opening's point
-    band = (s > -h) & (s <= 0) & (d < 0)
-    labels = cc3d.connected_components(band, connectivity=26)
-    centre = np.round(grid.geometry.lps_to_index(opening.point)[::-1]).astype(int)
-    centre = tuple(np.clip(centre, 0, np.asarray(d.shape) - 1))
-    label = int(labels[centre])
-    if label == 0 and labels.max() > 0:
-        found = np.argwhere(labels > 0)
-        label = int(labels[tuple(found[np.argmin(np.linalg.norm(found - np.asarray(centre), axis=1))])])
-    ball = labels == label if label else ball
-    area = float(np.count_nonzero(ball)) * h**2
+def _describe_opening(opening: _Opening, distance: DistanceField, reach_mm: float) -> dict[str, Any]:
+    """Where the opening is and the lumen's inner diameter there (area-equivalent).
+
+    The lumen's distance is sampled on a 0.1 mm grid in the plane, half a grid step inside the part kept;
+    the section is the lumen's region there that holds the opening's point (or is nearest to it).
+    """
+    n = opening.outward / np.linalg.norm(opening.outward)
+    u = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(n, u)
+    cell = 0.1
+    steps = np.arange(-reach_mm, reach_mm + cell / 2, cell)
+    a, b = np.meshgrid(steps, steps, indexing="ij")
+    origin = opening.point - 0.5 * distance.geometry.spacing[0] * n
+    points = origin + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v
+    inside = (distance.sample(points) < 0).reshape(a.shape)
+    labels, count = ndimage.label(inside)
+    area = 0.0
+    if count:
+        middle = len(steps) // 2
+        label = int(labels[middle, middle])
+        if label == 0:
+            found = np.argwhere(labels > 0)
+            label = int(labels[tuple(found[np.argmin(np.linalg.norm(found - middle, axis=1))])])
+        area = float(np.count_nonzero(labels == label)) * cell**2
     facts = {
         "kind": opening.kind,
         "point_lps_mm": [round(float(v), 2) for v in opening.point],
