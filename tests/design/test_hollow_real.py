@@ -32,12 +32,13 @@ def _plane(mask):
 def _sector_radii(mesh, centre, normal, cut, sectors=36):
     """Per angular sector around ``centre`` in the plane: the nearest section point's distance (nan: none).
 
-    Points within 1 mm of the root's cut plane ``cut`` = (point, outward) or beyond it are left out, on the
+    Points within 0.5 mm of the root's cut plane ``cut`` = (point, outward) or beyond it are left out, on the
     label as on the model: only the lumen's wall both have is compared.
     """
     tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     points = trimesh.intersections.mesh_plane(tm, plane_normal=normal, plane_origin=centre).reshape(-1, 3)
-    points = points[(points - cut[0]) @ cut[1] < -1.0]
+    if cut is not None:
+        points = points[(points - cut[0]) @ cut[1] < -0.5]
     u = np.cross(normal, [1.0, 0.0, 0.0])
     u /= np.linalg.norm(u)
     v = np.cross(normal, u)
@@ -66,9 +67,16 @@ def test_hollow_aorta_real(real_data) -> None:
     junction_centre, junction_normal = _plane(junction)
     if annulus_normal @ (junction_centre - annulus_centre) < 0:
         annulus_normal = -annulus_normal
-    # the label ends in the valve's cusps (a dome, not a cut) at the annulus (it holds no lumen below it):
-    # the root is opened by a --cut at the annulus's centre
-    cut = tuple(annulus_centre)
+    # The label ends in the valve's cusps (a dome, not a flat cut) at the annulus, whose plane is only a third
+    # inside it: the root is opened by a --cut at the lowest plane parallel to the annulus (1 mm steps towards
+    # the junction) where the label's section is closed all round.
+    label_surface = extract_surface(aorta)
+    for step in range(0, 12):
+        cut_centre = annulus_centre + step * annulus_normal
+        radii = _sector_radii(label_surface, cut_centre, annulus_normal, None, sectors=12)
+        if np.all(np.isfinite(radii)) and np.all(radii > 5.0):
+            break
+    cut = tuple(cut_centre)
     part, quality = finish_part(design_hollow(aorta, HollowSettings(wall_mm=WALL, cuts_lps=(cut,))))
     assert quality.is_printable and quality.shells == 1
     kinds = sorted(o["kind"] for o in part.measurements["openings"])
@@ -77,7 +85,6 @@ def test_hollow_aorta_real(real_data) -> None:
     # an open pipe (Euler characteristic <= 0), not a closed shell
     assert mesh.vertex_count - mesh.face_count * 3 // 2 + mesh.face_count <= 0
 
-    label_surface = extract_surface(aorta)
     signed = np.sqrt(igl.point_mesh_squared_distance(mesh.vertices, label_surface.vertices, label_surface.faces)[0])
     on_cut = np.zeros(mesh.vertex_count, dtype=bool)
     for opening in part.measurements["openings"]:
@@ -100,19 +107,21 @@ def test_hollow_aorta_real(real_data) -> None:
                                                                    inner_faces)[0])
     weights = area[probes]
     within = np.abs(thickness - WALL) <= 0.2
-    assert float(np.sum(weights[within]) / np.sum(weights)) >= 0.95
+    share = float(np.sum(weights[within]) / np.sum(weights))
+    print("wall within 1.5+-0.2 mm over", round(share, 4), "of the surface; median", round(float(np.median(thickness)), 3))
+    assert share >= 0.95
 
     root = next(o for o in part.measurements["openings"] if o["kind"] == "cut")
     root_cut = (np.asarray(root["point_lps_mm"]), np.asarray(root["outward"]))
-    for landmark, centre, normal in (("junction", junction_centre, junction_normal), ("annulus", annulus_centre, annulus_normal)):
+    # The annulus is measured in the root cut's own plane, 1 mm into the part kept (the label holds no full
+    # section at the annulus itself); the junction in its landmark's plane.
+    annulus_plane = (root_cut[0] - 1.0 * root_cut[1], root_cut[1])
+    for landmark, (centre, normal) in (("junction", (junction_centre, junction_normal)), ("annulus", annulus_plane)):
         label_radii = _sector_radii(label_surface, centre, normal, root_cut)
         model_radii = _sector_radii(mesh, centre, normal, root_cut)
         both = np.isfinite(label_radii) & np.isfinite(model_radii)
-        if landmark == "annulus" and np.count_nonzero(both) < 12:
-            pytest.xfail(f"the label stops at the annulus: its plane meets the lumen's wall on both surfaces in "
-                         f"{int(both.sum())} of 36 sectors only, too few to compare diameters")
-        assert np.count_nonzero(both) >= 12, landmark  # a third of the way round at least
+        assert np.count_nonzero(both) >= 30, landmark
         label_d = 2 * float(np.mean(label_radii[both]))
         model_d = 2 * float(np.mean(model_radii[both]))
-        print(landmark, "label", round(label_d, 2), "model", round(model_d, 2), "sectors", int(both.sum()))
+        print(landmark, step, "label", round(label_d, 2), "model", round(model_d, 2), "sectors", int(both.sum()))
         assert abs(model_d - label_d) <= 0.5, (landmark, label_d, model_d)
