@@ -16,12 +16,14 @@ from ..redact import terminal_safe
 from ..report import to_json
 from ..segment import CT_PRESETS, SegmentationSettings
 from ..segment.seeds import Point
+from ..mesh.model import Mesh
 from ..volume import Mask
 from .options import FiniteFloat, BoundedInt, parse_points_option, parse_threshold_option
 
 
 @click.command(name="hollow")
 @click.argument("input_path", metavar="MASK_OR_SCAN", type=click.Path(path_type=Path))
+# MASK_OR_SCAN may also be a closed lumen surface (.stl/.obj/.ply/.3mf): a valve root or vessel from another tool.
 @click.option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
               help="Mesh to write: .stl, .obj, .ply or .3mf. A JSON report goes beside it.")
 @click.option("--wall", "wall_mm", type=FiniteFloat(), default=1.5, show_default=True,
@@ -100,18 +102,27 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, wall_mm: fl
         wall = measured.get("wall_measured_mm", {})
         wall_text = f"wall {wall['median']:.2f} mm (asked {wall_mm:g})" if wall else f"wall {wall_mm:g} mm"
         click.echo(terminal_safe(
-            f"{output_path}: hollow {lumen.label}, {wall_text}, {len(measured['openings'])} open end(s), "
+            f"{output_path}: hollow {lumen.label if isinstance(lumen, Mask) else lumen.name}, {wall_text}, {len(measured['openings'])} open end(s), "
             f"{len(measured['drains'])} drain(s), {part.mesh.volume_mm3() / 1000:.1f} cm3, "
             f"{part.mesh.face_count} triangles"))
 
 
 def _load_lumen(input_path: Path, labels_path: Path | None, label_name: str | None, labels_names: Path | None,
                 preset: str | None, threshold: tuple[float, float] | None, seeds: tuple[Point, ...], *,
-                show_phi: bool) -> tuple[Mask, dict[str, Any], list[str]]:
-    """The lumen mask from a label map, a mask file, a threshold or seeds; facts on the input; steps taken."""
-    from ..io import load_volume
+                show_phi: bool) -> tuple[Mask | Mesh, dict[str, Any], list[str]]:
+    """The lumen from a label map, a mask file, a threshold, seeds or a surface mesh; input facts; steps taken."""
+    from ..io import MESH_FORMATS, load_volume
     from ..io.labels import load_label_mask
+    from ..io.mesh_files import read_mesh_file
 
+    if input_path.suffix.lower() in MESH_FORMATS:
+        given = [name for name, value in (("--labels", labels_path), ("--label", label_name), ("--preset", preset),
+                                          ("--threshold", threshold), ("--seed", seeds)) if value]
+        if given:
+            raise ParameterError(f"{given[0]}: MASK_OR_SCAN is a mesh (the lumen's surface), which has no labels "
+                                 "or voxels to select from; drop it")
+        mesh = read_mesh_file(input_path)
+        return mesh, describe_input(mesh, path=input_path, show_phi=show_phi), ["lumen: the surface given"]
     volume = load_volume(input_path)
     facts = describe_input(volume, path=input_path, show_phi=show_phi)
     selected = [label_name] if label_name is not None else None

@@ -31,8 +31,9 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from skimage.morphology import reconstruction
 
-from ..errors import DesignError, InputError, ParameterError
+from ..errors import DesignError, InputError, MeshError, ParameterError
 from ..geometry import Geometry
+from ..mesh import assess_mesh, make_printable, split_bodies
 from ..mesh.model import Mesh
 from ..mesh.smooth import smooth_surface
 from ..mesh.surface import extract_surface
@@ -40,7 +41,8 @@ from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
 from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
-from .hollow_centreline import Centreline, EndFace, find_end_face, lumen_centreline, surface_axis, vertex_normals
+from .fields import _voxelise as voxelise  # the foundation's scan conversion (asked to be made public)
+from .hollow_centreline import Centreline, EndFace, SurfacePatches, find_end_face, lumen_centreline, surface_axis
 from .part import Part
 
 log = logging.getLogger("medprint")
@@ -144,13 +146,14 @@ class _Opening:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
-    """A hollow model of a vessel (or a valve's root) from its lumen mask.
+def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
+    """A hollow model of a vessel (or a valve's root) from its lumen mask or closed lumen surface.
 
     Parameters
     ----------
-    lumen : Mask
-        The blood-filled lumen, on any (anisotropic, oblique) grid.
+    lumen : Mask or Mesh
+        The blood-filled lumen: a mask on any (anisotropic, oblique) grid, or a closed surface (a valve root
+        or vessel STL, LPS mm), whose flat cut ends are opened as a mask's are.
     settings : HollowSettings
 
     Returns
@@ -162,34 +165,31 @@ def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
     Raises
     ------
     InputError
-        The mask is empty or touches every border of its grid (the background, not a vessel).
+        The mask is empty or touches every border of its grid (the background, not a vessel); the surface is
+        not closed and cannot be repaired.
     DesignError
         A wall larger than the vessel, a cut off the vessel or one that does not split it, no opening
         possible.
     """
-    _check_lumen(lumen)
     choices: list[str] = []
-    lumen, note = _largest_body(lumen)
-    if note:
-        choices.append(note)
-    filled = ndimage.binary_fill_holes(lumen.array)
-    holes = int(np.count_nonzero(filled)) - lumen.voxel_count
-    if holes:
-        lumen = lumen.replace(filled)
-        choices.append(f"{holes} voxels enclosed in the lumen but not part of it filled (they would float inside)")
-    cropped, touches = _crop(lumen)
+    if isinstance(lumen, Mesh):
+        surface = _closed_lumen_surface(lumen, choices)
+        cropped = _voxelise_surface(surface, settings.resolution_mm)
+        touches = np.zeros(6, dtype=bool)
+    else:
+        cropped, touches = _prepare_mask(lumen, choices)
+        surface = extract_surface(cropped)
+        if settings.smooth_iterations > 0:
+            # The true surface lies within half a voxel of the staircase along each axis: on an anisotropic grid
+            # the smoothing may move it up to half the coarsest spacing (half the finest leaves the slices' steps).
+            surface, _ = smooth_surface(surface, iterations=settings.smooth_iterations,
+                                        max_deviation_mm=0.5 * max(cropped.geometry.spacing),
+                                        sampling_grid=cropped.geometry)
     inside_mm = edt.edt(cropped.array, anisotropy=tuple(reversed(cropped.geometry.spacing)),
                         parallel=EDT_THREADS)
     largest_radius = float(inside_mm.max())
     _check_wall(settings, largest_radius)
     centreline = lumen_centreline(cropped, inside_mm)
-    surface = extract_surface(cropped)
-    if settings.smooth_iterations > 0:
-        # The true surface lies within half a voxel of the staircase along each axis: on an anisotropic grid the
-        # smoothing may move it up to half the coarsest spacing (half the finest leaves the slices' steps).
-        surface, _ = smooth_surface(surface, iterations=settings.smooth_iterations,
-                                    max_deviation_mm=0.5 * max(cropped.geometry.spacing),
-                                    sampling_grid=cropped.geometry)
     closed: list[tuple[NDArray[np.float64], str]] = []
     openings = _auto_openings(settings, cropped, touches, centreline, surface, choices, closed)
     openings += _user_cuts(settings, cropped, inside_mm, centreline, surface)
@@ -253,6 +253,57 @@ def design_hollow(lumen: Mask, settings: HollowSettings) -> Part:
 # --------------------------------------------------------------------------------------------------------------
 # checks and preparation
 # --------------------------------------------------------------------------------------------------------------
+
+
+def _prepare_mask(lumen: Mask, choices: list[str]) -> tuple[Mask, NDArray[np.bool_]]:
+    """The lumen checked, as one body without enclosed holes, cropped; which crop faces are the scan's border."""
+    _check_lumen(lumen)
+    lumen, note = _largest_body(lumen)
+    if note:
+        choices.append(note)
+    filled = ndimage.binary_fill_holes(lumen.array)
+    holes = int(np.count_nonzero(filled)) - lumen.voxel_count
+    if holes:
+        lumen = lumen.replace(filled)
+        choices.append(f"{holes} voxels enclosed in the lumen but not part of it filled (they would float inside)")
+    return _crop(lumen)
+
+
+def _closed_lumen_surface(mesh: Mesh, choices: list[str]) -> Mesh:
+    """A closed, outward surface of one body: repaired as ``convert`` does, or refused with the reason."""
+    if mesh.is_empty:
+        raise InputError("MESH: the lumen surface has no triangles; give a closed STL/OBJ/PLY of the lumen")
+    quality = assess_mesh(mesh)
+    if not quality.is_printable:
+        try:
+            repaired = make_printable(mesh)
+        except MeshError:
+            repaired = None
+        if repaired is None or not repaired.quality.watertight:
+            raise InputError(
+                f"MESH: the lumen surface is not closed ({quality.describe()}): a wall needs an inside and an "
+                "outside; close its holes first (e.g. convert the mask it came from, or cap its open ends)"
+            )
+        mesh = repaired.mesh
+        quality = repaired.quality
+        choices.append("lumen surface repaired: " + "; ".join(repaired.actions))
+    if quality.shells > 1:
+        bodies = split_bodies(mesh)
+        largest = max(bodies, key=lambda body: abs(body.volume_mm3()))
+        choices.append(f"the lumen surface has {quality.shells} bodies: the largest is hollowed")
+        mesh = largest
+    return mesh
+
+
+def _voxelise_surface(surface: Mesh, spacing_mm: float) -> Mask:
+    """The surface's inside on an axis-aligned grid (for its centreline and the checks of --cut points)."""
+    low, high = surface.bounds_mm()
+    grid = working_grid(low, high, spacing_mm, margin_mm=2 * spacing_mm)
+    inside = voxelise(surface, grid)
+    if not inside.any():
+        raise DesignError(f"the lumen surface encloses no point of a {spacing_mm:g} mm grid: it is thinner than "
+                          "that; use a finer --resolution")
+    return Mask(inside, grid.geometry, surface.name)
 
 
 def _check_lumen(lumen: Mask) -> None:
@@ -325,13 +376,13 @@ def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bo
     """Openings where the segmentation stops; ``closed`` collects the rounded ends left closed (point, note)."""
     if settings.open_ends != "auto":
         return []
-    normals, areas = vertex_normals(surface)
+    patches = SurfacePatches.of(surface)
     margin = max(lumen.geometry.spacing)
-    on_border = _border_vertices(surface, lumen, touches)
+    on_border = _border_triangles(surface, lumen, touches)
     openings = []
     for end in centreline.end_points:
-        face = find_end_face(centreline, int(end), surface, normals, areas, margin_mm=margin, border=on_border)
-        at_border = _face_at_border(face, surface.vertices[on_border])
+        face = find_end_face(centreline, int(end), patches, margin_mm=margin, border=on_border)
+        at_border = _face_at_border(face, patches.centres[on_border])
         where = _fmt(face.point_lps)
         if face.flat or at_border:
             kind = "scan border" if at_border else "cut face"
@@ -347,10 +398,10 @@ def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bo
     return openings
 
 
-def _border_vertices(surface: Mesh, lumen: Mask, touches: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Which surface vertices lie on the caps the border of the scan put on the lumen."""
+def _border_triangles(surface: Mesh, lumen: Mask, touches: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Which surface triangles lie on the caps the border of the scan put on the lumen."""
     if not touches.any():
-        return np.zeros(surface.vertex_count, dtype=bool)
+        return np.zeros(surface.face_count, dtype=bool)
     ijk = lumen.geometry.lps_to_index(surface.vertices)
     zyx = ijk[:, ::-1]
     shape = np.asarray(lumen.array.shape)
@@ -361,7 +412,7 @@ def _border_vertices(surface: Mesh, lumen: Mask, touches: NDArray[np.bool_]) -> 
         axis, last = divmod(face, 2)
         edge = shape[axis] - 1 + 0.5 if last else -0.5
         on |= np.abs(zyx[:, axis] - edge) < 0.3
-    return on
+    return np.all(on[surface.faces], axis=1)
 
 
 def _face_at_border(face: EndFace, border_points: NDArray[np.float64]) -> bool:
@@ -378,7 +429,7 @@ def _user_cuts(settings: HollowSettings, lumen: Mask, inside_mm: NDArray[np.floa
                centreline: Centreline, surface: Mesh) -> list[_Opening]:
     if not settings.cuts_lps:
         return []
-    normals, areas = vertex_normals(surface)
+    patches = SurfacePatches.of(surface)
     outside_mm = edt.edt(~lumen.array, anisotropy=tuple(reversed(lumen.geometry.spacing)), parallel=EDT_THREADS)
     tolerance = CUT_TOLERANCE_VOXELS * max(lumen.geometry.spacing)
     openings = []
@@ -398,7 +449,7 @@ def _user_cuts(settings: HollowSettings, lumen: Mask, inside_mm: NDArray[np.floa
         s = centreline.nearest(p)
         radius = max(float(centreline.radius_mm[s]), 1e-3)
         guess = centreline.direction_at(s, max(2.0 * radius, 4.0 * max(lumen.geometry.spacing)))
-        axis = surface_axis(surface, normals, areas, p, guess, 2 * radius)
+        axis = surface_axis(patches, p, guess, 2 * radius)
         openings.append(_Opening("cut", p, axis, given=p))
     return openings
 

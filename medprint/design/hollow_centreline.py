@@ -121,23 +121,24 @@ class EndFace:
     coherence: float
 
 
-def vertex_normals(mesh: Mesh) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Unit area-weighted vertex normals and each vertex's share of the area (a third of its triangles')."""
-    tri = mesh.vertices[mesh.faces]
-    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(mesh.vertices)
-    areas = np.zeros(mesh.vertex_count)
-    face_area = np.linalg.norm(cross, axis=1) / 2.0
-    for corner in range(3):
-        np.add.at(normals, mesh.faces[:, corner], cross)
-        np.add.at(areas, mesh.faces[:, corner], face_area / 3.0)
-    length = np.linalg.norm(normals, axis=1)
-    normals /= np.where(length > 0, length, 1.0)[:, None]
-    return normals, areas
+@dataclass(frozen=True)
+class SurfacePatches:
+    """A surface as its triangles' centres, unit normals and areas (any tessellation, CAD or marching cubes)."""
+
+    centres: NDArray[np.float64]
+    normals: NDArray[np.float64]
+    areas: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, mesh: Mesh) -> SurfacePatches:
+        tri = mesh.vertices[mesh.faces]
+        cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        double_area = np.linalg.norm(cross, axis=1)
+        normals = cross / np.where(double_area > 0, double_area, 1.0)[:, None]
+        return cls(tri.mean(axis=1), normals, double_area / 2.0)
 
 
-def surface_axis(surface: Mesh, normals: NDArray[np.float64], areas: NDArray[np.float64],
-                 centre: NDArray[np.float64], guess: NDArray[np.float64], ball_mm: float,
+def surface_axis(patches: SurfacePatches, centre: NDArray[np.float64], guess: NDArray[np.float64], ball_mm: float,
                  behind: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None) -> NDArray[np.float64]:
     """The vessel's direction near ``centre``, from the lumen surface's normals (which are square to it).
 
@@ -147,9 +148,10 @@ def surface_axis(surface: Mesh, normals: NDArray[np.float64], areas: NDArray[np.
     ``guess``; ``guess`` itself when too few normals are near.  ``behind``: (point, normal) of a plane; only
     the surface behind it is used (not the end cap beyond an end's plane).
     """
-    near = np.linalg.norm(surface.vertices - centre, axis=1) < ball_mm
+    normals, areas = patches.normals, patches.areas
+    near = np.linalg.norm(patches.centres - centre, axis=1) < ball_mm
     if behind is not None:
-        near &= (surface.vertices - behind[0]) @ behind[1] < 0
+        near &= (patches.centres - behind[0]) @ behind[1] < 0
     axis = np.asarray(guess, dtype=float) / np.linalg.norm(guess)
     for _ in range(4):
         use = near & (np.abs(normals @ axis) < np.cos(np.radians(50.0)))
@@ -163,8 +165,7 @@ def surface_axis(surface: Mesh, normals: NDArray[np.float64], areas: NDArray[np.
     return axis
 
 
-def find_end_face(centreline: Centreline, end: int, surface: Mesh, normals: NDArray[np.float64],
-                  areas: NDArray[np.float64], *, margin_mm: float,
+def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, margin_mm: float,
                   border: NDArray[np.bool_] | None = None) -> EndFace:
     """The end face beyond skeleton end point ``end`` on the lumen ``surface`` and the plane to open it at.
 
@@ -177,28 +178,28 @@ def find_end_face(centreline: Centreline, end: int, surface: Mesh, normals: NDAr
     e = centreline.points_lps[end]
     radius = max(float(centreline.radius_mm[end]), 1e-3)
     outward = centreline.outward_at_end(end, max(3.0 * radius, 4.0 * margin_mm))
-    face = _cap(e, outward, radius, surface, normals, areas, border)
+    face = _cap(e, outward, radius, patches, border)
     for _ in range(2):
         at = face[2] - margin_mm if face[3] else 0.0
         plane = e + at * outward
         cut = (plane - 0.5 * margin_mm * outward, outward)
         # balls of 2 r reach 1.7 r along the vessel from centres on its axis: the nearer one ends at the plane
-        near = surface_axis(surface, normals, areas, plane - 1.8 * radius * outward, outward, 2 * radius, cut)
-        far = surface_axis(surface, normals, areas, plane - 3.6 * radius * outward, outward, 2 * radius, cut)
+        near = surface_axis(patches, plane - 1.8 * radius * outward, outward, 2 * radius, cut)
+        far = surface_axis(patches, plane - 3.6 * radius * outward, outward, 2 * radius, cut)
         extrapolated = 2 * near - far
         outward = extrapolated / np.linalg.norm(extrapolated)
-        face = _cap(e, outward, radius, surface, normals, areas, border)
+        face = _cap(e, outward, radius, patches, border)
     area, coherence, front, flat = face
     at = front - margin_mm if flat else 0.0
     return EndFace(point_lps=e + at * outward, outward=outward, radius_mm=radius, flat=bool(flat), area_mm2=area,
                    coherence=coherence)
 
 
-def _cap(e: NDArray[np.float64], outward: NDArray[np.float64], radius: float, surface: Mesh,
-         normals: NDArray[np.float64], areas: NDArray[np.float64],
+def _cap(e: NDArray[np.float64], outward: NDArray[np.float64], radius: float, patches: SurfacePatches,
          border: NDArray[np.bool_] | None) -> tuple[float, float, float, bool]:
     """Area, normal coherence and nearest position (along ``outward`` from ``e``) of the end cap; is it flat."""
-    rel = surface.vertices - e
+    normals, areas = patches.normals, patches.areas
+    rel = patches.centres - e
     t = rel @ outward
     radial = np.linalg.norm(rel - np.outer(t, outward), axis=1)
     near = (t > -2 * radius) & (t < 2.5 * radius) & (radial < 1.6 * radius)

@@ -173,8 +173,12 @@ def test_a_cut_goes_square_to_the_centreline_and_drops_the_smaller_side(tube: Be
     assert quality.shells == 1
     phi = tube.angle(part.mesh.vertices)
     assert abs(phi.max() - at) * tube.major_mm <= 0.3
-    face = (at - phi) * tube.major_mm < 0.3
-    assert np.ptp(phi[face]) * tube.major_mm <= 0.3
+    normals = igl.per_vertex_normals(part.mesh.vertices, part.mesh.faces)
+    along = np.abs(normals @ np.array([-np.sin(at), np.cos(at), 0.0])) > 0.95
+    face = along & ((at - phi) * tube.major_mm < 2.0)
+    assert np.count_nonzero(face) > 50
+    # square to the centreline within 3 degrees across the whole end face
+    assert np.ptp(phi[face]) * tube.major_mm <= 2 * (tube.minor_mm + WALL) * np.tan(np.radians(3))
     assert phi.min() < -np.radians(60)  # the long side, down to the other end, stays
     kinds = sorted(o["kind"] for o in part.measurements["openings"])
     assert kinds == ["cut", "scan border", "scan border"]
@@ -233,3 +237,55 @@ def test_empty_or_everywhere_masks_are_refused(tube: BentTube) -> None:
 def test_a_cut_off_the_vessel_is_refused(tube: BentTube) -> None:
     with pytest.raises(DesignError, match="off the vessel"):
         design_hollow(tube.mask, HollowSettings(cuts_lps=((tube.major_mm, 0.0, 4.0 + tube.minor_mm),)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# a closed lumen surface (a valve root or vessel STL) instead of a mask
+# --------------------------------------------------------------------------------------------------------------
+
+def _oblique_cylinder(radius: float = 6.0, length: float = 40.0):
+    """A closed, flat-ended cylinder mesh (CAD tessellation) on an oblique axis; its axis and centre."""
+    from medprint.mesh.model import Mesh
+
+    solid = trimesh.creation.cylinder(radius=radius, height=length, sections=96)
+    turn = trimesh.transformations.rotation_matrix(0.5, [1.0, 1.0, 0.0])
+    solid.apply_transform(turn)
+    solid.apply_translation([10.0, -20.0, 30.0])
+    axis = turn[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    return Mesh(np.asarray(solid.vertices, float), np.asarray(solid.faces, np.int64), "root"), axis
+
+
+def test_a_closed_surface_is_hollowed_and_its_flat_ends_opened() -> None:
+    surface, axis = _oblique_cylinder()
+    part, quality = finish_part(design_hollow(surface, HollowSettings(wall_mm=WALL)))
+    assert quality.is_printable and quality.shells == 1
+    mesh = part.mesh
+    assert mesh.vertex_count - mesh.face_count * 3 // 2 + mesh.face_count == 0  # a pipe: both ends open
+    centre = np.array([10.0, -20.0, 30.0])
+    rel = mesh.vertices - centre
+    along = rel @ axis
+    radial = np.linalg.norm(rel - np.outer(along, axis), axis=1)
+    side = np.abs(along) < along.max() - 1.0
+    inner, outer = side & (radial < 6.0 + WALL / 2), side & (radial >= 6.0 + WALL / 2)
+    assert np.all(np.abs(radial[inner] - 6.0) <= 0.05)
+    assert np.all(np.abs(radial[outer] - 6.0 - WALL) <= 0.1)
+    openings = part.measurements["openings"]
+    assert [o["kind"] for o in openings] == ["cut face", "cut face"]
+    for opening in openings:
+        assert abs(abs(float(np.dot(opening["outward"], axis))) - 1.0) <= 1 - np.cos(np.radians(2))
+        assert abs(opening["inner_diameter_mm"] - 12.0) <= 0.2
+    # the ends are cut where the surface's flat faces were, within a margin of the working grid
+    assert along.max() >= 20.0 - 1.5 and along.min() <= -20.0 + 1.5
+
+
+def test_an_open_surface_is_refused_or_repaired_and_said() -> None:
+    from medprint.mesh.model import Mesh
+
+    # a flat sheet (a surface scan's patch) encloses nothing: no repair can give it an inside
+    sheet = Mesh(np.array([[0.0, 0, 0], [20, 0, 0], [20, 20, 0], [0, 20, 0]]), np.array([[0, 1, 2], [0, 2, 3]]), "sheet")
+    with pytest.raises(InputError, match="not closed"):
+        design_hollow(sheet, HollowSettings())
+    surface, _ = _oblique_cylinder()
+    holed = Mesh(surface.vertices, surface.faces[:-1], "holed")  # one triangle missing from an end cap
+    part = design_hollow(holed, HollowSettings(wall_mm=WALL))
+    assert any("repaired" in choice for choice in part.choices)

@@ -57,3 +57,27 @@ def test_hollow_cli_refuses_empty_or_everywhere_masks(tmp_path: Path, fill: int,
     out.mkdir()
     outcome = run_cli("design", "hollow", mask, "-o", out / "out.stl")
     assert_refused(outcome, mentions=mentions, out_dir=out)
+
+
+def test_hollow_cli_takes_a_closed_surface_and_refuses_an_open_one(tmp_path: Path) -> None:
+    import trimesh
+
+    from medprint.io import write_mesh
+    from medprint.mesh.model import Mesh
+
+    source = tmp_path / "in"
+    source.mkdir()
+    solid = trimesh.creation.cylinder(radius=6.0, height=30.0, sections=64)
+    write_mesh(Mesh(np.asarray(solid.vertices, float), np.asarray(solid.faces, np.int64), "root"), source / "root.stl")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_succeeded(run_cli("design", "hollow", source / "root.stl", "-o", out / "root_hollow.stl"))
+    report = json.loads((out / "root_hollow.report.json").read_text())
+    assert [o["kind"] for o in report["design"]["measurements"]["openings"]] == ["cut face", "cut face"]
+    sheet = Mesh(np.array([[0.0, 0, 0], [20, 0, 0], [20, 20, 0], [0, 20, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+                 "sheet")
+    write_mesh(sheet, source / "sheet.stl")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outcome = run_cli("design", "hollow", source / "sheet.stl", "-o", empty / "x.stl")
+    assert_refused(outcome, mentions=["not closed"], out_dir=empty)
