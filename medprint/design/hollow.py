@@ -466,6 +466,20 @@ def _plane_values(grid: Grid, point: NDArray[np.float64], normal: NDArray[np.flo
     return values.astype(np.float32)
 
 
+def _dilated(mask: NDArray[np.bool_], voxels: int) -> NDArray[np.bool_]:
+    """``mask`` grown by ``voxels`` face steps (scipy's default cross), computed in its bounding box only."""
+    out = np.zeros_like(mask)
+    spans = []
+    for axis in range(3):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        if len(present) == 0:
+            return out
+        spans.append(slice(max(int(present[0]) - voxels, 0), min(int(present[-1]) + voxels + 1, mask.shape[axis])))
+    box = tuple(spans)
+    out[box] = ndimage.binary_dilation(mask[box], iterations=voxels)
+    return out
+
+
 def _open(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
           openings: list[_Opening]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Remove what lies beyond each opening's plane on the vessel's far side; the mask of the solid kept."""
@@ -498,7 +512,7 @@ def _open(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
     result = values.copy()
     removed = np.zeros(solid.shape, dtype=bool)
     for opening, section, s in zip(openings, section_of, signed):
-        around = ndimage.binary_dilation(section, iterations=1)
+        around = _dilated(section, 1)
         ahead = set(np.unique(pieces[around & (s > 0)])) - {0}
         behind = set(np.unique(pieces[around & (s < 0)])) - {0}
         if main in ahead and main in behind:
@@ -513,14 +527,14 @@ def _open(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
         if main not in behind:
             opening.facts["note"] = "in a part already removed by another opening"
         gone = np.isin(pieces, sorted(ahead)) | section
-        gone = ndimage.binary_dilation(gone, iterations=2)
+        gone = _dilated(gone, 2)
         removed |= gone
         result[gone] = np.maximum(result[gone], s[gone])
         opening.facts["removed_mm3"] = round(float(np.count_nonzero(gone & solid & (s > 0))) * h**3, 1)
     # Pieces reached from no opening's kept side (beyond two openings) go whole.
     stray = (pieces > 0) & (pieces != main) & ~removed
     if stray.any():
-        stray = ndimage.binary_dilation(stray, iterations=2) & ~ndimage.binary_dilation(pieces == main, iterations=2)
+        stray = _dilated(stray, 2) & ~_dilated(pieces == main, 2)
         result[stray] = np.maximum(result[stray], np.float32(h))
     kept = (pieces == main) | (sections & ~removed)
     return result, kept
