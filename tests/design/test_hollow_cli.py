@@ -81,3 +81,24 @@ def test_hollow_cli_takes_a_closed_surface_and_refuses_an_open_one(tmp_path: Pat
     empty.mkdir()
     outcome = run_cli("design", "hollow", source / "sheet.stl", "-o", empty / "x.stl")
     assert_refused(outcome, mentions=["not closed"], out_dir=empty)
+
+
+def test_hollow_cli_lumen_from_a_threshold_or_a_label_map(tmp_path: Path) -> None:
+    tube = bent_tube()
+    source = tmp_path / "in"
+    source.mkdir()
+    scan = _write_mask(source / "scan.nii.gz", tube.mask.array)  # 1 in the lumen, 0 around
+    labels = np.where(tube.mask.array, 3, 0).astype(np.uint8)
+    labels[0, 0, 0] = 5  # another label elsewhere
+    label_map = _write_mask(source / "labels.nii.gz", labels)
+    for extra in (["--threshold", "0.5:2"], ["--labels", label_map, "--label", "3"]):
+        out = tmp_path / f"out{len(extra)}"
+        out.mkdir()
+        outcome = run_cli("design", "hollow", scan, "-o", out / "tube.stl", *extra)
+        assert_succeeded(outcome)
+        report = json.loads((out / "tube.report.json").read_text())
+        assert len(report["design"]["measurements"]["openings"]) == 2
+    out = tmp_path / "both"
+    out.mkdir()
+    outcome = run_cli("design", "hollow", label_map, "-o", out / "tube.stl")
+    assert_refused(outcome, mentions=["--label", "2 labels"], out_dir=out)
