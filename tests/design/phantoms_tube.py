@@ -40,17 +40,25 @@ class BentTube:
 
 
 def bent_tube(*, major_mm: float = 22.0, minor_mm: float = 4.5, x_min_mm: float = 6.0,
-              spacing: tuple[float, float, float] = (0.7, 0.8, 1.1), margin_mm: float = 3.0) -> BentTube:
-    """Voxelise the half torus on a grid of ``spacing`` (x, y, z) starting at ``x = x_min_mm``."""
+              spacing: tuple[float, float, float] = (0.7, 0.8, 1.1), margin_mm: float = 3.0,
+              mirrored: bool = False) -> BentTube:
+    """Voxelise the half torus on a grid of ``spacing`` (x, y, z) starting at ``x = x_min_mm``.
+
+    ``mirrored``: the grid's i axis runs towards -x and its k axis towards -z (a left-handed, flipped grid, as
+    some scanners write), over the same box.
+    """
     reach = major_mm + minor_mm + margin_mm
-    origin = (x_min_mm, -reach, -(minor_mm + margin_mm))
     counts = (int(np.ceil((reach - x_min_mm) / spacing[0])) + 1, int(np.ceil(2 * reach / spacing[1])) + 1,
               int(np.ceil(2 * (minor_mm + margin_mm) / spacing[2])) + 1)
-    x = origin[0] + spacing[0] * np.arange(counts[0])
-    y = origin[1] + spacing[1] * np.arange(counts[1])
-    z = origin[2] + spacing[2] * np.arange(counts[2])
-    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
-    ring = np.hypot(xx, yy) - major_mm
-    inside = np.hypot(ring, zz) <= minor_mm
-    geometry = Geometry(spacing=spacing, origin=origin)
+    if mirrored:
+        origin = (x_min_mm + spacing[0] * (counts[0] - 1), -reach, (minor_mm + margin_mm))
+        direction = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+    else:
+        origin = (x_min_mm, -reach, -(minor_mm + margin_mm))
+        direction = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    geometry = Geometry(spacing=spacing, origin=origin, direction=direction)
+    k, j, i = np.meshgrid(*(np.arange(n, dtype=float) for n in reversed(counts)), indexing="ij")
+    lps = geometry.index_to_lps(np.stack([i, j, k], axis=-1))
+    ring = np.hypot(lps[..., 0], lps[..., 1]) - major_mm
+    inside = np.hypot(ring, lps[..., 2]) <= minor_mm
     return BentTube(Mask(inside, geometry, "tube"), major_mm, minor_mm, x_min_mm)

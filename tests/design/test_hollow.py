@@ -297,3 +297,19 @@ def test_a_cut_that_does_not_cut_an_end_off_is_refused() -> None:
     assert not ring.mask.array[:, :, 0].any()
     with pytest.raises(DesignError, match="does not cut an end off"):
         design_hollow(ring.mask, HollowSettings(cuts_lps=((ring.major_mm, 0.0, 0.0),)))
+
+
+def test_a_mirrored_grid_gives_the_same_model_in_place() -> None:
+    # a left-handed grid (i towards -x, k towards -z): the same tube, the same wall, in the same place
+    tube = bent_tube(mirrored=True)
+    part, quality = finish_part(design_hollow(tube.mask, HollowSettings(wall_mm=WALL)))
+    assert quality.is_printable and quality.shells == 1
+    mesh = part.mesh
+    analytic = tube.lumen_distance(mesh.vertices)
+    middle = _away_from_ends(tube, mesh)
+    inner = (analytic < WALL / 2) & middle
+    outer = (analytic >= WALL / 2) & middle
+    assert abs(float(np.median(analytic[inner]))) <= 0.1
+    assert abs(float(np.median(analytic[outer])) - WALL) <= 0.1
+    assert mesh.vertex_count - mesh.face_count * 3 // 2 + mesh.face_count == 0
+    assert mesh.volume_mm3() > 0  # outward-facing
