@@ -606,12 +606,15 @@ def _drill_drains(values: NDArray[np.float32], grid: Grid, up: NDArray[np.float6
                   wall_mm: float) -> tuple[NDArray[np.float32], list[dict[str, Any]]]:
     """Holes at the lowest point of each pocket of air that would hold resin with ``up`` pointing up."""
     h = grid.spacing_mm
-    step = max(1, int(round(1.0 / h)))  # the pockets are found on a ~1 mm grid
-    coarse = values[::step, ::step, ::step]
-    air = coarse >= 0
+    step = max(1, int(round(1.0 / h)))  # the pockets are found on a ~1 mm grid of blocks
+    material = values < 0
+    padded = np.pad(material, [(0, (-n) % step) for n in material.shape])
+    nz, ny, nx = (n // step for n in padded.shape)
+    # a block with any material in it is a dam: a wall thinner than a block can never leak between samples
+    air = ~padded.reshape(nz, step, ny, step, nx, step).any(axis=(1, 3, 5))
     x, y, z = grid.axes_lps()
-    height = ((z[::step] * up[2])[:, None, None] + (y[::step] * up[1])[None, :, None]
-              + (x[::step] * up[0])[None, None, :]).astype(np.float64)
+    height = ((z[::step][:nz] * up[2])[:, None, None] + (y[::step][:ny] * up[1])[None, :, None]
+              + (x[::step][:nx] * up[0])[None, None, :]).astype(np.float64)
     top = float(height.max()) + 1.0
     level = np.where(air, height, top + 1.0)  # the part's material is a dam resin cannot pass
     marker = np.full(level.shape, top + 1.0)
@@ -620,7 +623,7 @@ def _drill_drains(values: NDArray[np.float32], grid: Grid, up: NDArray[np.float6
     border[:, [0, -1]] = True
     border[:, :, [0, -1]] = True
     marker[border] = level[border]
-    filled = reconstruction(marker, level, method="erosion")
+    filled = reconstruction(marker, level, method="erosion", footprint=ndimage.generate_binary_structure(3, 1))
     pocket = air & (filled > height + step * h)
     labels, count = cc3d.connected_components(pocket, connectivity=6, return_N=True)
     drains: list[dict[str, Any]] = []
@@ -634,10 +637,7 @@ def _drill_drains(values: NDArray[np.float32], grid: Grid, up: NDArray[np.float6
     for index in order[:MAX_DRAINS]:
         if sizes[index] * (step * h) ** 3 < smallest:
             continue
-        member = labels == index + 1
-        candidates = np.argwhere(member)
-        low = candidates[np.argmin(height[member])] * step
-        q = np.array([x[low[2]], y[low[1]], z[low[0]]])
+        q = _lowest_point(labels == index + 1, step, values, grid, up)
         depth = _material_below(result, grid, q, up, 4 * wall_mm + 4 * h)
         if depth is None:
             continue
@@ -649,6 +649,28 @@ def _drill_drains(values: NDArray[np.float32], grid: Grid, up: NDArray[np.float6
         log.warning("%d resin pockets; drains made at the %d largest: check the print orientation (--up)",
                     len(order), MAX_DRAINS)
     return result, drains
+
+
+def _lowest_point(member: NDArray[np.bool_], step: int, values: NDArray[np.float32], grid: Grid,
+                  up: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The lowest grid point of air in a pocket (found in blocks of ``step``), at the working grid's resolution."""
+    spans = []
+    for axis in range(3):
+        present = np.flatnonzero(member.any(axis=tuple(a for a in range(3) if a != axis)))
+        spans.append((max(int(present[0]) - 1, 0), min(int(present[-1]) + 2, member.shape[axis])))
+    block = member[tuple(slice(a, b) for a, b in spans)]
+    block = ndimage.binary_dilation(block, iterations=1)  # the air between the blocks and the wall
+    fine = block.repeat(step, axis=0).repeat(step, axis=1).repeat(step, axis=2)
+    lo = [a * step for a, _ in spans]
+    hi = [min(lo[k] + fine.shape[k], values.shape[k]) for k in range(3)]
+    fine = fine[: hi[0] - lo[0], : hi[1] - lo[1], : hi[2] - lo[2]]
+    air = fine & (values[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] >= 0)
+    x, y, z = grid.axes_lps()
+    height = ((z[lo[0]:hi[0]] * up[2])[:, None, None] + (y[lo[1]:hi[1]] * up[1])[None, :, None]
+              + (x[lo[2]:hi[2]] * up[0])[None, None, :])
+    height = np.where(air, height, np.inf)
+    k, j, i = np.unravel_index(int(np.argmin(height)), height.shape)
+    return np.array([x[lo[2] + i], y[lo[1] + j], z[lo[0] + k]])
 
 
 def _material_below(values: NDArray[np.float32], grid: Grid, q: NDArray[np.float64], up: NDArray[np.float64],

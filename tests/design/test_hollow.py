@@ -19,9 +19,10 @@ from design.phantoms_tube import BentTube, bent_tube
 WALL = 1.5
 
 
-@pytest.fixture(scope="module")
-def tube() -> BentTube:
-    return bent_tube()
+@pytest.fixture(scope="module", params=[0.0, 25.0], ids=["axis-aligned", "oblique"])
+def tube(request) -> BentTube:
+    """The bent tube on an axis-aligned anisotropic grid, and turned with its grid 25 degrees (oblique)."""
+    return bent_tube(tilt_deg=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _faces_of(mesh, keep, tube: BentTube | None = None):
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normal /= np.linalg.norm(normal, axis=1)[:, None]
     phi = tube.angle(tri.mean(axis=1))
-    tangent = np.column_stack([-np.sin(phi), np.cos(phi), np.zeros_like(phi)])
+    tangent = np.column_stack([-np.sin(phi), np.cos(phi), np.zeros_like(phi)]) @ tube.rotation.T
     return faces[np.abs(np.einsum("ij,ij->i", normal, tangent)) < 0.7]
 
 
@@ -127,8 +128,8 @@ def test_both_ends_are_open_and_square_to_the_centreline(tube: BentTube, hollow)
     for end_phi in (phi.min(), phi.max()):
         # the section just inside each end is a ring: an outer loop around an inner one (the open lumen)
         inward = end_phi - np.sign(end_phi) * 2.0 / tube.major_mm
-        centre = tube.major_mm * np.array([np.cos(inward), np.sin(inward), 0.0])
-        tangent = np.array([-np.sin(inward), np.cos(inward), 0.0])
+        centre = tube.point(inward)
+        tangent = tube.tangent(inward)
         loops = _section_loops(tm, centre, tangent)
         assert len(loops) == 2  # a ring: the wall around the open lumen
         radii = sorted(float(np.mean(np.linalg.norm(loop - centre, axis=1))) for loop in loops)
@@ -136,14 +137,14 @@ def test_both_ends_are_open_and_square_to_the_centreline(tube: BentTube, hollow)
         assert abs(radii[1] - tube.minor_mm - WALL) <= 0.3
         # the end face is square to the centreline: all its points at one angle around the torus axis
         normals = igl.per_vertex_normals(mesh.vertices, mesh.faces)
-        along = np.abs(np.einsum("ij,j->i", normals, [-np.sin(end_phi), np.cos(end_phi), 0.0])) > 0.95
+        along = np.abs(np.einsum("ij,j->i", normals, tube.tangent(end_phi))) > 0.95
         face = along & (np.abs(phi - end_phi) * tube.major_mm < 3.0)
         assert np.count_nonzero(face) > 50
         assert np.ptp(phi[face]) * tube.major_mm <= 2 * (tube.minor_mm + WALL) * np.tan(np.radians(6))
         # opened where the tube leaves the grid, not far inside it
         assert (tube.border_angle() - abs(end_phi)) * tube.major_mm <= (tube.minor_mm + WALL) * 0.5 + 2.0
     # the lumen is outside the part's material all along
-    middle = np.array([[tube.major_mm, 0.0, 0.0]])
+    middle = tube.point(0.0)[None, :]
     assert igl.winding_number(mesh.vertices, mesh.faces, middle)[0] < 0.5
     openings = part.measurements["openings"]
     assert [o["kind"] for o in openings] == ["scan border", "scan border"]
@@ -168,13 +169,13 @@ def test_inside_wall_keeps_the_outer_surface(tube: BentTube) -> None:
 
 def test_a_cut_goes_square_to_the_centreline_and_drops_the_smaller_side(tube: BentTube) -> None:
     at = np.radians(35.0)
-    point = (tube.major_mm * np.cos(at), tube.major_mm * np.sin(at), 0.0)
+    point = tuple(tube.point(at))
     part, quality = finish_part(design_hollow(tube.mask, HollowSettings(wall_mm=WALL, cuts_lps=(point,))))
     assert quality.shells == 1
     phi = tube.angle(part.mesh.vertices)
     assert abs(phi.max() - at) * tube.major_mm <= 0.3
     normals = igl.per_vertex_normals(part.mesh.vertices, part.mesh.faces)
-    along = np.abs(normals @ np.array([-np.sin(at), np.cos(at), 0.0])) > 0.95
+    along = np.abs(normals @ tube.tangent(at)) > 0.95
     face = along & ((at - phi) * tube.major_mm < 2.0)
     assert np.count_nonzero(face) > 50
     # square to the centreline within 3 degrees across the whole end face
@@ -186,19 +187,22 @@ def test_a_cut_goes_square_to_the_centreline_and_drops_the_smaller_side(tube: Be
 
 def test_drains_at_the_bottom_of_a_u_that_holds_resin(tube: BentTube) -> None:
     # ends up (towards -x), the bend down: the U holds resin and drains at its lowest point
-    cup = finish_part(design_hollow(tube.mask, HollowSettings(wall_mm=WALL, drain_mm=2.5, up=(-1.0, 0.0, 0.0))))
+    up = tube.rotation @ np.array([-1.0, 0.0, 0.0])
+    cup = finish_part(design_hollow(tube.mask, HollowSettings(wall_mm=WALL, drain_mm=2.5, up=tuple(up))))
     drains = cup[0].measurements["drains"]
     assert len(drains) == 1
-    where = np.asarray(drains[0]["point_lps_mm"])
-    assert abs(where[1]) <= 1.5 and abs(where[2]) <= 1.5  # at the bottom of the bend
-    assert where[0] >= tube.major_mm + tube.minor_mm - 1.5
+    where = tube.local(np.asarray(drains[0]["point_lps_mm"]))[0]
+    # at the lowest point of the lumen (its height within half a grid step of the true lowest, x = R + r),
+    # at the bottom of the bend
+    assert abs(where[0] - (tube.major_mm + tube.minor_mm)) <= 0.5
+    assert abs(where[2]) <= 1.5 and abs(np.arctan2(where[1], where[0])) * tube.major_mm <= 3.0
     mesh = cup[0].mesh
-    # the hole goes through the wall below that point: a ray down from inside the lumen leaves the part
-    start = np.array([tube.major_mm, 0.0, 0.0])
-    assert not igl.ray_mesh_intersect(start, np.array([1.0, 0.0, 0.0]), mesh.vertices, mesh.faces)
+    # the hole goes through the wall there: a ray down from inside the lumen above it leaves the part
+    start = np.asarray(drains[0]["point_lps_mm"]) + 2.0 * up
+    assert not igl.ray_mesh_intersect(start, -up, mesh.vertices, mesh.faces)
     assert cup[1].shells == 1
     # ends down: resin runs out of them, no hole is made
-    hanging = design_hollow(tube.mask, HollowSettings(wall_mm=WALL, drain_mm=2.5, up=(1.0, 0.0, 0.0)))
+    hanging = design_hollow(tube.mask, HollowSettings(wall_mm=WALL, drain_mm=2.5, up=tuple(-up)))
     assert hanging.measurements["drains"] == []
 
 
@@ -236,7 +240,7 @@ def test_empty_or_everywhere_masks_are_refused(tube: BentTube) -> None:
 
 def test_a_cut_off_the_vessel_is_refused(tube: BentTube) -> None:
     with pytest.raises(DesignError, match="off the vessel"):
-        design_hollow(tube.mask, HollowSettings(cuts_lps=((tube.major_mm, 0.0, 4.0 + tube.minor_mm),)))
+        design_hollow(tube.mask, HollowSettings(cuts_lps=(tuple(tube.rotation @ [tube.major_mm, 0.0, 4.0 + tube.minor_mm]),)))
 
 
 # --------------------------------------------------------------------------------------------------------------
