@@ -190,7 +190,7 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     largest_radius = float(inside_mm.max())
     _check_wall(settings, largest_radius)
     centreline = lumen_centreline(cropped, inside_mm)
-    closed: list[tuple[NDArray[np.float64], str]] = []
+    closed: list[tuple[NDArray[np.float64], float, str]] = []
     openings = _auto_openings(settings, cropped, touches, centreline, surface, choices, closed)
     openings += _user_cuts(settings, cropped, inside_mm, centreline, surface)
     if not openings:
@@ -212,9 +212,11 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
         solid = d < 0
     values, kept = _open(values, solid, grid, openings)
     del solid
-    for point, note in closed:  # said only of ends no --cut took away
+    cut_points = [o.point for o in openings if o.kind == "cut"]
+    for point, reach, note in closed:  # said only of ends that no --cut near them took away
         index = np.round(grid.geometry.lps_to_index(point)[::-1]).astype(int)
-        if np.all((index >= 0) & (index < kept.shape)) and kept[tuple(index)]:
+        near_cut = any(float(np.linalg.norm(point - c)) <= reach for c in cut_points)
+        if not near_cut and np.all((index >= 0) & (index < kept.shape)) and kept[tuple(index)]:
             choices.append(note)
     drains: list[dict[str, Any]] = []
     if settings.drain_mm is not None:
@@ -372,8 +374,8 @@ def _check_wall(settings: HollowSettings, largest_radius_mm: float) -> None:
 
 def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bool_], centreline: Centreline,
                    surface: Mesh, choices: list[str],
-                   closed: list[tuple[NDArray[np.float64], str]]) -> list[_Opening]:
-    """Openings where the segmentation stops; ``closed`` collects the rounded ends left closed (point, note)."""
+                   closed: list[tuple[NDArray[np.float64], float, str]]) -> list[_Opening]:
+    """Openings where the segmentation stops; ``closed`` collects the rounded ends left closed (dome, reach, note)."""
     if settings.open_ends != "auto":
         return []
     patches = SurfacePatches.of(surface)
@@ -389,7 +391,9 @@ def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bo
             openings.append(_Opening(kind, face.point_lps, face.outward, facts={
                 "face_area_mm2": round(face.area_mm2, 1), "face_coherence": round(face.coherence, 3)}))
         else:
-            closed.append((face.point_lps, f"the lumen's end near {where} is rounded, not cut (no flat face as wide "
+            # said later unless a --cut near it (within two radii of the dome) takes the end away
+            closed.append((face.point_lps + face.radius_mm * face.outward, 2 * face.radius_mm,
+                           f"the lumen's end near {where} is rounded, not cut (no flat face as wide "
                            f"as the vessel: {face.area_mm2:.0f} mm2 facing along it, normals agreeing "
                            f"{face.coherence:.2f}): left closed; give --cut X,Y,Z to open it"))
     if touches.any() and not any(o.kind == "scan border" for o in openings):
