@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cc3d
@@ -29,7 +29,6 @@ import igl
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from skimage.morphology import reconstruction
 
 from ..errors import DesignError, InputError, MeshError, ParameterError
 from ..geometry import Geometry
@@ -40,9 +39,11 @@ from ..mesh.surface import extract_surface
 from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
-from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
+from .fields import DistanceField, field_surface, mesh_distance, working_grid
 from .fields import _voxelise as voxelise  # the foundation's scan conversion (asked to be made public)
-from .hollow_centreline import Centreline, EndFace, SurfacePatches, find_end_face, lumen_centreline, surface_axis
+from .hollow_centreline import lumen_centreline
+from .hollow_drains import drill_drains
+from .hollow_ends import Opening, auto_openings, describe_opening, open_ends, user_cuts
 from .part import Part
 
 log = logging.getLogger("medprint")
@@ -57,10 +58,6 @@ MAX_DRAIN_MM = 20.0
 #: Working grid spacings accepted, mm.
 MIN_RESOLUTION_MM = 0.1
 MAX_RESOLUTION_MM = 2.0
-#: Most drain holes made (more pockets than this is a sign of a wrong orientation).
-MAX_DRAINS = 20
-#: A --cut point may lie this far outside the lumen (a click on the wall), in voxels of the mask.
-CUT_TOLERANCE_VOXELS = 1.0
 #: Vertices of each face of the wall measured for the report.
 WALL_SAMPLES = 20000
 
@@ -135,17 +132,6 @@ class HollowSettings:
             raise ParameterError(f"--smooth: {self.smooth_iterations!r} must be 0..500")
 
 
-@dataclass
-class _Opening:
-    """One place the vessel is opened."""
-
-    kind: str                          # "scan border", "cut face", "cut"
-    point: NDArray[np.float64]
-    outward: NDArray[np.float64]       # from the part kept towards the part removed (fixed once split)
-    given: NDArray[np.float64] | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
 def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     """A hollow model of a vessel (or a valve's root) from its lumen mask or closed lumen surface.
 
@@ -191,8 +177,9 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     _check_wall(settings, largest_radius)
     centreline = lumen_centreline(cropped, inside_mm)
     closed: list[tuple[NDArray[np.float64], float, str]] = []
-    openings = _auto_openings(settings, cropped, touches, centreline, surface, choices, closed)
-    openings += _user_cuts(settings, cropped, inside_mm, centreline, surface)
+    openings = auto_openings(cropped, touches, centreline, surface, choices, closed) \
+        if settings.open_ends == "auto" else []
+    openings += user_cuts(settings.cuts_lps, cropped, centreline, surface)
     if not openings:
         choices.append("no end opened: the lumen ends nowhere at the scan's border or at a flat cut face, and no "
                        "--cut was given; the model is closed")
@@ -210,7 +197,7 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     else:
         values = np.maximum(d, -d - np.float32(wall))
         solid = d < 0
-    values, kept = _open(values, solid, grid, openings)
+    values, kept = open_ends(values, solid, grid, openings)
     del solid
     cut_points = [o.point for o in openings if o.kind == "cut"]
     for point, reach, note in closed:  # said only of ends that no --cut near them took away
@@ -224,14 +211,14 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
         if settings.up is None:
             choices.append("print orientation for the drains: superior (+z) up (give --up X,Y,Z for another)")
         up /= np.linalg.norm(up)
-        values, drains = _drill_drains(values, grid, up, settings.drain_mm, wall)
+        values, drains = drill_drains(values, grid, up, settings.drain_mm, wall)
     values, note = _drop_fragments(values, h)
     if note:
         choices.append(note)
     field_ = DistanceField(values, grid.geometry)
     mesh = field_surface(field_, "hollow")
     wall_measured, lumen_moved = _measure_wall(mesh, surface, distance, settings, openings)
-    openings_facts = [_describe_opening(o, distance, 1.5 * largest_radius + 2 * h) for o in openings]
+    openings_facts = [describe_opening(o, distance, 1.5 * largest_radius + 2 * h) for o in openings]
     measurements = {
         "wall_requested_mm": wall,
         "side": settings.side,
@@ -368,180 +355,8 @@ def _check_wall(settings: HollowSettings, largest_radius_mm: float) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# where to open
+# the model's last touches
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _auto_openings(settings: HollowSettings, lumen: Mask, touches: NDArray[np.bool_], centreline: Centreline,
-                   surface: Mesh, choices: list[str],
-                   closed: list[tuple[NDArray[np.float64], float, str]]) -> list[_Opening]:
-    """Openings where the segmentation stops; ``closed`` collects the rounded ends left closed (dome, reach, note)."""
-    if settings.open_ends != "auto":
-        return []
-    patches = SurfacePatches.of(surface)
-    margin = max(lumen.geometry.spacing)
-    on_border = _border_triangles(surface, lumen, touches)
-    openings = []
-    for end in centreline.end_points:
-        face = find_end_face(centreline, int(end), patches, margin_mm=margin, border=on_border)
-        at_border = _face_at_border(face, patches.centres[on_border])
-        where = _fmt(face.point_lps)
-        if face.flat or at_border:
-            kind = "scan border" if at_border else "cut face"
-            openings.append(_Opening(kind, face.point_lps, face.outward, facts={
-                "face_area_mm2": round(face.area_mm2, 1), "face_coherence": round(face.coherence, 3)}))
-        else:
-            # said later unless a --cut near it (within two radii of the dome) takes the end away
-            closed.append((face.point_lps + face.radius_mm * face.outward, 2 * face.radius_mm,
-                           f"the lumen's end near {where} is rounded, not cut (no flat face as wide "
-                           f"as the vessel: {face.area_mm2:.0f} mm2 facing along it, normals agreeing "
-                           f"{face.coherence:.2f}): left closed; give --cut X,Y,Z to open it"))
-    if touches.any() and not any(o.kind == "scan border" for o in openings):
-        choices.append("the lumen touches the scan's border without ending there: its wall is closed (flat) at "
-                       "the border")
-    return openings
-
-
-def _border_triangles(surface: Mesh, lumen: Mask, touches: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Which surface triangles lie on the caps the border of the scan put on the lumen."""
-    if not touches.any():
-        return np.zeros(surface.face_count, dtype=bool)
-    ijk = lumen.geometry.lps_to_index(surface.vertices)
-    zyx = ijk[:, ::-1]
-    shape = np.asarray(lumen.array.shape)
-    on = np.zeros(len(zyx), dtype=bool)
-    for face, touching in enumerate(touches):
-        if not touching:
-            continue
-        axis, last = divmod(face, 2)
-        edge = shape[axis] - 1 + 0.5 if last else -0.5
-        on |= np.abs(zyx[:, axis] - edge) < 0.3
-    return np.all(on[surface.faces], axis=1)
-
-
-def _face_at_border(face: EndFace, border_points: NDArray[np.float64]) -> bool:
-    if len(border_points) == 0:
-        return False
-    rel = border_points - face.point_lps
-    t = rel @ face.outward
-    radial = np.linalg.norm(rel - np.outer(t, face.outward), axis=1)
-    r = face.radius_mm
-    return bool(np.any((t > -r) & (t < 4 * r) & (radial < 2 * r)))
-
-
-def _user_cuts(settings: HollowSettings, lumen: Mask, inside_mm: NDArray[np.floating],
-               centreline: Centreline, surface: Mesh) -> list[_Opening]:
-    if not settings.cuts_lps:
-        return []
-    patches = SurfacePatches.of(surface)
-    outside_mm = edt.edt(~lumen.array, anisotropy=tuple(reversed(lumen.geometry.spacing)), parallel=EDT_THREADS)
-    tolerance = CUT_TOLERANCE_VOXELS * max(lumen.geometry.spacing)
-    openings = []
-    for point in settings.cuts_lps:
-        p = np.asarray(point, dtype=float)
-        ijk = lumen.geometry.lps_to_index(p)
-        zyx = np.round(ijk[::-1]).astype(int)
-        inside_grid = bool(np.all((zyx >= 0) & (zyx < lumen.array.shape)))
-        off = float(outside_mm[tuple(zyx)]) if inside_grid else math.inf
-        if off > tolerance:
-            nearest = centreline.points_lps[centreline.nearest(p)]
-            far = "outside the vessel's box" if not inside_grid else f"{off:.1f} mm outside the lumen"
-            raise DesignError(
-                f"--cut {_fmt(p)}: the point is off the vessel ({far}); give a point on the vessel, e.g. on its "
-                f"centreline near {_fmt(nearest)}"
-            )
-        s = centreline.nearest(p)
-        radius = max(float(centreline.radius_mm[s]), 1e-3)
-        guess = centreline.direction_at(s, max(2.0 * radius, 4.0 * max(lumen.geometry.spacing)))
-        axis = surface_axis(patches, p, guess, 2 * radius)
-        openings.append(_Opening("cut", p, axis, given=p))
-    return openings
-
-
-# --------------------------------------------------------------------------------------------------------------
-# opening: split the solid along each plane's section, keep the largest piece
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _plane_values(grid: Grid, point: NDArray[np.float64], normal: NDArray[np.float64]) -> NDArray[np.float32]:
-    x, y, z = grid.axes_lps()
-    values = ((z - point[2]) * normal[2])[:, None, None] + ((y - point[1]) * normal[1])[None, :, None] \
-        + ((x - point[0]) * normal[0])[None, None, :]
-    return values.astype(np.float32)
-
-
-def _dilated(mask: NDArray[np.bool_], voxels: int) -> NDArray[np.bool_]:
-    """``mask`` grown by ``voxels`` face steps (scipy's default cross), computed in its bounding box only."""
-    out = np.zeros_like(mask)
-    spans = []
-    for axis in range(3):
-        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        if len(present) == 0:
-            return out
-        spans.append(slice(max(int(present[0]) - voxels, 0), min(int(present[-1]) + voxels + 1, mask.shape[axis])))
-    box = tuple(spans)
-    out[box] = ndimage.binary_dilation(mask[box], iterations=voxels)
-    return out
-
-
-def _open(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
-          openings: list[_Opening]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """Remove what lies beyond each opening's plane on the vessel's far side; the mask of the solid kept."""
-    if not openings:
-        return values, solid
-    h = grid.spacing_mm
-    sections = np.zeros(solid.shape, dtype=bool)
-    section_of: list[NDArray[np.bool_]] = []
-    signed: list[NDArray[np.float32]] = []
-    for opening in openings:
-        s = _plane_values(grid, opening.point, opening.outward)
-        slab = solid & (np.abs(s) <= h)
-        labels = cc3d.connected_components(slab, connectivity=26)
-        centre = tuple(np.clip(np.round(grid.geometry.lps_to_index(opening.point)[::-1]).astype(int), 0,
-                               np.asarray(solid.shape) - 1))
-        label = int(labels[centre])
-        if label == 0:  # the centre point is in no solid (a bend's inner side): take the section nearest to it
-            found = np.argwhere(labels > 0)
-            if len(found) == 0:
-                raise DesignError(f"the opening at {_fmt(opening.point)} crosses no wall; give a point on the vessel")
-            label = int(labels[tuple(found[np.argmin(np.linalg.norm(found - centre, axis=1))])])
-        section = labels == label
-        section_of.append(section)
-        signed.append(s)
-        sections |= section
-    pieces, count = cc3d.connected_components(solid & ~sections, connectivity=6, return_N=True)
-    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-    sizes[0] = 0
-    main = int(np.argmax(sizes))
-    result = values.copy()
-    removed = np.zeros(solid.shape, dtype=bool)
-    for opening, section, s in zip(openings, section_of, signed):
-        around = _dilated(section, 1)
-        ahead = set(np.unique(pieces[around & (s > 0)])) - {0}
-        behind = set(np.unique(pieces[around & (s < 0)])) - {0}
-        if main in ahead and main in behind:
-            raise DesignError(
-                f"the opening at {_fmt(opening.point)} does not cut an end off: the vessel goes on on both sides "
-                "of it (it joins up again); cut nearer an end"
-            )
-        if main in ahead:  # the part kept is on the plane's positive side: remove the other
-            opening.outward = -opening.outward
-            s = -s
-            ahead, behind = behind, ahead
-        if main not in behind:
-            opening.facts["note"] = "in a part already removed by another opening"
-        gone = np.isin(pieces, sorted(ahead)) | section
-        gone = _dilated(gone, 2)
-        removed |= gone
-        result[gone] = np.maximum(result[gone], s[gone])
-        opening.facts["removed_mm3"] = round(float(np.count_nonzero(gone & solid & (s > 0))) * h**3, 1)
-    # Pieces reached from no opening's kept side (beyond two openings) go whole.
-    stray = (pieces > 0) & (pieces != main) & ~removed
-    if stray.any():
-        stray = _dilated(stray, 2) & ~_dilated(pieces == main, 2)
-        result[stray] = np.maximum(result[stray], np.float32(h))
-    kept = (pieces == main) | (sections & ~removed)
-    return result, kept
 
 
 def _drop_fragments(values: NDArray[np.float32], h: float) -> tuple[NDArray[np.float32], str]:
@@ -564,161 +379,13 @@ def _drop_fragments(values: NDArray[np.float32], h: float) -> tuple[NDArray[np.f
                     "wall, specks inside the lumen) dropped: the model is one body")
 
 
-def _describe_opening(opening: _Opening, distance: DistanceField, reach_mm: float) -> dict[str, Any]:
-    """Where the opening is and the lumen's inner diameter there (area-equivalent).
-
-    The lumen's distance is sampled on a 0.1 mm grid in the plane, half a grid step inside the part kept;
-    the section is the lumen's region there that holds the opening's point (or is nearest to it).
-    """
-    n = opening.outward / np.linalg.norm(opening.outward)
-    u = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
-    u /= np.linalg.norm(u)
-    v = np.cross(n, u)
-    cell = 0.1
-    steps = np.arange(-reach_mm, reach_mm + cell / 2, cell)
-    a, b = np.meshgrid(steps, steps, indexing="ij")
-    origin = opening.point - 0.5 * distance.geometry.spacing[0] * n
-    points = origin + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v
-    inside = (distance.sample(points) < 0).reshape(a.shape)
-    labels, count = ndimage.label(inside)
-    area = 0.0
-    if count:
-        middle = len(steps) // 2
-        label = int(labels[middle, middle])
-        if label == 0:
-            found = np.argwhere(labels > 0)
-            label = int(labels[tuple(found[np.argmin(np.linalg.norm(found - middle, axis=1))])])
-        area = float(np.count_nonzero(labels == label)) * cell**2
-    facts = {
-        "kind": opening.kind,
-        "point_lps_mm": [round(float(v), 2) for v in opening.point],
-        "outward": [round(float(v), 4) for v in opening.outward],
-        "inner_diameter_mm": round(2 * math.sqrt(area / math.pi), 2),
-        **opening.facts,
-    }
-    if opening.given is not None:
-        facts["given_lps_mm"] = [round(float(v), 2) for v in opening.given]
-    return facts
-
-
-# --------------------------------------------------------------------------------------------------------------
-# drains
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _drill_drains(values: NDArray[np.float32], grid: Grid, up: NDArray[np.float64], diameter_mm: float,
-                  wall_mm: float) -> tuple[NDArray[np.float32], list[dict[str, Any]]]:
-    """Holes at the lowest point of each pocket of air that would hold resin with ``up`` pointing up."""
-    h = grid.spacing_mm
-    step = max(1, int(round(1.0 / h)))  # the pockets are found on a ~1 mm grid of blocks
-    material = values < 0
-    padded = np.pad(material, [(0, (-n) % step) for n in material.shape])
-    nz, ny, nx = (n // step for n in padded.shape)
-    # a block with any material in it is a dam: a wall thinner than a block can never leak between samples
-    air = ~padded.reshape(nz, step, ny, step, nx, step).any(axis=(1, 3, 5))
-    x, y, z = grid.axes_lps()
-    height = ((z[::step][:nz] * up[2])[:, None, None] + (y[::step][:ny] * up[1])[None, :, None]
-              + (x[::step][:nx] * up[0])[None, None, :]).astype(np.float64)
-    top = float(height.max()) + 1.0
-    level = np.where(air, height, top + 1.0)  # the part's material is a dam resin cannot pass
-    marker = np.full(level.shape, top + 1.0)
-    border = np.zeros(level.shape, dtype=bool)
-    border[[0, -1]] = True
-    border[:, [0, -1]] = True
-    border[:, :, [0, -1]] = True
-    marker[border] = level[border]
-    filled = reconstruction(marker, level, method="erosion", footprint=ndimage.generate_binary_structure(3, 1))
-    pocket = air & (filled > height + step * h)
-    labels, count = cc3d.connected_components(pocket, connectivity=6, return_N=True)
-    drains: list[dict[str, Any]] = []
-    if count == 0:
-        return values, drains
-    sizes = np.bincount(labels.ravel())[1:]
-    order = np.argsort(-sizes)
-    radius = diameter_mm / 2
-    result = values.copy()
-    smallest = (radius**3)  # pockets smaller than a drop the size of the hole hold no resin worth draining
-    for index in order[:MAX_DRAINS]:
-        if sizes[index] * (step * h) ** 3 < smallest:
-            continue
-        q = _lowest_point(labels == index + 1, step, values, grid, up)
-        depth = _material_below(result, grid, q, up, 4 * wall_mm + 4 * h)
-        if depth is None:
-            continue
-        _subtract_cylinder(result, grid, q, up, radius, top_mm=radius, bottom_mm=depth + 2 * h)
-        drains.append({"point_lps_mm": [round(float(v), 2) for v in q], "diameter_mm": diameter_mm,
-                       "through_mm": round(depth, 2),
-                       "pocket_mm3": round(float(sizes[index]) * (step * h) ** 3, 1)})
-    if len(order) > MAX_DRAINS:
-        log.warning("%d resin pockets; drains made at the %d largest: check the print orientation (--up)",
-                    len(order), MAX_DRAINS)
-    return result, drains
-
-
-def _lowest_point(member: NDArray[np.bool_], step: int, values: NDArray[np.float32], grid: Grid,
-                  up: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The lowest grid point of air in a pocket (found in blocks of ``step``), at the working grid's resolution."""
-    spans = []
-    for axis in range(3):
-        present = np.flatnonzero(member.any(axis=tuple(a for a in range(3) if a != axis)))
-        spans.append((max(int(present[0]) - 1, 0), min(int(present[-1]) + 2, member.shape[axis])))
-    block = member[tuple(slice(a, b) for a, b in spans)]
-    block = ndimage.binary_dilation(block, iterations=1)  # the air between the blocks and the wall
-    fine = block.repeat(step, axis=0).repeat(step, axis=1).repeat(step, axis=2)
-    lo = [a * step for a, _ in spans]
-    hi = [min(lo[k] + fine.shape[k], values.shape[k]) for k in range(3)]
-    fine = fine[: hi[0] - lo[0], : hi[1] - lo[1], : hi[2] - lo[2]]
-    air = fine & (values[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] >= 0)
-    x, y, z = grid.axes_lps()
-    height = ((z[lo[0]:hi[0]] * up[2])[:, None, None] + (y[lo[1]:hi[1]] * up[1])[None, :, None]
-              + (x[lo[2]:hi[2]] * up[0])[None, None, :])
-    height = np.where(air, height, np.inf)
-    k, j, i = np.unravel_index(int(np.argmin(height)), height.shape)
-    return np.array([x[lo[2] + i], y[lo[1] + j], z[lo[0] + k]])
-
-
-def _material_below(values: NDArray[np.float32], grid: Grid, q: NDArray[np.float64], up: NDArray[np.float64],
-                    reach_mm: float) -> float | None:
-    """How far down from ``q`` the material ends (the far side of the floor under the pocket), or None."""
-    field_ = DistanceField(values, grid.geometry)
-    steps = np.arange(0.0, reach_mm, grid.spacing_mm / 4)
-    samples = field_.sample(q[None, :] - np.outer(steps, up))
-    inside = samples < 0
-    if not inside.any():
-        return None
-    first = int(np.argmax(inside))
-    after = np.flatnonzero(~inside[first:])
-    if len(after) == 0:
-        return None
-    return float(steps[first + after[0]])
-
-
-def _subtract_cylinder(values: NDArray[np.float32], grid: Grid, q: NDArray[np.float64], up: NDArray[np.float64],
-                       radius: float, *, top_mm: float, bottom_mm: float) -> None:
-    """Cut a cylinder (axis along ``up`` through ``q``, from ``bottom_mm`` below to ``top_mm`` above) in place."""
-    reach = max(radius, top_mm, bottom_mm) + 2 * grid.spacing_mm
-    lo = np.floor(grid.geometry.lps_to_index(q - reach)).astype(int)
-    hi = np.ceil(grid.geometry.lps_to_index(q + reach)).astype(int) + 1
-    nz, ny, nx = values.shape
-    i0, j0, k0 = np.maximum(lo, 0)
-    i1, j1, k1 = np.minimum(hi, (nx, ny, nz))
-    x, y, z = grid.axes_lps()
-    zz, yy, xx = np.meshgrid(z[k0:k1], y[j0:j1], x[i0:i1], indexing="ij")
-    rel = np.stack([xx - q[0], yy - q[1], zz - q[2]], axis=-1)
-    along = rel @ up
-    radial = np.linalg.norm(rel - along[..., None] * up, axis=-1)
-    cylinder = np.maximum(radial - radius, np.maximum(along - top_mm, -bottom_mm - along))
-    block = values[k0:k1, j0:j1, i0:i1]
-    np.maximum(block, -cylinder.astype(np.float32), out=block)
-
-
 # --------------------------------------------------------------------------------------------------------------
 # measuring the result
 # --------------------------------------------------------------------------------------------------------------
 
 
 def _measure_wall(mesh: Mesh, lumen_surface: Mesh, distance: DistanceField, settings: HollowSettings,
-                  openings: list[_Opening]) -> tuple[dict[str, Any], dict[str, Any]]:
+                  openings: list[Opening]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The wall as built, and how far the lumen's face moved: measured on the mesh, not read from the field.
 
     The wall is each vertex of the wall's far face (outer for ``side='outside'``) measured to the lumen's
@@ -757,7 +424,3 @@ def _measure_wall(mesh: Mesh, lumen_surface: Mesh, distance: DistanceField, sett
         "p95": round(float(np.percentile(moved, 95)), 3),
         "max": round(float(moved.max()), 3),
     }
-
-
-def _fmt(point: NDArray[np.float64] | Point) -> str:
-    return ",".join(f"{float(v):.1f}" for v in point)
