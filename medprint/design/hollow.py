@@ -219,6 +219,13 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     mesh = field_surface(field_, "hollow")
     wall_measured, lumen_moved = _measure_wall(mesh, surface, distance, settings, openings)
     openings_facts = [describe_opening(o, distance, 1.5 * largest_radius + 2 * h) for o in openings]
+    for facts in openings_facts:
+        where = ",".join(f"{v:.1f}" for v in facts["point_lps_mm"])
+        why = {"scan border": "where the lumen leaves the scan", "cut face": "at a flat cut face of the mask",
+               "cut": "at the --cut point"}[facts["kind"]]
+        choices.append(f"opened {why} at {where} square to the centreline (inner diameter "
+                       f"{facts['inner_diameter_mm']:.1f} mm); the side away from the larger part "
+                       f"({facts.get('removed_mm3', 0):.0f} mm3) removed")
     measurements = {
         "wall_requested_mm": wall,
         "side": settings.side,

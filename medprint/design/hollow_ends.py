@@ -219,7 +219,7 @@ def open_ends(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
 
 
 def describe_opening(opening: Opening, distance: DistanceField, reach_mm: float) -> dict[str, Any]:
-    """Where the opening is and the lumen's inner diameter there (area-equivalent).
+    """Where the opening is (the lumen's centre in its plane) and the inner diameter there (area-equivalent).
 
     The lumen's distance is sampled on a 0.1 mm grid in the plane, half a grid step inside the part kept;
     the section is the lumen's region there that holds the opening's point (or is nearest to it).
@@ -236,16 +236,22 @@ def describe_opening(opening: Opening, distance: DistanceField, reach_mm: float)
     inside = (distance.sample(points) < 0).reshape(a.shape)
     labels, count = ndimage.label(inside)
     area = 0.0
+    centre: NDArray[np.float64]
     if count:
         middle = len(steps) // 2
         label = int(labels[middle, middle])
         if label == 0:
             found = np.argwhere(labels > 0)
             label = int(labels[tuple(found[np.argmin(np.linalg.norm(found - middle, axis=1))])])
-        area = float(np.count_nonzero(labels == label)) * cell**2
+        region = labels == label
+        area = float(np.count_nonzero(region)) * cell**2
+        # the lumen's centre in the cut's plane stands for where the opening is
+        centre = opening.point + float(a[region].mean()) * u + float(b[region].mean()) * v
+    else:
+        centre = opening.point
     facts = {
         "kind": opening.kind,
-        "point_lps_mm": [round(float(v), 2) for v in opening.point],
+        "point_lps_mm": [round(float(c), 2) for c in centre],
         "outward": [round(float(v), 4) for v in opening.outward],
         "inner_diameter_mm": round(2 * math.sqrt(area / math.pi), 2),
         **opening.facts,

@@ -150,6 +150,8 @@ def test_both_ends_are_open_and_square_to_the_centreline(tube: BentTube, hollow)
     assert [o["kind"] for o in openings] == ["scan border", "scan border"]
     for opening in openings:
         assert abs(opening["inner_diameter_mm"] - 2 * tube.minor_mm) <= 0.3
+        # reported at the lumen's centre in the cut's plane: on the centreline
+        assert tube.lumen_distance(np.asarray(opening["point_lps_mm"]))[0] <= -tube.minor_mm + 0.3
 
 
 def test_inside_wall_keeps_the_outer_surface(tube: BentTube) -> None:
