@@ -45,7 +45,7 @@ from .options import FiniteFloat, BoundedInt, parse_points_option, parse_thresho
 @click.option("--resolution", "resolution_mm", type=FiniteFloat(), default=0.5, show_default=True,
               help="Working grid spacing, mm.")
 @click.option("--smooth", type=BoundedInt(0, 500, why="the filter has converged long before"), default=20,
-              show_default=True, help="Smoothing of the lumen's surface (each point moves at most half a voxel).")
+              show_default=True, help="Smoothing of the lumen's surface (each point moves at most half the coarsest voxel size).")
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None,
               help="A label map, DICOM SEG or RTSTRUCT on the scan MASK_OR_SCAN; pick the lumen with --label.")
 @click.option("--label", "label_name", default=None,
@@ -58,6 +58,8 @@ from .options import FiniteFloat, BoundedInt, parse_points_option, parse_thresho
               help="MASK_OR_SCAN is a scan: the lumen by this intensity range LO:HI, largest body.")
 @click.option("--seed", "seeds", multiple=True, metavar="X,Y,Z", callback=parse_points_option,
               help="MASK_OR_SCAN is a contrast CT: grow the vessel from this point (LPS mm), as convert --vessel.")
+@click.option("--range", "grow_range", type=str, default=None, metavar="LO:HI", callback=parse_threshold_option,
+              help="With --seed: the blood pool's intensity range (default: the blood-pool preset, 200:700 HU).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--no-report", is_flag=True, help="Do not write the JSON report file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
@@ -66,10 +68,14 @@ from .options import FiniteFloat, BoundedInt, parse_points_option, parse_thresho
 def command(ctx: click.Context, input_path: Path, output_path: Path, wall_mm: float, side: str, open_ends: str,
             cuts: tuple[Point, ...], drain_mm: float | None, up: tuple[Point, ...], resolution_mm: float, smooth: int,
             labels_path: Path | None, label_name: str | None, labels_names: Path | None, preset: str | None,
-            threshold: tuple[float, float] | None, seeds: tuple[Point, ...], overwrite: bool, no_report: bool,
+            threshold: tuple[float, float] | None, seeds: tuple[Point, ...], grow_range: tuple[float, float] | None,
+            overwrite: bool, no_report: bool,
             as_json: bool, show_phi: bool) -> None:
     """Hollow a vessel's lumen into a printable model: a wall of --wall mm, open where the vessel leaves the scan
-    or its segmentation, and at --cut points."""
+    or its segmentation, and at --cut points.
+
+    MASK_OR_SCAN is a mask or label map (--label N|NAME when it holds several), a scan with --labels FILE
+    --label NAME, --preset, --threshold or --seed, or a closed lumen surface (.stl, .obj, .ply, .3mf)."""
     ctx.obj["phi_input"] = None if show_phi else input_path
     sources = [name for name, given in (("--labels", labels_path), ("--preset", preset), ("--threshold", threshold),
                                         ("--seed", seeds)) if given]
@@ -77,12 +83,14 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, wall_mm: fl
         raise click.UsageError(f"{' and '.join(sources)} each choose the lumen: give one")
     if len(up) > 1:
         raise click.UsageError("--up is one direction X,Y,Z: give it once")
+    if grow_range is not None and not seeds:
+        raise click.UsageError("--range goes with --seed X,Y,Z")
     if labels_names is not None and label_name is None:
         raise click.UsageError("--labels-names goes with --label NAME")
     settings = HollowSettings(wall_mm=wall_mm, side=side, open_ends=open_ends, cuts_lps=cuts, drain_mm=drain_mm,
                               up=up[0] if up else None, resolution_mm=resolution_mm, smooth_iterations=smooth)
     lumen, facts, steps = _load_lumen(input_path, labels_path, label_name, labels_names, preset, threshold, seeds,
-                                      show_phi=show_phi)
+                                      grow_range, show_phi=show_phi)
 
     def make() -> Part:
         part = design_hollow(lumen, settings)
@@ -108,8 +116,8 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, wall_mm: fl
 
 
 def _load_lumen(input_path: Path, labels_path: Path | None, label_name: str | None, labels_names: Path | None,
-                preset: str | None, threshold: tuple[float, float] | None, seeds: tuple[Point, ...], *,
-                show_phi: bool) -> tuple[Mask | Mesh, dict[str, Any], list[str]]:
+                preset: str | None, threshold: tuple[float, float] | None, seeds: tuple[Point, ...],
+                grow_range: tuple[float, float] | None, *, show_phi: bool) -> tuple[Mask | Mesh, dict[str, Any], list[str]]:
     """The lumen from a label map, a mask file, a threshold, seeds or a surface mesh; input facts; steps taken."""
     from ..io import MESH_FORMATS, load_volume
     from ..io.labels import load_label_mask
@@ -135,9 +143,9 @@ def _load_lumen(input_path: Path, labels_path: Path | None, label_name: str | No
         mask, steps = select_by_threshold(volume, SegmentationSettings(preset=preset, threshold=threshold))
         return mask, facts, [f"lumen: {step}" for step in steps]
     if seeds:
-        from ..segment import segment_vessel
+        from ..segment import VesselSettings, segment_vessel
 
-        mask, steps = segment_vessel(volume, seeds)
+        mask, steps = segment_vessel(volume, seeds, VesselSettings(intensity_range=grow_range))
         return mask, facts, [f"lumen: {step}" for step in steps]
     # MASK_OR_SCAN is itself a mask or label map: its nonzero voxels, or the one label asked.
     masks = load_label_mask(input_path, volume, labels=selected, names_file=labels_names)

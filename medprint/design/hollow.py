@@ -198,6 +198,10 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
         values = np.maximum(d, -d - np.float32(wall))
         solid = d < 0
     values, kept = open_ends(values, solid, grid, openings)
+    for opening in [o for o in openings if "skipped" in o.facts]:
+        choices.append(f"not opened at {','.join(f'{v:.1f}' for v in opening.point)} ({opening.kind}): "
+                       f"{opening.facts['skipped']}")
+    openings = [o for o in openings if "skipped" not in o.facts]
     del solid
     cut_points = [o.point for o in openings if o.kind == "cut"]
     for point, reach, note in closed:  # said only of ends that no --cut near them took away

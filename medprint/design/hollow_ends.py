@@ -194,10 +194,14 @@ def open_ends(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
         ahead = set(np.unique(pieces[around & (s > 0)])) - {0}
         behind = set(np.unique(pieces[around & (s < 0)])) - {0}
         if main in ahead and main in behind:
-            raise DesignError(
-                f"the opening at {fmt(opening.point)} does not cut an end off: the vessel goes on on both sides "
-                "of it (it joins up again); cut nearer an end"
-            )
+            if opening.kind == "cut":
+                raise DesignError(
+                    f"--cut {fmt(opening.point)} does not cut an end off: the vessel goes on on both sides of it "
+                    "(it joins up again); cut nearer an end"
+                )
+            # an end found for the user that is no end after all (the lumen joins up beyond it): left alone
+            opening.facts["skipped"] = "the vessel goes on on both sides of its plane"
+            continue
         if main in ahead:  # the part kept is on the plane's positive side: remove the other
             opening.outward = -opening.outward
             s = -s
@@ -209,6 +213,10 @@ def open_ends(values: NDArray[np.float32], solid: NDArray[np.bool_], grid: Grid,
         removed |= gone
         result[gone] = np.maximum(result[gone], s[gone])
         opening.facts["removed_mm3"] = round(float(np.count_nonzero(gone & solid & (s > 0))) * h**3, 1)
+    remaining = [o for o in openings if "skipped" not in o.facts]
+    if len(remaining) < len(openings):
+        # a skipped opening's section must not split the solid: do it again without it
+        return open_ends(values, solid, grid, remaining)
     # Pieces reached from no opening's kept side (beyond two openings) go whole.
     stray = (pieces > 0) & (pieces != main) & ~removed
     if stray.any():
