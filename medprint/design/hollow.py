@@ -58,6 +58,8 @@ MAX_DRAIN_MM = 20.0
 #: Working grid spacings accepted, mm.
 MIN_RESOLUTION_MM = 0.1
 MAX_RESOLUTION_MM = 2.0
+#: Most voxels of the grid a surface's centreline is found on.
+CENTRELINE_VOXELS = 4_000_000
 #: Vertices of each face of the wall measured for the report.
 WALL_SAMPLES = 20000
 
@@ -180,9 +182,6 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     openings = auto_openings(cropped, touches, centreline, surface, choices, closed) \
         if settings.open_ends == "auto" else []
     openings += user_cuts(settings.cuts_lps, cropped, centreline, surface)
-    if not openings:
-        choices.append("no end opened: the lumen ends nowhere at the scan's border or at a flat cut face, and no "
-                       "--cut was given; the model is closed")
 
     wall = settings.wall_mm
     h = settings.resolution_mm
@@ -202,6 +201,9 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
         choices.append(f"not opened at {','.join(f'{v:.1f}' for v in opening.point)} ({opening.kind}): "
                        f"{opening.facts['skipped']}")
     openings = [o for o in openings if "skipped" not in o.facts]
+    if not openings:
+        choices.append("no end opened: the lumen ends nowhere at the scan's border or at a flat cut face, and no "
+                       "--cut was given; the model is closed")
     del solid
     cut_points = [o.point for o in openings if o.kind == "cut"]
     for point, reach, note in closed:  # said only of ends that no --cut near them took away
@@ -296,8 +298,13 @@ def _closed_lumen_surface(mesh: Mesh, choices: list[str]) -> Mesh:
 
 
 def _voxelise_surface(surface: Mesh, spacing_mm: float) -> Mask:
-    """The surface's inside on an axis-aligned grid (for its centreline and the checks of --cut points)."""
+    """The surface's inside on an axis-aligned grid (for its centreline and the checks of --cut points).
+
+    At ``spacing_mm``, or coarser where that grid would pass :data:`CENTRELINE_VOXELS` (the thinning's time).
+    """
     low, high = surface.bounds_mm()
+    extent = np.asarray(high) - np.asarray(low) + 4 * spacing_mm
+    spacing_mm = max(spacing_mm, float(np.prod(extent) / CENTRELINE_VOXELS) ** (1 / 3))
     grid = working_grid(low, high, spacing_mm, margin_mm=2 * spacing_mm)
     inside = voxelise(surface, grid)
     if not inside.any():

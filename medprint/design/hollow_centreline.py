@@ -31,6 +31,10 @@ CAP_ANGLE_DEG = 60.0
 CAP_COHERENCE = 0.85
 #: A cut face is at least this fraction of the vessel's section (pi r^2) in area.
 CAP_AREA_FRACTION = 0.3
+#: The flattest part of a cap, which places the cut: normals within this angle of the centreline.
+CAP_SQUARE_DEG = 30.0
+#: Most the direction at an end may turn from the one measured a radius behind it (degrees).
+MAX_EXTRAPOLATION_DEG = 20.0
 #: Share of the face's points allowed in front of the cut (noise on a smoothed staircase).
 CAP_QUANTILE = 0.02
 
@@ -187,7 +191,10 @@ def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, 
         near = surface_axis(patches, plane - 1.8 * radius * outward, outward, 2 * radius, cut)
         far = surface_axis(patches, plane - 3.6 * radius * outward, outward, 2 * radius, cut)
         extrapolated = 2 * near - far
-        outward = extrapolated / np.linalg.norm(extrapolated)
+        extrapolated /= np.linalg.norm(extrapolated)
+        # the bend carried on to the face; a turn of more than 20 degrees over one radius (a tight bend of the
+        # phantom turns 12) is noise of the surface, not a bend
+        outward = extrapolated if float(extrapolated @ near) >= np.cos(np.radians(MAX_EXTRAPOLATION_DEG)) else near
         face = _cap(e, outward, radius, patches, border)
     area, coherence, front, flat = face
     at = front - margin_mm if flat else 0.0
@@ -215,6 +222,10 @@ def _cap(e: NDArray[np.float64], outward: NDArray[np.float64], radius: float, pa
         return 0.0, 0.0, 0.0, False
     mean_normal = (normals[cap] * areas[cap, None]).sum(axis=0) / area
     coherence = float(np.linalg.norm(mean_normal))
-    front = float(np.quantile(t[cap], CAP_QUANTILE))
     flat = area >= CAP_AREA_FRACTION * np.pi * radius**2 and coherence >= CAP_COHERENCE
+    # the face's nearest point, from its flattest part when that is large enough (not the rounded rim)
+    square = cap & (normals @ outward >= np.cos(np.radians(CAP_SQUARE_DEG)))
+    if float(areas[square].sum()) >= CAP_AREA_FRACTION * np.pi * radius**2:
+        cap = square
+    front = float(np.quantile(t[cap], CAP_QUANTILE))
     return area, coherence, front, bool(flat)
