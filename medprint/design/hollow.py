@@ -59,7 +59,7 @@ MAX_DRAIN_MM = 20.0
 MIN_RESOLUTION_MM = 0.1
 MAX_RESOLUTION_MM = 2.0
 #: Most voxels of the grid a surface's centreline is found on.
-CENTRELINE_VOXELS = 4_000_000
+CENTRELINE_VOXELS = 1_500_000
 #: Vertices of each face of the wall measured for the report.
 WALL_SAMPLES = 20000
 

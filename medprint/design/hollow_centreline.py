@@ -217,6 +217,12 @@ def _cap(e: NDArray[np.float64], outward: NDArray[np.float64], radius: float, pa
         return area, float(np.linalg.norm(mean_normal)), float(np.quantile(t[cap], CAP_QUANTILE)), True
     near &= t > -radius
     cap = near & (normals @ outward >= np.cos(np.radians(CAP_ANGLE_DEG)))
+    if not cap.any():
+        return 0.0, 0.0, 0.0, False
+    # The face is the cap's far end: a plane tilted up to 30 degrees spans 1.2 r along the vessel; what faces
+    # the same way further back (the underside of a branch's mouth, a bulge) is not part of it.
+    far = float(np.quantile(t[cap], 1 - CAP_QUANTILE))
+    cap &= t >= far - 1.2 * radius
     area = float(areas[cap].sum())
     if area <= 0:
         return 0.0, 0.0, 0.0, False
