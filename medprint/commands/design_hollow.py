@@ -45,7 +45,8 @@ from .options import FiniteFloat, BoundedInt, parse_points_option, parse_thresho
 @click.option("--resolution", "resolution_mm", type=FiniteFloat(), default=0.5, show_default=True,
               help="Working grid spacing, mm.")
 @click.option("--smooth", type=BoundedInt(0, 500, why="the filter has converged long before"), default=20,
-              show_default=True, help="Smoothing of the lumen's surface (each point moves at most half the coarsest voxel size).")
+              show_default=True,
+              help="Smoothing of the lumen's surface (each point moves at most half the coarsest voxel size).")
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None,
               help="A label map, DICOM SEG or RTSTRUCT on the scan MASK_OR_SCAN; pick the lumen with --label.")
 @click.option("--label", "label_name", default=None,
@@ -110,14 +111,16 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, wall_mm: fl
         wall = measured.get("wall_measured_mm", {})
         wall_text = f"wall {wall['median']:.2f} mm (asked {wall_mm:g})" if wall else f"wall {wall_mm:g} mm"
         click.echo(terminal_safe(
-            f"{output_path}: hollow {lumen.label if isinstance(lumen, Mask) else lumen.name}, {wall_text}, {len(measured['openings'])} open end(s), "
+            f"{output_path}: hollow {lumen.label if isinstance(lumen, Mask) else lumen.name}, {wall_text}, "
+            f"{len(measured['openings'])} open end(s), "
             f"{len(measured['drains'])} drain(s), {part.mesh.volume_mm3() / 1000:.1f} cm3, "
             f"{part.mesh.face_count} triangles"))
 
 
 def _load_lumen(input_path: Path, labels_path: Path | None, label_name: str | None, labels_names: Path | None,
                 preset: str | None, threshold: tuple[float, float] | None, seeds: tuple[Point, ...],
-                grow_range: tuple[float, float] | None, *, show_phi: bool) -> tuple[Mask | Mesh, dict[str, Any], list[str]]:
+                grow_range: tuple[float, float] | None, *,
+                show_phi: bool) -> tuple[Mask | Mesh, dict[str, Any], list[str]]:
     """The lumen from a label map, a mask file, a threshold, seeds or a surface mesh; input facts; steps taken."""
     from ..io import MESH_FORMATS, load_volume
     from ..io.labels import load_label_mask

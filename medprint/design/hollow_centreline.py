@@ -27,12 +27,10 @@ from ..volume import Mask
 
 #: Cap vertices: normal within this angle of the centreline's outward direction.
 CAP_ANGLE_DEG = 60.0
-#: A cut face's normals agree: the length of their area-weighted mean unit normal is at least this.
-CAP_COHERENCE = 0.85
 #: A cut face is at least this fraction of the vessel's section (pi r^2) in area.
 CAP_AREA_FRACTION = 0.3
-#: The flattest part of a cap, which places the cut: normals within this angle of the centreline.
-CAP_SQUARE_DEG = 30.0
+#: A face's triangles: normals within this angle of the face's mean normal.
+FACE_NORMAL_DEG = 30.0
 #: Most the direction at an end may turn from the one measured a radius behind it (degrees).
 MAX_EXTRAPOLATION_DEG = 20.0
 #: Share of the face's points allowed in front of the cut (noise on a smoothed staircase).
@@ -182,7 +180,7 @@ def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, 
     e = centreline.points_lps[end]
     radius = max(float(centreline.radius_mm[end]), 1e-3)
     outward = centreline.outward_at_end(end, max(3.0 * radius, 4.0 * margin_mm))
-    face = _cap(e, outward, radius, patches, border)
+    face = _cap(e, outward, radius, patches, border, 2 * margin_mm)
     for _ in range(2):
         at = face[2] - margin_mm if face[3] else 0.0
         plane = e + at * outward
@@ -195,7 +193,7 @@ def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, 
         # the bend carried on to the face; a turn of more than 20 degrees over one radius (a tight bend of the
         # phantom turns 12) is noise of the surface, not a bend
         outward = extrapolated if float(extrapolated @ near) >= np.cos(np.radians(MAX_EXTRAPOLATION_DEG)) else near
-        face = _cap(e, outward, radius, patches, border)
+        face = _cap(e, outward, radius, patches, border, 2 * margin_mm)
     area, coherence, front, flat = face
     at = front - margin_mm if flat else 0.0
     return EndFace(point_lps=e + at * outward, outward=outward, radius_mm=radius, flat=bool(flat), area_mm2=area,
@@ -203,8 +201,12 @@ def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, 
 
 
 def _cap(e: NDArray[np.float64], outward: NDArray[np.float64], radius: float, patches: SurfacePatches,
-         border: NDArray[np.bool_] | None) -> tuple[float, float, float, bool]:
-    """Area, normal coherence and nearest position (along ``outward`` from ``e``) of the end cap; is it flat."""
+         border: NDArray[np.bool_] | None, tolerance_mm: float) -> tuple[float, float, float, bool]:
+    """Area, normal coherence and nearest position (along ``outward`` from ``e``) of the end face; is it flat.
+
+    A flat face is at least :data:`CAP_AREA_FRACTION` of the vessel's section, in one plane within
+    ``tolerance_mm`` (a voxel: the staircase a smoothed face keeps).
+    """
     normals, areas = patches.normals, patches.areas
     rel = patches.centres - e
     t = rel @ outward
@@ -219,19 +221,22 @@ def _cap(e: NDArray[np.float64], outward: NDArray[np.float64], radius: float, pa
     cap = near & (normals @ outward >= np.cos(np.radians(CAP_ANGLE_DEG)))
     if not cap.any():
         return 0.0, 0.0, 0.0, False
-    # The face is the cap's far end: a plane tilted up to 30 degrees spans 1.2 r along the vessel; what faces
-    # the same way further back (the underside of a branch's mouth, a bulge) is not part of it.
+    # The cap's far end only: a plane tilted up to 30 degrees spans 1.2 r along the vessel.
     far = float(np.quantile(t[cap], 1 - CAP_QUANTILE))
     cap &= t >= far - 1.2 * radius
-    area = float(areas[cap].sum())
-    if area <= 0:
+    total = float(areas[cap].sum())
+    if total <= 0:
         return 0.0, 0.0, 0.0, False
-    mean_normal = (normals[cap] * areas[cap, None]).sum(axis=0) / area
+    mean_normal = (normals[cap] * areas[cap, None]).sum(axis=0) / total
     coherence = float(np.linalg.norm(mean_normal))
-    flat = area >= CAP_AREA_FRACTION * np.pi * radius**2 and coherence >= CAP_COHERENCE
-    # the face's nearest point, from its flattest part when that is large enough (not the rounded rim)
-    square = cap & (normals @ outward >= np.cos(np.radians(CAP_SQUARE_DEG)))
-    if float(areas[square].sum()) >= CAP_AREA_FRACTION * np.pi * radius**2:
-        cap = square
-    front = float(np.quantile(t[cap], CAP_QUANTILE))
+    # The face proper: the cap's triangles that lie in its farthest plane.  What faces the same way further
+    # back (the underside of a branch's mouth, a bulge) or curves away (a dome's flanks) is not part of it.
+    facing = mean_normal / max(coherence, 1e-12)
+    aligned = cap & (normals @ facing >= np.cos(np.radians(FACE_NORMAL_DEG)))
+    offset = patches.centres @ facing
+    face = aligned & (offset >= np.quantile(offset[aligned], 1 - CAP_QUANTILE) - tolerance_mm) if aligned.any() \
+        else aligned
+    area = float(areas[face].sum())
+    flat = area >= CAP_AREA_FRACTION * np.pi * radius**2
+    front = float(np.quantile(t[face], CAP_QUANTILE)) if flat else float(np.quantile(t[cap], CAP_QUANTILE))
     return area, coherence, front, bool(flat)

@@ -25,7 +25,9 @@ from ..mesh.model import Mesh
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
 from .fields import DistanceField, Grid
-from .hollow_centreline import Centreline, EndFace, SurfacePatches, find_end_face, surface_axis
+from .hollow_centreline import (
+    CAP_AREA_FRACTION, Centreline, EndFace, SurfacePatches, find_end_face, surface_axis,
+)
 
 #: A --cut point may lie this far outside the lumen (a click on the wall), in voxels of the mask.
 CUT_TOLERANCE_VOXELS = 1.0
@@ -49,30 +51,47 @@ class Opening:
 
 def auto_openings(lumen: Mask, touches: NDArray[np.bool_], centreline: Centreline,
                   surface: Mesh, choices: list[str],
-                   closed: list[tuple[NDArray[np.float64], float, str]]) -> list[Opening]:
+                  closed: list[tuple[NDArray[np.float64], float, str]]) -> list[Opening]:
     """Openings where the segmentation stops; ``closed`` collects the rounded ends left closed (dome, reach, note)."""
     patches = SurfacePatches.of(surface)
     margin = max(lumen.geometry.spacing)
     on_border = _border_triangles(surface, lumen, touches)
-    openings = []
+    openings: list[Opening] = []
     for end in centreline.end_points:
         face = find_end_face(centreline, int(end), patches, margin_mm=margin, border=on_border)
         at_border = _face_at_border(face, patches.centres[on_border])
         where = fmt(face.point_lps)
         if face.flat or at_border:
             kind = "scan border" if at_border else "cut face"
+            twin = next((o for o in openings if _same_face(o, face)), None)
+            if twin is not None:  # a second skeleton end (a bulge's spur) that found the same face
+                if face.area_mm2 <= twin.facts["face_area_mm2"]:
+                    continue
+                openings.remove(twin)
             openings.append(Opening(kind, face.point_lps, face.outward, facts={
-                "face_area_mm2": round(face.area_mm2, 1), "face_coherence": round(face.coherence, 3)}))
+                "face_area_mm2": round(face.area_mm2, 1), "face_coherence": round(face.coherence, 3),
+                "radius_mm": round(face.radius_mm, 2)}))
         else:
             # said later unless a --cut near it (within two radii of the dome) takes the end away
             closed.append((face.point_lps + face.radius_mm * face.outward, 2 * face.radius_mm,
-                           f"the lumen's end near {where} is rounded, not cut (no flat face as wide "
-                           f"as the vessel: {face.area_mm2:.0f} mm2 facing along it, normals agreeing "
-                           f"{face.coherence:.2f}): left closed; give --cut X,Y,Z to open it"))
+                           f"the lumen's end near {where} is rounded, not cut (its flattest part, "
+                           f"{face.area_mm2:.0f} mm2, is under {CAP_AREA_FRACTION:.0%} of the vessel's section "
+                           f"there, {np.pi * face.radius_mm ** 2:.0f} mm2): left closed; give --cut X,Y,Z to "
+                           "open it"))
     if touches.any() and not any(o.kind == "scan border" for o in openings):
         choices.append("the lumen touches the scan's border without ending there: its wall is closed (flat) at "
                        "the border")
     return openings
+
+
+def _same_face(opening: Opening, face: EndFace) -> bool:
+    """Whether ``face`` opens the vessel where ``opening`` already does (near it, facing the same way)."""
+    reach = max(float(opening.facts.get("radius_mm", 0.0)), face.radius_mm)
+    apart = face.point_lps - opening.point
+    along = abs(float(apart @ opening.outward))
+    across = float(np.linalg.norm(apart - (apart @ opening.outward) * opening.outward))
+    return bool(float(opening.outward @ face.outward) >= np.cos(np.radians(30.0))
+                and along <= 0.5 * reach and across <= 2.0 * reach)
 
 
 def _border_triangles(surface: Mesh, lumen: Mask, touches: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -93,7 +93,8 @@ def test_wall_is_the_thickness_asked_everywhere(tube: BentTube, hollow) -> None:
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normals /= -np.linalg.norm(normals, axis=1)[:, None]  # the inner face looks into the lumen: turn to the wall
     phi = tube.angle(centres)
-    keep = np.flatnonzero((phi > tube.angle(mesh.vertices).min() + 0.15) & (phi < tube.angle(mesh.vertices).max() - 0.15))
+    ends = tube.angle(mesh.vertices)
+    keep = np.flatnonzero((phi > ends.min() + 0.15) & (phi < ends.max() - 0.15))
     lengths = []
     for index in keep[::max(1, len(keep) // 300)]:
         hits = igl.ray_mesh_intersect(centres[index], normals[index], mesh.vertices, outer_faces, first=True)
@@ -242,7 +243,8 @@ def test_empty_or_everywhere_masks_are_refused(tube: BentTube) -> None:
 
 def test_a_cut_off_the_vessel_is_refused(tube: BentTube) -> None:
     with pytest.raises(DesignError, match="off the vessel"):
-        design_hollow(tube.mask, HollowSettings(cuts_lps=(tuple(tube.rotation @ [tube.major_mm, 0.0, 4.0 + tube.minor_mm]),)))
+        above = tube.rotation @ [tube.major_mm, 0.0, 4.0 + tube.minor_mm]
+        design_hollow(tube.mask, HollowSettings(cuts_lps=(tuple(above),)))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -288,7 +290,8 @@ def test_an_open_surface_is_refused_or_repaired_and_said() -> None:
     from medprint.mesh.model import Mesh
 
     # a flat sheet (a surface scan's patch) encloses nothing: no repair can give it an inside
-    sheet = Mesh(np.array([[0.0, 0, 0], [20, 0, 0], [20, 20, 0], [0, 20, 0]]), np.array([[0, 1, 2], [0, 2, 3]]), "sheet")
+    sheet = Mesh(np.array([[0.0, 0, 0], [20, 0, 0], [20, 20, 0], [0, 20, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+                 "sheet")
     with pytest.raises(InputError, match="not closed"):
         design_hollow(sheet, HollowSettings())
     surface, _ = _oblique_cylinder()
@@ -319,3 +322,22 @@ def test_a_mirrored_grid_gives_the_same_model_in_place() -> None:
     assert abs(float(np.median(analytic[outer])) - WALL) <= 0.1
     assert mesh.vertex_count - mesh.face_count * 3 // 2 + mesh.face_count == 0
     assert mesh.volume_mm3() > 0  # outward-facing
+
+
+def test_a_bulge_near_an_end_neither_moves_its_cut_nor_opens_twice() -> None:
+    import manifold3d
+
+    from medprint.mesh.model import Mesh
+
+    # a tube with a side bulge (a branch's mouth, a sinus) 7 mm from its lower flat end
+    solid = manifold3d.Manifold.cylinder(40.0, 6.0, 6.0, 96).translate((0.0, 0.0, -20.0)) \
+        + manifold3d.Manifold.sphere(3.5, 48).translate((6.0, 0.0, -13.0))
+    raw = solid.to_mesh()
+    surface = Mesh(np.asarray(raw.vert_properties[:, :3], float), np.asarray(raw.tri_verts, np.int64), "root")
+    part, quality = finish_part(design_hollow(surface, HollowSettings(wall_mm=WALL)))
+    assert quality.shells == 1
+    openings = part.measurements["openings"]
+    assert [o["kind"] for o in openings] == ["cut face", "cut face"]
+    z = part.mesh.vertices[:, 2]
+    assert z.min() <= -20.0 + 1.5 and z.max() >= 20.0 - 1.5  # cut at the faces, not at the bulge
+    assert part.mesh.vertices[:, 0].max() >= 6.0 + 3.5 + WALL - 0.2  # the bulge is kept, walled

@@ -108,7 +108,8 @@ def test_hollow_aorta_real(real_data) -> None:
     weights = area[probes]
     within = np.abs(thickness - WALL) <= 0.2
     share = float(np.sum(weights[within]) / np.sum(weights))
-    print("wall within 1.5+-0.2 mm over", round(share, 4), "of the surface; median", round(float(np.median(thickness)), 3))
+    print("wall within 1.5+-0.2 mm over", round(share, 4), "of the surface; median",
+          round(float(np.median(thickness)), 3))
     assert share >= 0.95
 
     root = next(o for o in part.measurements["openings"] if o["kind"] == "cut")
