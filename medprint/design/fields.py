@@ -139,9 +139,11 @@ def mesh_distance(mesh: Mesh, grid: Grid, *, exact_within_mm: Sequence[float] = 
 
     The sign comes from voxelising the mesh (VTK's scan conversion of its
     slices); the size is the exact point-to-triangle distance for grid points
-    within two grid steps of the surface and of each level in
-    ``exact_within_mm`` (e.g. ``(0.0, 1.5)`` for a 1.5 mm wall), and the
-    Euclidean distance transform of the voxelisation elsewhere.
+    within two grid steps of each level in ``exact_within_mm`` (e.g.
+    ``(0.0, 1.5)`` for a 1.5 mm wall on the surface; ``(2.0, 5.0)`` for a
+    shell 2 mm off it, where the surface itself is never meshed), and the
+    Euclidean distance transform of the voxelisation elsewhere (within half
+    a grid step).
     """
     if mesh.is_empty:
         raise DesignError(f"the {mesh.name} surface is empty: there is nothing to measure distances to")
@@ -156,7 +158,7 @@ def mesh_distance(mesh: Mesh, grid: Grid, *, exact_within_mm: Sequence[float] = 
     rough = -edt.sdf(inside, anisotropy=(h, h, h), parallel=EDT_THREADS).astype(np.float32)
     rough += np.where(inside, h / 2, -h / 2).astype(np.float32)
     band = np.zeros(grid.shape, dtype=bool)
-    for level in {0.0, *map(float, exact_within_mm)}:
+    for level in set(map(float, exact_within_mm)):
         band |= np.abs(rough - level) <= 2.0 * h
     index = np.flatnonzero(band)
     if len(index):
