@@ -40,7 +40,7 @@ from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
 from .fields import DistanceField, field_surface, mesh_distance, working_grid
-from .fields import _voxelise as voxelise  # the foundation's scan conversion (asked to be made public)
+from .fields import voxelise
 from .hollow_centreline import lumen_centreline
 from .hollow_drains import drill_drains
 from .hollow_ends import Opening, auto_openings, describe_opening, open_ends, user_cuts
