@@ -50,7 +50,11 @@ class MedprintGroup(click.Group):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         previous = _stop_signals_interrupt()
         try:
-            return super().main(args, prog_name, standalone_mode=False, **extra)
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+            # Non-standalone click returns ctx.exit(code)'s code instead of exiting with it.
+            if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+                sys.exit(result)
+            return result
         except KeyboardInterrupt:
             # Raised outside click's own handling (e.g. while it tears the context down).
             click.echo("medprint: aborted", err=True)
@@ -232,7 +236,7 @@ def _register_commands() -> None:
         return
     _Loading.active = True
     try:
-        from .commands import convert, design, info
+        from .commands import check, convert, design, info
         from .commands import profiles as profiles_command
         from .commands import slice as slice_command
     finally:
@@ -240,7 +244,7 @@ def _register_commands() -> None:
     if _Loading.pending is not None:
         reason, _Loading.pending = _Loading.pending, None
         raise KeyboardInterrupt(reason)
-    for module in (info, convert, design, profiles_command, slice_command):
+    for module in (info, convert, design, check, profiles_command, slice_command):
         cli.add_command(module.command)
     _registered = True
 

@@ -12,8 +12,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # importlib mode puts no test folder on sys.path; shared helpers (dicom_phantoms,
 # phantoms) are imported by plain name from any test package.
-# The hostile suite's harness is imported the same way (``from harness import ...``).
-for _helpers in (REPO_ROOT / "tests", REPO_ROOT / "tests" / "hostile"):
+# The hostile suite's harness and the design phantoms are imported the same way (``from harness import ...``).
+for _helpers in (REPO_ROOT / "tests", REPO_ROOT / "tests" / "hostile", REPO_ROOT / "tests" / "design"):
     if str(_helpers) not in sys.path:
         sys.path.insert(0, str(_helpers))
 

@@ -47,6 +47,10 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} {problem}{reason}", param, ctx)
         return number
 
+    def _describe_range(self) -> str:
+        # click shows "x<=None" for a range with neither bound; finite is all there is to say.
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
     def __repr__(self) -> str:
         return f"FiniteFloat({self.min}, {self.max})"
 

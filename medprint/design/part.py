@@ -57,8 +57,9 @@ def finish_part(part: Part) -> tuple[Part, MeshQuality]:
     if quality.shells != part.bodies:
         expected = "one body" if part.bodies == 1 else f"{part.bodies} bodies"
         raise DesignError(
-            f"the {part.kind} came out as {quality.shells} separate bodies instead of {expected}: a wall or bridge "
-            "is thinner than the working grid; use a finer --resolution or a thicker wall"
+            f"the {part.kind} came out as {quality.shells} separate bodies instead of {expected}: some wall or "
+            "bridge of it is too thin to hold together; check the sizes asked (and, for a design on a grid, use a "
+            "finer --resolution)"
         )
     choices = part.choices + tuple(f"{part.kind}: {action}" for action in repaired.actions)
     measured = {**part.measurements}

@@ -33,7 +33,7 @@ def _icosphere(radius: float) -> Mesh:
 def test_mesh_distance_is_exact_near_the_surface_and_the_asked_level():
     sphere = _icosphere(20.0)
     grid = fields.grid_around(sphere, 0.5, 4.0)
-    field = fields.mesh_distance(sphere, grid, exact_within_mm=(2.0,))
+    field = fields.mesh_distance(sphere, grid, exact_within_mm=(0.0, 2.0))
     radius = np.linalg.norm(field.points_lps(), axis=1)
     # The icosphere's faces lie up to ~0.02 mm inside the sphere they approximate.
     truth = radius - 20.0
