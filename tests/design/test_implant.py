@@ -6,15 +6,11 @@ exactly the bone removed, so the implant is compared with it at gap 0.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-# importlib mode puts no test folder on sys.path; the skull phantoms live beside this file.
-sys.path.insert(0, str(Path(__file__).parent))
-from phantoms_skull import dice, hd95_mm, skull_phantom, voxelise  # noqa: E402
+from phantoms_skull import dice, hd95_mm, skull_phantom, voxelise
 
 from medprint.design.implant import ImplantSettings, design_implant
 from medprint.design.part import finish_part

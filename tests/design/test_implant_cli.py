@@ -4,7 +4,6 @@ nothing written)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -12,12 +11,11 @@ import numpy as np
 import pytest
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 
-sys.path.insert(0, str(Path(__file__).parent))
-from phantoms_skull import skull_phantom  # noqa: E402
+from phantoms_skull import skull_phantom
 
-from medprint.geometry import RAS_TO_LPS  # noqa: E402
-from medprint.io.mesh_files import read_mesh_file  # noqa: E402
-from medprint.mesh import assess_mesh  # noqa: E402
+from medprint.geometry import RAS_TO_LPS
+from medprint.io.mesh_files import read_mesh_file
+from medprint.mesh import assess_mesh
 
 
 def _write_ct(case, path: Path) -> Path:

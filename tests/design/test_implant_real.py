@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from phantoms_skull import dice, hd95_mm, voxelise  # noqa: E402
+from phantoms_skull import dice, hd95_mm, voxelise
 
-from medprint.design.implant import ImplantSettings, design_implant  # noqa: E402
-from medprint.design.part import finish_part  # noqa: E402
-from medprint.io import load_volume  # noqa: E402
+from medprint.design.implant import ImplantSettings, design_implant
+from medprint.design.part import finish_part
+from medprint.io import load_volume
 
 CASE = "invesalius_cranium_ct/defect_frontal"
 
