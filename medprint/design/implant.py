@@ -49,7 +49,7 @@ from .implant_defect import (
     tables_from_rim,
     trace_chart,
 )
-from .implant_fields import LATERAL_MARGIN_MM, build_fields, implant_field
+from .implant_fields import LATERAL_MARGIN_MM, build_fields, implant_field, skin_mm
 from .implant_rays import ScanSampler
 from .implant_symmetry import SymmetryPlane, estimate_symmetry_plane, mirror_residual
 from .part import Part
@@ -67,6 +67,11 @@ DEFAULT_GAP_MM = 0.5
 MAX_GAP_MM = 3.0
 #: Thickest implant asked for (mm): the thickest skull vaults are ~10-12 mm.
 MAX_THICKNESS_MM = 15.0
+#: Default thinnest wall (mm): a printable bone-implant wall (PEEK, PMMA and titanium implants are milled or
+#: printed 1 mm and thicker at their edges; a PLA or resin trial piece also holds at 1 mm).
+DEFAULT_MIN_WALL_MM = 1.0
+#: Largest --min-wall (mm): beyond it no skull's vault has room for the implant.
+MAX_MIN_WALL_MM = 10.0
 #: Working grid spacing limits (mm).
 MIN_RESOLUTION_MM, MAX_RESOLUTION_MM = 0.1, 2.0
 #: --near may lie at most this far outside / inside the skull's outer surface (mm): a click in the defect, not
@@ -113,6 +118,10 @@ class ImplantSettings:
     solid : bool
         Fill between the tables.  By default a cavity the surrounding bone has between them (a frontal sinus)
         is carried across the defect, as the bone was.
+    min_wall_mm : float
+        Thinnest wall the implant may have anywhere, rim and cavity skins included (default
+        :data:`DEFAULT_MIN_WALL_MM`): the implant is opened by a ball of half this diameter, its tables kept at
+        least this far apart, a carried cavity filled where its skin would be thinner.
     """
 
     near: Point | None = None
@@ -124,6 +133,7 @@ class ImplantSettings:
     threshold: tuple[float, float] | None = None
     method: str = "auto"
     solid: bool = False
+    min_wall_mm: float = DEFAULT_MIN_WALL_MM
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -135,6 +145,11 @@ class ImplantSettings:
                        why="> 0 a clearance, < 0 an overlap; beyond 3 mm the implant no longer fits")
         require_number(self.resolution_mm, "--resolution", low=MIN_RESOLUTION_MM, high=MAX_RESOLUTION_MM,
                        unit="mm")
+        require_number(self.min_wall_mm, "--min-wall", low=0, high=MAX_MIN_WALL_MM, low_open=True, unit="mm",
+                       why="the thinnest wall the implant may have (1 mm is a printable bone-implant wall)")
+        if self.thickness_mm is not None and self.thickness_mm < self.min_wall_mm:
+            raise ParameterError(f"--thickness: {self.thickness_mm:g} mm is thinner than --min-wall "
+                                 f"{self.min_wall_mm:g} mm; give a thicker implant or a smaller --min-wall")
         get_preset(self.preset)
         if self.threshold is not None:
             low, high = self.threshold
@@ -207,7 +222,7 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     if settings.method == "auto":
         choices.append(f"method {method}: {why}")
     grid, fields = build_fields(sampler, chart, tables, settings)
-    implant_values, removed, lost = implant_field(fields, settings)
+    implant_values, removed, lost = implant_field(fields, settings, grid.geometry)
     cavity_used = settings.thickness_mm is None and not settings.solid and bool(np.isfinite(tables.gap_in).any())
     if lost > MAX_LOST_SHARE and cavity_used:
         # The cavity carried across (a sinus) cut the implant in pieces: one printable body needs it filled.
@@ -215,7 +230,7 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
                        "from the main body); filled between the tables instead (as --solid)")
         settings = replace(settings, solid=True)
         grid, fields = build_fields(sampler, chart, tables, settings)
-        implant_values, removed, lost = implant_field(fields, settings)
+        implant_values, removed, lost = implant_field(fields, settings, grid.geometry)
     if lost > MAX_LOST_SHARE:
         raise DesignError(
             f"the implant falls apart: {100 * lost:.0f} % of it lies apart from its main body (the reconstructed "
@@ -351,7 +366,7 @@ def _reconstruct(sampler: ScanSampler, chart: ChartTrace, plane: SymmetryPlane,
     sides = plane.signed_distance(rim_points)
     crosses = bool(sides.min() < -PLANE_CROSSING_MM and sides.max() > PLANE_CROSSING_MM)
     if settings.method == "rim":
-        return "rim", "asked for (--method rim)", tables_from_rim(chart), None
+        return "rim", "asked for (--method rim)", tables_from_rim(chart, skin_mm(settings)), None
     reason = ""
     if crosses:
         reason = "the defect crosses the mid-sagittal plane, so its mirror image is partly missing too"
@@ -368,12 +383,12 @@ def _reconstruct(sampler: ScanSampler, chart: ChartTrace, plane: SymmetryPlane,
     if reason:
         if settings.method == "mirror":
             raise DesignError(f"--method mirror cannot work here: {reason}; use --method rim (or auto)")
-        rim_tables = tables_from_rim(chart)
+        rim_tables = tables_from_rim(chart, skin_mm(settings))
         return "rim", reason, rim_tables, coverage
     assert mirrored is not None and coverage is not None
     why = (f"the defect lies on one side of the mid-sagittal plane and {100 * coverage:.0f} % of its mirror "
            "image is bone")
-    return "mirror", why, tables_from_mirror(chart, mirrored), coverage
+    return "mirror", why, tables_from_mirror(chart, mirrored, skin_mm(settings)), coverage
 
 
 def _measure(mesh: Mesh, chart: ChartTrace, tables: Tables, plane: SymmetryPlane, method: str, why: str,

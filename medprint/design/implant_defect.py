@@ -55,7 +55,8 @@ MIN_MIRROR_COVERAGE = 0.98
 #: Thickest vault wall (mm): a ray with more bone than this between its first and last crossing saw something
 #: else (the skull base, a calcified falx) through the inner table.
 MAX_VAULT_THICKNESS_MM = 15.0
-#: Thinnest wall the reconstruction may give before it is clamped (mm).
+#: Thinnest wall the reconstruction may give before it is clamped (mm); the implant's --min-wall (plus a grid
+#: step, so that the opening by half of it keeps a core) raises it.
 MIN_TABLE_GAP_MM = 1.0
 
 
@@ -314,23 +315,29 @@ def _spline_fit(ct: ChartTrace, values: NDArray[np.float64], where: NDArray[np.b
     return result.reshape(n, n), rms
 
 
-def _clamped(r_in: NDArray[np.float64], r_out: NDArray[np.float64], hole: NDArray[np.bool_]) -> tuple[
-        NDArray[np.float64], tuple[str, ...]]:
-    thin = (r_out - r_in < MIN_TABLE_GAP_MM) & hole
+def _clamped(r_in: NDArray[np.float64], r_out: NDArray[np.float64], hole: NDArray[np.bool_],
+             min_gap_mm: float) -> tuple[NDArray[np.float64], tuple[str, ...]]:
+    """The inner table kept at least ``min_gap_mm`` under the outer one (splines fitted apart may cross)."""
+    min_gap_mm = max(MIN_TABLE_GAP_MM, min_gap_mm)
+    thin = (r_out - r_in < min_gap_mm) & hole
     if thin.any():
-        return np.minimum(r_in, r_out - MIN_TABLE_GAP_MM), (
-            f"the reconstructed tables came closer than {MIN_TABLE_GAP_MM:g} mm over "
-            f"{100.0 * thin.sum() / max(1, hole.sum()):.0f} % of the defect; the wall was kept {MIN_TABLE_GAP_MM:g} mm "
+        return np.minimum(r_in, r_out - min_gap_mm), (
+            f"the reconstructed tables came closer than {min_gap_mm:g} mm over "
+            f"{100.0 * thin.sum() / max(1, hole.sum()):.0f} % of the defect; the wall was kept {min_gap_mm:g} mm "
             "thick there",)
     return r_in, ()
 
 
 def _cavity(gap_in: NDArray[np.float64], gap_out: NDArray[np.float64], r_in: NDArray[np.float64],
-            r_out: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """A cavity kept inside the tables with walls of at least :data:`MIN_CAVITY_WALL_MM`; NaN where too thin."""
-    low = np.maximum(gap_in, r_in + MIN_CAVITY_WALL_MM)
-    high = np.minimum(gap_out, r_out - MIN_CAVITY_WALL_MM)
-    real = np.isfinite(low) & np.isfinite(high) & (high - low >= MIN_CAVITY_MM)
+            r_out: NDArray[np.float64], skin_mm: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A cavity kept inside the tables with skins of at least ``skin_mm`` (and :data:`MIN_CAVITY_WALL_MM`) on
+    each side, filled (NaN) where that leaves it thinner than :data:`MIN_CAVITY_MM`."""
+    skin_mm = max(MIN_CAVITY_WALL_MM, skin_mm)
+    low = np.maximum(gap_in, r_in + skin_mm)
+    high = np.minimum(gap_out, r_out - skin_mm)
+    # A cavity narrower than the skin is no more printable than the skin (a slot that thin fills in), nor held
+    # by the working grid: filled.
+    real = np.isfinite(low) & np.isfinite(high) & (high - low >= max(MIN_CAVITY_MM, skin_mm))
     return np.where(real, low, np.nan), np.where(real, high, np.nan)
 
 
@@ -339,11 +346,12 @@ def _vault_ring(ct: ChartTrace, thickness: NDArray[np.float64]) -> NDArray[np.bo
     return ct.ring & (ct.grid(np.nan_to_num(thickness, nan=np.inf)) <= MAX_VAULT_THICKNESS_MM)
 
 
-def tables_from_rim(ct: ChartTrace) -> Tables:
+def tables_from_rim(ct: ChartTrace, min_wall_mm: float = MIN_TABLE_GAP_MM) -> Tables:
     """Both tables interpolated across the defect from the ring of bone around it (thin-plate splines).
 
     A cavity between the tables (a frontal sinus) is interpolated the same way, as its width (0 where the ring's
-    bone is solid) and its middle radius, so it closes smoothly where the surrounding bone has none.
+    bone is solid) and its middle radius, so it closes smoothly where the surrounding bone has none.  The wall is
+    kept at least ``min_wall_mm`` thick, and so is each skin of bone over the cavity (it is filled where not).
     """
     trace = ct.trace
     r_out, res_out = _spline_fit(ct, trace.r_out, ct.ring, OUTER_SMOOTHING)
@@ -351,7 +359,7 @@ def tables_from_rim(ct: ChartTrace) -> Tables:
     # bone is no vault (the skull base's ridges, seen past the inner table) are known by their thickness.
     thickness = trace.r_out - trace.r_in
     thickness_map, res_in = _spline_fit(ct, thickness, _vault_ring(ct, thickness), THICKNESS_SMOOTHING)
-    r_in, notes = _clamped(r_out - thickness_map, r_out, ct.hole)
+    r_in, notes = _clamped(r_out - thickness_map, r_out, ct.hole, min_wall_mm)
     has_gap = np.isfinite(trace.gap_in)
     ring = ct.ring.ravel() & trace.hit
     gap_in = np.full((ct.chart.n, ct.chart.n), np.nan)
@@ -361,7 +369,7 @@ def tables_from_rim(ct: ChartTrace) -> Tables:
         middle = np.where(has_gap, (trace.gap_in + trace.gap_out) / 2, (trace.r_in + trace.r_out) / 2)
         width_map, _ = _spline_fit(ct, width, ct.ring, CAVITY_SMOOTHING)
         middle_map, _ = _spline_fit(ct, middle, ct.ring, CAVITY_SMOOTHING)
-        gap_in, gap_out = _cavity(middle_map - width_map / 2, middle_map + width_map / 2, r_in, r_out)
+        gap_in, gap_out = _cavity(middle_map - width_map / 2, middle_map + width_map / 2, r_in, r_out, min_wall_mm)
     return Tables(r_in=r_in, r_out=r_out, gap_in=gap_in, gap_out=gap_out, fit_residual_mm=max(res_out, res_in),
                   notes=notes)
 
@@ -374,9 +382,9 @@ def mirror_coverage(sampler: ScanSampler, ct: ChartTrace, plane: SymmetryPlane) 
     return float(mirrored.hit[hole].mean()), mirrored
 
 
-def tables_from_mirror(ct: ChartTrace, mirrored: TableTrace) -> Tables:
+def tables_from_mirror(ct: ChartTrace, mirrored: TableTrace, min_wall_mm: float = MIN_TABLE_GAP_MM) -> Tables:
     """The mirrored skull's tables over the defect, bent (thin-plate spline of the differences over the ring) so
-    that they meet the healthy bone at the rim."""
+    that they meet the healthy bone at the rim; wall and cavity skins at least ``min_wall_mm`` thick."""
     n = ct.chart.n
     both = ct.ring & mirrored.hit.reshape(n, n)
     maps = []
@@ -392,11 +400,11 @@ def tables_from_mirror(ct: ChartTrace, mirrored: TableTrace) -> Tables:
         maps.append(base + correction)
         residuals.append(residual)
     r_out = maps[0]
-    r_in, notes = _clamped(maps[1], r_out, ct.hole)
+    r_in, notes = _clamped(maps[1], r_out, ct.hole, min_wall_mm)
     shift_out = r_out - np.where(np.isfinite(ct.grid(mirrored.r_out)), ct.grid(mirrored.r_out), r_out)
     shift_in = r_in - np.where(np.isfinite(ct.grid(mirrored.r_in)), ct.grid(mirrored.r_in), r_in)
     gap_in, gap_out = _cavity(ct.grid(mirrored.gap_in) + shift_in, ct.grid(mirrored.gap_out) + shift_out, r_in,
-                              r_out)
+                              r_out, min_wall_mm)
     return Tables(r_in=r_in, r_out=r_out, gap_in=gap_in, gap_out=gap_out, fit_residual_mm=max(residuals),
                   notes=notes)
 

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 import cc3d
 import edt
+import igl
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from ..errors import DesignError
+from ..geometry import Geometry
 from ..segment.voxels import EDT_THREADS
 from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
 from .implant_defect import RING_INNER_MM, ChartTrace, Tables
@@ -55,12 +57,17 @@ def build_fields(sampler: ScanSampler, chart: ChartTrace, tables: Tables,
         f_in = -np.float32(settings.thickness_mm) - f_out
     else:
         f_in = normalised(np.where(np.isfinite(r_in), r_in - r, far).reshape(grid.shape), h)
+    lateral = chart.chart.sample(chart.hole_distance_mm(margin_mm), u, v, cval=float(far)).reshape(grid.shape)
     if settings.thickness_mm is None and not settings.solid:
         gap_in = chart.chart.sample(tables.gap_in, u, v)
         gap_out = chart.chart.sample(tables.gap_out, u, v)
         cavity = np.where(np.isfinite(gap_in) & np.isfinite(gap_out), np.maximum(r - gap_out, gap_in - r), far)
-        f_in = np.maximum(f_in, -cavity.reshape(grid.shape).astype(np.float32))
-    lateral = chart.chart.sample(chart.hole_distance_mm(margin_mm), u, v, cval=float(far)).reshape(grid.shape)
+        cavity = cavity.reshape(grid.shape).astype(np.float32)
+        # The cavity is kept only where the solid between the tables holds it with a skin of at least the minimum
+        # wall on every side (measured in 3-D, not only along the rays: a sinus tilted under the table).
+        tables_only = np.maximum(f_out, f_in)
+        cavity = np.maximum(cavity, tables_only + np.float32(skin_mm(settings)))
+        f_in = np.maximum(f_in, -cavity)
     hole_edge = chart.chart.sample(chart.hole_distance_mm(0.0), u, v, cval=float(far)).reshape(grid.shape)
     bone = bone_distance(sampler, grid, points, settings)
     rim_half = np.float32(max(0.4, 0.75 * h))
@@ -69,6 +76,22 @@ def build_fields(sampler: ScanSampler, chart: ChartTrace, tables: Tables,
         "outer": f_out.astype(np.float32), "inner": f_in.astype(np.float32), "lateral": lateral.astype(np.float32),
         "bone": bone, "rim": rim.astype(np.float32),
     }
+
+
+def skin_mm(settings: ImplantSettings) -> float:
+    """Thinnest wall the tables and a cavity's skins are built with: the minimum wall and a grid step, so that
+    the opening by half the minimum wall (:func:`open_field`) keeps a core of at least a step everywhere."""
+    return float(settings.min_wall_mm + settings.resolution_mm)
+
+
+def opening_radius_mm(settings: ImplantSettings) -> float:
+    """Radius of the ball the implant is opened by: half the minimum wall, or, for an implant of a given
+    thickness close to it, half of that thickness less a grid step (an opening by half the thickness itself
+    would leave no core to grow back from)."""
+    radius = settings.min_wall_mm / 2
+    if settings.thickness_mm is not None:
+        radius = min(radius, max(settings.thickness_mm - settings.resolution_mm, settings.resolution_mm) / 2)
+    return float(radius)
 
 
 def normalised(values: NDArray[np.float64], h: float) -> NDArray[np.float32]:
@@ -90,13 +113,49 @@ def bone_distance(sampler: ScanSampler, grid: Grid, points: NDArray[np.float64],
     if not bone.any():
         raise DesignError("the skull around the defect was lost on the working grid; use a finer --resolution")
     skull_here = field_surface(field, "skull")
-    levels = (0.0, abs(settings.rim_gap_mm))
+    # Exact where the implant's faces are read off: the skull itself, the gap, and the gap deepened by half the
+    # minimum wall (the eroded implant of the opening).
+    levels = (0.0, abs(settings.rim_gap_mm), settings.rim_gap_mm + opening_radius_mm(settings))
     return mesh_distance(skull_here, grid, exact_within_mm=levels).values
 
 
-def implant_field(fields: dict[str, NDArray[np.float32]], settings: ImplantSettings) -> tuple[
+def open_field(values: NDArray[np.float32], radius_mm: float, geometry: Geometry) -> NDArray[np.float32]:
+    """Morphological opening of the solid ``{values < 0}`` by a ball of ``radius_mm``, with true re-distancing.
+
+    Erosion is the level set ``values < -radius`` (exact where ``values`` is a distance inside, as a max of
+    distances is); the dilation back is the exact point-to-triangle distance to that eroded surface minus the
+    radius, computed in the band where the result's surface can lie.  What is left is the union of the balls of
+    that radius that fit inside: no wall, edge or skin of it is thinner than the ball's diameter.  The result is
+    intersected with the input, so nothing grows (the rim gap stays where it was).
+    """
+    eroded = values < -radius_mm
+    if not eroded.any():
+        raise DesignError(f"the implant is thinner than --min-wall {2 * radius_mm:g} mm everywhere; give a smaller "
+                          "--min-wall or a finer --resolution")
+    h = float(geometry.spacing[0])
+    core = field_surface(DistanceField(values, geometry), "core", level=-radius_mm)
+    band = (values < 2 * h) & (values > -radius_mm - 2 * h)
+    index = np.flatnonzero(band)
+    points = _points_lps(geometry, values.shape, index)
+    squared, _, _ = igl.point_mesh_squared_distance(points, core.vertices, core.faces)
+    distance = np.sqrt(squared).astype(np.float32)
+    inside = eroded.reshape(-1)[index]
+    dilated = np.where(inside, -distance - radius_mm, distance - radius_mm).astype(np.float32)
+    result = values.copy().reshape(-1)
+    result[index] = np.maximum(result[index], dilated)
+    return result.reshape(values.shape)
+
+
+def _points_lps(geometry: Geometry, shape: tuple[int, ...], flat_index: NDArray[np.intp]) -> NDArray[np.float64]:
+    k, j, i = np.unravel_index(flat_index, shape)
+    (sx, sy, sz), (ox, oy, oz) = geometry.spacing, geometry.origin
+    return np.column_stack([ox + sx * i, oy + sy * j, oz + sz * k]).astype(np.float64)
+
+
+def implant_field(fields: dict[str, NDArray[np.float32]], settings: ImplantSettings, geometry: Geometry) -> tuple[
         NDArray[np.float32], int, float]:
-    """The implant: the shell between the tables, in the defect, off the bone by the gap; slivers removed.
+    """The implant: the shell between the tables, in the defect, off the bone by the gap, opened by half the
+    minimum wall (no knife edge at the rim, no sliver where the fitted tables graze the bone); pieces removed.
 
     Returns the field, how many pieces apart from the main body were dropped, and their share of the material.
     """
@@ -111,10 +170,11 @@ def implant_field(fields: dict[str, NDArray[np.float32]], settings: ImplantSetti
         grown = -edt.sdf(inside, anisotropy=(h, h, h), parallel=EDT_THREADS).astype(np.float32)
         grown += np.where(inside, h / 2, -h / 2).astype(np.float32)
         values = np.maximum(shell, np.minimum(exact, grown + gap))
-    inside = values < 0
-    if not inside.any():
+    if not (values < 0).any():
         raise DesignError("the implant is empty: the reconstructed tables leave no room in the defect; try "
                           "--method rim or a smaller --gap")
+    values = open_field(values, opening_radius_mm(settings), geometry)
+    inside = values < 0
     # Slivers where the fitted tables graze the rim's bone are thinner than the grid: an opening by a little
     # more than one step removes them and leaves the body (kept exactly where it is) alone.
     radius = 1.01 * h
