@@ -11,7 +11,9 @@ import click
 
 from ..design.implant import (
     DEFAULT_GAP_MM,
+    DEFAULT_MIN_WALL_MM,
     MAX_GAP_MM,
+    MAX_MIN_WALL_MM,
     MAX_RESOLUTION_MM,
     MAX_THICKNESS_MM,
     METHODS,
@@ -84,6 +86,10 @@ def _parse_plane(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="mirror: the healthy side mirrored; rim: tables interpolated from the defect's rim; auto: mirror "
                    "unless the defect crosses the mid-sagittal plane or its mirror image is not bone.")
 @click.option("--solid", is_flag=True, help="Fill between the tables (no frontal sinus carried across the defect).")
+@click.option("--min-wall", "min_wall_mm", default=DEFAULT_MIN_WALL_MM, show_default=True, type=MM,
+              help=f"Thinnest wall the implant may have anywhere, rim and sinus skins included, in mm (at most "
+                   f"{MAX_MIN_WALL_MM:g}); {DEFAULT_MIN_WALL_MM:g} mm is a printable bone-implant wall. The implant "
+                   "is opened by a ball of this diameter; its measured thinnest wall is in the report.")
 @click.option("--resolution", "resolution_mm", default=0.5, show_default=True,
               type=MM,
               help=f"Working grid spacing in mm ({MIN_RESOLUTION_MM:g}..{MAX_RESOLUTION_MM:g}).")
@@ -101,7 +107,8 @@ def _parse_plane(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--show-phi", is_flag=True, help="Record the input path in the report.")
 @click.pass_context
 def command(ctx: click.Context, input_path: Path, output_path: Path, near: tuple[tuple[float, float, float], ...],
-            plane: Any, thickness_mm: float | None, gap_mm: float, method: str, solid: bool, resolution_mm: float,
+            plane: Any, thickness_mm: float | None, gap_mm: float, method: str, solid: bool, min_wall_mm: float,
+            resolution_mm: float,
             preset: str, threshold: tuple[float, float] | None, fit_path: Path | None, rim_path: Path | None,
             overwrite: bool, no_report: bool, as_json: bool, show_phi: bool) -> None:
     """Design the cranial implant that fills a skull defect in CT."""
@@ -111,7 +118,7 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, near: tuple
         raise click.BadParameter("give one point in the defect", param_hint="--near")
     settings = ImplantSettings(near=near[0] if near else None, plane=plane, thickness_mm=thickness_mm,
                                rim_gap_mm=gap_mm, resolution_mm=resolution_mm, preset=preset, threshold=threshold,
-                               method=method, solid=solid)
+                               method=method, solid=solid, min_wall_mm=min_wall_mm)
     outputs = DesignOutputs(mesh=output_path, report=not no_report, overwrite=overwrite, fit_3mf=fit_path,
                             extras={"rim": rim_path} if rim_path is not None else {})
     volume = load_volume(input_path)
@@ -124,4 +131,10 @@ def command(ctx: click.Context, input_path: Path, output_path: Path, near: tuple
         m = part.measurements
         click.echo(terminal_safe(
             f"{output_path}: implant by {m['method']}, defect {m['defect_diameter_mm']:.0f} mm across, "
-            f"{m['implant_volume_mm3'] / 1000:.1f} cm3, {part.mesh.face_count:,} triangles, watertight"))
+            f"{m['implant_volume_mm3'] / 1000:.1f} cm3, thinnest wall {_wall_text(m['min_wall_mm'])}, "
+            f"{part.mesh.face_count:,} triangles, watertight"))
+
+
+def _wall_text(wall: dict[str, Any]) -> str:
+    measured = wall.get("measured")
+    return "not measured" if measured is None else f"{measured:.2f} mm (asked {wall['asked']:g})"

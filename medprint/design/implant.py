@@ -53,6 +53,7 @@ from .implant_fields import LATERAL_MARGIN_MM, build_fields, implant_field, skin
 from .implant_rays import ScanSampler
 from .implant_symmetry import SymmetryPlane, estimate_symmetry_plane, mirror_residual
 from .part import Part
+from .walls import thin_regions, wall_thickness
 
 log = logging.getLogger("medprint")
 
@@ -72,6 +73,8 @@ MAX_THICKNESS_MM = 15.0
 DEFAULT_MIN_WALL_MM = 1.0
 #: Largest --min-wall (mm): beyond it no skull's vault has room for the implant.
 MAX_MIN_WALL_MM = 10.0
+#: Finest grid the implant's own wall check uses (mm).
+WALL_CHECK_FINEST_MM = 0.2
 #: Working grid spacing limits (mm).
 MIN_RESOLUTION_MM, MAX_RESOLUTION_MM = 0.1, 2.0
 #: --near may lie at most this far outside / inside the skull's outer surface (mm): a click in the defect, not
@@ -242,6 +245,7 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
                        "rim's bone")
     measurements = _measure(mesh, chart, tables, plane, method, why, coverage, defect, settings)
     measurements.update(_gap_achieved(mesh, DistanceField(fields["bone"], grid.geometry), settings))
+    measurements["min_wall_mm"] = _min_wall(mesh, settings, choices)
     sentence = {
         "mirror": "the healthy side mirrored across the mid-sagittal plane, bent by a thin-plate spline to meet "
                   "the rim",
@@ -426,6 +430,32 @@ def _measure(mesh: Mesh, chart: ChartTrace, tables: Tables, plane: SymmetryPlane
                                     "min": round(float(thickness.min()), 2),
                                     "max": round(float(thickness.max()), 2)}
     return measured
+
+
+def _min_wall(mesh: Mesh, settings: ImplantSettings, choices: list[str]) -> dict[str, Any]:
+    """The implant's thinnest wall as ``medprint check`` measures it (largest inscribed sphere), against the asked.
+
+    Measured on a grid of the working step (or half the minimum wall, if finer): the implant's surface is only
+    known to about a working step, and a check finer than that costs seconds on a real case.  A wall thinner than
+    asked by more than a working step is said (with where), never passed over.
+    """
+    resolution = max(WALL_CHECK_FINEST_MM, min(settings.resolution_mm, settings.min_wall_mm / 2))
+    walls = wall_thickness(mesh, resolution_mm=resolution)
+    asked = settings.min_wall_mm
+    measured = walls.min_wall_mm
+    result: dict[str, Any] = {"asked": asked, "measured": None if measured is None else round(measured, 3),
+                              "check_resolution_mm": resolution,
+                              "tolerance_mm": settings.resolution_mm}
+    if measured is not None and measured < asked - settings.resolution_mm:
+        regions = thin_regions(walls, asked - settings.resolution_mm)
+        where = ", ".join(_point_text(np.asarray(region.centroid_lps)) for region in regions[:3])
+        note = (f"walls thinner than --min-wall {asked:g} mm by more than the working grid's {settings.resolution_mm:g}"
+                f" mm step remain in {len(regions)} places (thinnest {measured:.2f} mm, at LPS {where}); use a finer "
+                "--resolution")
+        log.warning(note)
+        choices.append(note)
+        result["thin_regions"] = [region.as_dict() for region in regions[:10]]
+    return result
 
 
 def _gap_achieved(mesh: Mesh, bone: DistanceField, settings: ImplantSettings) -> dict[str, Any]:

@@ -23,7 +23,14 @@ from scipy import ndimage
 from scipy.interpolate import RBFInterpolator
 
 from ..errors import DesignError
-from .implant_rays import Chart, ScanSampler, TableTrace, label_wrapped, sphere_directions, trace_tables
+from .implant_rays import (
+    Chart,
+    ScanSampler,
+    TableTrace,
+    label_wrapped,
+    sphere_directions,
+    trace_tables,
+)
 from .implant_symmetry import SymmetryPlane
 
 log = logging.getLogger("medprint")

@@ -29,6 +29,13 @@ from .implant_rays import ScanSampler
 if TYPE_CHECKING:
     from .implant import ImplantSettings
 
+#: The opening's ball is this many working steps larger than half the minimum wall: the opened surface is
+#: re-meshed on the working grid, whose facets cut a curved edge or a ball-sized bump by a fraction of a step
+#: (on the real frontal defect a ball of 1.0 mm left 0.66 mm walls at a rim bump, one of 1.0 mm plus half a
+#: step none under 1 mm).
+OPENING_MARGIN_STEPS = 0.25
+#: Fewest grid points a piece of the eroded implant must hold to be grown back (a 2 x 2 x 2 cell).
+MIN_CORE_POINTS = 8
 #: Lateral margin (mm) beyond the outermost ray without bone, within which the cut face of the rim is sought.
 LATERAL_MARGIN_MM = RING_INNER_MM + 1.0
 
@@ -67,7 +74,13 @@ def build_fields(sampler: ScanSampler, chart: ChartTrace, tables: Tables,
         # wall on every side (measured in 3-D, not only along the rays: a sinus tilted under the table).
         tables_only = np.maximum(f_out, f_in)
         cavity = np.maximum(cavity, tables_only + np.float32(skin_mm(settings)))
-        f_in = np.maximum(f_in, -cavity)
+        if (cavity < 0).any():
+            # Radial differences measure the skins over and under the cavity, not the distance to where it
+            # ends sideways (its edge, where it meets the rim's bone): the exact distance to its surface does, so
+            # that the opening also thickens the bone between the cavity's edge and the rim.
+            surface = field_surface(DistanceField(cavity, grid.geometry), "cavity")
+            cavity = mesh_distance(surface, grid, exact_within_mm=(0.0, opening_radius_mm(settings))).values
+            f_in = np.maximum(f_in, -cavity)
     hole_edge = chart.chart.sample(chart.hole_distance_mm(0.0), u, v, cval=float(far)).reshape(grid.shape)
     bone = bone_distance(sampler, grid, points, settings)
     rim_half = np.float32(max(0.4, 0.75 * h))
@@ -85,10 +98,10 @@ def skin_mm(settings: ImplantSettings) -> float:
 
 
 def opening_radius_mm(settings: ImplantSettings) -> float:
-    """Radius of the ball the implant is opened by: half the minimum wall, or, for an implant of a given
-    thickness close to it, half of that thickness less a grid step (an opening by half the thickness itself
-    would leave no core to grow back from)."""
-    radius = settings.min_wall_mm / 2
+    """Radius of the ball the implant is opened by: half the minimum wall plus :data:`OPENING_MARGIN_STEPS` of a
+    step; for an implant of a given thickness close to that, half the thickness less a step (an opening by half
+    the thickness itself would leave no core to grow back from)."""
+    radius = settings.min_wall_mm / 2 + OPENING_MARGIN_STEPS * settings.resolution_mm
     if settings.thickness_mm is not None:
         radius = min(radius, max(settings.thickness_mm - settings.resolution_mm, settings.resolution_mm) / 2)
     return float(radius)
@@ -133,7 +146,18 @@ def open_field(values: NDArray[np.float32], radius_mm: float, geometry: Geometry
         raise DesignError(f"the implant is thinner than --min-wall {2 * radius_mm:g} mm everywhere; give a smaller "
                           "--min-wall or a finer --resolution")
     h = float(geometry.spacing[0])
-    core = field_surface(DistanceField(values, geometry), "core", level=-radius_mm)
+    # A piece of the eroded solid smaller than a grid cell would grow back into a lone ball the grid cannot
+    # mesh (a nub on the surface that measures thinner than its ball): dropped with what it would grow.
+    labels, count = cc3d.connected_components(eroded, connectivity=26, return_N=True)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    small = (sizes < MIN_CORE_POINTS)[labels] & eroded
+    if small.any():
+        eroded = eroded & ~small
+        if not eroded.any():
+            raise DesignError(f"the implant is thinner than --min-wall {2 * radius_mm:g} mm everywhere; give a "
+                              "smaller --min-wall or a finer --resolution")
+    core_values = np.where(small, np.float32(-radius_mm + h), values).astype(np.float32)
+    core = field_surface(DistanceField(core_values, geometry), "core", level=-radius_mm)
     band = (values < 2 * h) & (values > -radius_mm - 2 * h)
     index = np.flatnonzero(band)
     points = _points_lps(geometry, values.shape, index)
