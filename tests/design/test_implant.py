@@ -14,6 +14,7 @@ from phantoms_skull import dice, hd95_mm, skull_phantom, voxelise
 
 from medprint.design.implant import ImplantSettings, design_implant
 from medprint.design.part import finish_part
+from medprint.design.walls import wall_thickness
 from medprint.errors import DesignError, ParameterError
 
 SPACING = (1.0, 0.9, 2.0)  # anisotropic, slices twice the in-plane size
@@ -56,6 +57,27 @@ def test_lateral_defect_is_mirrored_and_matches_the_removed_bone(lateral, latera
     assert part.kind == "implant" and set(part.extras) == {"anatomy", "rim"}
 
 
+def _thinnest_wall_mm(part):
+    """The thinnest wall as ``medprint check`` measures it (largest inscribed sphere), on a 0.25 mm grid."""
+    return wall_thickness(part.mesh, resolution_mm=0.25).min_wall_mm
+
+
+def test_no_wall_under_the_minimum_at_rim_or_anywhere(lateral, lateral_exact):
+    """The implant keeps --min-wall (1 mm by default) everywhere, rim included, at gap 0 and with a gap; the
+    tolerance is one working-grid step (0.5 mm), the precision its surface is made to."""
+    exact, _ = lateral_exact
+    step = exact.measurements["working_resolution_mm"]
+    assert exact.measurements["min_wall_mm"]["asked"] == 1.0
+    assert exact.measurements["min_wall_mm"]["measured"] >= 1.0 - step
+    assert _thinnest_wall_mm(exact) >= 1.0 - step
+    thick, quality = finish_part(design_implant(lateral.volume, ImplantSettings(min_wall_mm=2.0, rim_gap_mm=0.5)))
+    assert quality.shells == 1
+    assert _thinnest_wall_mm(thick) >= 2.0 - step
+    assert thick.measurements["min_wall_mm"]["asked"] == 2.0
+    # Opening by a larger ball rounds more off the rim: a little less material, nothing added.
+    assert thick.measurements["implant_volume_mm3"] < exact.measurements["implant_volume_mm3"]
+
+
 def test_the_rim_band_and_the_skull_are_closed_surfaces(lateral_exact):
     part, _ = lateral_exact
     from medprint.mesh import assess_mesh
@@ -76,6 +98,8 @@ def test_midline_defect_uses_the_rim_method(tmp_path):
     score, hd95 = _scores(case, part)
     assert score >= 0.90, score
     assert hd95 <= 2.5, hd95  # slices are 2 mm: within about one slice
+    # No wall under the default 1 mm minimum (tolerance: one 0.5 mm working step).
+    assert _thinnest_wall_mm(part) >= 1.0 - 0.5
 
 
 def test_small_defect_elsewhere_on_an_oblique_grid():
@@ -141,6 +165,9 @@ def test_skull_without_defect_is_refused():
     ({"thickness_mm": 40.0}, "--thickness"), ({"thickness_mm": float("nan")}, "--thickness"),
     ({"rim_gap_mm": 10.0}, "--gap"), ({"rim_gap_mm": -5.0}, "--gap"), ({"resolution_mm": 0.0}, "--resolution"),
     ({"plane": ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))}, "--plane"), ({"method": "guess"}, "--method"),
+    ({"min_wall_mm": 0.0}, "--min-wall"), ({"min_wall_mm": -1.0}, "--min-wall"),
+    ({"min_wall_mm": 25.0}, "--min-wall"), ({"min_wall_mm": float("inf")}, "--min-wall"),
+    ({"thickness_mm": 1.5, "min_wall_mm": 2.0}, "--thickness: 1.5 mm is thinner than --min-wall 2 mm"),
 ])
 def test_settings_refuse_bad_values(kwargs, option):
     with pytest.raises(ParameterError, match=option):

@@ -50,6 +50,9 @@ def test_writes_implant_report_fit_and_rim(scans, tmp_path):
     assert report["design"]["kind"] == "implant"
     assert m["method"] == "mirror" and m["rim_gap_asked_mm"] == 0.5
     assert abs(m["rim_gap_mm"]["median"] - 0.5) <= 0.15
+    # The thinnest wall is measured and reported against --min-wall (default 1 mm), within the 0.75 mm grid step.
+    assert m["min_wall_mm"]["asked"] == 1.0 and m["min_wall_mm"]["measured"] >= 1.0 - 0.75
+    assert report["parameters"]["min_wall_mm"] == 1.0
     mesh = read_mesh_file(out)
     quality = assess_mesh(mesh)
     assert quality.watertight and quality.shells == 1
@@ -67,6 +70,8 @@ def test_writes_implant_report_fit_and_rim(scans, tmp_path):
     (("--thickness", "-1"), ["--thickness"]),
     (("--thickness", "80"), ["--thickness"]),
     (("--gap", "12"), ["--gap"]),
+    (("--min-wall", "0"), ["--min-wall"]),
+    (("--thickness", "1", "--min-wall", "2"), ["--thickness", "--min-wall"]),
     (("--resolution", "0"), ["--resolution"]),
     (("--plane", "0,0,0:0,0,0"), ["--plane", "zero"]),
     (("--plane", "400,0,0:1,0,0"), ["--plane", "misses the skull"]),

@@ -34,6 +34,13 @@ def test_frontal_defect_matches_the_removed_bone(real_data):
     assert 30.0 <= m["defect_diameter_mm"] <= 42.0
     # The defect's lower part lies over the frontal sinus: its cavity is carried across, not filled.
     assert 0.05 < m["cavity_share_of_defect"] < 0.9
+    # No knife edge at the rim, no thin skin over the sinus: no wall under the default 1 mm minimum, measured as
+    # `medprint check` does (largest inscribed sphere); tolerance one 0.5 mm working-grid step.
+    from medprint.design.walls import wall_thickness
+
+    assert m["min_wall_mm"]["asked"] == 1.0
+    assert m["min_wall_mm"]["measured"] >= 1.0 - m["working_resolution_mm"]
+    assert wall_thickness(part.mesh, resolution_mm=0.25).min_wall_mm >= 1.0 - m["working_resolution_mm"]
 
 
 @pytest.mark.realdata
