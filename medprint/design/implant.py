@@ -13,6 +13,14 @@ one of two sources, and the report says which and why:
 The implant is then a signed distance field on a working grid cropped to the defect: the shell between the two
 tables, limited to the defect, minus the skull grown by the rim gap (exact point-to-triangle distances to the
 skull's iso-surface), so its surface is watertight by construction and its gap is a true distance.
+
+No wall of it is thinner than ``min_wall_mm`` (1 mm by default): the fitted tables never graze the rim's bone
+into a feather edge nor leave a thin skin over a carried sinus, because (1) the tables are kept a minimum wall
+and a grid step apart and a cavity is kept only where a skin that thick holds it on every side (filled where
+not); (2) the implant is opened (eroded, then grown back with exact distances) by a ball of the minimum wall's
+diameter, so what remains is a union of such balls; (3) its thinnest wall is then measured as ``medprint check``
+does (largest inscribed sphere) and reported, and a wall still thinner than asked by more than a working step
+is said with where it is.
 """
 
 from __future__ import annotations
