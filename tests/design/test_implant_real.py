@@ -76,6 +76,8 @@ def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data, direction
     part, quality = finish_part(design_implant(cut, ImplantSettings(rim_gap_mm=0.0, near=tuple(centre))))
     assert quality.shells == 1
     assert part.measurements["method"] == "mirror", part.measurements["method_reason"]
+    # No wall under the default 1 mm minimum (as reported; tolerance one 0.5 mm working step).
+    assert part.measurements["min_wall_mm"]["measured"] >= 1.0 - 0.5
     built = voxelise(part.mesh, geometry, volume.shape)
     assert dice(built, removed) >= 0.85
     assert hd95_mm(built, removed, geometry.spacing[::-1]) <= 2.0
