@@ -26,9 +26,9 @@ is said with where it is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -245,7 +245,8 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     if lost > MAX_LOST_SHARE:
         raise DesignError(
             f"the implant falls apart: {100 * lost:.0f} % of it lies apart from its main body (the reconstructed "
-            "tables do not span the defect); try --method rim, --solid or a finer --resolution"
+            "tables do not span the defect, or the opening by --min-wall cut a thin bridge); try --method rim, "
+            "--solid, a smaller --min-wall or a finer --resolution"
         )
     mesh = field_surface(DistanceField(implant_values, grid.geometry), "implant")
     if removed:
@@ -373,7 +374,7 @@ def _plane(surface: NDArray[np.float64], centre: NDArray[np.float64], settings: 
 def _reconstruct(sampler: ScanSampler, chart: ChartTrace, plane: SymmetryPlane,
                  settings: ImplantSettings) -> tuple[str, str, Tables, float | None]:
     rim_tables = None
-    edge = ndimage.binary_dilation(chart.hole, iterations=max(1, int(round(LATERAL_MARGIN_MM / chart.pixel_mm))))
+    edge = ndimage.binary_dilation(chart.hole, iterations=max(1, round(LATERAL_MARGIN_MM / chart.pixel_mm)))
     rim_points = chart.centre + chart.chart.directions()[edge.ravel()] * np.nanmedian(chart.trace.r_out)
     sides = plane.signed_distance(rim_points)
     crosses = bool(sides.min() < -PLANE_CROSSING_MM and sides.max() > PLANE_CROSSING_MM)

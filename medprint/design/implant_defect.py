@@ -328,10 +328,10 @@ def _clamped(r_in: NDArray[np.float64], r_out: NDArray[np.float64], hole: NDArra
     min_gap_mm = max(MIN_TABLE_GAP_MM, min_gap_mm)
     thin = (r_out - r_in < min_gap_mm) & hole
     if thin.any():
-        return np.minimum(r_in, r_out - min_gap_mm), (
-            f"the reconstructed tables came closer than {min_gap_mm:g} mm over "
-            f"{100.0 * thin.sum() / max(1, hole.sum()):.0f} % of the defect; the wall was kept {min_gap_mm:g} mm "
-            "thick there",)
+        note = (f"the reconstructed tables came closer than {min_gap_mm:g} mm over "
+                f"{100.0 * thin.sum() / max(1, hole.sum()):.0f} % of the defect; the wall was kept {min_gap_mm:g} mm "
+                "thick there")
+        return np.minimum(r_in, r_out - min_gap_mm), (note,)
     return r_in, ()
 
 

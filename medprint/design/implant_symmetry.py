@@ -89,7 +89,7 @@ def estimate_symmetry_plane(points: NDArray[np.float64], initial_normal: NDArray
         along = p - q
         # Pairs straddling the plane give the normal; pairs of near-plane points (tiny vectors) barely count.
         scatter = along.T @ along
-        eigenvalues, eigenvectors = np.linalg.eigh(scatter)
+        _, eigenvectors = np.linalg.eigh(scatter)
         new_normal = eigenvectors[:, -1]
         if new_normal @ normal < 0:
             new_normal = -new_normal
