@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DesignError, ParameterError
+from ..mesh.quality import body_labels
 from ..mesh.model import Mesh
 from ..segment.checks import require_number
 from ..volume import Volume
@@ -218,12 +219,17 @@ def design_orthosis(surface: Volume | Mesh, settings: OrthosisSettings) -> Part:
                                                                                      settings.edge_radius_mm))
         values = apply_holes(values, distance, holes, settings)
     field = distance.replace(values)
-    mesh = field_surface(field, "orthosis")
+    mesh, crumbs = _one_body(field_surface(field, "orthosis"), axis, settings, spacing)
+    if crumbs["count"]:
+        choices.append(f"dropped {crumbs['count']} loose crumb(s) of shell, {crumbs['volume_mm3']:.3g} mm3 in all, "
+                       f"each smaller across than the {settings.thickness_mm:g} mm wall (left between grid points "
+                       "where a cut or a hole meets the wall obliquely), not part of the one body")
     measurements = measure_orthosis(mesh, skin.mesh, axis, holes, settings,
                                     lambda p: cut_distance(p, axis, region, settings.edge_radius_mm), spacing)
     measurements["axis"] = axis.describe()
     measurements["region"] = region.describe()
     measurements["working_resolution_mm"] = spacing
+    measurements["crumbs_dropped"] = crumbs
     method = (f"a {settings.thickness_mm:g} mm shell at {settings.gap_mm:g} mm from the skin (signed distance "
               "field on a working grid), cut across the limb axis"
               + (", opened around it" if region.angle_deg is not None else "")
@@ -339,6 +345,49 @@ def _grid(skin: Mesh, axis: LimbAxis, region: Region, settings: OrthosisSettings
     near = cut_distance(skin.vertices, axis, region, settings.edge_radius_mm) <= reach
     points = skin.vertices[near]
     return working_grid(points.min(axis=0), points.max(axis=0), spacing, margin_mm=reach)
+
+
+def _one_body(mesh: Mesh, axis: LimbAxis, settings: OrthosisSettings,
+              spacing: float) -> tuple[Mesh, dict[str, Any]]:
+    """Keep the shell one body: drop separate pieces only when they are crumbs, refuse when one is real.
+
+    A piece of the surface smaller across (bounding box) than the wall is thick cannot be a part of the wall: it
+    is a crumb of a face left between grid points where a cut or a hole meets the wall obliquely, and is
+    dropped (said in the report, with its volume).  A larger separate piece is a real part of the shell cut off
+    by the region, the opening or the holes: the design is refused, saying where it is.
+    """
+    # Bodies as the part's check counts them: marching cubes may put two vertices at one grid point (a value at
+    # the level), which the check merges, so pieces touching there are one body.
+    _, merged = np.unique(mesh.vertices, axis=0, return_inverse=True)
+    count, face_body = body_labels(Mesh(vertices=mesh.vertices, faces=merged.reshape(-1)[mesh.faces], name=mesh.name))
+    if count <= 1:
+        return mesh, {"count": 0, "volume_mm3": 0.0}
+    bodies = [_faces_subset(mesh, face_body == body) for body in range(count)]
+    main = max(bodies, key=lambda body: abs(body.volume_mm3()))
+    steps = settings.thickness_mm / spacing
+    volume = 0.0
+    for body in bodies:
+        if body is main:
+            continue
+        low, high = body.bounds_mm()
+        across = float(np.max(np.subtract(high, low)))
+        if across >= settings.thickness_mm:
+            where = body.vertices.mean(axis=0)[None, :]
+            raise DesignError(
+                f"the orthosis falls apart: a piece of {abs(body.volume_mm3()):.0f} mm3 ({across:.0f} mm across) at "
+                f"{float(axis.along(where)[0]):.0f} mm along the limb's axis, {float(axis.angle_deg(where)[0]):.0f} "
+                "degrees around it, is cut off from the rest of the shell by the region's planes, the opening or "
+                f"the holes, or by a wall only {steps:.1f} grid steps thick; move --from/--to or --keep-angle, use "
+                "fewer or smaller --holes, or a finer --resolution"
+            )
+        volume += abs(body.volume_mm3())
+    log.info("dropped %d crumbs of shell (%.3g mm3)", count - 1, volume)
+    return main.with_name(mesh.name), {"count": count - 1, "volume_mm3": round(volume, 4)}
+
+
+def _faces_subset(mesh: Mesh, keep: NDArray[np.bool_]) -> Mesh:
+    used, faces = np.unique(mesh.faces[keep], return_inverse=True)
+    return Mesh(vertices=mesh.vertices[used], faces=faces.reshape(-1, 3).astype(np.int64), name=mesh.name)
 
 
 def round_intersection(a: NDArray[np.floating], b: NDArray[np.floating], radius: float) -> NDArray[np.float32]:
