@@ -130,35 +130,32 @@ def apply_holes(values: NDArray[np.float32], distance: DistanceField, holes: lis
         local = values[box]
         zone = (radial < reach) & (np.abs(axial) < reach_axial)
         drilled = _wall_at_hole(local < 0, zone, axial, radial, h)
-        if drilled is None:
-            continue
         local[drilled] = round_intersection(local[drilled], -cylinder[drilled].astype(np.float32),
                                             settings.edge_radius_mm)
     return values
 
 
 def _wall_at_hole(material: NDArray[np.bool_], zone: NDArray[np.bool_], axial: NDArray[np.float64],
-                  radial: NDArray[np.float64], h: float) -> NDArray[np.bool_] | None:
+                  radial: NDArray[np.float64], h: float) -> NDArray[np.bool_]:
     """The grid points of a hole's box the hole changes: the connected piece of wall (26-neighbours) within the
-    hole's reach that holds the hole's centre, and the points next to it (where its faces are read)."""
+    hole's reach that holds the hole's centre, and the points next to it (where its faces are read); the whole
+    reach if no wall is at the centre (the hole then cuts whatever is there)."""
     labels = cc3d.connected_components(material & zone, connectivity=26)
     centre = (labels > 0) & (np.abs(axial) <= 2 * h) & (radial <= 2 * h)
     if not centre.any():
-        return None
+        return zone
     chosen = np.unique(labels[centre])
     piece = np.isin(labels, chosen[chosen > 0])
     return np.asarray(ndimage.binary_dilation(piece, structure=np.ones((3, 3, 3), dtype=bool)) & zone)
 
 
-    return values
-
-
 def _vertex_normals(mesh: Mesh) -> NDArray[np.float64]:
+    """Area-weighted vertex normals (sums of the faces' cross products around each vertex)."""
     tri = mesh.vertices[mesh.faces]
     face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(mesh.vertices)
-    for corner in range(3):
-        np.add.at(normals, mesh.faces[:, corner], face_normals)
+    corners = mesh.faces.reshape(-1)
+    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
+                                           minlength=mesh.vertex_count) for k in range(3)])
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
@@ -196,7 +193,8 @@ def measure_orthosis(mesh: Mesh, skin: Mesh, axis: LimbAxis, holes: list[Hole], 
     hole_diameters = []
     length = _half_length(settings, spacing)
     reach = math.hypot(length, radius + settings.edge_radius_mm + 2 * spacing)
-    sample_tree, all_tree = cKDTree(vertices), cKDTree(mesh.vertices)
+    sample_tree = cKDTree(vertices, balanced_tree=False, compact_nodes=False)
+    all_tree = cKDTree(mesh.vertices, balanced_tree=False, compact_nodes=False)
     for hole in holes:
         for tree, points, flags in ((sample_tree, vertices, near_hole), (all_tree, mesh.vertices, None)):
             index = np.asarray(tree.query_ball_point(hole.centre, r=reach), dtype=np.int64)

@@ -15,7 +15,15 @@ import math
 import igl
 import numpy as np
 import pytest
-from phantoms_limb import AXIS, LENGTH_MM, MINOR, START_LPS, forearm_ct, forearm_mesh, forearm_truth
+from phantoms_limb import (
+    AXIS,
+    LENGTH_MM,
+    MINOR,
+    START_LPS,
+    forearm_ct,
+    forearm_mesh,
+    forearm_truth,
+)
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
