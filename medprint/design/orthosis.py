@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DesignError, ParameterError
+from ..geometry import Geometry
 from ..mesh.model import Mesh
 from ..mesh.quality import body_labels
 from ..segment.checks import require_number
@@ -362,7 +365,7 @@ def _skin_distance(skin: Mesh, grid: Grid, axis: LimbAxis, region: Region,
     (the inside is then never read: every point there is "no material").
     """
     h = grid.spacing_mm
-    inside = _voxelise(skin, grid)
+    inside = _voxelise_in_slabs(skin, grid)
     if not inside.any():
         raise DesignError(f"the skin surface encloses no point of a {h:g} mm grid: it is thinner than the grid or "
                           "not closed; use a finer --resolution or repair the mesh")
@@ -388,11 +391,74 @@ def _skin_distance(skin: Mesh, grid: Grid, axis: LimbAxis, region: Region,
     kept = cut_distance(points, axis, region, settings.edge_radius_mm) <= slack
     index, points = index[kept], points[kept]
     if len(index):
-        squared, _, _ = igl.point_mesh_squared_distance(points, skin.vertices, skin.faces)
-        exact = np.sqrt(squared).astype(np.float32)
+        exact = np.sqrt(squared_distances(points, skin)).astype(np.float32)
         flat = rough.reshape(-1)
         flat[index] = np.where(inside.reshape(-1)[index], -exact, exact)
     return DistanceField(rough, grid.geometry)
+
+
+#: Grid slices voxelised at a time: VTK's scan conversion cuts every triangle it is given on every slice, so a
+#: slab is given only the triangles that reach it (3.3 s -> 1.0 s on the head's 242 slices, the same points).
+_SLAB_SLICES = 64
+
+
+def _voxelise_in_slabs(mesh: Mesh, grid: Grid) -> NDArray[np.bool_]:
+    """Grid points inside the closed mesh (:func:`~medprint.design.fields._voxelise`), slab by slab along z.
+
+    Each slab's scan conversion gets every triangle whose z-range reaches within a grid step of it, so its
+    slices are cut exactly as the whole mesh would cut them."""
+    nz, ny, nx = grid.shape
+    count = max(1, math.ceil(nz / _SLAB_SLICES))
+    if count == 1:
+        return _voxelise(mesh, grid)
+    h = grid.spacing_mm
+    x0, y0, z0 = grid.geometry.origin
+    face_z = mesh.vertices[mesh.faces, 2]
+    low_z, high_z = face_z.min(axis=1), face_z.max(axis=1)
+    inside = np.zeros(grid.shape, dtype=bool)
+    edges = np.linspace(0, nz, count + 1).astype(np.int64)
+    for first, stop in zip(edges[:-1], edges[1:]):
+        bottom, top = z0 + first * h, z0 + (stop - 1) * h
+        reach = (high_z >= bottom - h) & (low_z <= top + h)
+        if not reach.any():
+            continue
+        slab = Grid(Geometry(spacing=grid.geometry.spacing, origin=(x0, y0, bottom)),  # type: ignore[arg-type]
+                    (int(stop - first), ny, nx))
+        inside[first:stop] = _voxelise(Mesh(vertices=mesh.vertices, faces=mesh.faces[reach], name=mesh.name), slab)
+    return inside
+
+
+#: Fewest points worth sharing out between processes (below, a process costs more than it saves).
+_PARALLEL_POINTS = 200_000
+_shared: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]] | None = None
+
+
+def squared_distances(points: NDArray[np.float64], mesh: Mesh) -> NDArray[np.float64]:
+    """Squared exact distances from points to a mesh's triangles (libigl), shared out over the CPU's cores.
+
+    libigl's query holds Python's lock and runs on one core; on Linux the points are split between forked
+    processes (each inherits the arrays, none is pickled but its share of the result), elsewhere or for few
+    points it runs here.
+    """
+    global _shared
+    workers = min(EDT_THREADS, 8)
+    if workers < 2 or len(points) < _PARALLEL_POINTS or "fork" not in multiprocessing.get_all_start_methods():
+        return np.asarray(igl.point_mesh_squared_distance(points, mesh.vertices, mesh.faces)[0]).reshape(-1)
+    bounds = np.linspace(0, len(points), workers + 1).astype(np.int64)
+    _shared = (points, mesh.vertices, mesh.faces)
+    try:
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            others = [pool.submit(_squared_distance_share, int(a), int(b)) for a, b in zip(bounds[1:-1], bounds[2:])]
+            first = _squared_distance_share(int(bounds[0]), int(bounds[1]))
+            return np.concatenate([first] + [future.result() for future in others])
+    finally:
+        _shared = None
+
+
+def _squared_distance_share(start: int, stop: int) -> NDArray[np.float64]:
+    assert _shared is not None
+    points, vertices, faces = _shared
+    return np.asarray(igl.point_mesh_squared_distance(points[start:stop], vertices, faces)[0]).reshape(-1)
 
 
 def _one_body(mesh: Mesh, axis: LimbAxis, settings: OrthosisSettings,
