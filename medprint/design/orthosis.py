@@ -25,6 +25,7 @@ import logging
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -459,6 +460,9 @@ def squared_distances(points: NDArray[np.float64], mesh: Mesh) -> NDArray[np.flo
             others = [pool.submit(_squared_distance_share, int(a), int(b)) for a, b in zip(bounds[1:-1], bounds[2:])]
             first = _squared_distance_share(int(bounds[0]), int(bounds[1]))
             return np.concatenate([first] + [future.result() for future in others])
+    except (OSError, BrokenProcessPool) as error:  # no process to be had (memory, limits): all of it here
+        log.info("exact distances in one process (%s)", error)
+        return _squared_distance_share(0, len(points))
     finally:
         _shared = None
 

@@ -381,3 +381,14 @@ def test_loose_crumbs_are_dropped_and_said_real_pieces_refused():
     piece = _box([20, 0, 50], [24, 4, 54])  # as large across as the wall is thick: a part of the shell
     with pytest.raises(DesignError, match="falls apart: a piece of 64 mm3"):
         _one_body(_merged(shell, piece), axis, settings, 0.5)
+
+
+def test_exact_distances_shared_out_are_the_same_as_in_one_process():
+    from medprint.design.orthosis import _PARALLEL_POINTS, squared_distances
+
+    limb = forearm_mesh(around=90, ring_step_mm=20.0)
+    rng = np.random.default_rng(7)
+    points = limb.vertices[rng.integers(0, limb.vertex_count, _PARALLEL_POINTS + 1001)]
+    points = points + rng.normal(0.0, 4.0, points.shape)
+    expected = igl.point_mesh_squared_distance(points, limb.vertices, limb.faces)[0]
+    assert np.array_equal(squared_distances(points, limb), expected)
