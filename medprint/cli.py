@@ -50,7 +50,11 @@ class MedprintGroup(click.Group):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         previous = _stop_signals_interrupt()
         try:
-            return super().main(args, prog_name, standalone_mode=False, **extra)
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+            # Non-standalone click returns ctx.exit(code)'s code instead of exiting with it.
+            if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+                sys.exit(result)
+            return result
         except KeyboardInterrupt:
             # Raised outside click's own handling (e.g. while it tears the context down).
             click.echo("medprint: aborted", err=True)

@@ -295,3 +295,22 @@ def test_gcode_needs_printer_and_material(tmp_path):
                   "--printer", "prusa-mk5", "--material", "pla")
     _assert_one_line_error(unknown, "prusa-mk4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_that_exits_with_a_code_gives_that_code():
+    import click
+
+    from medprint.cli import cli, main
+
+    @click.command(name="exit-three")
+    @click.pass_context
+    def exit_three(ctx: click.Context) -> None:
+        ctx.exit(3)
+
+    cli.add_command(exit_three)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["exit-three"])
+    finally:
+        cli.commands.pop("exit-three")
+    assert stopped.value.code == 3

@@ -148,7 +148,7 @@ def mesh_distance(mesh: Mesh, grid: Grid, *, exact_within_mm: Sequence[float] = 
     if mesh.is_empty:
         raise DesignError(f"the {mesh.name} surface is empty: there is nothing to measure distances to")
     h = grid.spacing_mm
-    inside = _voxelise(mesh, grid)
+    inside = voxelise(mesh, grid)
     if not inside.any():
         raise DesignError(
             f"the {mesh.name} surface encloses no point of a {h:g} mm grid: it is thinner than the grid or not "
@@ -156,7 +156,7 @@ def mesh_distance(mesh: Mesh, grid: Grid, *, exact_within_mm: Sequence[float] = 
         )
     # edt.sdf is positive inside; half a step moves the level from the voxel centres to the face between them.
     rough = -edt.sdf(inside, anisotropy=(h, h, h), parallel=EDT_THREADS).astype(np.float32)
-    rough += np.where(inside, h / 2, -h / 2).astype(np.float32)
+    rough += np.where(inside, np.float32(h / 2), np.float32(-h / 2))
     band = np.zeros(grid.shape, dtype=bool)
     for level in set(map(float, exact_within_mm)):
         band |= np.abs(rough - level) <= 2.0 * h
@@ -293,7 +293,7 @@ def _points_at(grid: Grid, flat_index: NDArray[np.intp]) -> NDArray[np.float64]:
     return np.column_stack([x[i], y[j], z[k]])
 
 
-def _voxelise(mesh: Mesh, grid: Grid) -> NDArray[np.bool_]:
+def voxelise(mesh: Mesh, grid: Grid) -> NDArray[np.bool_]:
     """Grid points inside the closed mesh (VTK's polydata-to-stencil scan conversion, in grid index space)."""
     index_vertices = grid.geometry.lps_to_index(mesh.vertices)
     polydata = _vtk.polydata_from_arrays(index_vertices, mesh.faces)

@@ -85,3 +85,12 @@ def test_outputs_are_checked_before_the_work(tmp_path: Path):
         run_design(DesignOutputs(mesh=tmp_path / "n.stl", extras={"rim": tmp_path / "rim.stl"}), make,
                    input_facts={}, parameters={})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cap.stl"]
+
+
+def test_every_public_design_name_resolves():
+    import medprint.design as design
+
+    missing = [name for name in design.__all__ if getattr(design, name, None) is None]
+    assert missing == []
+    with pytest.raises(AttributeError):
+        design.no_such_design  # noqa: B018
