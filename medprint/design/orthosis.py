@@ -2,8 +2,10 @@
 
 The part is one signed distance field on an isotropic working grid:
 
-* ``d``: exact signed distance to the skin (:func:`~medprint.design.fields.mesh_distance`, libigl distances
-  at the two levels read, ``gap`` and ``gap + thickness``);
+* ``d``: exact signed distance to the skin (:func:`_skin_distance`: as
+  :func:`~medprint.design.fields.mesh_distance`, libigl distances at the two levels read, ``gap`` and
+  ``gap + thickness``, but only where the region keeps the wall, the skin voxelised slab by slab and the
+  libigl queries shared out over the CPU's cores);
 * the wall ``{gap <= d <= gap + thickness}`` as its two faces ``gap - d`` (inner) and ``d - gap - thickness``
   (outer);
 * the region: two planes across the limb axis (:mod:`.orthosis_axis`), and the opening: the wall kept over an
@@ -15,8 +17,11 @@ The part is one signed distance field on an isotropic working grid:
 * ventilation holes (:mod:`.orthosis_holes`): cylinders along the skin's normal, subtracted with the same
   rounding, placed at least their spacing apart and their margin from every edge.
 
-Marching cubes of the field is watertight by construction; the report gives the gap, thickness, angle
-covered, holes and region measured on the result (:func:`.orthosis_holes.measure_orthosis`).
+Marching cubes of the field is watertight by construction and one body unless the region, the opening or
+the holes cut a piece off (refused, saying where); loose crumbs smaller across than the wall is thick, which
+a grid can leave where a cut meets the wall obliquely, are dropped and said in the report (:func:`_one_body`).
+The report gives the gap, thickness, angle covered, holes and region measured on the result
+(:func:`.orthosis_holes.measure_orthosis`).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from ..mesh.quality import body_labels
 from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Volume
-from .fields import DistanceField, Grid, _voxelise, field_surface, working_grid
+from .fields import DistanceField, Grid, field_surface, voxelise, working_grid
 from .orthosis_axis import LimbAxis, estimate_axis
 from .orthosis_holes import Hole, apply_holes, measure_orthosis, place_holes
 from .orthosis_skin import Skin, skin_from_mesh, skin_from_volume
@@ -412,14 +417,14 @@ _SLAB_SLICES = 64
 
 
 def _voxelise_in_slabs(mesh: Mesh, grid: Grid) -> NDArray[np.bool_]:
-    """Grid points inside the closed mesh (:func:`~medprint.design.fields._voxelise`), slab by slab along z.
+    """Grid points inside the closed mesh (:func:`~medprint.design.fields.voxelise`), slab by slab along z.
 
     Each slab's scan conversion gets every triangle whose z-range reaches within a grid step of it, so its
     slices are cut exactly as the whole mesh would cut them."""
     nz, ny, nx = grid.shape
     count = max(1, math.ceil(nz / _SLAB_SLICES))
     if count == 1:
-        return _voxelise(mesh, grid)
+        return voxelise(mesh, grid)
     h = grid.spacing_mm
     x0, y0, z0 = grid.geometry.origin
     face_z = mesh.vertices[mesh.faces, 2]
@@ -433,7 +438,7 @@ def _voxelise_in_slabs(mesh: Mesh, grid: Grid) -> NDArray[np.bool_]:
             continue
         slab = Grid(Geometry(spacing=grid.geometry.spacing, origin=(x0, y0, bottom)),  # type: ignore[arg-type]
                     (int(stop - first), ny, nx))
-        inside[first:stop] = _voxelise(Mesh(vertices=mesh.vertices, faces=mesh.faces[reach], name=mesh.name), slab)
+        inside[first:stop] = voxelise(Mesh(vertices=mesh.vertices, faces=mesh.faces[reach], name=mesh.name), slab)
     return inside
 
 
