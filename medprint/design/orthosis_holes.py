@@ -4,8 +4,13 @@ Holes are placed on the wall's mid-surface (the skin offset by ``gap + thickness
 least ``margin + diameter / 2`` from every cut are taken greedily in order along the axis and around it, each
 at least the spacing from those already taken, so no hole reaches an edge and the bridges between holes are
 at least ``spacing - diameter`` wide: the shell cannot fall apart.  Each hole is a cylinder along the skin's
-normal there (the gradient of the distance field), as long as the wall is thick, subtracted with rounded
-rims.  The work per hole is done in a small box around it, never over the whole grid.
+normal there (the gradient of the distance field), subtracted with rounded rims from the piece of wall it is
+drilled through.  The cylinder reaches ``diameter / 2`` beyond the wall's faces on each side, so it goes right
+through a wall that the curved skin tilts by up to 45 degrees across the hole (a cylinder only as long as the
+wall is thick leaves slivers of the faces standing in the hole where the wall is tilted, loose crumbs of
+shell); it is cut only from the connected piece of wall at the hole's centre, so another fold of the shell that
+passes within that reach (behind an ear, between fingers) is left whole.  The work per hole is done in a small
+box around it, never over the whole grid.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import cc3d
 import igl
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ..errors import DesignError
@@ -89,7 +96,9 @@ def _normals(distance: DistanceField, points: NDArray[np.float64]) -> NDArray[np
 
 
 def _half_length(settings: OrthosisSettings, spacing: float) -> float:
-    return settings.thickness_mm / 2 + settings.edge_radius_mm + 2 * spacing
+    """Half the cylinder's length: the wall's half-thickness and the hole's radius (a wall tilted by up to 45
+    degrees across the hole is cut through), the rounding and two grid steps."""
+    return settings.thickness_mm / 2 + settings.hole_diameter_mm / 2 + settings.edge_radius_mm + 2 * spacing
 
 
 def apply_holes(values: NDArray[np.float32], distance: DistanceField, holes: list[Hole],
@@ -103,9 +112,10 @@ def apply_holes(values: NDArray[np.float32], distance: DistanceField, holes: lis
     radius = settings.hole_diameter_mm / 2
     length = _half_length(settings, h)
     reach = radius + settings.edge_radius_mm + 2 * h
+    reach_axial = length + settings.edge_radius_mm + 2 * h
     for hole in holes:
         n = hole.normal
-        extent = length * np.abs(n) + reach * np.sqrt(np.clip(1 - n * n, 0, 1)) + h
+        extent = reach_axial * np.abs(n) + reach * np.sqrt(np.clip(1 - n * n, 0, 1)) + h
         low = np.floor((hole.centre - extent - grid.geometry.origin) / h).astype(int)
         high = np.ceil((hole.centre + extent - grid.geometry.origin) / h).astype(int) + 1
         low = np.maximum(low, 0)
@@ -117,16 +127,35 @@ def apply_holes(values: NDArray[np.float32], distance: DistanceField, holes: lis
         axial = rx * n[0] + ry * n[1] + rz * n[2]
         radial = np.sqrt(np.maximum(rx * rx + ry * ry + rz * rz - axial * axial, 0))
         cylinder = np.maximum(radial - radius, np.abs(axial) - length)
-        values[box] = round_intersection(values[box], -cylinder.astype(np.float32), settings.edge_radius_mm)
+        local = values[box]
+        zone = (radial < reach) & (np.abs(axial) < reach_axial)
+        drilled = _wall_at_hole(local < 0, zone, axial, radial, h)
+        local[drilled] = round_intersection(local[drilled], -cylinder[drilled].astype(np.float32),
+                                            settings.edge_radius_mm)
     return values
 
 
+def _wall_at_hole(material: NDArray[np.bool_], zone: NDArray[np.bool_], axial: NDArray[np.float64],
+                  radial: NDArray[np.float64], h: float) -> NDArray[np.bool_]:
+    """The grid points of a hole's box the hole changes: the connected piece of wall (26-neighbours) within the
+    hole's reach that holds the hole's centre, and the points next to it (where its faces are read); the whole
+    reach if no wall is at the centre (the hole then cuts whatever is there)."""
+    labels = cc3d.connected_components(material & zone, connectivity=26)
+    centre = (labels > 0) & (np.abs(axial) <= 2 * h) & (radial <= 2 * h)
+    if not centre.any():
+        return zone
+    chosen = np.unique(labels[centre])
+    piece = np.isin(labels, chosen[chosen > 0])
+    return np.asarray(ndimage.binary_dilation(piece, structure=np.ones((3, 3, 3), dtype=bool)) & zone)
+
+
 def _vertex_normals(mesh: Mesh) -> NDArray[np.float64]:
+    """Area-weighted vertex normals (sums of the faces' cross products around each vertex)."""
     tri = mesh.vertices[mesh.faces]
     face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(mesh.vertices)
-    for corner in range(3):
-        np.add.at(normals, mesh.faces[:, corner], face_normals)
+    corners = mesh.faces.reshape(-1)
+    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
+                                           minlength=mesh.vertex_count) for k in range(3)])
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
@@ -164,7 +193,8 @@ def measure_orthosis(mesh: Mesh, skin: Mesh, axis: LimbAxis, holes: list[Hole], 
     hole_diameters = []
     length = _half_length(settings, spacing)
     reach = math.hypot(length, radius + settings.edge_radius_mm + 2 * spacing)
-    sample_tree, all_tree = cKDTree(vertices), cKDTree(mesh.vertices)
+    sample_tree = cKDTree(vertices, balanced_tree=False, compact_nodes=False)
+    all_tree = cKDTree(mesh.vertices, balanced_tree=False, compact_nodes=False)
     for hole in holes:
         for tree, points, flags in ((sample_tree, vertices, near_hole), (all_tree, mesh.vertices, None)):
             index = np.asarray(tree.query_ball_point(hole.centre, r=reach), dtype=np.int64)

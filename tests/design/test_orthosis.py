@@ -15,7 +15,15 @@ import math
 import igl
 import numpy as np
 import pytest
-from phantoms_limb import AXIS, LENGTH_MM, MINOR, START_LPS, forearm_ct, forearm_mesh, forearm_truth
+from phantoms_limb import (
+    AXIS,
+    LENGTH_MM,
+    MINOR,
+    START_LPS,
+    forearm_ct,
+    forearm_mesh,
+    forearm_truth,
+)
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -188,7 +196,7 @@ def test_default_region_is_said():
     assert any("--from not given" in c for c in part.choices) and any("--to not given" in c for c in part.choices)
     # Planes through points (on the skin, as clicked in a viewer) cut the limb where the points are along it.
     at_60, at_150 = (START_LPS + t * AXIS + 27.0 * MINOR for t in (60.0, 150.0))
-    part = design_orthosis(limb, OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, start_point=tuple(at_60),
+    part = design_orthosis(limb, OrthosisSettings(gap_mm=1.0, thickness_mm=4.0, start_point=tuple(at_60),
                                                   end_point=tuple(at_150), resolution_mm=2.0))
     region = part.measurements["region"]
     assert abs(region["from_mm"] - 60) < 0.01 and abs(region["to_mm"] - 150) < 0.01
@@ -316,3 +324,71 @@ def test_mirrored_oblique_ct_keeps_the_patient_frame(truth):
     radial = rel - np.outer(rel @ AXIS, AXIS)
     cosine = (radial @ left) / np.linalg.norm(radial, axis=1)
     assert cosine.max() < math.cos(math.radians(89.0)) and cosine.min() < -0.99
+
+
+def test_holes_go_right_through_a_wall_the_skin_tilts():
+    """Big holes near the wrist's narrow sides, where the skin curves (radius ~13 mm) so the wall tilts by 25
+    degrees across a 12 mm hole: each hole is drilled through the whole wall, no sliver of a face is left standing
+    in it (a cylinder only as long as the wall is thick left seven bodies here), with no crumb to drop."""
+    gap, thickness, diameter = 1.0, 3.0, 12.0
+    settings = OrthosisSettings(gap_mm=gap, thickness_mm=thickness, from_mm=130, to_mm=205, open_side="right",
+                                hole_diameter_mm=diameter, hole_spacing_mm=17, hole_margin_mm=3, resolution_mm=0.5)
+    part = design_orthosis(forearm_mesh(), settings)
+    assert part.measurements["crumbs_dropped"] == {"count": 0, "volume_mm3": 0.0}
+    part, quality = finish_part(part)
+    assert quality.is_printable and quality.shells == 1
+    holes = part.measurements["holes"]
+    assert holes["placed"] >= 10 and _genus(part.mesh) == holes["placed"]
+    vertices = part.mesh.vertices
+    for centre, normal in zip(np.asarray(holes["centres_lps_mm"]), np.asarray(holes["normals_lps"])):
+        rel = vertices - centre
+        axial = rel @ normal
+        radial = np.linalg.norm(rel - np.outer(axial, normal), axis=1)
+        standing = (radial < diameter / 2 - TOLERANCE_MM) & (np.abs(axial) < thickness + diameter)
+        assert not standing.any(), (centre, radial[standing].min())
+
+
+def _box(low, high):
+    import trimesh
+
+    from medprint.mesh.model import Mesh
+
+    box = trimesh.creation.box(bounds=[low, high])
+    return Mesh(vertices=np.asarray(box.vertices, dtype=float), faces=np.asarray(box.faces, dtype=np.int64),
+                name="orthosis")
+
+
+def _merged(*meshes):
+    from medprint.mesh.model import Mesh
+
+    offsets = np.cumsum([0] + [m.vertex_count for m in meshes[:-1]])
+    return Mesh(vertices=np.vstack([m.vertices for m in meshes]),
+                faces=np.vstack([m.faces + o for m, o in zip(meshes, offsets)]), name="orthosis")
+
+
+def test_loose_crumbs_are_dropped_and_said_real_pieces_refused():
+    from medprint.design.orthosis import _one_body
+    from medprint.design.orthosis_axis import estimate_axis
+
+    shell = _box([0, 0, 0], [10, 10, 100])
+    axis = estimate_axis(shell, np.array([0.0, 0.0, 1.0]))
+    settings = OrthosisSettings(gap_mm=1.0, thickness_mm=3.0)
+    crumb = _box([20, 0, 50], [20.4, 0.5, 50.3])
+    kept, crumbs = _one_body(_merged(shell, crumb), axis, settings, 0.5)
+    assert kept.face_count == shell.face_count and abs(kept.volume_mm3() - 10 * 10 * 100) < 1e-6
+    assert crumbs["count"] == 1 and abs(crumbs["volume_mm3"] - 0.4 * 0.5 * 0.3) < 1e-4
+    assert _one_body(shell, axis, settings, 0.5)[1]["count"] == 0
+    piece = _box([20, 0, 50], [24, 4, 54])  # as large across as the wall is thick: a part of the shell
+    with pytest.raises(DesignError, match="falls apart: a piece of 64 mm3"):
+        _one_body(_merged(shell, piece), axis, settings, 0.5)
+
+
+def test_exact_distances_shared_out_are_the_same_as_in_one_process():
+    from medprint.design.orthosis import _PARALLEL_POINTS, squared_distances
+
+    limb = forearm_mesh(around=90, ring_step_mm=20.0)
+    rng = np.random.default_rng(7)
+    points = limb.vertices[rng.integers(0, limb.vertex_count, _PARALLEL_POINTS + 1001)]
+    points = points + rng.normal(0.0, 4.0, points.shape)
+    expected = igl.point_mesh_squared_distance(points, limb.vertices, limb.faces)[0]
+    assert np.array_equal(squared_distances(points, limb), expected)

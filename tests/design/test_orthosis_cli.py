@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from phantoms_limb import AXIS, START_LPS, forearm_mesh
 from harness import assert_refused, assert_succeeded, files_in, run_cli
+from phantoms_limb import AXIS, START_LPS, forearm_mesh
 
 from medprint.io import write_mesh
 from medprint.io.mesh_files import read_mesh_file
