@@ -51,6 +51,9 @@ class MedprintGroup(click.Group):
         previous = _stop_signals_interrupt()
         try:
             result = super().main(args, prog_name, standalone_mode=False, **extra)
+            if _stop_on_record():
+                # The stop was swallowed on its way (a library catching every exception): still a stop.
+                raise KeyboardInterrupt
             # Non-standalone click returns ctx.exit(code)'s code instead of exiting with it.
             if isinstance(result, int) and not isinstance(result, bool) and result != 0:
                 sys.exit(result)
@@ -200,8 +203,16 @@ def _interrupt(signum: int, frame: object) -> None:
     outputs.stop_requested(reason)
 
 
+def _stop_on_record() -> bool:
+    outputs = sys.modules.get("medprint.io.outputs")
+    return outputs is not None and outputs.stop_was_requested() is not None
+
+
 def _stop_signals_interrupt() -> dict[int, Any]:
     """Make Ctrl-C, SIGTERM and SIGHUP stop a run alike, so it removes its temporary files."""
+    outputs = sys.modules.get("medprint.io.outputs")
+    if outputs is not None:
+        outputs.forget_stop()  # tests run many commands in one process
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}

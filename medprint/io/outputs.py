@@ -268,6 +268,9 @@ class _Deferral:
 
     depth = 0
     pending: str | None = None
+    #: Every stop asked for since the run began: a library that catches BaseException (trimesh's optional
+    #: imports do) can swallow the KeyboardInterrupt, so commit() looks here before it puts files in place.
+    requested: str | None = None
 
 
 @contextlib.contextmanager
@@ -289,10 +292,22 @@ def stop_requested(reason: str) -> None:
     For signal handlers (the CLI's SIGINT, SIGTERM and SIGHUP): a run then
     removes its temporary files and locks, never leaving one half-recorded.
     """
+    _Deferral.requested = reason
     if _Deferral.depth > 0:
         _Deferral.pending = reason
         return
     raise KeyboardInterrupt(reason)
+
+
+def stop_was_requested() -> str | None:
+    """The reason of a stop asked for since :func:`forget_stop` (None when there was none)."""
+    return _Deferral.requested
+
+
+def forget_stop() -> None:
+    """Start a new command with no stop on record (the CLI calls it as it installs its signal handlers)."""
+    _Deferral.requested = None
+    _Deferral.pending = None
 
 
 @contextlib.contextmanager
@@ -393,7 +408,12 @@ class RunOutputs:
 
         A stop that arrives while the files are being put in place comes too
         late to undo them: the run finishes, whole, and the stop is dropped.
+        A stop that came earlier and was swallowed on its way (a library that
+        catches every exception) still stops the run here, before any file is
+        put in place.
         """
+        if _Deferral.requested is not None:
+            raise KeyboardInterrupt(_Deferral.requested)
         with _signals_deferred(raise_pending=False):
             staged = [target for target in self._targets if target.temp is not None]
             if not self.overwrite:
