@@ -181,6 +181,8 @@ def _reserve(run: RunOutputs, outputs: DesignOutputs, report_path: Path | None) 
 
 
 def _check_mesh_suffix(path: Path, option: str) -> None:
+    if Path(path).is_dir():
+        raise ParameterError(f"{option}: {path} is a folder; give a file in it, such as {Path(path) / 'part.stl'}")
     if Path(path).suffix.lower() not in MESH_FORMATS:
         raise ParameterError(f"{option}: {Path(path).name} has no mesh suffix; use one of {', '.join(MESH_FORMATS)}")
 

@@ -297,7 +297,7 @@ def _refuse_scan(path: Path) -> None:
     if path.is_dir():
         raise InputError(
             f"MESH: {path} is a folder, not a mesh; for a scan (a DICOM series) run "
-            f"`medprint convert {path} -o model.stl` first, then slice model.stl"
+            f"`medprint convert {path} -o model.stl` first and give it model.stl"
         )
     is_scan = path.name.lower().endswith(SCAN_SUFFIXES)
     if not is_scan and path.is_file():
@@ -308,7 +308,7 @@ def _refuse_scan(path: Path) -> None:
     if is_scan:
         raise InputError(
             f"MESH: {path} is a scan, not a mesh; run `medprint convert {path} -o model.stl` first, "
-            "then slice model.stl"
+            "and give it model.stl"
         )
 
 

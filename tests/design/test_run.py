@@ -81,6 +81,8 @@ def test_outputs_are_checked_before_the_work(tmp_path: Path):
         run_design(DesignOutputs(mesh=tmp_path / "n.stl", fit_3mf=tmp_path / "fit.stl"), make, input_facts={},
                    parameters={})
     assert called == [] and (tmp_path / "cap.stl").read_bytes() == b"old"
+    with pytest.raises(ParameterError, match="is a folder"):
+        run_design(DesignOutputs(mesh=tmp_path), make, input_facts={}, parameters={})
     with pytest.raises(ParameterError, match="--rim"):
         run_design(DesignOutputs(mesh=tmp_path / "n.stl", extras={"rim": tmp_path / "rim.stl"}), make,
                    input_facts={}, parameters={})
