@@ -252,15 +252,7 @@ def field_surface(field: DistanceField, name: str, level: float = 0.0) -> Mesh:
     if not (material > 0).any():
         raise DesignError(f"the {name} is empty: no material is left after the design steps; check the sizes given")
     padded = np.ascontiguousarray(np.pad(material, 1, constant_values=-1.0), dtype=np.float32)
-    image = _vtk.image_from_array(padded)  # type: ignore[arg-type]
-    contour = _vtk.vtkFlyingEdges3D()
-    contour.SetInputData(image)
-    contour.SetValue(0, 0.0)
-    contour.ComputeNormalsOff()
-    contour.ComputeGradientsOff()
-    contour.ComputeScalarsOff()
-    contour.Update()
-    index_vertices, faces = _vtk.arrays_from_polydata(contour.GetOutput())
+    index_vertices, faces = _vtk.flying_edges(padded, 0.0)
     vertices = field.geometry.index_to_lps(index_vertices - 1.0)
     return Mesh(vertices=vertices, faces=faces, name=name)
 

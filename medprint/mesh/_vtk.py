@@ -85,3 +85,18 @@ def distance_to_surface(points: NDArray[np.float64], surface: vtkPolyData) -> ND
     values = vtkDoubleArray()
     implicit.FunctionValue(numpy_support.numpy_to_vtk(np.ascontiguousarray(points, dtype=np.float64), deep=True), values)
     return np.abs(numpy_support.vtk_to_numpy(values))
+
+
+def flying_edges(array: NDArray[np.generic], level: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Marching cubes (VTK's threaded flying edges) of a C-ordered ``(z, y, x)`` array at ``level``.
+
+    Returns vertices in index space ``(x, y, z)`` = ``(i, j, k)`` and triangles that face the lower values.
+    """
+    contour = vtkFlyingEdges3D()
+    contour.SetInputData(image_from_array(array))  # type: ignore[arg-type]
+    contour.SetValue(0, level)
+    contour.ComputeNormalsOff()
+    contour.ComputeGradientsOff()
+    contour.ComputeScalarsOff()
+    contour.Update()
+    return arrays_from_polydata(contour.GetOutput())

@@ -55,15 +55,7 @@ def extract_surface(mask: Mask, *, progress: ProgressCallback = no_progress) -> 
         )
     progress("surface", 0, 1)
     padded = np.ascontiguousarray(np.pad(mask.array, 1)).view(np.uint8)
-    image = _vtk.image_from_array(padded)
-    contour = _vtk.vtkFlyingEdges3D()
-    contour.SetInputData(image)
-    contour.SetValue(0, 0.5)
-    contour.ComputeNormalsOff()
-    contour.ComputeGradientsOff()
-    contour.ComputeScalarsOff()
-    contour.Update()
-    index_vertices, faces = _vtk.arrays_from_polydata(contour.GetOutput())
+    index_vertices, faces = _vtk.flying_edges(padded, 0.5)
     # Undo the padding: VTK's point (x, y, z) is index (i, j, k) + 1.
     vertices = mask.geometry.index_to_lps(index_vertices - 1.0)
     if mask.geometry.is_left_handed:
