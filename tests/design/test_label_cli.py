@@ -136,3 +136,14 @@ def test_the_output_must_not_be_the_input_nor_exist(part: Path, tmp_path: Path):
     outcome = run_cli("design", "label", part, "--text", "R", "-o", tmp_path / "out.stl", "--at", TOP)
     assert_refused(outcome, mentions=["out.stl"], out_dir=tmp_path, files_before={part.name, "out.stl"})
     assert (tmp_path / "out.stl").read_text() == "keep me"
+
+
+def test_the_summary_line_says_the_relief_of_the_letter_tops(tmp_path: Path):
+    # The hostile tester's case: the letters stand 1.0 mm proud, the line said "embossed 0.80 mm".
+    box = tmp_path / "box.stl"
+    write_mesh(box_mesh((30.0, 30.0, 30.0)), box)
+    outcome = run_cli("design", "label", box, "--text", "ORD-1042 R", "--size", "3", "-o", tmp_path / "a.stl")
+    assert_succeeded(outcome)
+    assert "embossed 1.00 mm" in outcome.stdout
+    measured = json.loads((tmp_path / "a.report.json").read_text())["design"]["measurements"]
+    assert measured["relief_measured_mm"] == pytest.approx(1.0, abs=0.02)
