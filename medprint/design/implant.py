@@ -277,6 +277,14 @@ def _skull(volume: Volume, settings: ImplantSettings, choices: list[str]) -> tup
         segmentation = SegmentationSettings(threshold=settings.threshold, keep="largest")
         low, high = settings.threshold
     else:
+        if not volume.is_hounsfield:
+            # The segmenter's own message lists options (Otsu, percentiles, seeds) design implant does not have.
+            low_value, high_value = volume.value_range()
+            raise ParameterError(
+                f"--preset {settings.preset}: design implant reads a head CT in Hounsfield units, but this scan is "
+                f"{volume.modality} (values {low_value:g}..{high_value:g}; a mask or an MRI?); give the CT the "
+                "defect is in, or --threshold LO:HI for its bone in the scan's own units"
+            )
         segmentation = SegmentationSettings(preset=settings.preset, keep="largest")
         preset = get_preset(settings.preset)
         low, high = preset.low, preset.high
