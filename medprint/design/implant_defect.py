@@ -423,13 +423,12 @@ def defect_area_mm2(ct: ChartTrace, tables: Tables) -> float:
 
 #: A candidate defect is bone too thin for the scan (partial volume), not a hole, when along its rays the CT shows
 #: a bump at the table's depth that reaches at least this share of the way from the ray's own soft tissue (the
-#: brain just inside) to the bone threshold, above the soft tissue's own noise.  A hole shows soft tissue or air
-#: across the table's depth (share ~0: measured 0.04 on a real frontal defect, 0 on balls of bone cut out);
-#: bone thinner than the scan's voxels keeps a partial-volume bump (measured 0.38 on the intact real skull's
-#: thin frontal bone, whose peak is ~100 HU over brain at ~10 HU, under the 226 HU threshold; 0.19 for a sheet
-#: whose voxels peak at 90 HU over 30 HU soft tissue).  The level lies between the two (about their geometric
-#: mean), four times what a real hole showed.
-THIN_BONE_MIN_SHARE = 0.15
+#: brain just inside) to the bone threshold, above the soft tissue's own noise (median over the patch's rays).
+#: Measured: a real frontal defect 0.04; balls of bone cut out of the real skull (replaced by 20 HU, keeping the
+#: sub-threshold partial-volume skin of the cut surfaces) 0.18 and -0.02; the intact real skull's thin frontal
+#: bone (peak ~100 HU over brain at ~10 HU, under the 226 HU threshold) 0.38.  The level lies between the cut
+#: ball and the thin bone (about their geometric mean); fainter bumps are taken as holes.
+THIN_BONE_MIN_SHARE = 0.25
 #: The soft tissue a ray is compared with: its samples this far inside the neighbouring inner table (mm).
 SOFT_WINDOW_MM = (3.0, 15.0)
 

@@ -178,7 +178,7 @@ def test_settings_refuse_bad_values(kwargs, option):
 THIN = (-1.0, 0.3, 0.4)  # a thinned patch on the other side from the lateral defect
 
 
-@pytest.mark.parametrize("peak_hu", [100.0, 200.0])
+@pytest.mark.parametrize("peak_hu", [130.0, 200.0])
 def test_bone_thinner_than_the_voxels_is_not_a_defect(peak_hu):
     """A patch of bone present but under the threshold (a partial-volume bump) is refused as a defect, and the
     message gives the spot and the --near that designs over it."""
