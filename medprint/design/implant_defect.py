@@ -4,7 +4,9 @@ The steps, each a plain function:
 
 1. :func:`skull_centre` -- a point inside the vault (least-squares sphere through the vault's surface voxels).
 2. :func:`find_defects` -- a coarse map of rays over the whole sphere of directions; the defects are the patches of
-   directions whose rays meet no bone although they stay inside the scan, in the vault (above the skull base).
+   directions whose rays meet no bone although they stay inside the scan, in the vault (above the skull base);
+   :func:`thin_bone` then tells a hole from bone thinner than the scan's voxels (a partial-volume bump under the
+   threshold where the tables should be), which is not taken as a defect unless --near asks for it.
 3. :func:`trace_chart` -- a fine chart of rays over the chosen defect and a ring of healthy bone around it: both
    tables' radii on every ray, measured where there is bone.
 4. :func:`tables_from_rim` / :func:`tables_from_mirror` -- the tables across the defect: a thin-plate spline of
