@@ -51,6 +51,7 @@ from .implant_defect import (
     defect_area_mm2,
     find_defects,
     mirror_coverage,
+    thin_bone,
     skull_centre,
     survey_skull,
     tables_from_mirror,
@@ -225,7 +226,7 @@ def design_implant(volume: Volume, settings: ImplantSettings = ImplantSettings()
     far = float(np.linalg.norm(surface - centre, axis=1).max()) + 5.0
     # Rays start well inside the vault (the skull base may come closer to the centre than the vault does).
     rays = survey_skull(sampler, centre, 0.4 * vault_radius, far)
-    defect = _choose_defect(rays, settings, choices)
+    defect = _choose_defect(sampler, rays, settings, choices)
     chart = trace_chart(sampler, rays, defect, settings.resolution_mm)
     plane = _plane(surface, centre, settings)
     method, why, tables, coverage = _reconstruct(sampler, chart, plane, settings)
@@ -276,6 +277,14 @@ def _skull(volume: Volume, settings: ImplantSettings, choices: list[str]) -> tup
         segmentation = SegmentationSettings(threshold=settings.threshold, keep="largest")
         low, high = settings.threshold
     else:
+        if not volume.is_hounsfield:
+            # The segmenter's own message lists options (Otsu, percentiles, seeds) design implant does not have.
+            low_value, high_value = volume.value_range()
+            raise ParameterError(
+                f"--preset {settings.preset}: design implant reads a head CT in Hounsfield units, but this scan is "
+                f"{volume.modality} (values {low_value:g}..{high_value:g}; a mask or an MRI?); give the CT the "
+                "defect is in, or --threshold LO:HI for its bone in the scan's own units"
+            )
         segmentation = SegmentationSettings(preset=settings.preset, keep="largest")
         preset = get_preset(settings.preset)
         low, high = preset.low, preset.high
@@ -302,22 +311,38 @@ def _surface_points(skull: Mask) -> NDArray[np.float64]:
     return skull.geometry.index_to_lps(index)
 
 
-def _choose_defect(rays: Any, settings: ImplantSettings,
+def _thin_text(defect: Defect) -> str:
+    return ", ".join(f"{x:.0f}" for x in defect.point_lps)
+
+
+def _choose_defect(sampler: ScanSampler, rays: Any, settings: ImplantSettings,
                    choices: list[str]) -> Defect:
     if settings.near is None:
-        defects = find_defects(rays, vault_only=True)
+        found = find_defects(rays, vault_only=True)
+        # Bone too thin for the scan's voxels (partial volume under the threshold) is not a hole.
+        thin = [d for d in found if thin_bone(sampler, rays, d).is_thin_bone]
+        defects = [d for d in found if not any(d is t for t in thin)]
         if not defects:
+            if thin:
+                spots = "; ".join(_thin_text(d) for d in thin[:3])
+                raise DesignError(
+                    f"no defect found in the skull vault (thin bone at {spots} mm LPS is not taken as a defect: "
+                    f"the scan shows bone there, thinner than its voxels; give --near "
+                    f"{_thin_text(thin[0]).replace(', ', ',')} to design over it)"
+                )
             raise DesignError(
                 f"no defect found in the skull vault: every ray from the skull's centre meets bone (holes under "
                 f"{MIN_DEFECT_AREA_MM2:g} mm2 are foramina); give --near X,Y,Z if the defect is lower, in the "
                 "skull base, or check the bone threshold"
             )
+        skipped = ("; thin bone, not taken as a defect, at " + "; ".join(_thin_text(d) + " mm LPS" for d in thin[:3])
+                   if thin else "")
         if len(defects) > 1:
             others = "; ".join(d.describe() for d in defects[1:4])
             choices.append(f"defect: {len(defects)} found, designed for the largest ({defects[0].describe()}); "
-                           f"others: {others}; use --near to choose")
+                           f"others: {others}; use --near to choose{skipped}")
         else:
-            choices.append(f"defect: found {defects[0].describe()}")
+            choices.append(f"defect: found {defects[0].describe()}{skipped}")
         return defects[0]
     near = np.asarray(settings.near, float)
     # How far the click is from the skull's outer surface along its own ray (the surface interpolated across a
@@ -348,6 +373,13 @@ def _choose_defect(rays: Any, settings: ImplantSettings,
             + "; ".join(d.describe() for d in defects[:4])
         )
     choices.append(f"defect: the one at --near, {defects[best].describe()}")
+    measured = thin_bone(sampler, rays, defects[best])
+    if measured.is_thin_bone:
+        choices.append(
+            f"defect: the spot at --near has thin bone, not a hole: the scan shows a partial-volume bump of "
+            f"~{measured.peak_hu:.0f} (soft tissue ~{measured.soft_hu:.0f}) across it, bone thinner than the scan's "
+            "voxels and under the bone threshold; the implant is designed over it as asked"
+        )
     return defects[best]
 
 

@@ -76,9 +76,23 @@ def _vault(spacing: tuple[float, float, float], rotation_deg: float, centre: tup
 def skull_phantom(*, spacing: tuple[float, float, float] = (0.9, 0.9, 1.8), rotation_deg: float = 0.0,
                   defect_direction: tuple[float, float, float] | None = (1.0, 0.15, 0.35),
                   defect_radius_mm: float = 20.0, centre: tuple[float, float, float] = (5.0, -12.0, 30.0),
-                  diploe_hu: float = DIPLOE_HU, diploe_mm: float = 2.0) -> SkullCase:
-    """A CT of the phantom vault, centred at ``centre`` (LPS), with a defect (or none when direction is None)."""
+                  diploe_hu: float = DIPLOE_HU, diploe_mm: float = 2.0,
+                  thin_direction: tuple[float, float, float] | None = None, thin_radius_mm: float = 18.0,
+                  thin_peak_hu: float = 130.0) -> SkullCase:
+    """A CT of the phantom vault, centred at ``centre`` (LPS), with a defect (or none when direction is None).
+
+    ``thin_direction``: also a patch (the wall inside a ball of ``thin_radius_mm`` about the outer table there)
+    where the bone is present but thinner than the voxels: a sheet in mid-wall whose partial-volume bump peaks at
+    ``thin_peak_hu``, under the bone threshold (as temporal squama and thin frontal bone look on a real CT).
+    """
     geometry, values, lps = _vault(tuple(spacing), float(rotation_deg), tuple(centre), float(diploe_hu), float(diploe_mm))
+    if thin_direction is not None:
+        local = lps - np.asarray(centre, np.float32)
+        mid_wall = _ellipsoid_distance(local, OUTER_MM) + WALL_MM / 2
+        patch = (np.linalg.norm(local - outer_point(thin_direction), axis=1) <= thin_radius_mm)
+        patch &= np.abs(mid_wall) <= WALL_MM / 2 + 2.0
+        sheet = SOFT_HU + (thin_peak_hu - SOFT_HU) * np.clip(1.0 - np.abs(mid_wall) / float(np.mean(spacing)), 0, 1)
+        values = np.where(patch.reshape(values.shape), sheet.reshape(values.shape), values).astype(np.float32)
     bone = values >= BONE_LOW_HU
     removed = np.zeros_like(bone)
     point = (0.0, 0.0, 0.0)

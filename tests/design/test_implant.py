@@ -173,3 +173,36 @@ def test_settings_refuse_bad_values(kwargs, option):
     with pytest.raises(ParameterError, match=option):
         ImplantSettings(**kwargs)
 
+
+
+THIN = (-1.0, 0.3, 0.4)  # a thinned patch on the other side from the lateral defect
+
+
+@pytest.mark.parametrize("peak_hu", [130.0, 200.0])
+def test_bone_thinner_than_the_voxels_is_not_a_defect(peak_hu):
+    """A patch of bone present but under the threshold (a partial-volume bump) is refused as a defect, and the
+    message gives the spot and the --near that designs over it."""
+    case = skull_phantom(spacing=SPACING, defect_direction=None, thin_direction=THIN, thin_peak_hu=peak_hu)
+    with pytest.raises(DesignError, match=r"no defect found .*\(thin bone at -?\d+, -?\d+, -?\d+ mm LPS is not "
+                                          r"taken as a defect.*give --near -?\d+,-?\d+,-?\d+ to design over it\)"):
+        design_implant(case.volume, ImplantSettings())
+
+
+def test_real_defect_is_chosen_over_thin_bone_and_thin_bone_designed_with_near():
+    case = skull_phantom(spacing=SPACING, defect_direction=(1.0, 0.15, 0.35), defect_radius_mm=20.0,
+                         thin_direction=THIN, thin_radius_mm=24.0)
+    part = design_implant(case.volume, ImplantSettings(rim_gap_mm=0.0, resolution_mm=1.0))
+    centre = np.asarray(part.measurements["defect_centre_lps_mm"])
+    assert np.linalg.norm(centre - np.asarray(case.defect_point)) < 5.0
+    said = " ".join(part.choices)
+    assert "thin bone, not taken as a defect" in said and "thin bone, not a hole" not in said
+    # The hole itself is not taken as thin bone.
+    built = voxelise(part.mesh, case.volume.geometry, case.volume.shape)
+    assert dice(built, case.removed.array) >= 0.85
+    # --near on the thin spot: designed as asked, and said.
+    from phantoms_skull import outer_point
+
+    spot = tuple(float(x) for x in np.asarray((5.0, -12.0, 30.0)) + outer_point(THIN))
+    over = design_implant(case.volume, ImplantSettings(near=spot, resolution_mm=1.0))
+    assert any("thin bone, not a hole" in c for c in over.choices), over.choices
+    assert np.linalg.norm(np.asarray(over.measurements["defect_centre_lps_mm"]) - spot) < 5.0

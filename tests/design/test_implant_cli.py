@@ -95,3 +95,28 @@ def test_mirror_forced_across_the_midline_is_refused(tmp_path):
     out.mkdir()
     outcome = run_cli("design", "implant", scan, "-o", out / "implant.stl", "--method", "mirror")
     assert_refused(outcome, mentions=["--method mirror", "crosses", "--method rim"], out_dir=out)
+
+
+def test_thin_bone_is_not_a_defect_and_says_how_to_design_over_it(tmp_path):
+    case = skull_phantom(spacing=(1.2, 1.2, 2.0), defect_direction=None, thin_direction=(-1.0, 0.3, 0.4))
+    scan = _write_ct(case, tmp_path / "thin.nii.gz")
+    out = tmp_path / "out"
+    out.mkdir()
+    outcome = run_cli("design", "implant", scan, "-o", out / "implant.stl")
+    line = assert_refused(outcome, mentions=["no defect found", "thin bone at", "--near", "to design over it"],
+                          out_dir=out)
+    assert "thin.nii" not in line
+
+
+def test_a_mask_is_refused_saying_what_implant_needs(tmp_path):
+    """A 0/1 mask is not a CT: the message names what design implant takes, not other commands' options."""
+    mask = np.zeros((30, 30, 30), np.uint8)
+    mask[8:22, 8:22, 8:22] = 1
+    path = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), str(path))
+    out = tmp_path / "out"
+    out.mkdir()
+    outcome = run_cli("design", "implant", path, "-o", out / "implant.stl")
+    line = assert_refused(outcome, mentions=["Hounsfield", "--threshold LO:HI"], out_dir=out)
+    for foreign in ("--auto-threshold", "--percentile", "--seed"):
+        assert foreign not in line

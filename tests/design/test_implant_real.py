@@ -24,6 +24,8 @@ def test_frontal_defect_matches_the_removed_bone(real_data):
     assert quality.is_printable and quality.shells == 1
     m = part.measurements
     assert m["method"] == "rim", m["method_reason"]
+    # The real hole is taken; the thin bone elsewhere (as on the intact skull) is named and left alone.
+    assert "thin bone, not taken as a defect" in " ".join(part.choices)
     assert "crosses the mid-sagittal plane" in m["method_reason"]
     built = voxelise(part.mesh, reference.geometry, reference.shape)
     truth = reference.array > 0
@@ -75,9 +77,22 @@ def test_lateral_defect_cut_into_the_real_skull_is_mirrored(real_data, direction
     cut = Volume(np.where(removed, 20, volume.array).astype(volume.array.dtype), geometry, modality=volume.modality)
     part, quality = finish_part(design_implant(cut, ImplantSettings(rim_gap_mm=0.0, near=tuple(centre))))
     assert quality.shells == 1
+    # A hole cut into the bone is not mistaken for thin bone.
+    assert not any("thin bone, not a hole" in c for c in part.choices), part.choices
     assert part.measurements["method"] == "mirror", part.measurements["method_reason"]
     # No wall under the default 1 mm minimum (as reported; tolerance one 0.5 mm working step).
     assert part.measurements["min_wall_mm"]["measured"] >= 1.0 - 0.5
     built = voxelise(part.mesh, geometry, volume.shape)
     assert dice(built, removed) >= 0.85
     assert hd95_mm(built, removed, geometry.spacing[::-1]) <= 2.0
+
+
+@pytest.mark.realdata
+def test_intact_real_skull_has_no_defect_only_thin_bone(real_data):
+    """The intact skull's thin frontal-temporal bone (peak ~100 HU, under the 226 HU threshold, over brain at
+    ~10 HU) is bone too thin for the scan, not a hole: refused, naming the spot."""
+    from medprint.errors import DesignError
+
+    volume = load_volume(real_data("invesalius_cranium_ct/cranium_ct.nii.gz"))
+    with pytest.raises(DesignError, match=r"no defect found .*thin bone at \d+, \d+, \d+ mm LPS.*--near"):
+        design_implant(volume, ImplantSettings(resolution_mm=1.0))
