@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from typing import Any
 
 import cc3d
@@ -428,25 +429,35 @@ def _channel_problem(opened: NDArray[np.float32], d: NDArray[np.float32], kept: 
 
 def _check_inside_channel(opened: NDArray[np.float32], d: NDArray[np.float32], kept: NDArray[np.bool_], grid: Grid,
                           openings: list[Opening], settings: HollowSettings) -> None:
-    """Refuse an inside wall that fills the lumen anywhere it matters, naming the largest wall that works."""
-    problem = _channel_problem(opened, d, kept, grid, openings, settings.wall_mm)
+    """Refuse an inside wall that fills the lumen anywhere it matters, naming the largest wall that works.
+
+    The largest wall is searched for as the model would be made with it: the ends found are opened a wall in
+    from their faces, so each wall tried opens them again.
+    """
+    wall = settings.wall_mm
+    problem = _channel_problem(opened, d, kept, grid, openings, wall)
     if not problem:
         return
-    low, high = 2 * settings.resolution_mm, settings.wall_mm
-    if _channel_problem(opened, d, kept, grid, openings, low):
+    solid = d < 0
+
+    def fails(w: float) -> str:
+        tried = [dc_replace(o, point=o.point if o.kind == "cut" else o.point + (wall - w) * o.outward,
+                            facts={}) for o in openings]
+        opened_w, kept_w = open_ends(d, solid, grid, tried)
+        return _channel_problem(opened_w, d, kept_w, grid, tried, w)
+
+    low, high = 2 * settings.resolution_mm, wall
+    if fails(low):
         works = "no inside wall the grid resolves works"
     else:
-        for _ in range(12):  # the largest wall that leaves one open channel, to 0.05 mm
-            if high - low < 0.05:
-                break
+        while high - low > 0.05:  # the largest wall that leaves one open channel, to 0.05 mm
             middle = 0.5 * (low + high)
-            if _channel_problem(opened, d, kept, grid, openings, middle):
+            if fails(middle):
                 high = middle
             else:
                 low = middle
         works = f"use --wall {math.floor(low * 10) / 10:g} or less"
-    raise DesignError(f"--wall: {settings.wall_mm:g} mm inside the lumen fills it: {problem}; {works}, "
-                      "or --side outside")
+    raise DesignError(f"--wall: {wall:g} mm inside the lumen fills it: {problem}; {works}, or --side outside")
 
 
 # --------------------------------------------------------------------------------------------------------------
