@@ -82,3 +82,20 @@ def bent_tube(*, major_mm: float = 22.0, minor_mm: float = 4.5, x_min_mm: float 
     ring = np.hypot(local[..., 0], local[..., 1]) - major_mm
     inside = np.hypot(ring, local[..., 2]) <= minor_mm
     return BentTube(Mask(inside, geometry, "tube"), major_mm, minor_mm, x_min_mm, rotation)
+
+
+def waisted_tube(*, radius_mm: float = 6.0, waist_mm: float = 2.5, half_length_mm: float = 16.0,
+                 spacing_mm: float = 0.8) -> Mask:
+    """A straight tube along x (radius ``radius_mm``) that leaves its grid at both ends and narrows to a waist.
+
+    The radius is ``radius_mm - (radius_mm - waist_mm) exp(-(x / 3 mm)^2)``: ``waist_mm`` at x = 0.
+    """
+    reach = radius_mm + 2.0
+    xs = np.arange(-half_length_mm, half_length_mm + spacing_mm / 2, spacing_mm)
+    ys = np.arange(-reach, reach + spacing_mm / 2, spacing_mm)
+    z, y, x = np.meshgrid(ys, ys, xs, indexing="ij")
+    radius = radius_mm - (radius_mm - waist_mm) * np.exp(-(x / 3.0) ** 2)
+    inside = np.hypot(y, z) <= radius
+    geometry = Geometry(spacing=(spacing_mm,) * 3, origin=(float(xs[0]), float(ys[0]), float(ys[0])),
+                        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    return Mask(inside, geometry, "waisted")
