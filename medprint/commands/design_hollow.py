@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from ..design.hollow import HollowSettings, design_hollow
 from ..design.part import Part
 from ..design.run import DesignOutputs, describe_input, run_design
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 from ..redact import terminal_safe
 from ..report import to_json
 from ..segment import CT_PRESETS, SegmentationSettings
@@ -151,9 +152,32 @@ def _load_lumen(input_path: Path, labels_path: Path | None, label_name: str | No
         mask, steps = segment_vessel(volume, seeds, VesselSettings(intensity_range=grow_range))
         return mask, facts, [f"lumen: {step}" for step in steps]
     # MASK_OR_SCAN is itself a mask or label map: its nonzero voxels, or the one label asked.
-    masks = load_label_mask(input_path, volume, labels=selected, names_file=labels_names)
+    try:
+        masks = load_label_mask(input_path, volume, labels=selected, names_file=labels_names)
+    except InputError:
+        if _looks_like_scan(volume.array, named=labels_names is not None):
+            raise InputError(
+                "MASK_OR_SCAN is a scan, not a mask or label map, and nothing chose the lumen in it; choose it "
+                "with --labels FILE --label NAME (a segmentation of this scan), --preset NAME, --threshold LO:HI "
+                "or --seed X,Y,Z (a contrast CT's vessel)"
+            ) from None
+        raise
     facts = {**facts, "kind": "label map"}
     return _one(masks, "MASK_OR_SCAN"), facts, [f"lumen: label {masks[0].label!r} of the input"]
+
+
+def _looks_like_scan(array: Any, *, named: bool) -> bool:
+    """Intensities rather than labels: negative or fractional values, or more values than unnamed labels."""
+    from ..io.labels import MAX_UNNAMED_LABELS
+
+    values = np.asarray(array)
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        return False  # NaN/Inf: the label reader's own message says what is wrong
+    if values.size and float(values.min()) < 0:
+        return True
+    if values.dtype.kind == "f" and np.any(values != np.round(values)):
+        return True
+    return not named and len(np.unique(values)) > MAX_UNNAMED_LABELS + 1
 
 
 def _one(masks: list[Mask], where: str) -> Mask:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from typing import Any
 
 import cc3d
@@ -39,11 +40,11 @@ from ..mesh.surface import extract_surface
 from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
-from .fields import DistanceField, field_surface, mesh_distance, working_grid
+from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
 from .fields import voxelise
 from .hollow_centreline import lumen_centreline
 from .hollow_drains import drill_drains
-from .hollow_ends import Opening, auto_openings, describe_opening, open_ends, user_cuts
+from .hollow_ends import Opening, auto_openings, describe_opening, open_ends, plane_values, user_cuts
 from .part import Part
 
 log = logging.getLogger("medprint")
@@ -181,6 +182,13 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     closed: list[tuple[NDArray[np.float64], float, str]] = []
     openings = auto_openings(cropped, touches, centreline, surface, choices, closed) \
         if settings.open_ends == "auto" else []
+    if settings.side == "inside" and openings:
+        # The end's cap is a face of the lumen too: an inside wall lines it.  The plane goes a wall further in,
+        # so the cap's lining goes with the cap and the channel is open at the full section left.
+        for opening in openings:
+            opening.point = opening.point - settings.wall_mm * opening.outward
+        choices.append(f"inside wall: each end found is opened {settings.wall_mm:g} mm further in than the "
+                       "segmentation's end face, so the wall lining the end's cap goes with it")
     openings += user_cuts(settings.cuts_lps, cropped, centreline, surface)
 
     wall = settings.wall_mm
@@ -193,10 +201,15 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     if settings.side == "outside":
         values = np.maximum(d - np.float32(wall), -d)
         solid = d < wall
+        values, kept = open_ends(values, solid, grid, openings)
     else:
-        values = np.maximum(d, -d - np.float32(wall))
+        # The solid (the lumen) does not depend on the wall, and opening only takes maxima: the ends are cut
+        # off the lumen's own field once, and the wall taken from what is left (the same as cutting the shell).
         solid = d < 0
-    values, kept = open_ends(values, solid, grid, openings)
+        opened, kept = open_ends(d, solid, grid, openings)
+        _check_inside_channel(opened, d, kept, grid, [o for o in openings if "skipped" not in o.facts], settings)
+        values = np.maximum(opened, -d - np.float32(wall))
+        del opened
     for opening in [o for o in openings if "skipped" in o.facts]:
         choices.append(f"not opened at {','.join(f'{v:.1f}' for v in opening.point)} ({opening.kind}): "
                        f"{opening.facts['skipped']}")
@@ -224,7 +237,17 @@ def design_hollow(lumen: Mask | Mesh, settings: HollowSettings) -> Part:
     field_ = DistanceField(values, grid.geometry)
     mesh = field_surface(field_, "hollow")
     wall_measured, lumen_moved = _measure_wall(mesh, surface, distance, settings, openings)
-    openings_facts = [describe_opening(o, distance, 1.5 * largest_radius + 2 * h) for o in openings]
+    # Each opening measured on the model itself: the hole is the air inside the model's outer face.
+    hull = d - np.float32(wall) if settings.side == "outside" else d
+    hole = DistanceField(np.maximum(-values, hull), grid.geometry)
+    openings_facts = [describe_opening(o, hole, 1.5 * largest_radius + 2 * h) for o in openings]
+    del hull, hole
+    for facts in openings_facts:
+        if facts["inner_diameter_mm"] < 2 * h:
+            raise DesignError(
+                f"the opening at {','.join(f'{v:.1f}' for v in facts['point_lps_mm'])} has no hole in the model "
+                f"(the {wall:g} mm wall closes it): use a thinner --wall"
+            )
     for facts in openings_facts:
         where = ",".join(f"{v:.1f}" for v in facts["point_lps_mm"])
         why = {"scan border": "where the lumen leaves the scan", "cut face": "at a flat cut face of the mask",
@@ -370,6 +393,71 @@ def _check_wall(settings: HollowSettings, largest_radius_mm: float) -> None:
             f"--wall: {settings.wall_mm:g} mm is larger than the vessel (at most {diameter:.1f} mm across): that "
             "is a block, not a hollow model; use a wall under the vessel's diameter"
         )
+
+
+def _channel_problem(opened: NDArray[np.float32], d: NDArray[np.float32], kept: NDArray[np.bool_], grid: Grid,
+                     openings: list[Opening], wall_mm: float) -> str:
+    """Why a wall of ``wall_mm`` inside the lumen leaves no one open channel ('' when it does).
+
+    The channel is the air left inside the solid kept (``opened`` is the lumen's field with its ends cut off):
+    it must be one piece (no sealed pocket, no stretch filled solid) and reach every opening.
+    """
+    h = grid.spacing_mm
+    air = (np.maximum(opened, -d - np.float32(wall_mm)) >= 0) & kept
+    labels, count = cc3d.connected_components(air, connectivity=26, return_N=True)
+    if count == 0:
+        return "no lumen is left: the model would be solid"
+    main = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    for opening in openings:
+        s = plane_values(grid, opening.point, opening.outward)
+        band = np.argwhere((s > -3 * h) & (s <= h) & (labels > 0))
+        x, y, z = grid.axes_lps()
+        lps = np.column_stack([x[band[:, 2]], y[band[:, 1]], z[band[:, 0]]])
+        reach = float(-d.min()) * 1.5 + 2 * h  # the lumen's section there, not the vessel passing elsewhere
+        band = band[np.linalg.norm(lps - opening.point, axis=1) <= reach]
+        at = labels[tuple(band.T)]
+        point = ",".join(f"{v:.1f}" for v in opening.point)
+        if at.size == 0:
+            return f"the lumen left is closed at the opening at {point}"
+        if not np.any(at == main):
+            return f"the lumen left at the opening at {point} is cut off from the rest"
+    if count > 1:
+        return (f"the lumen left is {count} separate pieces (sealed pockets or a stretch filled solid), not one "
+                "open channel")
+    return ""
+
+
+def _check_inside_channel(opened: NDArray[np.float32], d: NDArray[np.float32], kept: NDArray[np.bool_], grid: Grid,
+                          openings: list[Opening], settings: HollowSettings) -> None:
+    """Refuse an inside wall that fills the lumen anywhere it matters, naming the largest wall that works.
+
+    The largest wall is searched for as the model would be made with it: the ends found are opened a wall in
+    from their faces, so each wall tried opens them again.
+    """
+    wall = settings.wall_mm
+    problem = _channel_problem(opened, d, kept, grid, openings, wall)
+    if not problem:
+        return
+    solid = d < 0
+
+    def fails(w: float) -> str:
+        tried = [dc_replace(o, point=o.point if o.kind == "cut" else o.point + (wall - w) * o.outward,
+                            facts={}) for o in openings]
+        opened_w, kept_w = open_ends(d, solid, grid, tried)
+        return _channel_problem(opened_w, d, kept_w, grid, tried, w)
+
+    low, high = 2 * settings.resolution_mm, wall
+    if fails(low):
+        works = "no inside wall the grid resolves works"
+    else:
+        while high - low > 0.05:  # the largest wall that leaves one open channel, to 0.05 mm
+            middle = 0.5 * (low + high)
+            if fails(middle):
+                high = middle
+            else:
+                low = middle
+        works = f"use --wall {math.floor(low * 10) / 10:g} or less"
+    raise DesignError(f"--wall: {wall:g} mm inside the lumen fills it: {problem}; {works}, or --side outside")
 
 
 # --------------------------------------------------------------------------------------------------------------

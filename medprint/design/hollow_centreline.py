@@ -168,19 +168,29 @@ def surface_axis(patches: SurfacePatches, centre: NDArray[np.float64], guess: ND
 
 
 def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, margin_mm: float,
-                  border: NDArray[np.bool_] | None = None) -> EndFace:
+                  border: NDArray[np.bool_] | None = None,
+                  voxel_axes: NDArray[np.float64] | None = None) -> EndFace:
     """The end face beyond skeleton end point ``end`` on the lumen ``surface`` and the plane to open it at.
 
     The plane is square to the vessel's direction at the face (from the surface's normals behind it,
     extrapolated to the face, see :func:`surface_axis`), ``margin_mm`` in front of the nearest point of the
     face (so the rounded rim of a staircase surface goes too).  Without a face the plane goes through the
     end point.  ``border``: the surface's vertices on the caps the scan's border put on the lumen; an end
-    whose face lies there is opened wherever the border cuts it, however oblique.
+    whose face lies there is opened wherever the border cuts it, however oblique.  ``voxel_axes``: the mask's
+    voxel edges (columns, LPS mm); a face is flat within two voxels measured along its normal (an axial face
+    on thick slices keeps a slice's staircase, a face across the fine in-plane grid only a fine voxel's),
+    within ``2 * margin_mm`` without it.
     """
+
+    def tolerance(direction: NDArray[np.float64]) -> float:
+        if voxel_axes is None:
+            return 2 * margin_mm
+        return 2 * float(np.abs(direction @ voxel_axes).sum())
+
     e = centreline.points_lps[end]
     radius = max(float(centreline.radius_mm[end]), 1e-3)
     outward = centreline.outward_at_end(end, max(3.0 * radius, 4.0 * margin_mm))
-    face = _cap(e, outward, radius, patches, border, 2 * margin_mm)
+    face = _cap(e, outward, radius, patches, border, tolerance(outward))
     for _ in range(2):
         at = face[2] - margin_mm if face[3] else 0.0
         plane = e + at * outward
@@ -193,7 +203,7 @@ def find_end_face(centreline: Centreline, end: int, patches: SurfacePatches, *, 
         # the bend carried on to the face; a turn of more than 20 degrees over one radius (a tight bend of the
         # phantom turns 12) is noise of the surface, not a bend
         outward = extrapolated if float(extrapolated @ near) >= np.cos(np.radians(MAX_EXTRAPOLATION_DEG)) else near
-        face = _cap(e, outward, radius, patches, border, 2 * margin_mm)
+        face = _cap(e, outward, radius, patches, border, tolerance(outward))
     area, coherence, front, flat = face
     at = front - margin_mm if flat else 0.0
     return EndFace(point_lps=e + at * outward, outward=outward, radius_mm=radius, flat=bool(flat), area_mm2=area,

@@ -29,6 +29,9 @@ from .hollow_centreline import (
     CAP_AREA_FRACTION, Centreline, EndFace, SurfacePatches, find_end_face, surface_axis,
 )
 
+#: A cut face spans the lumen's section: at least this share of the widest section within two radii behind it
+#: (a vessel cut across keeps its section up to the cut; a dome's flat top is a small part of the section behind).
+SPAN_FRACTION = 0.6
 #: A --cut point may lie this far outside the lumen (a click on the wall), in voxels of the mask.
 CUT_TOLERANCE_VOXELS = 1.0
 
@@ -57,10 +60,25 @@ def auto_openings(lumen: Mask, touches: NDArray[np.bool_], centreline: Centrelin
     margin = max(lumen.geometry.spacing)
     on_border = _border_triangles(surface, lumen, touches)
     openings: list[Opening] = []
+    voxels_lps = lumen.geometry.index_to_lps(np.argwhere(lumen.array)[:, ::-1].astype(float))
+    voxel_mm3 = float(np.prod(lumen.geometry.spacing))
+    axes = np.asarray(lumen.geometry.direction, dtype=float).reshape(3, 3) * np.asarray(lumen.geometry.spacing)
     for end in centreline.end_points:
-        face = find_end_face(centreline, int(end), patches, margin_mm=margin, border=on_border)
+        face = find_end_face(centreline, int(end), patches, margin_mm=margin, border=on_border, voxel_axes=axes)
         at_border = _face_at_border(face, patches.centres[on_border])
         where = fmt(face.point_lps)
+        widest, beyond = _sections_about(voxels_lps, voxel_mm3, face, margin) if face.flat and not at_border \
+            else (0.0, 0.0)
+        if face.flat and not at_border and (face.area_mm2 < SPAN_FRACTION * widest
+                                            or beyond > 0.5 * widest * face.radius_mm):
+            # a flat patch on a rounded end (the last slice of a dome, a thick slice's step) or on its side: it
+            # does not span the lumen's section behind it, or the lumen goes on past it, as it does not at a cut
+            closed.append((face.point_lps + face.radius_mm * face.outward, 2 * face.radius_mm,
+                           f"the lumen's end near {where} is rounded, not cut (its flat patch, {face.area_mm2:.0f} "
+                           f"mm2, spans under {SPAN_FRACTION:.0%} of the lumen's widest section behind it, "
+                           f"{widest:.0f} mm2, or the lumen goes on past it: the slices' staircase on a dome): "
+                           "left closed; give --cut X,Y,Z to open it"))
+            continue
         if face.flat or at_border:
             kind = "scan border" if at_border else "cut face"
             twin = next((o for o in openings if _same_face(o, face)), None)
@@ -82,6 +100,26 @@ def auto_openings(lumen: Mask, touches: NDArray[np.bool_], centreline: Centrelin
         choices.append("the lumen touches the scan's border without ending there: its wall is closed (flat) at "
                        "the border")
     return openings
+
+
+def _sections_about(voxels_lps: NDArray[np.float64], voxel_mm3: float, face: EndFace,
+                    slab_mm: float) -> tuple[float, float]:
+    """The lumen's largest section (mm2, from its voxels) square to ``face.outward`` up to two radii behind the
+    face, and the lumen's volume (mm3) beyond it (a slab past the face's plane), both within two radii of its axis.
+
+    Sections are counted in slabs ``slab_mm`` thick (the coarsest voxel size, so no slab falls between slices).
+    """
+    r = max(face.radius_mm, slab_mm)
+    rel = voxels_lps - face.point_lps
+    t = rel @ face.outward
+    radial = np.linalg.norm(rel - np.outer(t, face.outward), axis=1)
+    near = radial < 2 * r
+    beyond = float(np.count_nonzero(near & (t > 1.5 * slab_mm))) * voxel_mm3
+    t = t[near & (t < -0.5 * slab_mm) & (t > -(2 * r + 2 * slab_mm))]
+    if t.size == 0:
+        return 0.0, beyond
+    counts = np.bincount(np.floor(-t / slab_mm).astype(np.int64))
+    return float(counts.max()) * voxel_mm3 / slab_mm, beyond
 
 
 def _same_face(opening: Opening, face: EndFace) -> bool:

@@ -82,3 +82,52 @@ def bent_tube(*, major_mm: float = 22.0, minor_mm: float = 4.5, x_min_mm: float 
     ring = np.hypot(local[..., 0], local[..., 1]) - major_mm
     inside = np.hypot(ring, local[..., 2]) <= minor_mm
     return BentTube(Mask(inside, geometry, "tube"), major_mm, minor_mm, x_min_mm, rotation)
+
+
+def waisted_tube(*, radius_mm: float = 6.0, waist_mm: float = 2.5, half_length_mm: float = 16.0,
+                 spacing_mm: float = 0.8) -> Mask:
+    """A straight tube along x (radius ``radius_mm``) that leaves its grid at both ends and narrows to a waist.
+
+    The radius is ``radius_mm - (radius_mm - waist_mm) exp(-(x / 3 mm)^2)``: ``waist_mm`` at x = 0.
+    """
+    reach = radius_mm + 2.0
+    xs = np.arange(-half_length_mm, half_length_mm + spacing_mm / 2, spacing_mm)
+    ys = np.arange(-reach, reach + spacing_mm / 2, spacing_mm)
+    z, y, x = np.meshgrid(ys, ys, xs, indexing="ij")
+    radius = radius_mm - (radius_mm - waist_mm) * np.exp(-(x / 3.0) ** 2)
+    inside = np.hypot(y, z) <= radius
+    geometry = Geometry(spacing=(spacing_mm,) * 3, origin=(float(xs[0]), float(ys[0]), float(ys[0])),
+                        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    return Mask(inside, geometry, "waisted")
+
+
+def thick_slice_blob(*, radius_mm: float = 5.5, half_length_mm: float = 0.0, spacing: tuple[float, float, float] =
+                     (0.8, 0.8, 2.0), shift_mm: float = 0.5) -> Mask:
+    """A ball (``half_length_mm`` 0) or a capsule along z, on thick slices, inside its grid (touching no border).
+
+    ``shift_mm``: the slices' offset from the blob's centre (where the staircase falls).
+    """
+    reach = radius_mm + 3.0
+    zreach = reach + half_length_mm
+    xs, ys, zs = ((np.arange(n) - (n - 1) / 2) * s for n, s in
+                  zip((int(np.ceil(2 * r / s)) + 1 for r, s in zip((reach, reach, zreach), spacing)), spacing))
+    zs = zs + shift_mm
+    z, y, x = np.meshgrid(zs, ys, xs, indexing="ij")
+    along = np.clip(z, -half_length_mm, half_length_mm)
+    inside = np.sqrt(x**2 + y**2 + (z - along) ** 2) <= radius_mm
+    geometry = Geometry(spacing=spacing, origin=(float(xs[0]), float(ys[0]), float(zs[0])),
+                        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    return Mask(inside, geometry, "blob")
+
+
+def flat_ended_rod(*, radius_mm: float = 5.5, half_length_mm: float = 12.0,
+                   spacing: tuple[float, float, float] = (0.8, 0.8, 2.0)) -> Mask:
+    """A straight vessel along z cut flat at z = +-``half_length_mm`` (a label stopped there), inside its grid."""
+    reach = radius_mm + 3.0
+    xs = np.arange(-reach, reach + 1e-9, spacing[0])
+    zs = np.arange(-half_length_mm - 6.0, half_length_mm + 6.0 + 1e-9, spacing[2]) + 0.5
+    z, y, x = np.meshgrid(zs, xs, xs, indexing="ij")
+    inside = (np.hypot(x, y) <= radius_mm) & (np.abs(z) <= half_length_mm)
+    geometry = Geometry(spacing=spacing, origin=(float(xs[0]), float(xs[0]), float(zs[0])),
+                        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    return Mask(inside, geometry, "rod")

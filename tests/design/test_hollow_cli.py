@@ -102,3 +102,18 @@ def test_hollow_cli_lumen_from_a_threshold_or_a_label_map(tmp_path: Path) -> Non
     out.mkdir()
     outcome = run_cli("design", "hollow", label_map, "-o", out / "tube.stl")
     assert_refused(outcome, mentions=["--label", "2 labels"], out_dir=out)
+
+
+def test_a_scan_given_alone_says_how_to_choose_the_lumen(tmp_path: Path) -> None:
+    # a CT (HU, negative air) with no --labels, --preset, --threshold or --seed: the user gave no --labels,
+    # so the error must not blame one, and must name every way of choosing the lumen
+    rng = np.random.default_rng(1)
+    ct = rng.integers(-1000, 1500, size=(24, 20, 16)).astype(np.int16)
+    scan = tmp_path / "in" / "ct.nii.gz"
+    scan.parent.mkdir()
+    nib.save(nib.Nifti1Image(ct.transpose(2, 1, 0), np.diag([0.7, 0.8, 1.1, 1.0])), str(scan))
+    out = tmp_path / "out"
+    out.mkdir()
+    line = assert_refused(run_cli("design", "hollow", scan, "-o", out / "x.stl"),
+                          mentions=["is a scan", "--labels", "--preset", "--threshold", "--seed"], out_dir=out)
+    assert "--labels " + str(scan) not in line and "ct.nii.gz" not in line
