@@ -392,3 +392,44 @@ def test_exact_distances_shared_out_are_the_same_as_in_one_process():
     points = points + rng.normal(0.0, 4.0, points.shape)
     expected = igl.point_mesh_squared_distance(points, limb.vertices, limb.faces)[0]
     assert np.array_equal(squared_distances(points, limb), expected)
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "open_ends_repaired"])
+def test_coarsely_triangulated_limb_keeps_the_whole_region(closed, truth):
+    """Rings 73 mm apart: no vertex lies in most of the region, its triangles cross it.  The grid sized from the
+    vertices gave a shell 53..94 mm long for 10..100 mm; the part must span the region asked, at the gap and
+    thickness asked from the (piecewise flat) skin it was given."""
+    coarse = forearm_mesh(around=48, ring_step_mm=73.0, closed=closed)
+    assert not np.any((_along(coarse.vertices) > 10.0) & (_along(coarse.vertices) < 70.0))
+    part = design_orthosis(coarse, OrthosisSettings(gap_mm=1.5, thickness_mm=3.0, from_mm=10, to_mm=100,
+                                                    resolution_mm=1.5))
+    finished, quality = finish_part(part)
+    assert quality.watertight and quality.bodies == 1
+    t = _along(finished.mesh.vertices)
+    assert abs(t.min() - 10.0) <= 1.5 and abs(t.max() - 100.0) <= 1.5, (t.min(), t.max())
+    given = forearm_mesh(around=48, ring_step_mm=73.0, closed=True)
+    distance = np.sqrt(igl.point_mesh_squared_distance(finished.mesh.vertices, given.vertices, given.faces)[0])
+    middle = (t > 20.0) & (t < 90.0)
+    assert distance[middle].min() >= 1.5 - 0.1 and distance[middle].max() <= 4.5 + 0.1
+    assert np.any(middle & (distance < 1.6)) and np.any(middle & (distance > 4.4))
+
+
+def test_a_part_shorter_than_the_region_is_refused(monkeypatch):
+    """The final guard: were the working grid (or anything else) to cut the shell short of a cutting plane, the
+    design is refused, never written silently shorter."""
+    import medprint.design.orthosis as orthosis
+
+    sized = orthosis._grid
+
+    def short_grid(skin, axis, region, settings, spacing):
+        return sized(skin, axis, orthosis.Region(region.low_mm + 40.0, region.high_mm, region.angle_deg),
+                     settings, spacing)
+
+    monkeypatch.setattr(orthosis, "_grid", short_grid)
+    with pytest.raises(DesignError, match="--from: the shell made reaches"):
+        design_orthosis(forearm_mesh(around=90, ring_step_mm=10.0),
+                        OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, from_mm=40, to_mm=150, resolution_mm=1.5))
+
+
+def _along(points):
+    return (np.asarray(points) - START_LPS) @ AXIS
