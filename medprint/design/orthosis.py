@@ -349,7 +349,7 @@ def _check_region_on_skin(skin: Skin, axis: LimbAxis, region: Region, settings: 
 def _limb_across_mm(skin: Mesh, axis: LimbAxis, region: Region) -> float:
     """Typical width of the limb in the region: twice the median distance of its skin from the axis."""
     # The skin's points in the region, its long triangles split (a coarse mesh may have no vertex there).
-    points = _skin_points_near(skin, axis, Region(region.low_mm, region.high_mm, None), 0.0, 10.0)
+    points, _ = _skin_points_near(skin, axis, Region(region.low_mm, region.high_mm, None), 0.0, 10.0)
     t = axis.along(points)
     low = -math.inf if region.low_mm is None else region.low_mm
     high = math.inf if region.high_mm is None else region.high_mm
@@ -382,17 +382,19 @@ def _grid(skin: Mesh, axis: LimbAxis, region: Region, settings: OrthosisSettings
     triangles 60 mm long) may have no vertex in the region at all, its triangles crossing it
     (:func:`_skin_points_near`)."""
     reach = settings.outer_mm + 3 * spacing
-    points = _skin_points_near(skin, axis, region, settings.edge_radius_mm, reach)
-    return working_grid(points.min(axis=0), points.max(axis=0), spacing, margin_mm=reach)
+    points, step = _skin_points_near(skin, axis, region, settings.edge_radius_mm, reach)
+    return working_grid(points.min(axis=0), points.max(axis=0), spacing,
+                        margin_mm=reach + max(0.0, step - reach / 2.0))
 
 
 def _skin_points_near(skin: Mesh, axis: LimbAxis, region: Region, radius: float,
-                      reach: float) -> NDArray[np.float64]:
-    """Points of the skin within ``reach`` of the kept region, no farther than ``reach / 2`` from any point of
-    the skin there: the triangles whose span along the axis meets the region (widened by ``reach``) are split
-    until no edge is longer than ``reach / 2``, and their vertices kept where the cuts' field is within ``reach``.
-    The cuts' field grows no faster than the distance, so every skin point within ``reach / 2`` of the region
-    has a kept point at most ``reach / 2`` away."""
+                      reach: float) -> tuple[NDArray[np.float64], float]:
+    """Points of the skin within ``reach`` of the kept region and the largest distance ``step`` of any skin
+    point there from them: the triangles whose span along the axis meets the region (widened by ``reach``) are
+    split until no edge is longer than ``step`` (``reach / 2``, at least 2 mm: a huge triangle at a fine grid
+    would otherwise give millions), and their vertices kept where the cuts' field is within ``reach``.  The
+    cuts' field grows no faster than the distance, so every skin point within ``reach - step`` of the region
+    has a kept point at most ``step`` away.  A finely meshed skin (edges under ``reach / 2``) is not split."""
     import trimesh
 
     faces = skin.faces
@@ -407,6 +409,7 @@ def _skin_points_near(skin: Mesh, axis: LimbAxis, region: Region, radius: float,
     longest = float(np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2).max())
     vertices, faces = skin.vertices, faces
     if longest > max_edge:
+        max_edge = max(max_edge, 2.0)
         used = np.unique(faces)
         remap = np.zeros(len(skin.vertices), dtype=np.int64)
         remap[used] = np.arange(len(used))
@@ -414,11 +417,11 @@ def _skin_points_near(skin: Mesh, axis: LimbAxis, region: Region, radius: float,
         vertices, faces = trimesh.remesh.subdivide_to_size(skin.vertices[used], remap[faces], max_edge=max_edge,
                                                            max_iter=iterations)
     points = np.asarray(vertices, dtype=np.float64)[np.unique(faces)]
-    near = cut_distance(points, axis, region, radius) <= reach
+    near = cut_distance(points, axis, region, radius) <= max(reach, max_edge)
     if not near.any():
         raise DesignError("--from/--to/--keep-angle: no part of the skin lies in the region; give a region on the "
                           "limb")
-    return points[near]
+    return points[near], max_edge
 
 
 def _skin_distance(skin: Mesh, grid: Grid, axis: LimbAxis, region: Region,
