@@ -526,15 +526,56 @@ def squared_distances(points: NDArray[np.float64], mesh: Mesh) -> NDArray[np.flo
     bounds = np.linspace(0, len(points), workers + 1).astype(np.int64)
     _shared = (points, mesh.vertices, mesh.faces)
     try:
-        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_worker_signals)
+        try:
             others = [pool.submit(_squared_distance_share, int(a), int(b)) for a, b in zip(bounds[1:-1], bounds[2:])]
-            first = _squared_distance_share(int(bounds[0]), int(bounds[1]))
-            return np.concatenate([first] + [future.result() for future in others])
+            first = _squared_distance_in_chunks(int(bounds[0]), int(bounds[1]))
+            result = np.concatenate([first] + [future.result() for future in others])
+        except BaseException:
+            # Stopped (SIGTERM, Ctrl-C) or failed: end the workers now rather than wait for their shares.
+            _end_workers(pool)
+            raise
+        pool.shutdown(wait=True)
+        return result
     except (OSError, BrokenProcessPool) as error:  # no process to be had (memory, limits): all of it here
         log.info("exact distances in one process (%s)", error)
-        return _squared_distance_share(0, len(points))
+        return _squared_distance_in_chunks(0, len(points))
     finally:
         _shared = None
+
+
+#: Points per libigl query in this process: a signal (a stop) is handled between queries, not after all of them.
+_CHUNK_POINTS = 250_000
+
+
+def _squared_distance_in_chunks(start: int, stop: int) -> NDArray[np.float64]:
+    cuts = list(range(start, stop, _CHUNK_POINTS)) + [stop]
+    return np.concatenate([_squared_distance_share(a, b) for a, b in zip(cuts[:-1], cuts[1:])])
+
+
+def _worker_signals() -> None:
+    """In a forked worker: end at SIGTERM/SIGHUP (the default), leave Ctrl-C to the parent, which ends the workers
+    itself; never run the parent's stop handler, which would clean up the parent's run from here."""
+    import signal
+
+    for name, action in (("SIGTERM", signal.SIG_DFL), ("SIGHUP", signal.SIG_DFL), ("SIGINT", signal.SIG_IGN)):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), action)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    processes = list(getattr(pool, "_processes", None) or {})
+    workers = [pool._processes[pid] for pid in processes]  # type: ignore[index]
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in workers:
+        worker.join(timeout=5)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(timeout=5)
 
 
 def _squared_distance_share(start: int, stop: int) -> NDArray[np.float64]:

@@ -433,3 +433,69 @@ def test_a_part_shorter_than_the_region_is_refused(monkeypatch):
 
 def _along(points):
     return (np.asarray(points) - START_LPS) @ AXIS
+
+
+def _slow_share(start, stop):
+    import signal
+    import time
+
+    if start == 0:  # the parent's own share: stopped, as a SIGTERM turned into KeyboardInterrupt would
+        raise KeyboardInterrupt("SIGTERM")
+    time.sleep(120)
+    return np.zeros(stop - start), signal.getsignal(signal.SIGTERM)
+
+
+def _disposition_share(start, stop):
+    """Each worker's distances replaced by how it handles SIGTERM and SIGINT: 0 default, 1 ignored, 2 a handler."""
+    import os
+    import signal
+
+    def code(handler):
+        return 0 if handler == signal.SIG_DFL else 1 if handler == signal.SIG_IGN else 2
+
+    in_worker = os.getpid() != _PARENT_PID
+    value = 10 * code(signal.getsignal(signal.SIGTERM)) + code(signal.getsignal(signal.SIGINT)) if in_worker else -1
+    return np.full(stop - start, float(value))
+
+
+_PARENT_PID = __import__("os").getpid()
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork")
+def test_a_stop_during_shared_out_distances_ends_the_workers_at_once(monkeypatch):
+    """Stopped while its workers compute (the CLI turns SIGTERM into KeyboardInterrupt): the stop goes up at
+    once and no worker is left running (before, the pool waited for every worker's share to end)."""
+    import multiprocessing
+    import time
+
+    import medprint.design.orthosis as orthosis
+
+    monkeypatch.setattr(orthosis, "EDT_THREADS", 2)
+    monkeypatch.setattr(orthosis, "_squared_distance_share", _slow_share)
+    limb = forearm_mesh(around=30, ring_step_mm=40.0)
+    points = np.zeros((orthosis._PARALLEL_POINTS + 10, 3))
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        orthosis.squared_distances(points, limb)
+    assert time.monotonic() - began < 60.0  # the worker sleeps 120 s: not waited for
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork")
+def test_shared_out_workers_do_not_run_the_parents_stop_handler(monkeypatch):
+    """A forked worker ends at SIGTERM and ignores Ctrl-C (the parent ends it): it must not inherit the CLI's
+    handler, which would clean up the parent's run from inside the worker."""
+    import signal
+
+    import medprint.design.orthosis as orthosis
+
+    monkeypatch.setattr(orthosis, "EDT_THREADS", 2)
+    monkeypatch.setattr(orthosis, "_squared_distance_share", _disposition_share)
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)  # as the CLI's stop handler
+    try:
+        codes = orthosis.squared_distances(np.zeros((orthosis._PARALLEL_POINTS + 10, 3)),
+                                           forearm_mesh(around=30, ring_step_mm=40.0))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (codes == -1).any()  # the parent's own share
+    assert set(codes[codes != -1]) == {1.0}  # SIGTERM default, SIGINT ignored in every worker
