@@ -238,6 +238,7 @@ def design_orthosis(surface: Volume | Mesh, settings: OrthosisSettings) -> Part:
                        "where a cut or a hole meets the wall obliquely), not part of the one body")
     measurements = measure_orthosis(mesh, skin.mesh, axis, holes, settings,
                                     lambda p: cut_distance(p, axis, region, settings.edge_radius_mm), spacing)
+    _check_extent(measurements["extent_along_axis_mm"], region, settings, spacing)
     measurements["axis"] = axis.describe()
     measurements["region"] = region.describe()
     measurements["working_resolution_mm"] = spacing
@@ -249,6 +250,26 @@ def design_orthosis(surface: Volume | Mesh, settings: OrthosisSettings) -> Part:
               + (f", edges rounded to {settings.edge_radius_mm:g} mm" if settings.edge_radius_mm > 0 else ""))
     return Part(mesh=mesh, kind="orthosis", method=method, measurements=measurements, choices=tuple(choices),
                 extras={"anatomy": skin.mesh})
+
+
+def _check_extent(extent: list[float], region: Region, settings: OrthosisSettings, spacing: float) -> None:
+    """Refuse a part shorter along the axis than the region asked: each cutting plane must be met by the shell
+    within a grid step and the edge radius (the rounding can pull a thin wall's edge back by at most that)."""
+    tolerance = spacing + settings.edge_radius_mm + 1e-3
+    for option, asked, got in (("--from", region.low_mm, extent[0]), ("--to", region.high_mm, extent[1])):
+        if asked is not None and abs(got - asked) > tolerance:
+            raise DesignError(
+                f"{option}: the shell made reaches {got:.1f} mm along the limb's axis where {asked:.1f} mm was asked "
+                f"(the part would be {extent[1] - extent[0]:.1f} mm long, not {_asked_length(region, extent):.1f}); "
+                "the skin there may be too coarse or not closed: repair or remesh the input, or use a finer "
+                "--resolution"
+            )
+
+
+def _asked_length(region: Region, extent: list[float]) -> float:
+    low = extent[0] if region.low_mm is None else region.low_mm
+    high = extent[1] if region.high_mm is None else region.high_mm
+    return high - low
 
 
 def _skin_reach_mm(skin: Mesh, axis: LimbAxis) -> float:
@@ -327,10 +348,13 @@ def _check_region_on_skin(skin: Skin, axis: LimbAxis, region: Region, settings: 
 
 def _limb_across_mm(skin: Mesh, axis: LimbAxis, region: Region) -> float:
     """Typical width of the limb in the region: twice the median distance of its skin from the axis."""
-    t = axis.along(skin.vertices)
+    # The skin's points in the region, its long triangles split (a coarse mesh may have no vertex there).
+    points, _ = _skin_points_near(skin, axis, Region(region.low_mm, region.high_mm, None), 0.0, 10.0)
+    t = axis.along(points)
     low = -math.inf if region.low_mm is None else region.low_mm
     high = math.inf if region.high_mm is None else region.high_mm
-    rel = skin.vertices[(t >= low) & (t <= high)] - axis.start
+    inside = (t >= low) & (t <= high)
+    rel = (points[inside] if inside.any() else points) - axis.start
     radial = rel - np.outer(rel @ axis.direction, axis.direction)
     return 2.0 * float(np.median(np.linalg.norm(radial, axis=1)))
 
@@ -352,11 +376,52 @@ def _resolution(settings: OrthosisSettings, choices: list[str]) -> float:
 
 
 def _grid(skin: Mesh, axis: LimbAxis, region: Region, settings: OrthosisSettings, spacing: float) -> Grid:
-    """A working grid over the skin the kept region reaches (along the axis and around it) and the wall around it."""
+    """A working grid over the skin the kept region reaches (along the axis and around it) and the wall around it.
+
+    Sized from the skin's triangles, not only its vertices: a coarse mesh (a scanner's or CAD export with
+    triangles 60 mm long) may have no vertex in the region at all, its triangles crossing it
+    (:func:`_skin_points_near`)."""
     reach = settings.outer_mm + 3 * spacing
-    near = cut_distance(skin.vertices, axis, region, settings.edge_radius_mm) <= reach
-    points = skin.vertices[near]
-    return working_grid(points.min(axis=0), points.max(axis=0), spacing, margin_mm=reach)
+    points, step = _skin_points_near(skin, axis, region, settings.edge_radius_mm, reach)
+    return working_grid(points.min(axis=0), points.max(axis=0), spacing,
+                        margin_mm=reach + max(0.0, step - reach / 2.0))
+
+
+def _skin_points_near(skin: Mesh, axis: LimbAxis, region: Region, radius: float,
+                      reach: float) -> tuple[NDArray[np.float64], float]:
+    """Points of the skin within ``reach`` of the kept region and the largest distance ``step`` of any skin
+    point there from them: the triangles whose span along the axis meets the region (widened by ``reach``) are
+    split until no edge is longer than ``step`` (``reach / 2``, at least 2 mm: a huge triangle at a fine grid
+    would otherwise give millions), and their vertices kept where the cuts' field is within ``reach``.  The
+    cuts' field grows no faster than the distance, so every skin point within ``reach - step`` of the region
+    has a kept point at most ``step`` away.  A finely meshed skin (edges under ``reach / 2``) is not split."""
+    import trimesh
+
+    faces = skin.faces
+    t = axis.along(skin.vertices)[faces]
+    low = -math.inf if region.low_mm is None else region.low_mm - reach
+    high = math.inf if region.high_mm is None else region.high_mm + reach
+    faces = faces[(t.max(axis=1) >= low) & (t.min(axis=1) <= high)]
+    if len(faces) == 0:
+        raise DesignError("--from/--to: no triangle of the skin reaches the region; give a region on the limb")
+    max_edge = reach / 2.0
+    corners = skin.vertices[faces]
+    longest = float(np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2).max())
+    vertices, faces = skin.vertices, faces
+    if longest > max_edge:
+        max_edge = max(max_edge, 2.0)
+        used = np.unique(faces)
+        remap = np.zeros(len(skin.vertices), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        iterations = int(math.ceil(math.log2(longest / max_edge))) + 2
+        vertices, faces = trimesh.remesh.subdivide_to_size(skin.vertices[used], remap[faces], max_edge=max_edge,
+                                                           max_iter=iterations)
+    points = np.asarray(vertices, dtype=np.float64)[np.unique(faces)]
+    near = cut_distance(points, axis, region, radius) <= max(reach, max_edge)
+    if not near.any():
+        raise DesignError("--from/--to/--keep-angle: no part of the skin lies in the region; give a region on the "
+                          "limb")
+    return points[near], max_edge
 
 
 def _skin_distance(skin: Mesh, grid: Grid, axis: LimbAxis, region: Region,
@@ -461,15 +526,56 @@ def squared_distances(points: NDArray[np.float64], mesh: Mesh) -> NDArray[np.flo
     bounds = np.linspace(0, len(points), workers + 1).astype(np.int64)
     _shared = (points, mesh.vertices, mesh.faces)
     try:
-        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_worker_signals)
+        try:
             others = [pool.submit(_squared_distance_share, int(a), int(b)) for a, b in zip(bounds[1:-1], bounds[2:])]
-            first = _squared_distance_share(int(bounds[0]), int(bounds[1]))
-            return np.concatenate([first] + [future.result() for future in others])
+            first = _squared_distance_in_chunks(int(bounds[0]), int(bounds[1]))
+            result = np.concatenate([first] + [future.result() for future in others])
+        except BaseException:
+            # Stopped (SIGTERM, Ctrl-C) or failed: end the workers now rather than wait for their shares.
+            _end_workers(pool)
+            raise
+        pool.shutdown(wait=True)
+        return result
     except (OSError, BrokenProcessPool) as error:  # no process to be had (memory, limits): all of it here
         log.info("exact distances in one process (%s)", error)
-        return _squared_distance_share(0, len(points))
+        return _squared_distance_in_chunks(0, len(points))
     finally:
         _shared = None
+
+
+#: Points per libigl query in this process: a signal (a stop) is handled between queries, not after all of them.
+_CHUNK_POINTS = 250_000
+
+
+def _squared_distance_in_chunks(start: int, stop: int) -> NDArray[np.float64]:
+    cuts = list(range(start, stop, _CHUNK_POINTS)) + [stop]
+    return np.concatenate([_squared_distance_share(a, b) for a, b in zip(cuts[:-1], cuts[1:])])
+
+
+def _worker_signals() -> None:
+    """In a forked worker: end at SIGTERM/SIGHUP (the default), leave Ctrl-C to the parent, which ends the workers
+    itself; never run the parent's stop handler, which would clean up the parent's run from here."""
+    import signal
+
+    for name, action in (("SIGTERM", signal.SIG_DFL), ("SIGHUP", signal.SIG_DFL), ("SIGINT", signal.SIG_IGN)):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), action)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    processes = list(getattr(pool, "_processes", None) or {})
+    workers = [pool._processes[pid] for pid in processes]  # type: ignore[index]
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in workers:
+        worker.join(timeout=5)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(timeout=5)
 
 
 def _squared_distance_share(start: int, stop: int) -> NDArray[np.float64]:

@@ -392,3 +392,110 @@ def test_exact_distances_shared_out_are_the_same_as_in_one_process():
     points = points + rng.normal(0.0, 4.0, points.shape)
     expected = igl.point_mesh_squared_distance(points, limb.vertices, limb.faces)[0]
     assert np.array_equal(squared_distances(points, limb), expected)
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "open_ends_repaired"])
+def test_coarsely_triangulated_limb_keeps_the_whole_region(closed, truth):
+    """Rings 73 mm apart: no vertex lies in most of the region, its triangles cross it.  The grid sized from the
+    vertices gave a shell 53..94 mm long for 10..100 mm; the part must span the region asked, at the gap and
+    thickness asked from the (piecewise flat) skin it was given."""
+    coarse = forearm_mesh(around=48, ring_step_mm=73.0, closed=closed)
+    assert not np.any((_along(coarse.vertices) > 10.0) & (_along(coarse.vertices) < 70.0))
+    part = design_orthosis(coarse, OrthosisSettings(gap_mm=1.5, thickness_mm=3.0, from_mm=10, to_mm=100,
+                                                    resolution_mm=1.5))
+    finished, quality = finish_part(part)
+    assert quality.watertight and quality.bodies == 1
+    t = _along(finished.mesh.vertices)
+    assert abs(t.min() - 10.0) <= 1.5 and abs(t.max() - 100.0) <= 1.5, (t.min(), t.max())
+    given = forearm_mesh(around=48, ring_step_mm=73.0, closed=True)
+    distance = np.sqrt(igl.point_mesh_squared_distance(finished.mesh.vertices, given.vertices, given.faces)[0])
+    middle = (t > 20.0) & (t < 90.0)
+    assert distance[middle].min() >= 1.5 - 0.1 and distance[middle].max() <= 4.5 + 0.1
+    assert np.any(middle & (distance < 1.6)) and np.any(middle & (distance > 4.4))
+
+
+def test_a_part_shorter_than_the_region_is_refused(monkeypatch):
+    """The final guard: were the working grid (or anything else) to cut the shell short of a cutting plane, the
+    design is refused, never written silently shorter."""
+    import medprint.design.orthosis as orthosis
+
+    sized = orthosis._grid
+
+    def short_grid(skin, axis, region, settings, spacing):
+        return sized(skin, axis, orthosis.Region(region.low_mm + 40.0, region.high_mm, region.angle_deg),
+                     settings, spacing)
+
+    monkeypatch.setattr(orthosis, "_grid", short_grid)
+    with pytest.raises(DesignError, match="--from: the shell made reaches"):
+        design_orthosis(forearm_mesh(around=90, ring_step_mm=10.0),
+                        OrthosisSettings(gap_mm=1.0, thickness_mm=2.0, from_mm=40, to_mm=150, resolution_mm=1.5))
+
+
+def _along(points):
+    return (np.asarray(points) - START_LPS) @ AXIS
+
+
+def _slow_share(start, stop):
+    import signal
+    import time
+
+    if start == 0:  # the parent's own share: stopped, as a SIGTERM turned into KeyboardInterrupt would
+        raise KeyboardInterrupt("SIGTERM")
+    time.sleep(120)
+    return np.zeros(stop - start), signal.getsignal(signal.SIGTERM)
+
+
+def _disposition_share(start, stop):
+    """Each worker's distances replaced by how it handles SIGTERM and SIGINT: 0 default, 1 ignored, 2 a handler."""
+    import os
+    import signal
+
+    def code(handler):
+        return 0 if handler == signal.SIG_DFL else 1 if handler == signal.SIG_IGN else 2
+
+    in_worker = os.getpid() != _PARENT_PID
+    value = 10 * code(signal.getsignal(signal.SIGTERM)) + code(signal.getsignal(signal.SIGINT)) if in_worker else -1
+    return np.full(stop - start, float(value))
+
+
+_PARENT_PID = __import__("os").getpid()
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork")
+def test_a_stop_during_shared_out_distances_ends_the_workers_at_once(monkeypatch):
+    """Stopped while its workers compute (the CLI turns SIGTERM into KeyboardInterrupt): the stop goes up at
+    once and no worker is left running (before, the pool waited for every worker's share to end)."""
+    import multiprocessing
+    import time
+
+    import medprint.design.orthosis as orthosis
+
+    monkeypatch.setattr(orthosis, "EDT_THREADS", 2)
+    monkeypatch.setattr(orthosis, "_squared_distance_share", _slow_share)
+    limb = forearm_mesh(around=30, ring_step_mm=40.0)
+    points = np.zeros((orthosis._PARALLEL_POINTS + 10, 3))
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        orthosis.squared_distances(points, limb)
+    assert time.monotonic() - began < 60.0  # the worker sleeps 120 s: not waited for
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork")
+def test_shared_out_workers_do_not_run_the_parents_stop_handler(monkeypatch):
+    """A forked worker ends at SIGTERM and ignores Ctrl-C (the parent ends it): it must not inherit the CLI's
+    handler, which would clean up the parent's run from inside the worker."""
+    import signal
+
+    import medprint.design.orthosis as orthosis
+
+    monkeypatch.setattr(orthosis, "EDT_THREADS", 2)
+    monkeypatch.setattr(orthosis, "_squared_distance_share", _disposition_share)
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)  # as the CLI's stop handler
+    try:
+        codes = orthosis.squared_distances(np.zeros((orthosis._PARALLEL_POINTS + 10, 3)),
+                                           forearm_mesh(around=30, ring_step_mm=40.0))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (codes == -1).any()  # the parent's own share
+    assert set(codes[codes != -1]) == {1.0}  # SIGTERM default, SIGINT ignored in every worker

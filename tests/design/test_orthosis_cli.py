@@ -119,3 +119,22 @@ def test_existing_output_is_kept_without_overwrite(inputs, tmp_path):
                       *FAST)
     assert_refused(outcome, mentions=("--overwrite",), out_dir=tmp_path, files_before={"s.stl"})
     assert out.read_bytes() == b"keep me"
+
+
+def test_coarsely_triangulated_limb_gives_the_region_asked(tmp_path):
+    """A mesh with rings 73 mm apart (no vertex between 10 and 70 mm): the splint spans --from..--to, as the
+    report says, not the few millimetres around the one ring in the region."""
+    source = tmp_path / "in"
+    source.mkdir()
+    write_mesh(forearm_mesh(around=48, ring_step_mm=73.0), source / "coarse.stl")
+    out = tmp_path / "out" / "s.stl"
+    out.parent.mkdir()
+    outcome = run_cli("design", "orthosis", source / "coarse.stl", "-o", out, "--gap", "1.5", "--thickness", "3",
+                      "--from", "10", "--to", "100", *FAST)
+    assert_succeeded(outcome)
+    mesh = read_mesh_file(out)
+    t = (mesh.vertices - START_LPS) @ AXIS
+    assert abs(t.min() - 10.0) <= 1.5 and abs(t.max() - 100.0) <= 1.5, (t.min(), t.max())
+    report = json.loads((tmp_path / "out" / "s.report.json").read_text())
+    low, high = report["design"]["measurements"]["extent_along_axis_mm"]
+    assert abs(low - 10.0) <= 1.5 and abs(high - 100.0) <= 1.5
