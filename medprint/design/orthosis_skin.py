@@ -204,15 +204,7 @@ def _iso_surface(values: NDArray[np.generic], body: NDArray[np.bool_], spacing_z
     field[body_w & ((depth > band) | (field <= iso))] = _TISSUE_HU
     field[~body_w & (away > band)] = _AIR_HU
     padded = np.ascontiguousarray(np.pad(field, 1, constant_values=_AIR_HU))
-    image = _vtk.image_from_array(padded)  # type: ignore[arg-type]
-    contour = _vtk.vtkFlyingEdges3D()
-    contour.SetInputData(image)
-    contour.SetValue(0, float(iso))
-    contour.ComputeNormalsOff()
-    contour.ComputeGradientsOff()
-    contour.ComputeScalarsOff()
-    contour.Update()
-    index_vertices, faces = _vtk.arrays_from_polydata(contour.GetOutput())
+    index_vertices, faces = _vtk.flying_edges(padded, float(iso))
     ijk = index_vertices - 1.0 + low[::-1]
     shape_xyz = np.array(values.shape[::-1], dtype=float)
     on_edge = ((ijk < 0.0) | (ijk > shape_xyz - 1.0)).any(axis=1)
