@@ -90,3 +90,13 @@ def test_bad_grids_and_planes_are_refused():
     grid = fields.working_grid((0, 0, 0), (10, 10, 10), 1.0)
     with pytest.raises(ParameterError, match="normal"):
         fields.plane_field(grid, (0, 0, 0), (0, 0, 0))
+
+
+def test_voxelising_in_slabs_gives_the_points_of_the_whole_mesh():
+    import trimesh
+
+    tall = trimesh.creation.capsule(height=60.0, radius=8.0, count=[24, 24])
+    mesh = Mesh(np.asarray(tall.vertices, float), np.asarray(tall.faces, np.int64), "capsule")
+    grid = fields.grid_around(mesh, 0.37, 1.0)
+    assert grid.shape[0] > 2 * fields.SLAB_SLICES  # several slabs, and a last one of another size
+    assert np.array_equal(fields.voxelise(mesh, grid), fields._voxelise_whole(mesh, grid))
