@@ -37,27 +37,18 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_convert import cache_dir, data_root  # noqa: E402  (one data folder and cache for every benchmark)
 ALL_CASES = ("implant", "hollow", "orthosis", "label", "check")
 RESOLUTION_MM = "0.5"
 #: Goals from the issue: (seconds, MB) for the cases that have one.
 GOALS = {"implant": (10.0, 2048.0), "hollow": (10.0, 2048.0)}
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("MEDPRINT_DATA", REPO.parent / "shared" / "data"))
-
-
-def cache_dir() -> Path:
-    path = Path(os.environ.get("MEDPRINT_BENCH_CACHE", Path(tempfile.gettempdir()) / "medprint-bench-cache"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
