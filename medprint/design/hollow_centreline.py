@@ -133,11 +133,7 @@ class SurfacePatches:
 
     @classmethod
     def of(cls, mesh: Mesh) -> SurfacePatches:
-        tri = mesh.vertices[mesh.faces]
-        cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        double_area = np.linalg.norm(cross, axis=1)
-        normals = cross / np.where(double_area > 0, double_area, 1.0)[:, None]
-        return cls(tri.mean(axis=1), normals, double_area / 2.0)
+        return cls(mesh.vertices[mesh.faces].mean(axis=1), mesh.face_normals(), mesh.face_areas_mm2())
 
 
 def surface_axis(patches: SurfacePatches, centre: NDArray[np.float64], guess: NDArray[np.float64], ball_mm: float,

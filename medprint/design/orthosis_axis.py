@@ -147,10 +147,7 @@ def estimate_axis(skin: Mesh, direction: NDArray[np.float64] | None = None) -> L
 
 
 def _face_samples(mesh: Mesh) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    tri = mesh.vertices[mesh.faces]
-    centres = tri.mean(axis=1)
-    areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    return centres, areas
+    return mesh.vertices[mesh.faces].mean(axis=1), mesh.face_areas_mm2()
 
 
 def _centreline(centres: NDArray[np.float64], weights: NDArray[np.float64], mean: NDArray[np.float64],

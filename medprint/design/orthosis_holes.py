@@ -149,16 +149,6 @@ def _wall_at_hole(material: NDArray[np.bool_], zone: NDArray[np.bool_], axial: N
     return np.asarray(ndimage.binary_dilation(piece, structure=np.ones((3, 3, 3), dtype=bool)) & zone)
 
 
-def _vertex_normals(mesh: Mesh) -> NDArray[np.float64]:
-    """Area-weighted vertex normals (sums of the faces' cross products around each vertex)."""
-    tri = mesh.vertices[mesh.faces]
-    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    corners = mesh.faces.reshape(-1)
-    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
-                                           minlength=mesh.vertex_count) for k in range(3)])
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-
-
 def _stats(values: NDArray[np.float64]) -> dict[str, float | int]:
     if len(values) == 0:
         return {"points": 0}
@@ -185,7 +175,7 @@ def measure_orthosis(mesh: Mesh, skin: Mesh, axis: LimbAxis, holes: list[Hole], 
     tri = skin.vertices[skin.faces[face]]
     skin_normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     skin_normal /= np.maximum(np.linalg.norm(skin_normal, axis=1, keepdims=True), 1e-12)
-    vertex_normals = _vertex_normals(mesh)
+    vertex_normals = mesh.vertex_normals()
     facing = np.einsum("ij,ij->i", vertex_normals[sample], skin_normal)
     near_edge = cut_distance(vertices) > -(settings.edge_radius_mm + 2 * spacing)
     near_hole = np.zeros(len(sample), dtype=bool)

@@ -348,7 +348,7 @@ def _facing_balls(mesh: Mesh, grid: Grid, values: NDArray[np.float32],
         inward = spoke / distance[:, None] * np.where(inside, 1.0, -1.0)[:, None]
     on_surface = distance < 1e-6 * h
     if on_surface.any():
-        inward[on_surface] = -_face_normals(mesh, face[on_surface])
+        inward[on_surface] = -mesh.face_normals()[face[on_surface]]
     is_seed = candidate.reshape(-1)[points_index]
     cos_limit = math.cos(math.radians(MIN_SPOKE_ANGLE_DEG))
     first_all, second_all, s_all = [], [], []
@@ -467,13 +467,6 @@ def _sampling_mesh(mesh: Mesh, max_edge_mm: float) -> Mesh:
     merged = trimesh.Trimesh(vertices, faces, process=False)
     merged.merge_vertices()
     return Mesh(np.asarray(merged.vertices, dtype=np.float64), np.asarray(merged.faces, dtype=np.int64), mesh.name)
-
-
-def _face_normals(mesh: Mesh, faces: NDArray[np.int64]) -> NDArray[np.float64]:
-    tri = mesh.vertices[mesh.faces[faces]]
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    length = np.linalg.norm(normal, axis=1, keepdims=True)
-    return normal / np.where(length > 0, length, 1.0)
 
 
 def _vertex_thickness(mesh: Mesh, centres: NDArray[np.float64], radii: NDArray[np.float64],

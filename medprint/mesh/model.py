@@ -62,8 +62,29 @@ class Mesh:
 
     def area_mm2(self) -> float:
         """Surface area in mm^2."""
+        return float(self.face_areas_mm2().sum())
+
+    def face_areas_mm2(self) -> NDArray[np.float64]:
+        """Area of each triangle in mm^2."""
+        return np.linalg.norm(self._face_cross(), axis=1) / 2.0
+
+    def face_normals(self) -> NDArray[np.float64]:
+        """Unit normal of each triangle (outward for an outward-facing mesh); zero for a triangle of no area."""
+        cross = self._face_cross()
+        length = np.linalg.norm(cross, axis=1, keepdims=True)
+        return cross / np.where(length > 0, length, 1.0)
+
+    def vertex_normals(self) -> NDArray[np.float64]:
+        """Unit normal at each vertex: the sum of its triangles' normals weighted by their areas."""
+        cross = self._face_cross()
+        corners = self.faces.reshape(-1)
+        summed = np.column_stack([np.bincount(corners, weights=np.repeat(cross[:, k], 3),
+                                              minlength=self.vertex_count) for k in range(3)])
+        return summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+
+    def _face_cross(self) -> NDArray[np.float64]:
         tri = self.vertices[self.faces]
-        return float(np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum() / 2.0)
+        return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
 
     def with_name(self, name: str) -> "Mesh":
         return Mesh(vertices=self.vertices, faces=self.faces, name=name)
