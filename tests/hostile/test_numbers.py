@@ -245,7 +245,7 @@ SLICE_REFUSED = [
 def test_slice_refuses_bad_number(tmp_path: Path, cube: Path, option: str, args: tuple[str, ...]) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    with mock.patch("medprint.commands.slice.read_mesh_file", side_effect=AssertionError("read before refusing")):
+    with mock.patch("medprint.jobs.slice.read_mesh_file", side_effect=AssertionError("read before refusing")):
         outcome = run_cli("slice", cube, "--printer", "ender-3", "--material", "pla", "-o", out / "c.gcode", *args)
     assert_refused(outcome, mentions=[option], exit_code=2, out_dir=out)
 
@@ -254,7 +254,7 @@ def test_slice_layer_height_above_the_nozzle_is_refused_before_reading(tmp_path:
     """0.5 mm passes the option's type but not the 0.4 mm nozzle (at most 0.32 mm): refused before the mesh."""
     out = tmp_path / "out"
     out.mkdir()
-    with mock.patch("medprint.commands.slice.read_mesh_file", side_effect=AssertionError("read before refusing")):
+    with mock.patch("medprint.jobs.slice.read_mesh_file", side_effect=AssertionError("read before refusing")):
         outcome = run_cli("slice", cube, "--printer", "ender-3", "--material", "pla", "-o", out / "c.gcode",
                           "--layer-height", "0.5")
     assert_refused(outcome, mentions=["--layer-height", "nozzle"], out_dir=out)
@@ -283,7 +283,7 @@ def test_slice_numeric_options_property(option: str, value: str) -> None:
         return done
 
     extra = ("--supports",) if option == "--support-angle" else ()
-    with mock.patch("medprint.commands.slice.read_mesh_file", side_effect=stand_in), \
+    with mock.patch("medprint.jobs.slice.read_mesh_file", side_effect=stand_in), \
             mock.patch.object(SliceSettings, "validated", spy):
         outcome = run_cli("slice", "cube.stl", "--printer", "ender-3", "--material", "pla", "-o", "x.gcode",
                           *extra, option, value)

@@ -66,7 +66,7 @@ def test_output_folder_removed_mid_run_is_one_line(cube: Path, out: Path, monkey
         shutil.rmtree(out)  # what `rm -rf out` does while medprint works
         return mesh
 
-    monkeypatch.setattr("medprint.commands.slice.read_mesh_file", read_then_remove)
+    monkeypatch.setattr("medprint.jobs.slice.read_mesh_file", read_then_remove)
     outcome = run_cli("slice", cube, *PRINT, "-o", out / "m.gcode")
     assert_refused(outcome, mentions=["-o/--output", "m.gcode", "folder was removed"])
     assert not out.exists()
