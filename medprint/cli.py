@@ -23,6 +23,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,9 @@ class _Loading:
 
 _registered = False
 
+#: One module per subcommand in medprint/commands/, in the order --help lists them.
+COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice")
+
 
 def _register_commands() -> None:
     # One module per subcommand (medprint/commands/), all sharing this group's error handling.
@@ -247,15 +251,13 @@ def _register_commands() -> None:
         return
     _Loading.active = True
     try:
-        from .commands import check, convert, design, info
-        from .commands import profiles as profiles_command
-        from .commands import slice as slice_command
+        modules = [import_module(f"medprint.commands.{name}") for name in COMMAND_MODULES]
     finally:
         _Loading.active = False
     if _Loading.pending is not None:
         reason, _Loading.pending = _Loading.pending, None
         raise KeyboardInterrupt(reason)
-    for module in (info, convert, design, check, profiles_command, slice_command):
+    for module in modules:
         cli.add_command(module.command)
     _registered = True
 

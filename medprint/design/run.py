@@ -65,12 +65,14 @@ def run_design(
     parameters: Any,
     show_phi: bool = False,
     input_path: Path | None = None,
+    order: Mapping[str, Any] | None = None,
 ) -> tuple[Part, dict[str, Any]]:
     """Reserve the outputs, design the part with ``make()``, check it and write everything.
 
     Nothing is written unless every step succeeds; an error in ``make`` (or
     Ctrl-C) leaves no file and existing files untouched.  Without
-    ``show_phi``, names from below ``input_path`` are kept out of the report.
+    ``show_phi``, names from below ``input_path`` are kept out of the report.  ``order`` (the record of the
+    order the run comes from, :func:`medprint.jobs.orders.order_record`) goes into the report as it is.
 
     Returns
     -------
@@ -101,6 +103,8 @@ def run_design(
         report = design_report(part, quality, outputs, input_facts=input_facts, parameters=parameters,
                                timings_s=timings, scrub=scrub)
         report["warnings"] = warnings
+        if order is not None:
+            report["order"] = dict(order)
         if report_path is not None:
             write_report(report, report_path, overwrite=outputs.overwrite)
         run.commit()
