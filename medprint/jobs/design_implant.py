@@ -23,8 +23,20 @@ from ..io import load_volume
 from ..segment import CT_PRESETS
 from . import kinds
 from .spec import (
-    NO_REPORT, OVERWRITE, SHOW_PHI, Argument, Choice, Conflict, FilePath, Flag, JobRequest, JobResult, JobSpec,
-    Number, Opt, output_option,
+    NO_REPORT,
+    OVERWRITE,
+    SHOW_PHI,
+    Argument,
+    Choice,
+    Conflict,
+    FilePath,
+    Flag,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    Number,
+    Opt,
+    output_option,
 )
 
 #: Millimetres whose range ImplantSettings checks (one line, exit 1, as a design refusal), so the library, the

@@ -16,8 +16,21 @@ from ..mesh.model import Mesh
 from ..volume import Volume
 from . import kinds
 from .spec import (
-    NO_REPORT, OVERWRITE, SHOW_PHI, Argument, Choice, Conflict, Custom, FilePath, JobRequest, JobResult, JobSpec, Number, Opt,
-    ValueProblem, output_option,
+    NO_REPORT,
+    OVERWRITE,
+    SHOW_PHI,
+    Argument,
+    Choice,
+    Conflict,
+    Custom,
+    FilePath,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    Number,
+    Opt,
+    ValueProblem,
+    output_option,
 )
 
 #: Sizes are checked by OrthosisSettings (one line, exit 1, as the API refuses them); the option only refuses NaN.
