@@ -158,5 +158,6 @@ def _checked(path: Path, orders: list[Order], problems: list[str]) -> list[Order
     if not orders and not problems:
         problems = [f"{path}: no orders in it"]
     if problems:
-        raise OrderError(problems, source=path)
+        # A bad [defaults] key is the same problem for every order that inherits it: said once.
+        raise OrderError(list(dict.fromkeys(problems)), source=path)
     return orders

@@ -83,11 +83,16 @@ class _Problems:
     def __init__(self, source: Path | None, lines: Mapping[str, int]) -> None:
         self.label = str(source) if source is not None else "order"
         self.lines = lines
-        self.items: list[str] = []
+        self._found: list[tuple[int, str]] = []
 
     def add(self, key: str, message: str) -> None:
         line = self.lines.get(key, self.lines.get(key.split(".")[0], self.lines.get("", 1)))
-        self.items.append(f"{self.label}:{line}: {key}: {message}")
+        self._found.append((line, f"{self.label}:{line}: {key}: {message}"))
+
+    @property
+    def items(self) -> list[str]:
+        """The problems in the order of their lines (as an editor shows the file)."""
+        return [text for _, text in sorted(self._found, key=lambda found: found[0])]
 
 
 def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None, lines: Mapping[str, int],
@@ -124,8 +129,8 @@ def _spec(data: Mapping[str, Any], problems: _Problems) -> JobSpec | None:
         problems.add("command", f"{command!r} is not a command name; one of {', '.join(sorted(JOB_MODULES))}")
         return None
     if command not in JOB_MODULES:
-        problems.add("command", f"{command!r} is not a command{_did_you_mean(command, list(JOB_MODULES))}; "
-                                f"one of {', '.join(sorted(JOB_MODULES))}")
+        problems.add("command", f"{command!r} is not a command{_did_you_mean(command, list(JOB_MODULES))} "
+                                f"(one of {', '.join(sorted(JOB_MODULES))})")
         return None
     try:
         return job_spec(command)
