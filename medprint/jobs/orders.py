@@ -39,7 +39,15 @@ from ..errors import ParameterError
 from ..progress import ProgressCallback, no_progress
 from .order_ids import folder_names, safe_folder_name
 from .order_lines import TomlLines
-from .order_values import check_output_dir, is_input, is_output, parse_order, plain, resolve_outputs, toml_value
+from .order_values import (
+    check_output_dir,
+    is_input,
+    is_output,
+    parse_order,
+    plain,
+    resolve_outputs,
+    toml_value,
+)
 
 if TYPE_CHECKING:
     from .spec import JobRequest, JobResult, JobSpec
@@ -91,6 +99,10 @@ class Order:
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
         object.__setattr__(self, "lines", MappingProxyType(dict(self.lines)))
+
+    def __hash__(self) -> int:
+        # The mappings are not hashable; equal orders share these three.
+        return hash((self.id, self.command, self.input))
 
     @property
     def spec(self) -> JobSpec:
@@ -184,8 +196,9 @@ def load_order(path: Path | str) -> Order:
     path = Path(path)
     data, index = read_toml(path)
     if isinstance(data.get("order"), list):
-        raise OrderError([f"{path}:{index.line('order', 0)}: order: this is a batch ([[order]] tables); "
-                          "read it with load_batch (medprint batch)"], source=path)
+        problem = (f"{path}:{index.line('order', 0)}: order: this is a batch ([[order]] tables); "
+                   "read it with load_batch (medprint batch)")
+        raise OrderError([problem], source=path)
     return order_from_mapping(data, base_dir=path.parent, source=path, lines=top_lines(data, index))
 
 
@@ -338,6 +351,8 @@ def order_text(order: Order, *, relative_to: Path | str | None = None) -> str:
         if opt.dest not in order.values:
             continue
         value = order.values[opt.dest]
+        if value is None:  # TOML has no null: an option set to nothing is an option not given
+            continue
         if is_input(opt):
             texts = [_path_text(p, base) for p in _flat(value)]
             document[opt.name] = texts if opt.multiple else texts[0]

@@ -11,11 +11,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_orders_toy import install  # noqa: E402
+from test_orders_toy import install
 
-from medprint.errors import DesignError, ParameterError  # noqa: E402
-from medprint.jobs.orders import (  # noqa: E402
-    Order, OrderError, load_order, order_from_mapping, order_record, order_text, parameters_digest, run_order,
+from medprint.errors import DesignError, ParameterError
+from medprint.jobs.orders import (
+    Order,
+    OrderError,
+    load_order,
+    order_from_mapping,
+    order_record,
+    order_text,
+    parameters_digest,
+    run_order,
 )
 
 
@@ -304,3 +311,9 @@ def test_run_order_refuses_conflicts_of_an_order_built_in_code(toy, folder, tmp_
     with pytest.raises(OrderError, match="--fill goes with --preset"):
         run_order(order, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_orders_can_be_set_members_and_equal_orders_hash_alike(toy, folder):
+    one = load_order(write(folder, GOOD))
+    again = load_order(write(folder, GOOD, "again.toml"))
+    assert {one, again} == {one} and hash(one) == hash(again)

@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_orders_toy import install  # noqa: E402
+from test_orders_toy import install
 
-from medprint.jobs.orders import OrderError, load_batch, load_order  # noqa: E402
+from medprint.jobs.orders import OrderError, load_batch, load_order
 
 
 @pytest.fixture
