@@ -50,11 +50,12 @@ from .order_values import (
 )
 
 if TYPE_CHECKING:
-    from .spec import JobRequest, JobResult, JobSpec
+    from .spec import JobResult, JobSpec
 
 __all__ = [
     "Order", "OrderError", "check_order_path", "folder_names", "load_batch", "load_order", "order_from_mapping",
-    "order_record", "order_text", "parameters_digest", "run_order", "safe_folder_name", "save_order",
+    "order_of_request", "order_record", "order_text", "parameters_digest", "run_order", "safe_folder_name",
+    "save_order",
 ]
 
 
@@ -374,58 +375,5 @@ def _path_text(path: Path, base: Path | None) -> str:
         return str(path)
 
 
-def check_order_path(path: Path | str, *, overwrite: bool) -> None:
-    """Fail before a run (``--save-order FILE``) when the order file could not be written after it."""
-    from ..io.outputs import check_writable
-
-    check_writable(Path(path), overwrite=overwrite, option="--save-order")
-
-
-def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrite: bool) -> Order:
-    """Write the order that reproduces a command-line run (``--save-order``); the order written.
-
-    Only the options the user gave are written (plus input and output).  Input paths are written relative
-    to the order file's folder; output paths relative to the folder of the run's outputs, so
-    ``medprint run FILE -o DIR`` makes the same files in ``DIR``.  Written atomically.
-    """
-    from ..io.atomic import atomic_path
-
-    path = Path(path)
-    order = order_of_request(spec, request, order_id=_id_of(spec, request))
-    text = order_text(order, relative_to=path.parent)
-    with atomic_path(path, overwrite=overwrite, option="--save-order") as temp:
-        Path(temp).write_text(text, encoding="utf-8")
-    return order
-
-
-def _id_of(spec: JobSpec, request: JobRequest) -> str:
-    for opt in spec.options:
-        if is_output(opt) and request.values.get(opt.dest) and not opt.multiple:
-            return Path(request.values[opt.dest]).stem
-    return spec.name.replace(" ", "-")
-
-
-def order_of_request(spec: JobSpec, request: JobRequest, *, order_id: str) -> Order:
-    """The order of a run made from the command line: the given options, paths made order-style."""
-    given = [opt for opt in spec.options if request.was_given(opt.dest) and opt.in_order]
-    outputs = [opt for opt in spec.options if is_output(opt) and request.values.get(opt.dest)]
-    chosen = {opt.dest: opt for opt in [*given, *(o for o in outputs if o not in given)]}
-    output_paths = [Path(os.path.abspath(p)) for opt in outputs for p in _flat(request.values[opt.dest])]
-    common = Path(os.path.commonpath([p.parent for p in output_paths])) if output_paths else Path.cwd()
-    values: dict[str, Any] = {}
-    for dest, opt in chosen.items():
-        value = request.values[dest]
-        if is_input(opt):
-            value = _map_paths(value, lambda p: Path(os.path.normpath(os.path.abspath(p))))
-        elif is_output(opt):
-            value = _map_paths(value, lambda p: Path(os.path.relpath(os.path.abspath(p), common)))
-        values[dest] = value
-    source_input = Path(os.path.normpath(os.path.abspath(request.values[spec.argument.dest])))
-    return Order(id=order_id, command=spec.name, input=source_input, values=values)
-
-
-def _map_paths(value: Any, change: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return tuple(change(Path(v)) for v in value)
-    return change(Path(value))
-
+# The --save-order pair lives in order_save.py (it builds an order from a command line's request).
+from .order_save import check_order_path, order_of_request, save_order
