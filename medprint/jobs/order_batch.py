@@ -20,7 +20,7 @@ from typing import Any
 
 from .order_ids import folder_names
 from .order_values import DEFAULT_COMMAND, parse_order
-from .orders import Order, OrderError, load_order, read_toml, top_lines
+from .orders import Order, OrderError, load_order, read_order_text, read_toml, top_lines
 
 #: The output name of a CSV row that gives none, by command (others: ``model.stl``).
 DEFAULT_OUTPUTS = {"slice": "model.gcode"}
@@ -62,17 +62,15 @@ def _with_defaults(defaults: Mapping[str, Any], table: Mapping[str, Any], index:
     merged = {**defaults, **table}
     lines = {**top_lines(defaults, index, "defaults"), **top_lines(table, index, "order", number)}
     lines[""] = index.line("order", number)
-    provenance = {**defaults.get("provenance", {}), **table.get("provenance", {})} \
-        if isinstance(defaults.get("provenance", {}), Mapping) and isinstance(table.get("provenance", {}), Mapping) \
-        else table.get("provenance", defaults.get("provenance"))
-    if provenance:
-        merged["provenance"] = provenance
+    shared, own = defaults.get("provenance", {}), table.get("provenance", {})
+    if isinstance(shared, Mapping) and isinstance(own, Mapping) and (shared or own):
+        merged["provenance"] = {**shared, **own}  # one table per key: an order's own entries win
     return merged, lines
 
 
 def _csv_orders(path: Path) -> tuple[list[Order], list[str]]:
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_order_text(path, encoding="utf-8-sig")
     except FileNotFoundError:
         raise OrderError([f"{path}: no such batch file"], source=path) from None
     except OSError as error:

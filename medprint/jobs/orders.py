@@ -148,7 +148,7 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
     """The TOML document at ``path`` and its line index; OrderError (with the line) if it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_order_text(path, encoding="utf-8")
     except FileNotFoundError:
         raise OrderError([f"{path}: no such order file"], source=path) from None
     except IsADirectoryError:
@@ -159,11 +159,26 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
         raise OrderError([f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"], source=path) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise OrderError([f"{path}: arrays or tables nested too deeply to be an order"], source=path) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         line = getattr(error, "lineno", None) or _line_in(message)
         raise OrderError([f"{path}:{line}: not valid TOML: {message}"], source=path) from None
     return data, TomlLines.of(text)
+
+
+#: An order is a few hundred bytes, a batch of thousands of orders a few MB: anything bigger is not one.
+MAX_ORDER_FILE_BYTES = 64 * 1024 * 1024
+
+
+def read_order_text(path: Path, *, encoding: str) -> str:
+    """The text of an order or batch file (OSError, UnicodeDecodeError as raised; OrderError if too big)."""
+    with path.open("rb") as file:
+        data = file.read(MAX_ORDER_FILE_BYTES + 1)
+    if len(data) > MAX_ORDER_FILE_BYTES:
+        raise OrderError([f"{path}: more than {MAX_ORDER_FILE_BYTES // 2**20} MB; not an order file"], source=path)
+    return data.decode(encoding)
 
 
 def _line_in(message: str) -> int:

@@ -317,3 +317,18 @@ def test_orders_can_be_set_members_and_equal_orders_hash_alike(toy, folder):
     one = load_order(write(folder, GOOD))
     again = load_order(write(folder, GOOD, "again.toml"))
     assert {one, again} == {one} and hash(one) == hash(again)
+
+
+def test_a_hostile_file_is_refused_as_one_problem_not_a_traceback(toy, folder):
+    [deep] = problems_of(write(folder, "a = " + "[" * 50_000 + "]" * 50_000 + "\n"))
+    assert "nested too deeply" in deep
+    [binary] = problems_of(_bytes(folder, b"id = \"\xff\xfe\"\n"))
+    assert "not UTF-8" in binary
+    [folder_given] = problems_of(folder)
+    assert "is a folder" in folder_given
+
+
+def _bytes(folder: Path, data: bytes) -> Path:
+    path = folder / "binary.toml"
+    path.write_bytes(data)
+    return path
