@@ -35,10 +35,9 @@ def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrit
     ``medprint run FILE -o DIR`` makes the same files in ``DIR``.  Written atomically.
     """
     from ..io.atomic import atomic_path
-
-    path = Path(path)
     from .orders import order_text
 
+    path = Path(path)
     order = order_of_request(spec, request, order_id=_id_of(spec, request))
     text = order_text(order, relative_to=path.parent)
     with atomic_path(path, overwrite=overwrite, option="--save-order") as temp:
@@ -47,6 +46,7 @@ def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrit
 
 
 def _id_of(spec: JobSpec, request: JobRequest) -> str:
+    # The main output's name: the user chose it, and a command line has no id of its own.
     for opt in spec.options:
         if is_output(opt) and request.values.get(opt.dest) and not opt.multiple:
             return Path(request.values[opt.dest]).stem
@@ -68,7 +68,7 @@ def order_of_request(spec: JobSpec, request: JobRequest, *, order_id: str) -> Or
         elif is_output(opt):
             value = _map_paths(value, lambda p: Path(os.path.relpath(os.path.abspath(p), common)))
         values[dest] = value
-    from .orders import Order
+    from .orders import Order  # orders.py imports this module
 
     source_input = Path(os.path.normpath(os.path.abspath(request.values[spec.argument.dest])))
     return Order(id=order_id, command=spec.name, input=source_input, values=values)
@@ -78,7 +78,6 @@ def _map_paths(value: Any, change: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(change(Path(v)) for v in value)
     return change(Path(value))
-
 
 
 def _paths(value: Any) -> list[Path]:

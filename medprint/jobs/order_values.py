@@ -315,7 +315,7 @@ def resolve_outputs(spec: JobSpec, values: Mapping[str, Any], output_dir: Path,
         for target in targets:
             if os.path.commonpath([inside, os.path.realpath(target)]) != inside:
                 raise problem(opt.name, f"{values[opt.dest]} leads out of the output folder {output_dir} "
-                                        "(through a symbolic link); give a name inside it")
+                                        "(an absolute path, '..' or a symbolic link); give a name inside it")
         resolved[opt.dest] = tuple(targets) if opt.multiple else targets[0]
     return resolved
 

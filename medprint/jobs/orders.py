@@ -72,6 +72,14 @@ class OrderError(ParameterError):
         head = f"{source if source is not None else 'order'}: {count} problem{'s' if count != 1 else ''}"
         super().__init__("\n".join([head, *self.problems]))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (a batch's worker process or cluster sends it back), not rebuilt from its message.
+        return (_order_error, (self.problems, self.source))
+
+
+def _order_error(problems: list[str], source: Path | str | None) -> OrderError:
+    return OrderError(problems, source=source)
+
 
 @dataclass(frozen=True)
 class Order:

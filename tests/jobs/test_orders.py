@@ -332,3 +332,21 @@ def _bytes(folder: Path, data: bytes) -> Path:
     path = folder / "binary.toml"
     path.write_bytes(data)
     return path
+
+
+def test_an_order_error_survives_pickling_whole(toy, folder):
+    import pickle
+
+    path = write(folder, 'id = "x"\ncommand = "toy"\ninput = "scan.nii"\noutput = "a.stl"\nsmooth = "x"\nfill = 2\n')
+    with pytest.raises(OrderError) as refused:
+        load_order(path)
+    again = pickle.loads(pickle.dumps(refused.value))
+    assert again.problems == refused.value.problems and str(again) == str(refused.value)
+    assert again.source == path
+
+
+def test_run_order_refuses_an_absolute_output_of_an_order_built_in_code(toy, folder, tmp_path):
+    order = Order(id="x", command="toy", input=folder / "scan.nii", values={"output_path": tmp_path / "abs.stl"})
+    with pytest.raises(OrderError, match="leads out of the output folder"):
+        run_order(order, tmp_path / "out")
+    assert not (tmp_path / "abs.stl").exists()
