@@ -12,11 +12,34 @@ each, in an :class:`OrderError`::
     printer = "ender-3"
     material = "pla"
 
->>> from medprint.jobs.orders import load_order, run_order          # doctest: +SKIP
->>> order = load_order("skull.toml")                                  # doctest: +SKIP
->>> result = run_order(order, "out/")                                 # doctest: +SKIP
->>> result.report["order"]["sha256"] == parameters_digest(order)     # doctest: +SKIP
-True
+From a script, the same checks on a mapping (``load_order(path)`` reads a file; ``run_order`` runs it):
+
+>>> import tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> _ = (folder / "skull.stl").write_text("solid skull")
+>>> order = order_from_mapping({"id": "2026-0412 skull", "command": "slice", "input": "skull.stl",
+...                             "output": "skull.gcode", "printer": "ender-3", "material": "pla",
+...                             "perimeters": 3}, base_dir=folder)
+>>> order.values["perimeters"], order.input == folder / "skull.stl"
+(3, True)
+>>> print(order_text(order, relative_to=folder), end="")
+id = "2026-0412 skull"
+command = "slice"
+input = "skull.stl"
+printer = "ender-3"
+material = "pla"
+output = "skull.gcode"
+perimeters = 3
+>>> order_record(order)["parameters"]          # no input path in a report unless show-phi
+{'printer': 'ender-3', 'material': 'pla', 'output': 'skull.gcode', 'perimeters': 3}
+>>> try:
+...     order_from_mapping({"id": "x", "command": "slice", "input": "skull.stl", "output": "a.gcode",
+...                         "printer": "ender-3", "material": "pla", "perimeters": "many"}, base_dir=folder)
+... except OrderError as error:
+...     print(error)
+order: 1 problem
+order:1: perimeters: 'many' is not a valid integer
+>>> import shutil; shutil.rmtree(folder)
 
 Batches (``[defaults]`` + ``[[order]]`` tables, or CSV) are read by :func:`load_batch`
 (:mod:`medprint.jobs.order_batch`); folder names from ids by :mod:`medprint.jobs.order_ids`.
