@@ -186,3 +186,11 @@ def test_run_writes_into_the_current_folder_by_default(saved, monkeypatch, tmp_p
     result = medprint("run", saved / "orders" / "o.toml")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "cube.gcode").read_bytes() == (saved / "first" / "cube.gcode").read_bytes()
+
+
+def test_run_points_a_batch_file_to_the_batch_reader(cube, tmp_path):
+    batch = tmp_path / "batch.toml"
+    batch.write_text(f'[defaults]\ncommand = "slice"\n\n[[order]]\nid = "a"\ninput = "{cube}"\n')
+    result = medprint("run", batch, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and f"{batch}:4: order: this is a batch" in result.stderr
+    assert not (tmp_path / "out").exists()
