@@ -50,7 +50,7 @@ def load_batch_file(path: Path) -> list[Order]:
     orders: list[Order] = []
     for number, table in enumerate(tables):
         merged, lines = _with_defaults(defaults, table, index, number)
-        order, found = parse_order(merged, base_dir=path.parent, source=path, lines=lines, make_order=Order)
+        order, found = parse_order(merged, base_dir=path.parent, source=path, lines=lines)
         problems += found
         if order is not None:
             orders.append(order)
@@ -106,7 +106,7 @@ def _csv_orders(path: Path) -> tuple[list[Order], list[str]]:
             continue
         data = _row_data(header, row)
         order, found = parse_order(data, base_dir=path.parent, source=path, lines={"": line, **{k: line for k in
-                                   data}}, make_order=Order, text_cells=True)
+                                   data}}, text_cells=True)
         problems += found
         if order is not None:
             orders.append(order)

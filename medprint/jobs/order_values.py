@@ -96,8 +96,10 @@ class _Problems:
 
 
 def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None, lines: Mapping[str, int],
-                make_order: Callable[..., Order], text_cells: bool = False) -> tuple[Order | None, list[str]]:
+                text_cells: bool = False) -> tuple[Order | None, list[str]]:
     """The order of ``data`` (order keys -> TOML values, or CSV text when ``text_cells``), or its problems."""
+    from .orders import Order  # orders.py imports this module
+
     problems = _Problems(source, lines)
     spec = _spec(data, problems)
     order_id = _order_id(data, problems)
@@ -116,7 +118,7 @@ def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None,
         problems.add(key, conflict.message)
     if problems.items:
         return None, problems.items
-    order = make_order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
+    order = Order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
                        notes=notes, source=source, lines=dict(lines))
     return order, []
 

@@ -259,8 +259,7 @@ def order_from_mapping(data: Mapping[str, Any], *, base_dir: Path | str, source:
     ...                             "output": "cube.gcode", "printer": "ender-3", "material": "pla"},
     ...                            base_dir="/data")      # doctest: +SKIP
     """
-    order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {},
-                                  make_order=Order)
+    order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {})
     if problems or order is None:
         raise OrderError(problems, source=source)
     return order
