@@ -1,8 +1,9 @@
 """The one-shot chain: scan -> mask -> surface -> printable mesh -> files + report.
 
 Each stage is a library function; this module only sequences them, times
-them and collects what the report needs.  The CLI's ``convert`` is a thin
-layer over :func:`convert_scan`.
+them and collects what the report needs.  The ``convert`` job
+(:mod:`medprint.jobs.convert`, the CLI's ``convert`` and an order's) builds
+the settings from its options and calls :func:`convert_scan`.
 """
 
 from __future__ import annotations
