@@ -1,8 +1,9 @@
 """The one-shot chain: scan -> mask -> surface -> printable mesh -> files + report.
 
 Each stage is a library function; this module only sequences them, times
-them and collects what the report needs.  The CLI's ``convert`` is a thin
-layer over :func:`convert_scan`.
+them and collects what the report needs.  The ``convert`` job
+(:mod:`medprint.jobs.convert`, the CLI's ``convert`` and an order's) builds
+the settings from its options and calls :func:`convert_scan`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -202,13 +203,20 @@ class GcodeRequest:
 
 @dataclass
 class ConvertResult:
-    """What :func:`convert_scan` produced: one mesh and file per part."""
+    """What :func:`convert_scan` produced: one mesh and file per part (:attr:`written` lists every file)."""
 
     meshes: list[Mesh]
     mesh_paths: list[Path]
     report_path: Path | None
     report: dict[str, Any]
     combined_path: Path | None = None
+    gcode_path: Path | None = None
+
+    @property
+    def written(self) -> tuple[Path, ...]:
+        """Every file the run wrote: the part meshes, then the 3MF, the G-code and the report (those made)."""
+        extras = (self.combined_path, self.gcode_path, self.report_path)
+        return (*self.mesh_paths, *(path for path in extras if path is not None))
 
     @property
     def mesh(self) -> Mesh:
@@ -257,6 +265,7 @@ def convert_scan(
     write_json_report: bool = True,
     include_phi_paths: bool = False,
     progress: ProgressCallback = no_progress,
+    order: Mapping[str, Any] | None = None,
 ) -> ConvertResult:
     """Run the whole chain and write one mesh per part (and a JSON report beside them).
 
@@ -275,6 +284,9 @@ def convert_scan(
     the parts are known, before meshing.  All files are committed together at
     the end: if any stage fails (the slicer, a full disk, Ctrl-C), no file of
     the run is left and existing files are untouched.
+
+    ``order`` (the record of the order the run comes from, :func:`medprint.jobs.orders.order_record`) goes
+    into the report, returned and written, as ``report["order"]``.
     """
     output_path = Path(output_path)
     report_path = report_path_for(output_path) if write_json_report else None
@@ -284,7 +296,7 @@ def convert_scan(
             outputs, input_path, output_path, report_path, segmentation=segmentation, labels=labels, seeds=seeds,
             mri=mri, preparation=preparation, surface=surface, loading=loading, combined_3mf=combined_3mf,
             gcode=gcode, ascii_stl=ascii_stl, overwrite=overwrite, include_phi_paths=include_phi_paths,
-            progress=progress,
+            progress=progress, order=order,
         )
         outputs.commit()
     return result
@@ -309,6 +321,7 @@ def _convert(
     overwrite: bool,
     include_phi_paths: bool,
     progress: ProgressCallback,
+    order: Mapping[str, Any] | None,
 ) -> ConvertResult:
     """The work of :func:`convert_scan`; every file goes to the temporary files of ``outputs``."""
     scrub = Scrubber({} if include_phi_paths else _private_paths(input_path, labels))
@@ -378,9 +391,11 @@ def _convert(
     report["warnings"] = warnings
     if gcode_summary is not None:
         report["gcode"] = gcode_summary
+    if order is not None:
+        report["order"] = dict(order)
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
-    return ConvertResult(meshes, paths, report_path, report, combined_3mf)
+    return ConvertResult(meshes, paths, report_path, report, combined_3mf, None if gcode is None else gcode.path)
 
 
 def _private_paths(input_path: Path, labels: LabelSettings | None) -> dict[str, str]:

@@ -55,13 +55,14 @@ def percentiles(option: str) -> Custom:
     """``LO:HI`` percentiles within 0..100."""
     parse_range = intensity_range(option)
 
-    def check(low_high: tuple[float, float]) -> tuple[float, float]:
+    def check(value: Any) -> tuple[float, float]:
+        low_high: tuple[float, float] = parse_range.parse(value)
         if not 0 <= low_high[0] < low_high[1] <= 100:
-            raise ValueProblem(f"{_join(low_high, ':')}: percentiles must satisfy 0 <= LO < HI <= 100, e.g. 50:100")
+            # The value as given ('1:200'), as the CLI has always said it.
+            raise ValueProblem(f"{value!r}: percentiles must satisfy 0 <= LO < HI <= 100, e.g. 50:100")
         return low_high
 
-    return Custom(lambda text: check(parse_range.parse(text)), "LO:HI",
-                  parse_value=lambda v: check(parse_range.parse(v)), format_value=parse_range.format_value)
+    return Custom(check, "LO:HI", parse_value=check, format_value=parse_range.format_value)
 
 
 def point(option: str) -> Custom:

@@ -205,7 +205,7 @@ def test_convert_numeric_options_property(data: st.DataObject, option: str) -> N
         seen.update(kwargs)
         raise _Stop("stopped after parsing")
 
-    with mock.patch("medprint.commands.convert.convert_scan", side_effect=stand_in):
+    with mock.patch("medprint.jobs.convert.convert_scan", side_effect=stand_in):
         outcome = run_cli("convert", "scan.nii.gz", "-o", "model.stl", *CONVERT_NUMERIC[option], option, value)
     if outcome.exit_code == 2:
         assert_refused(outcome, mentions=[option], exit_code=2)
