@@ -40,7 +40,8 @@ def _numbers(value: Any, count: int | None, what: str) -> list[float]:
 
 
 def _join(values: Any, sep: str) -> str:
-    return sep.join(f"{float(v):g}" for v in values)
+    # repr, not :g: an order's [12.34567891, ...] must reach the parser with every digit.
+    return sep.join(repr(float(v)) for v in values)
 
 
 def intensity_range(option: str) -> Custom:

@@ -245,3 +245,10 @@ def test_the_outputs_list_every_part_and_the_3mf(tmp_path: Path, block_ct: Path)
     assert sorted(tmp_path.iterdir()) == sorted(result.outputs)
     assert f"all parts: {tmp_path / 'all.3mf'}" in result.summary
     assert len([line for line in result.summary if "triangles" in line]) == 2
+
+
+def test_points_and_ranges_from_toml_lists_keep_every_digit() -> None:
+    from medprint.jobs.kinds import intensity_range, point
+
+    assert point("--seed").parse([12.34567891, -0.000123456789, 101.0]) == (12.34567891, -0.000123456789, 101.0)
+    assert intensity_range("--range").parse([100.0000001, 100.0000002]) == (100.0000001, 100.0000002)
