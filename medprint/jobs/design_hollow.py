@@ -16,8 +16,21 @@ from ..segment import CT_PRESETS
 from ..volume import Mask
 from .kinds import intensity_range, point
 from .spec import (
-    NO_REPORT, OVERWRITE, SHOW_PHI, Argument, Choice, Conflict, FilePath, JobRequest, JobResult, JobSpec, Number,
-    Opt, Text, Whole, output_option,
+    NO_REPORT,
+    OVERWRITE,
+    SHOW_PHI,
+    Argument,
+    Choice,
+    Conflict,
+    FilePath,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    Number,
+    Opt,
+    Text,
+    Whole,
+    output_option,
 )
 
 OPTIONS = (

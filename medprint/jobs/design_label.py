@@ -26,8 +26,21 @@ from ..io.mesh_files import read_mesh_file
 from ..report import report_path_for
 from .kinds import point
 from .spec import (
-    NO_REPORT, OVERWRITE, SHOW_PHI, Argument, Choice, Conflict, FilePath, Flag, JobRequest, JobResult, JobSpec,
-    Number, Opt, Text, output_option,
+    NO_REPORT,
+    OVERWRITE,
+    SHOW_PHI,
+    Argument,
+    Choice,
+    Conflict,
+    FilePath,
+    Flag,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    Number,
+    Opt,
+    Text,
+    output_option,
 )
 
 OPTIONS = (
