@@ -95,7 +95,8 @@ def test_plane_along_a_groove_floor_with_a_hole_in_the_same_layer() -> None:
 
 
 def test_a_ring_that_encloses_nothing_after_repair_is_a_mesh_error() -> None:
-    # A ring doubling back on itself (signed area from rounding, nothing inside): make_valid leaves a line.
+    # A ring that runs out and straight back encloses nothing: make_valid leaves only a line.  (section drops
+    # rings this small before repair; this guards the repair against losing a ring silently.)
     flat = shapely.polygons([[0, 0], [2, 0], [1, 0], [0, 0]])
     with pytest.raises(MeshError, match="layer 3:.*encloses no area"):
         planar._repaired(np.array([shapely.box(0, 0, 1, 1), flat], dtype=object), np.array([0, 2]))
@@ -112,7 +113,7 @@ def raw_head_surface(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarr
 
 def test_raw_marching_cubes_surface_cut_at_its_voxel_heights(raw_head_surface) -> None:
     vertices, faces = raw_head_surface
-    # Unsmoothed, every vertex lies on a voxel plane or half-way between two: a few dozen heights in all.
+    # Unsmoothed, every vertex lies on a voxel plane or half-way between two: under a hundred heights.
     heights = np.unique(vertices[:, 2])
     assert heights.size < 200
     layers = assert_same_material(vertices, faces, heights[:-1])  # the highest cuts nothing
