@@ -184,10 +184,7 @@ def _assemble_layers(polygons: NDArray[np.object_], areas: NDArray[np.float64], 
     """Put every hole into the smallest shell of its layer that contains it."""
     out: list[shapely.MultiPolygon] = [shapely.MultiPolygon() for _ in range(layers)]
     bounds = np.searchsorted(layer_of, np.arange(layers + 1))
-    invalid = ~shapely.is_valid(polygons)
-    if invalid.any():
-        polygons = polygons.copy()
-        polygons[invalid] = shapely.make_valid(polygons[invalid])
+    polygons = _repaired(polygons, layer_of)
     for layer in range(layers):
         lo, hi = bounds[layer], bounds[layer + 1]
         if lo == hi:
@@ -201,7 +198,7 @@ def _assemble_layers(polygons: NDArray[np.object_], areas: NDArray[np.float64], 
         shell_polys = polys[shells]
         if holes.size == 0:
             out[layer] = _as_multipolygon(shapely.union_all(shell_polys) if _overlapping(shell_polys) else
-                                          shapely.multipolygons(shell_polys))
+                                          shapely.multipolygons(shapely.get_parts(shell_polys)))
             continue
         tree = shapely.STRtree(shell_polys)
         probe = shapely.point_on_surface(polys[holes])
@@ -227,6 +224,40 @@ def _assemble_layers(polygons: NDArray[np.object_], areas: NDArray[np.float64], 
         if layer % 32 == 0:
             progress("section", layer, layers)
     return out
+
+
+def _repaired(polygons: NDArray[np.object_], layer_of: NDArray[np.int64]) -> NDArray[np.object_]:
+    """Invalid ring polygons made valid, keeping only their polygonal parts (Polygon or MultiPolygon).
+
+    A plane through mesh vertices (a raw marching-cubes surface has whole rows of them at each voxel
+    height) counts them as below it, so chaining stays exact, but the section points of every edge
+    from such a vertex fall on the vertex itself: a ring can touch itself or run out along a crease
+    and back (a zero-width spike).  :func:`shapely.make_valid` then returns a GeometryCollection of
+    the polygon and the spike's line; the line has no area, so dropping it loses no material.
+    """
+    invalid = np.flatnonzero(~shapely.is_valid(polygons))
+    if invalid.size == 0:
+        return polygons
+    fixed = shapely.make_valid(polygons[invalid])
+    fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+    lost = shapely.is_empty(fixed)
+    if lost.any():
+        raise MeshError(
+            f"layer {int(layer_of[invalid[lost][0]]) + 1}: a section outline of the mesh encloses no area "
+            "after repair (the surface crosses itself); repair the mesh first (make_printable)"
+        )
+    polygons = polygons.copy()
+    polygons[invalid] = fixed
+    return polygons
+
+
+def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The Polygon or MultiPolygon part of ``geometry`` (lines and points have no area)."""
+    if isinstance(geometry, (shapely.Polygon, shapely.MultiPolygon)):
+        return geometry
+    parts = shapely.get_parts(geometry)
+    parts = parts[shapely.get_dimensions(parts) == 2]
+    return shapely.union_all(parts) if parts.size else shapely.Polygon()
 
 
 def _overlapping(polys: NDArray[np.object_]) -> bool:
