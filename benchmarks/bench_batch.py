@@ -48,10 +48,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
+# One data folder and cache, one way of timing a child, for every benchmark.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_convert import cache_dir, data_root  # one data folder and cache for every benchmark
+from bench_convert import cache_dir, data_root
 from bench_design import REPO, child_env, environment, run_child
 
 KINDS = ("bone", "tumour", "organs", "aorta", "hollow", "implant")
@@ -156,11 +155,26 @@ def make_orders(kinds: list[str], count: int, seed: list[float]) -> list[dict[st
 
 
 def write_batch(orders: list[dict[str, Any]], path: Path) -> None:
-    """The batch as TOML: ``[defaults]`` and one ``[[order]]`` table per order."""
-    payload = {"defaults": {"command": "convert"},
-               "order": [{k: v for k, v in order.items() if not (k == "command" and v == "convert")}
-                         for order in orders]}
-    path.write_text(tomli_w.dumps(payload), encoding="utf-8")
+    """The batch as TOML, as a person writes it: ``[defaults]``, then one ``[[order]]`` table per order."""
+    lines = ["[defaults]", 'command = "convert"']
+    for order in orders:
+        lines += ["", "[[order]]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in order.items()
+                  if key != "provenance" and not (key == "command" and value == "convert")]
+        if "provenance" in order:
+            lines += ["[order.provenance]", *(f"{k} = {_toml_value(v)}" for k, v in order["provenance"].items())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value for the few types an order holds here (JSON's string escapes are TOML's)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def missing_inputs(orders: list[dict[str, Any]]) -> list[str]:
