@@ -215,7 +215,7 @@ def run_batch_child(mode: str, batch: Path, out: Path, options: list[str], check
                     work: Path) -> ModeResult:
     argv = [python, "-m", "medprint", "-q", "batch", str(batch), "-o", str(out), *options, "--json"]
     result = ModeResult(mode, " ".join(argv[1:]))
-    child = run_child(argv, work / f"{mode}.log", child_env(checkout), checkout)
+    child = run_child(argv, work / f"{mode.replace(' ', '-')}.log", child_env(checkout), checkout)
     result.exit_code, result.wall_s = child.returncode, round(child.wall_s, 3)
     result.batch_tree_peak_mb = round(child.peak_rss_mb, 1)
     summary = _json_in(child.log)
