@@ -2,16 +2,19 @@
 
 The code blocks of the README's "## Python API" section are parsed, not run (they need scans): each
 ``from medprint... import X`` must import, each call of an imported name with ``key=value`` must match that
-name's signature, and each dotted ``medprint.x.y`` the README names in backticks must resolve.  A function
-renamed or a keyword changed in the package fails here until the README follows.
+name's signature, and each dotted ``medprint.x.y`` the README names in backticks must resolve.  The order and
+batch examples (TOML, CSV) must use their commands' real option names with values those options take.  A
+function, keyword or option renamed in the package fails here until the README follows.
 """
 
 from __future__ import annotations
 
 import ast
+import csv
 import importlib
 import inspect
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +114,61 @@ def test_dotted_names_in_the_readme_resolve() -> None:
         except (ImportError, AttributeError):
             missing.append(dotted)
     assert not missing, f"README names {missing}, which do not exist"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The order and batch examples
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Order keys that are not options of the command (see the README's order example).
+ORDER_ONLY_KEYS = {"id", "command", "input", "notes", "provenance"}
+
+
+def order_examples() -> list[tuple[str, str]]:
+    """(kind, text) of every ``toml`` and ``csv`` block in the README's "### Batches and orders"."""
+    text = README.read_text(encoding="utf-8")
+    assert "\n### Batches and orders\n" in text, "README.md has no '### Batches and orders' section"
+    section = text.split("\n### Batches and orders\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return re.findall(r"```(toml|csv)\n(.*?)```", section, flags=re.S)
+
+
+def example_orders() -> list[tuple[str, dict[str, Any], bool]]:
+    """(where, keys, text_cells) of every order the examples hold, [defaults] merged in as a batch does."""
+    orders: list[tuple[str, dict[str, Any], bool]] = []
+    for number, (kind, text) in enumerate(order_examples(), start=1):
+        if kind == "csv":
+            for row, cells in enumerate(csv.DictReader(text.splitlines()), start=2):
+                orders.append((f"csv example {number}, row {row}", {k: v for k, v in cells.items() if v}, True))
+            continue
+        data = tomllib.loads(text)
+        tables = data.get("order", [data])
+        for index, table in enumerate(tables, start=1):
+            orders.append((f"toml example {number}, order {index}", {**data.get("defaults", {}), **table}, False))
+    return orders
+
+
+def test_the_examples_show_an_order_a_toml_batch_and_a_csv_batch() -> None:
+    kinds = [kind for kind, _ in order_examples()]
+    assert kinds.count("toml") >= 2 and "csv" in kinds, kinds
+    assert any("provenance" in keys for _, keys, _ in example_orders())
+
+
+@pytest.mark.parametrize(("where", "keys", "text_cells"), example_orders(), ids=lambda value: str(value)[:40])
+def test_every_order_key_in_the_examples_is_an_option_with_a_valid_value(where: str, keys: dict[str, Any],
+                                                                         text_cells: bool) -> None:
+    from medprint.jobs import JOB_MODULES, job_spec
+
+    command = keys.get("command", "convert")
+    assert command in JOB_MODULES, f"{where}: command {command!r} is not one of {sorted(JOB_MODULES)}"
+    spec = job_spec(command)
+    for key, value in keys.items():
+        if key in ORDER_ONLY_KEYS or key.startswith("provenance."):
+            continue
+        try:
+            opt = spec.option(key)
+        except KeyError:
+            raise AssertionError(f"{where}: {key!r} is not an option of {command}") from None
+        assert opt.in_order, f"{where}: {key!r} is an option orders may not set"
+        if text_cells and opt.multiple:
+            value = value.split("|")
+        opt.parse(value)  # raises ValueProblem for a value the option refuses
