@@ -30,7 +30,7 @@ def api_section() -> str:
 
 
 def api_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", api_section(), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", api_section(), flags=re.DOTALL)
 
 
 def imported_names() -> list[tuple[str, str]]:
@@ -129,7 +129,7 @@ def order_examples() -> list[tuple[str, str]]:
     text = README.read_text(encoding="utf-8")
     assert "\n### Batches and orders\n" in text, "README.md has no '### Batches and orders' section"
     section = text.split("\n### Batches and orders\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
-    return re.findall(r"```(toml|csv)\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```(toml|csv)\n(.*?)```", section, flags=re.DOTALL)
 
 
 def example_orders() -> list[tuple[str, dict[str, Any], bool]]:
