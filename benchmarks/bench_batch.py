@@ -442,6 +442,13 @@ def goals(results: dict[str, ModeResult], speedups: dict[str, float | None]) -> 
     }
 
 
+def start_up_s(checkout: Path, python: str, work: Path) -> float:
+    """The wall time of ``medprint batch --help`` (best of 3): the imports a resume cannot go below."""
+    times = [run_child([python, "-m", "medprint", "batch", "--help"], work / "start-up.log", child_env(checkout),
+                       checkout).wall_s for _ in range(3)]
+    return round(min(times), 3)
+
+
 def print_table(results: list[ModeResult], speedups: dict[str, float | None], checks: dict[str, Any]) -> None:
     header = ("mode", "status", "wall s", "orders (done/unch/failed)", "order s sum", "order peak MB max/median",
               "tree peak MB", "worker peak MB")
@@ -510,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     write_batch(orders, batch)
     print(f"{len(orders)} orders ({', '.join(kinds)}; tumour seed {seed} LPS mm) in {batch}")
 
+    startup = start_up_s(checkout, args.python, work)
+    print(f"start-up floor of a batch (`medprint batch --help`, best of 3): {startup:.2f} s")
     results: dict[str, ModeResult] = {}
     modes: list[tuple[str, Any]] = [
         ("1 worker", lambda: run_batch_child("1 worker", batch, work / "w1", ["--workers", "1"], checkout,
@@ -540,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"environment": env, "orders": len(orders), "kinds": kinds, "tumour_seed_lps_mm": seed,
                    "batch_file": str(batch), "results": [asdict(r) for r in results.values()],
-                   "speedups": speedups, "goals": checks, "outputs_differing_from_1_worker": differing}
+                   "speedups": speedups, "goals": checks, "start_up_s": startup, "outputs_differing_from_1_worker": differing}
         args.json_out.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"JSON written to {args.json_out}")
     return 0 if all(r.status == "ok" for r in results.values()) else 1
