@@ -195,7 +195,7 @@ def missing_inputs(orders: list[dict[str, Any]]) -> list[str]:
 class ModeResult:
     mode: str
     command: str
-    status: str = "not run"  # ok | failed | skipped
+    status: str = "not run"  # ok | failed
     detail: str = ""
     exit_code: int | None = None
     wall_s: float | None = None
