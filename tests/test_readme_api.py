@@ -153,7 +153,8 @@ def test_the_examples_show_an_order_a_toml_batch_and_a_csv_batch() -> None:
     assert any("provenance" in keys for _, keys, _ in example_orders())
 
 
-@pytest.mark.parametrize(("where", "keys", "text_cells"), example_orders(), ids=lambda value: str(value)[:40])
+@pytest.mark.parametrize(("where", "keys", "text_cells"),
+                         [pytest.param(*order, id=order[0]) for order in example_orders()])
 def test_every_order_key_in_the_examples_is_an_option_with_a_valid_value(where: str, keys: dict[str, Any],
                                                                          text_cells: bool) -> None:
     from medprint.jobs import JOB_MODULES, job_spec
