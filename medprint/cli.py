@@ -77,12 +77,13 @@ class MedprintGroup(click.Group):
             _restore_signals(previous)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        _register_commands()
+        _register_commands([cmd_name])
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         _register_commands()
-        return super().list_commands(ctx)
+        return [name for name in COMMAND_MODULES if name in self.commands] + sorted(
+            name for name in self.commands if name not in COMMAND_MODULES)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -237,21 +238,20 @@ class _Loading:
     pending: str | None = None
 
 
-_registered = False
-
-#: One module per subcommand in medprint/commands/, in the order --help lists them.
+#: One module per subcommand in medprint/commands/ (the module is named as its command), in --help's order.
 COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice", "run")
 
 
-def _register_commands() -> None:
-    # One module per subcommand (medprint/commands/), all sharing this group's error handling.
-    # Imported on first use, inside cli.main, so Ctrl-C while numpy and friends load is handled like any other.
-    global _registered
-    if _registered:
+def _register_commands(names: Sequence[str] = COMMAND_MODULES) -> None:
+    # One module per subcommand (medprint/commands/), all sharing this group's error handling.  Only the
+    # command being run is imported (a resumed batch should not pay for VTK), inside cli.main, so Ctrl-C while
+    # numpy and friends load is handled like any other.
+    missing = [name for name in names if name in COMMAND_MODULES and name not in cli.commands]
+    if not missing:
         return
     _Loading.active = True
     try:
-        modules = [import_module(f"medprint.commands.{name}") for name in COMMAND_MODULES]
+        modules = [import_module(f"medprint.commands.{name}") for name in missing]
     finally:
         _Loading.active = False
     if _Loading.pending is not None:
@@ -259,7 +259,6 @@ def _register_commands() -> None:
         raise KeyboardInterrupt(reason)
     for module in modules:
         cli.add_command(module.command)
-    _registered = True
 
 
 def main(args: Sequence[str] | None = None) -> None:
