@@ -240,7 +240,7 @@ class _Loading:
 _registered = False
 
 #: One module per subcommand in medprint/commands/, in the order --help lists them.
-COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice", "batch")
+COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice", "run", "batch")
 
 
 def _register_commands() -> None:

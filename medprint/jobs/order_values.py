@@ -1,0 +1,339 @@
+"""An order's keys checked by the options' own kinds: every problem collected, none raised half-way.
+
+:func:`parse_order` is the one reader behind :func:`~medprint.jobs.orders.load_order`, batches and CSV rows:
+it returns the order, or the list of problems (``FILE:LINE: key: message``), never some of each.
+
+>>> from medprint.jobs.spec import Opt, Number
+>>> toml_value(Opt("smooth", "smooth", Number()), 20.0)
+20.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MedprintError, OutputError
+from .spec import Argument, Conflict, FilePath, Flag, JobSpec, Opt, ValueProblem
+
+if TYPE_CHECKING:
+    from .orders import Order
+
+#: The command of an order that names none.
+DEFAULT_COMMAND = "convert"
+
+#: Keys of every order that are not options of its command.
+ORDER_KEYS = ("id", "command", "notes", "provenance")
+
+#: Options of the command line only: they say how to run, not what to make.
+CLI_ONLY = {"json": "prints the report; `medprint run --json` does that for an order",
+            "save-order": "the order file is this file"}
+
+#: Provenance keys that would carry a patient's identity; an order names the job, never the patient.
+_IDENTITY_WORDS = ("patient", "name", "birth", "dob", "mrn", "ssn", "address", "phone")
+
+#: Flag cells of a CSV batch (the command line's flags have no text).
+_FLAG_WORDS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False,
+               "off": False}
+
+#: A CSV cell of a repeatable option holds its values separated by this.
+CSV_SEPARATOR = "|"
+
+
+def is_input(opt: Opt) -> bool:
+    return isinstance(opt.kind, FilePath) and opt.kind.role == "input"
+
+
+def is_output(opt: Opt) -> bool:
+    return isinstance(opt.kind, FilePath) and opt.kind.role == "output"
+
+
+def plain(value: Any) -> Any:
+    """``value`` with tuples as lists and paths as POSIX text: what TOML and canonical JSON hold."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    return value
+
+
+def toml_value(opt: Opt, value: Any) -> Any:
+    """An option's typed value as an order writes it (the kind's ``to_order``; paths as text)."""
+    if isinstance(opt.kind, FilePath):
+        return plain(value)
+    if opt.multiple and isinstance(value, (list, tuple)):
+        return [plain(opt.kind.to_order(item)) for item in value]
+    return plain(opt.kind.to_order(value)) if value is not None else None
+
+
+def order_keys(spec: JobSpec) -> list[str]:
+    """Every key an order of ``spec`` may hold."""
+    return [*ORDER_KEYS, spec.argument.key, *(opt.name for opt in spec.options if opt.in_order)]
+
+
+class _Problems:
+    """Problems of one order, each ``FILE:LINE: key: message``."""
+
+    def __init__(self, source: Path | None, lines: Mapping[str, int]) -> None:
+        self.label = str(source) if source is not None else "order"
+        self.lines = lines
+        self.items: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        line = self.lines.get(key, self.lines.get(key.split(".")[0], self.lines.get("", 1)))
+        self.items.append(f"{self.label}:{line}: {key}: {message}")
+
+
+def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None, lines: Mapping[str, int],
+                make_order: Callable[..., Order], text_cells: bool = False) -> tuple[Order | None, list[str]]:
+    """The order of ``data`` (order keys -> TOML values, or CSV text when ``text_cells``), or its problems."""
+    problems = _Problems(source, lines)
+    spec = _spec(data, problems)
+    order_id = _order_id(data, problems)
+    notes = _text_key(data, "notes", problems)
+    provenance = _provenance(data, problems)
+    if spec is None:
+        return None, problems.items
+    base_dir = Path(os.path.abspath(base_dir))
+    input_path = _input(spec.argument, data, base_dir, problems)
+    values = _option_values(spec, data, base_dir, problems, text_cells=text_cells)
+    if problems.items or input_path is None or order_id is None:
+        return None, problems.items
+    for conflict in _conflicts(spec, input_path, values):
+        key = next((name for name in conflict.names if name in data), conflict.names[0] if conflict.names else
+                   "command")
+        problems.add(key, conflict.message)
+    if problems.items:
+        return None, problems.items
+    order = make_order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
+                       notes=notes, source=source, lines=dict(lines))
+    return order, []
+
+
+def _spec(data: Mapping[str, Any], problems: _Problems) -> JobSpec | None:
+    from . import JOB_MODULES, job_spec
+
+    command = data.get("command", DEFAULT_COMMAND)
+    if not isinstance(command, str):
+        problems.add("command", f"{command!r} is not a command name; one of {', '.join(sorted(JOB_MODULES))}")
+        return None
+    if command not in JOB_MODULES:
+        problems.add("command", f"{command!r} is not a command{_did_you_mean(command, list(JOB_MODULES))}; "
+                                f"one of {', '.join(sorted(JOB_MODULES))}")
+        return None
+    try:
+        return job_spec(command)
+    except ImportError:
+        problems.add("command", f"{command!r} is not available in this medprint")
+        return None
+
+
+def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _order_id(data: Mapping[str, Any], problems: _Problems) -> str | None:
+    if "id" not in data:
+        problems.add("id", 'missing; every order needs an id, e.g. id = "2026-0412 skull"')
+        return None
+    order_id = data["id"]
+    if not isinstance(order_id, str):
+        problems.add("id", f'{order_id!r} is not text; write it in quotes, id = "{order_id}"')
+        return None
+    if not order_id.strip():
+        problems.add("id", "empty; give the order a name")
+        return None
+    return order_id
+
+
+def _text_key(data: Mapping[str, Any], key: str, problems: _Problems) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    problems.add(key, f"{value!r} is not text")
+    return None
+
+
+def _provenance(data: Mapping[str, Any], problems: _Problems) -> dict[str, str]:
+    table = data.get("provenance", {})
+    if not isinstance(table, Mapping):
+        problems.add("provenance", "must be a table of texts ([provenance] with indication = \"...\", ...)")
+        return {}
+    provenance = {}
+    for key, value in table.items():
+        name = f"provenance.{key}"
+        if not isinstance(value, str):
+            problems.add(name, f"{value!r} is not text; provenance values are free text")
+        elif any(word in key.lower() for word in _IDENTITY_WORDS):
+            problems.add(name, "looks like patient identity; an order records the job (indication, department, "
+                               "clinician role), never who the patient is")
+        else:
+            provenance[key] = value
+    return provenance
+
+
+def _input(argument: Argument, data: Mapping[str, Any], base_dir: Path, problems: _Problems) -> Path | None:
+    key = argument.key
+    if key not in data:
+        problems.add(key, f"missing; give the {argument.metavar} to work on, e.g. {key} = \"case12\" "
+                          "(relative to the order file's folder)")
+        return None
+    try:
+        path = argument.kind.parse(data[key])
+    except ValueProblem as problem:
+        problems.add(key, str(problem))
+        return None
+    return _existing_input(key, path, base_dir, problems, fragment=argument.kind.fragment)
+
+
+def _existing_input(key: str, path: Path, base_dir: Path, problems: _Problems, *, fragment: bool) -> Path | None:
+    full = Path(os.path.normpath(base_dir / path.expanduser()))
+    if full.exists():
+        return full
+    if fragment and "#" in full.name and Path(str(full).rpartition("#")[0]).exists():
+        return full
+    relative = "" if path.is_absolute() else f" (relative to {base_dir}, the order file's folder)"
+    problems.add(key, f"{str(path)!r} does not exist{relative}")
+    return None
+
+
+def _option_values(spec: JobSpec, data: Mapping[str, Any], base_dir: Path, problems: _Problems, *,
+                   text_cells: bool) -> dict[str, Any]:
+    options = {opt.name: opt for opt in spec.options}
+    secondary = {opt.secondary: opt for opt in spec.options if opt.secondary}
+    known = order_keys(spec)
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key in ORDER_KEYS or key == spec.argument.key or key.startswith("provenance."):
+            continue
+        opt = options.get(key)
+        if opt is None or not opt.in_order:
+            problems.add(key, _not_a_key(key, opt, secondary.get(key), spec, known))
+            continue
+        try:
+            value = opt.parse(_from_cell(opt, raw) if text_cells else raw)
+        except (ValueError, TypeError, MedprintError) as problem:
+            problems.add(key, str(problem))
+            continue
+        value = _checked_paths(opt, value, base_dir, problems)
+        if value is not None:
+            values[opt.dest] = value
+    for opt in spec.options:
+        if opt.required and opt.in_order and opt.name not in data:
+            problems.add(opt.name, f"missing; the {spec.name} command needs it ({opt.name} = ...)")
+    return values
+
+
+def _not_a_key(key: str, opt: Opt | None, pair: Opt | None, spec: JobSpec, known: list[str]) -> str:
+    if opt is not None:
+        return f"not an order key: --{key} is for the command line (medprint run --{key})"
+    if pair is not None:
+        return f"not an order key; write {pair.name} = false"
+    if key in CLI_ONLY:
+        return f"not an order key: --{key} {CLI_ONLY[key]}"
+    return f"unknown key for {spec.name}{_did_you_mean(key, known)}"
+
+
+def _from_cell(opt: Opt, text: Any) -> Any:
+    """A CSV cell as the value the option's kind reads (flags and lists have no command-line text)."""
+    if not isinstance(text, str):
+        return text
+    if isinstance(opt.kind, Flag):
+        word = text.strip().lower()
+        if word not in _FLAG_WORDS:
+            raise ValueProblem(f"{text!r} is not true or false")
+        return _FLAG_WORDS[word]
+    if opt.multiple:
+        return [item.strip() for item in text.split(CSV_SEPARATOR) if item.strip()]
+    return text
+
+
+def _checked_paths(opt: Opt, value: Any, base_dir: Path, problems: _Problems) -> Any:
+    if not isinstance(opt.kind, FilePath):
+        return value
+    items = list(value) if opt.multiple else [value]
+    checked = []
+    for path in items:
+        if opt.kind.role == "input":
+            found = _existing_input(opt.name, path, base_dir, problems, fragment=opt.kind.fragment)
+        else:
+            found = _safe_output(opt.name, path, problems)
+        if found is None:
+            return None
+        checked.append(found)
+    return tuple(checked) if opt.multiple else checked[0]
+
+
+def _safe_output(key: str, path: Path, problems: _Problems) -> Path | None:
+    """An output name that stays inside the output folder: relative, no ``..``, no control characters."""
+    text = str(path)
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        problems.add(key, f"{text!r} holds a control character (newline, tab, NUL); give a plain file name")
+    elif PurePosixPath(text).is_absolute() or PureWindowsPath(text).anchor:
+        problems.add(key, f"{text!r} is an absolute path; give a name inside the output folder (-o DIR)")
+    elif ".." in PurePosixPath(text.replace("\\", "/")).parts:
+        problems.add(key, f"{text!r} reaches out of the output folder with '..'; give a name inside it")
+    elif not PurePosixPath(text.replace("\\", "/")).parts or text.endswith(("/", "\\")):
+        problems.add(key, f"{text!r} names no file; give a file name, e.g. model.stl")
+    else:
+        return Path(os.path.normpath(text))
+    return None
+
+
+def _conflicts(spec: JobSpec, input_path: Path, values: Mapping[str, Any]) -> list[Conflict]:
+    request = spec.request({spec.argument.dest: input_path, **values},
+                           given=frozenset(values) | {spec.argument.dest})
+    return spec.check(request)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running: output paths inside the output folder
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def resolve_outputs(spec: JobSpec, values: Mapping[str, Any], output_dir: Path,
+                    problem: Callable[[str, str], Exception]) -> dict[str, Any]:
+    """Output-role values joined to ``output_dir``; one that a symbolic link leads out of it is refused."""
+    inside = os.path.realpath(output_dir)
+    resolved: dict[str, Any] = {}
+    for opt in spec.options:
+        if opt.dest not in values or not is_output(opt):
+            continue
+        targets = [output_dir / name for name in (values[opt.dest] if opt.multiple else [values[opt.dest]])]
+        for target in targets:
+            if os.path.commonpath([inside, os.path.realpath(target)]) != inside:
+                raise problem(opt.name, f"{values[opt.dest]} leads out of the output folder {output_dir} "
+                                        "(through a symbolic link); give a name inside it")
+        resolved[opt.dest] = tuple(targets) if opt.multiple else targets[0]
+    return resolved
+
+
+@contextlib.contextmanager
+def check_output_dir(output_dir: Path, names: Sequence[Path]) -> Iterator[None]:
+    """Make ``output_dir`` and the folders of ``names`` in it; if the run fails, remove those it made, if empty."""
+    made: list[Path] = []
+    for folder in [output_dir, *(output_dir / name.parent for name in names)]:
+        for step in reversed([folder, *folder.parents]):
+            if step.exists():
+                if not step.is_dir():
+                    raise OutputError(f"-o/--output-dir: {step} is a file, not a folder; choose a folder")
+                continue
+            try:
+                step.mkdir()
+            except OSError as error:
+                raise OutputError(f"-o/--output-dir: cannot create {step} ({error.strerror})") from None
+            made.append(step)
+    try:
+        yield
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise

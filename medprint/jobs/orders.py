@@ -1,0 +1,416 @@
+"""Orders: a job as a file.  One TOML order is one run of ``convert``, ``slice`` or ``design ...``.
+
+An order's keys are the command's long option names, read by the options' own kinds
+(:class:`~medprint.jobs.spec.Opt`), so an order refuses what the command line refuses, in the same words.
+Every problem of a file is found before anything runs and reported together, one ``FILE:LINE: key: message``
+each, in an :class:`OrderError`::
+
+    id = "2026-0412 skull"
+    command = "slice"
+    input = "skull.stl"            # relative to this file's folder
+    output = "skull.gcode"         # inside the output folder given to run_order / medprint run -o
+    printer = "ender-3"
+    material = "pla"
+
+>>> from medprint.jobs.orders import load_order, run_order          # doctest: +SKIP
+>>> order = load_order("skull.toml")                                  # doctest: +SKIP
+>>> result = run_order(order, "out/")                                 # doctest: +SKIP
+>>> result.report["order"]["sha256"] == parameters_digest(order)     # doctest: +SKIP
+True
+
+Batches (``[defaults]`` + ``[[order]]`` tables, or CSV) are read by :func:`load_batch`
+(:mod:`medprint.jobs.order_batch`); folder names from ids by :mod:`medprint.jobs.order_ids`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import ParameterError
+from ..progress import ProgressCallback, no_progress
+from .order_ids import folder_names, safe_folder_name
+from .order_lines import TomlLines
+from .order_values import check_output_dir, is_input, is_output, parse_order, plain, resolve_outputs, toml_value
+
+if TYPE_CHECKING:
+    from .spec import JobRequest, JobResult, JobSpec
+
+__all__ = [
+    "Order", "OrderError", "check_order_path", "folder_names", "load_batch", "load_order", "order_from_mapping",
+    "order_record", "order_text", "parameters_digest", "run_order", "safe_folder_name", "save_order",
+]
+
+
+class OrderError(ParameterError):
+    """An order (or batch) that cannot run; ``problems`` holds every one, ``FILE:LINE: key: message`` each.
+
+    ``str(error)`` is a first line naming the file and the count, then the problems, one a line.
+    """
+
+    def __init__(self, problems: Sequence[str], *, source: Path | str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        count = len(self.problems)
+        head = f"{source if source is not None else 'order'}: {count} problem{'s' if count != 1 else ''}"
+        super().__init__("\n".join([head, *self.problems]))
+
+
+@dataclass(frozen=True)
+class Order:
+    """One job to run: which command, on which input, with which options (typed, by dest).
+
+    ``values`` holds only the options the order gives; input paths are absolute, output paths relative (to
+    the output folder the order runs into).  ``source`` and ``lines`` (key -> line, ``""``: the order's
+    table) say where it was read; they do not take part in equality.
+
+    >>> order = Order(id="A-1", command="slice", input=Path("/data/cube.stl"),
+    ...               values={"printer_name": "ender-3", "output_path": Path("cube.gcode")})
+    >>> order.output_names()
+    (PosixPath('cube.gcode'),)
+    """
+
+    id: str
+    command: str
+    input: Path
+    values: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    notes: str | None = None
+    source: Path | None = field(default=None, compare=False)
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+        object.__setattr__(self, "lines", MappingProxyType(dict(self.lines)))
+
+    @property
+    def spec(self) -> JobSpec:
+        """The job this order runs (:func:`medprint.jobs.job_spec` of its command)."""
+        from . import job_spec
+
+        return job_spec(self.command)
+
+    def input_paths(self) -> tuple[Path, ...]:
+        """Every file or folder the order reads: its input, then input-role options (labels, profiles)."""
+        paths = [self.input]
+        for opt in self.spec.options:
+            if opt.dest in self.values and is_input(opt):
+                paths += _flat(self.values[opt.dest])
+        return tuple(paths)
+
+    def output_names(self) -> tuple[Path, ...]:
+        """Every file the order writes, relative to its output folder."""
+        names: list[Path] = []
+        for opt in self.spec.options:
+            if opt.dest in self.values and is_output(opt):
+                names += _flat(self.values[opt.dest])
+        return tuple(names)
+
+
+def _flat(value: Any) -> list[Path]:
+    return [Path(v) for v in value] if isinstance(value, (list, tuple)) else [Path(value)]
+
+
+def where(order: Order, key: str) -> str:
+    """``FILE:LINE`` of ``key`` in the file ``order`` came from (for messages)."""
+    line = order.lines.get(key, order.lines.get("", 1))
+    return f"{order.source if order.source is not None else 'order'}:{line}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
+    """The TOML document at ``path`` and its line index; OrderError (with the line) if it cannot be read."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise OrderError([f"{path}: no such order file"], source=path) from None
+    except IsADirectoryError:
+        raise OrderError([f"{path}: is a folder; give an order file (.toml)"], source=path) from None
+    except OSError as error:
+        raise OrderError([f"{path}: cannot be read ({error.strerror})"], source=path) from None
+    except UnicodeDecodeError as error:
+        raise OrderError([f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"], source=path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        line = getattr(error, "lineno", None) or _line_in(message)
+        raise OrderError([f"{path}:{line}: not valid TOML: {message}"], source=path) from None
+    return data, TomlLines.of(text)
+
+
+def _line_in(message: str) -> int:
+    import re
+
+    found = re.search(r"at line (\d+)", message)
+    return int(found.group(1)) if found else 1
+
+
+def top_lines(data: Mapping[str, Any], index: TomlLines, *prefix: str | int) -> dict[str, int]:
+    """Line of each key of one order's table (``provenance.x`` for its provenance), ``""`` for the table."""
+    lines = {"": index.line(*prefix)}
+    for key, value in data.items():
+        lines[key] = index.line(*prefix, key)
+        if key == "provenance" and isinstance(value, Mapping):
+            for inner in value:
+                lines[f"provenance.{inner}"] = index.line(*prefix, key, inner)
+    return lines
+
+
+def load_order(path: Path | str) -> Order:
+    """The order in the TOML file ``path``; relative input paths start at the file's folder.
+
+    Raises :class:`OrderError` with every problem of the file (syntax, unknown keys, values the options
+    refuse, missing inputs, conflicts between options), each ``FILE:LINE: key: message``.
+
+    >>> order = load_order("skull.toml")        # doctest: +SKIP
+    >>> order.command, order.values["printer_name"]        # doctest: +SKIP
+    ('slice', 'ender-3')
+    """
+    path = Path(path)
+    data, index = read_toml(path)
+    if isinstance(data.get("order"), list):
+        raise OrderError([f"{path}:{index.line('order', 0)}: order: this is a batch ([[order]] tables); "
+                          "read it with load_batch (medprint batch)"], source=path)
+    return order_from_mapping(data, base_dir=path.parent, source=path, lines=top_lines(data, index))
+
+
+def order_from_mapping(data: Mapping[str, Any], *, base_dir: Path | str, source: Path | None = None,
+                       lines: Mapping[str, int] | None = None) -> Order:
+    """An order from a mapping of order keys to TOML values (for scripts); the same checks as a file.
+
+    ``base_dir``: where relative input paths start.  ``lines``: key -> line for messages (default: none).
+
+    >>> order = order_from_mapping({"id": "A-1", "command": "slice", "input": "cube.stl",
+    ...                             "output": "cube.gcode", "printer": "ender-3", "material": "pla"},
+    ...                            base_dir="/data")      # doctest: +SKIP
+    """
+    order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {},
+                                  make_order=Order)
+    if problems or order is None:
+        raise OrderError(problems, source=source)
+    return order
+
+
+def load_batch(path: Path | str) -> list[Order]:
+    """Every order of a batch: TOML (``[defaults]`` + ``[[order]]`` tables, or one order) or CSV (``.csv``).
+
+    Ids must be unique, also as folder names (:func:`folder_names`).  All problems of the file are raised
+    together in one :class:`OrderError`.
+
+    >>> orders = load_batch("week-12.csv")           # doctest: +SKIP
+    >>> [order.id for order in orders]               # doctest: +SKIP
+    ['A-1', 'A-2']
+    """
+    from .order_batch import load_batch_file
+
+    return load_batch_file(Path(path))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running and recording
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def order_record(order: Order) -> dict[str, Any]:
+    """What a report records of the order it comes from; no input path unless the order sets ``show-phi``.
+
+    >>> order_record(order)["parameters"]       # doctest: +SKIP
+    {'output': 'cube.gcode', 'printer': 'ender-3', 'material': 'pla'}
+    """
+    spec = order.spec
+    show_phi = bool(order.values.get("show_phi"))
+    parameters: dict[str, Any] = {}
+    if show_phi:
+        parameters[spec.argument.key] = str(order.input)
+    for opt in spec.options:
+        if opt.dest in order.values and (show_phi or not is_input(opt)):
+            parameters[opt.name] = toml_value(opt, order.values[opt.dest])
+    return {
+        "id": order.id,
+        "command": order.command,
+        "parameters": parameters,
+        "provenance": dict(order.provenance),
+        "notes": order.notes,
+        "sha256": parameters_digest(order),
+        "medprint_version": __version__,
+    }
+
+
+def parameters_digest(order: Order) -> str:
+    """sha256 of the command and every option's value (defaults filled in), input paths left out.
+
+    Two orders that would make the same outputs from the same input bytes have the same digest, whatever
+    their ids, folders or the order of their keys; an option left at its default counts as given.
+
+    >>> parameters_digest(order)     # doctest: +SKIP
+    '3f1c...'
+    """
+    spec = order.spec
+    values = {**spec.defaults(), **order.values}
+    parameters = {opt.name: toml_value(opt, values[opt.dest]) for opt in spec.options
+                  if opt.in_order and not is_input(opt)}
+    canonical = json.dumps({"command": order.command, "parameters": parameters}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def run_order(order: Order, output_dir: Path | str, *, overwrite: bool = False,
+              progress: ProgressCallback = no_progress) -> JobResult:
+    """Run ``order`` with its outputs inside ``output_dir`` (made if missing); the job's result.
+
+    Every report the job writes records the order (:func:`order_record`).  Conflicts between options raise
+    :class:`OrderError`; the job's own errors (a bad mesh, a full disk) are raised as they are.
+
+    >>> result = run_order(load_order("skull.toml"), "out/")      # doctest: +SKIP
+    >>> result.outputs                                            # doctest: +SKIP
+    (PosixPath('out/skull.gcode'),)
+    """
+    spec = order.spec
+    output_dir = Path(output_dir)
+    values: dict[str, Any] = {spec.argument.dest: order.input, **order.values}
+    values.update(resolve_outputs(spec, order.values, output_dir, problem=_run_problem(order)))
+    if any(opt.dest == "overwrite" for opt in spec.options):
+        values["overwrite"] = overwrite
+    given = frozenset(order.values) | {spec.argument.dest}
+    request = spec.request(values, given=given, progress=progress, order=order_record(order))
+    conflicts = spec.check(request)
+    if conflicts:
+        raise OrderError([f"{where(order, _first_key(order, c.names))}: {_first_key(order, c.names)}: "
+                          f"{c.message}" for c in conflicts], source=order.source)
+    with check_output_dir(output_dir, order.output_names()):
+        return spec.run(request)
+
+
+def _run_problem(order: Order) -> Any:
+    def problem(key: str, message: str) -> OrderError:
+        return OrderError([f"{where(order, key)}: {key}: {message}"], source=order.source)
+
+    return problem
+
+
+def _first_key(order: Order, names: Sequence[str]) -> str:
+    for name in names:
+        if name in order.lines:
+            return name
+    return names[0] if names else "command"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def order_text(order: Order, *, relative_to: Path | str | None = None) -> str:
+    """The order as TOML; input paths absolute, or relative to ``relative_to`` (the file's folder).
+
+    :func:`load_order` of the text (saved in ``relative_to``) gives an equal order.
+
+    >>> print(order_text(order))      # doctest: +SKIP
+    id = "A-1"
+    command = "slice"
+    input = "/data/cube.stl"
+    output = "cube.gcode"
+    printer = "ender-3"
+    material = "pla"
+    """
+    import tomli_w
+
+    spec = order.spec
+    base = Path(relative_to) if relative_to is not None else None
+    document: dict[str, Any] = {"id": order.id, "command": order.command,
+                                spec.argument.key: _path_text(order.input, base)}
+    for opt in spec.options:
+        if opt.dest not in order.values:
+            continue
+        value = order.values[opt.dest]
+        if is_input(opt):
+            texts = [_path_text(p, base) for p in _flat(value)]
+            document[opt.name] = texts if opt.multiple else texts[0]
+        else:
+            document[opt.name] = toml_value(opt, value)
+    if order.notes is not None:
+        document["notes"] = order.notes
+    if order.provenance:
+        document["provenance"] = dict(order.provenance)
+    return tomli_w.dumps(plain(document))
+
+
+def _path_text(path: Path, base: Path | None) -> str:
+    if base is None:
+        return str(path)
+    try:
+        return os.path.relpath(path, os.path.abspath(base))
+    except ValueError:  # another drive (Windows): only an absolute path reaches it
+        return str(path)
+
+
+def check_order_path(path: Path | str, *, overwrite: bool) -> None:
+    """Fail before a run (``--save-order FILE``) when the order file could not be written after it."""
+    from ..io.outputs import check_writable
+
+    check_writable(Path(path), overwrite=overwrite, option="--save-order")
+
+
+def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrite: bool) -> Order:
+    """Write the order that reproduces a command-line run (``--save-order``); the order written.
+
+    Only the options the user gave are written (plus input and output).  Input paths are written relative
+    to the order file's folder; output paths relative to the folder of the run's outputs, so
+    ``medprint run FILE -o DIR`` makes the same files in ``DIR``.  Written atomically.
+    """
+    from ..io.atomic import atomic_path
+
+    path = Path(path)
+    order = order_of_request(spec, request, order_id=_id_of(spec, request))
+    text = order_text(order, relative_to=path.parent)
+    with atomic_path(path, overwrite=overwrite, option="--save-order") as temp:
+        Path(temp).write_text(text, encoding="utf-8")
+    return order
+
+
+def _id_of(spec: JobSpec, request: JobRequest) -> str:
+    for opt in spec.options:
+        if is_output(opt) and request.values.get(opt.dest) and not opt.multiple:
+            return Path(request.values[opt.dest]).stem
+    return spec.name.replace(" ", "-")
+
+
+def order_of_request(spec: JobSpec, request: JobRequest, *, order_id: str) -> Order:
+    """The order of a run made from the command line: the given options, paths made order-style."""
+    given = [opt for opt in spec.options if request.was_given(opt.dest) and opt.in_order]
+    outputs = [opt for opt in spec.options if is_output(opt) and request.values.get(opt.dest)]
+    chosen = {opt.dest: opt for opt in [*given, *(o for o in outputs if o not in given)]}
+    output_paths = [Path(os.path.abspath(p)) for opt in outputs for p in _flat(request.values[opt.dest])]
+    common = Path(os.path.commonpath([p.parent for p in output_paths])) if output_paths else Path.cwd()
+    values: dict[str, Any] = {}
+    for dest, opt in chosen.items():
+        value = request.values[dest]
+        if is_input(opt):
+            value = _map_paths(value, lambda p: Path(os.path.normpath(os.path.abspath(p))))
+        elif is_output(opt):
+            value = _map_paths(value, lambda p: Path(os.path.relpath(os.path.abspath(p), common)))
+        values[dest] = value
+    source_input = Path(os.path.normpath(os.path.abspath(request.values[spec.argument.dest])))
+    return Order(id=order_id, command=spec.name, input=source_input, values=values)
+
+
+def _map_paths(value: Any, change: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(change(Path(v)) for v in value)
+    return change(Path(value))
+
