@@ -70,6 +70,11 @@ class Execution:
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def result_json(self) -> str:
+        """``result.json``: the execution without the staging path (the folder has moved on by then)."""
+        record = {key: value for key, value in self.as_json().items() if key != "staging"}
+        return json.dumps(record, indent=2) + "\n"
+
 
 class OrderProcessKilled(RuntimeError):
     """The order's process died by a signal; raised in a cluster task so Dask's ``retries`` try it again."""
@@ -97,7 +102,7 @@ def execute_order(task: OrderTask, *, on_start: Callable[[subprocess.Popen[bytes
         peak_memory_mb=peak_mb, exit_code=exit_code, host=socket.gethostname(),
         outputs={} if error else hash_outputs(staging), killed=exit_code is not None and exit_code < 0,
     )
-    (staging / RESULT_FILE).write_text(json.dumps(execution.as_json(), indent=2) + "\n", encoding="utf-8")
+    (staging / RESULT_FILE).write_text(execution.result_json(), encoding="utf-8")
     return execution
 
 
@@ -232,7 +237,7 @@ def record_failure(task: OrderTask, execution: Execution) -> Execution:
     (staging / LOG_FILE).write_text(f"medprint: error: {execution.error}\n", encoding="utf-8")
     execution.staging = str(staging)
     execution.status = "failed"
-    (staging / RESULT_FILE).write_text(json.dumps(execution.as_json(), indent=2) + "\n", encoding="utf-8")
+    (staging / RESULT_FILE).write_text(execution.result_json(), encoding="utf-8")
     return execution
 
 

@@ -37,6 +37,8 @@ class Manifest:
     path: Path
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     input_hashes: dict[str, Any] = field(default_factory=dict)
+    #: The text last read or written: a resume that changes nothing writes nothing.
+    written: str | None = None
 
     @classmethod
     def load(cls, output_dir: Path) -> Manifest:
@@ -45,14 +47,15 @@ class Manifest:
         if not path.exists():
             return cls(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise OutputError(f"{path}: not a readable batch manifest ({error}); move it away to start the batch "
                               f"afresh") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise OutputError(f"{path}: not a medprint batch manifest (format {FORMAT!r}); is -o/--output the "
                               f"right folder?")
-        return cls(path, dict(data.get("orders", {})), dict(data.get("input_hashes", {})))
+        return cls(path, dict(data.get("orders", {})), dict(data.get("input_hashes", {})), text)
 
     def record(self, order_id: str, entry: dict[str, Any]) -> None:
         """Set an order's entry and write the manifest to disk at once."""
@@ -60,8 +63,10 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
-        data = {"format": FORMAT, "orders": self.orders, "input_hashes": self.input_hashes}
-        write_json_atomically(self.path, data)
+        text = as_json_text({"format": FORMAT, "orders": self.orders, "input_hashes": self.input_hashes})
+        if text != self.written:
+            write_text_atomically(self.path, text)
+            self.written = text
 
     def finished_unchanged(self, order_id: str, folder: Path, key: OrderKey) -> bool:
         """True when the order is recorded done with this key and every output is in ``folder`` as recorded."""
@@ -95,9 +100,12 @@ def output_intact(path: Path, recorded: dict[str, Any]) -> bool:
     return True
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+def as_json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

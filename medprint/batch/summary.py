@@ -75,15 +75,14 @@ def status_line(event: BatchEvent) -> str:
 
 
 def summary_table(summary: BatchSummary) -> list[str]:
-    """The end-of-batch table: one row per order, then the counts."""
-    rows = [("order", "folder", "status", "time", "memory")]
+    """The end-of-batch table: one row per order (a failed order's error last), then the counts."""
+    rows = [("order", "folder", "status", "time", "memory", "")]
     for r in summary.results:
-        rows.append((r.order_id, r.folder, r.status if r.ok else f"failed: {r.error}",
-                     _seconds(r.seconds) if r.status == "done" else "", _megabytes(r.peak_memory_mb)
-                     if r.status == "done" else ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
-             for row in rows]
+        ran = r.status == "done"
+        rows.append((r.order_id, r.folder, r.status, _seconds(r.seconds) if ran else "",
+                     _megabytes(r.peak_memory_mb) if ran else "", r.error or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[5]]).rstrip() for row in rows]
     counts = summary.counts()
     lines.append(f"{len(summary.results)} orders: {counts['done']} done, {counts['unchanged']} unchanged, "
                  f"{counts['failed']} failed; results in {summary.output_dir}")

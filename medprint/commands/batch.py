@@ -40,19 +40,32 @@ def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: in
     the others (new, changed, interrupted, failed) run. Exit code 0: all orders done; 3: some failed (the
     others are done); 1: nothing could run.
     """
-    from ..jobs.orders import load_batch
+    from ..jobs.orders import OrderError, load_batch
 
     quiet = bool((ctx.obj or {}).get("quiet"))
-    orders = load_batch(orders_path)
-    with _progress(enabled=not quiet) as on_event:
-        summary = run_batch(orders, output_dir, workers=workers, scheduler=scheduler, retries=retries,
-                            on_event=on_event)
+    try:
+        orders = load_batch(orders_path)
+        with _progress(enabled=not quiet) as on_event:
+            summary = run_batch(orders, output_dir, workers=workers, scheduler=scheduler, retries=retries,
+                                on_event=on_event)
+    except OrderError as error:  # the batch file's problems (ids that collide as folder names included)
+        _refuse(ctx, error)
+        return
     if as_json:
         click.echo(to_json(summary.as_json()))
     elif not quiet:
         for line in summary_table(summary):
             click.echo(terminal_safe(line))
     ctx.exit(EXIT_SOME_FAILED if summary.failed else 0)
+
+
+def _refuse(ctx: click.Context, error: Exception) -> None:
+    """Every problem of the batch file, one line each, and exit 1: nothing ran."""
+    head, *problems = str(error).split("\n")
+    click.echo(terminal_safe(f"medprint: error: {head}"), err=True)
+    for problem in problems:
+        click.echo(terminal_safe(f"  {problem}"), err=True)
+    ctx.exit(1)
 
 
 @contextmanager

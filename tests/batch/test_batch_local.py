@@ -1,0 +1,128 @@
+"""``medprint batch`` and ``run_batch`` on this machine: real orders (slice jobs of small boxes) in real
+subprocesses; good and bad orders together, resume rules, and the CLI's exit codes and lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from batch_helpers import (
+    box_stl, check_folders_whole, check_manifest_matches_folders, manifest_orders, medprint, quick_orders, sha256,
+    slice_batch,
+)
+
+from medprint.batch import BatchEvent, run_batch
+from medprint.jobs.orders import load_batch, load_order
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the batch tests look at /proc (Linux)")
+
+
+def test_failing_orders_do_not_stop_the_others_and_say_why(tmp_path: Path) -> None:
+    box_stl(tmp_path / "box.stl")
+    (tmp_path / "broken.stl").write_bytes(b"garbage")
+    box_stl(tmp_path / "wide.stl", (300.0, 20.0, 4.0))
+    batch = slice_batch(tmp_path / "batch.toml", [
+        {"id": "A-1", "input": "box.stl", "output": "box.gcode"},
+        {"id": "A-2 broken", "input": "broken.stl", "output": "broken.gcode"},
+        {"id": "A-3", "input": "wide.stl", "output": "wide.gcode"},
+        {"id": "A-4", "input": "box.stl", "output": "thick.gcode", "layer-height": 0.3},
+    ])
+    out = tmp_path / "out"
+    run = medprint("batch", batch, "-o", out, "--workers", "2", "--json")
+    assert run.returncode == 3, run.stderr
+    summary = json.loads(run.stdout)
+    by_id = {order["order_id"]: order for order in summary["orders"]}
+    assert summary["counts"] == {"done": 2, "unchanged": 0, "failed": 2}
+    assert "too short for an STL" in by_id["A-2 broken"]["error"]
+    assert "too big for printer" in by_id["A-3"]["error"]
+    assert check_folders_whole(out) == {"A-1": "done", "A-2_broken": "failed", "A-3": "failed", "A-4": "done"}
+    failed = json.loads((out / "A-3" / "result.json").read_text())
+    assert failed["error"] == by_id["A-3"]["error"] and "too big" in (out / "A-3" / "log.txt").read_text()
+    done = json.loads((out / "A-1" / "result.json").read_text())
+    assert done["peak_memory_mb"] > 20  # a Python process with numpy: ru_maxrss was read, in MB
+    assert by_id["A-1"]["peak_memory_mb"] == done["peak_memory_mb"]
+    assert check_manifest_matches_folders(out) == ["A-1", "A-4"]
+    # Status lines as orders finish, on stderr.
+    assert re.search(r"^\[[1-4]/4\] A-1  done  \d+\.\d s  \d+ MB$", run.stderr, re.M), run.stderr
+    assert re.search(r"^\[[1-4]/4\] A-3  failed: the model is .* too big for printer", run.stderr, re.M)
+    # The order folder's order.toml reproduces the order (its input absolute), with the same G-code.
+    again = load_order(out / "A-4" / "order.toml")
+    assert again.input == (tmp_path / "box.stl").resolve() and again.values["layer_height"] == 0.3
+    rerun = medprint("-q", "run", out / "A-4" / "order.toml", "-o", tmp_path / "again")
+    assert rerun.returncode == 0, rerun.stderr
+    assert sha256(tmp_path / "again" / "thick.gcode") == sha256(out / "A-4" / "thick.gcode")
+
+
+def test_resume_skips_what_is_done_and_redoes_what_changed(tmp_path: Path) -> None:
+    orders_spec = quick_orders(tmp_path, 3)
+    batch = slice_batch(tmp_path / "batch.toml", orders_spec)
+    out = tmp_path / "out"
+    events: list[BatchEvent] = []
+    first = run_batch(load_batch(batch), out, workers=2, on_event=events.append)
+    assert [r.status for r in first.results] == ["done"] * 3
+    assert events[0].kind == "started" and events[0].total == 3
+    assert sorted(e.index for e in events[1:]) == [1, 2, 3] and all(e.result for e in events[1:])
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and ".staging" not in p.parts}
+
+    unchanged = run_batch(load_batch(batch), out, workers=2)
+    assert [r.status for r in unchanged.results] == ["unchanged"] * 3
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+
+    box_stl(tmp_path / "box0.stl", (12.0, 12.0, 2.0))  # new input bytes
+    orders_spec[1]["layer-height"] = 0.25  # new parameters
+    slice_batch(batch, orders_spec)
+    os.utime(out / "B-2" / "box2.gcode", ns=(1, 1))  # touched, same bytes: still done
+    changed = run_batch(load_batch(batch), out, workers=2)
+    assert [r.status for r in changed.results] == ["done", "done", "unchanged"]
+    assert manifest_orders(out)["B-1"]["parameters_sha256"] != ""
+    assert check_manifest_matches_folders(out) == ["B-0", "B-1", "B-2"]
+
+    (out / "B-2" / "box2.gcode").write_text("tampered")  # an output no longer as recorded
+    (out / ".staging" / "B-0-deadbeef").mkdir()  # left by a killed run
+    redone = run_batch(load_batch(batch), out, workers=2)
+    assert [r.status for r in redone.results] == ["unchanged", "unchanged", "done"]
+    assert list((out / ".staging").iterdir()) == []
+    check_folders_whole(out)
+
+
+def test_a_failed_order_is_tried_again_on_resume(tmp_path: Path) -> None:
+    (tmp_path / "box.stl").write_bytes(b"not yet written")
+    batch = slice_batch(tmp_path / "batch.toml", [{"id": "C-1", "input": "box.stl", "output": "box.gcode"}])
+    out = tmp_path / "out"
+    assert [r.status for r in run_batch(load_batch(batch), out, workers=1).results] == ["failed"]
+    box_stl(tmp_path / "box.stl")
+    assert [r.status for r in run_batch(load_batch(batch), out, workers=1).results] == ["done"]
+    assert check_folders_whole(out) == {"C-1": "done"}
+
+
+def test_nothing_runs_when_the_batch_file_or_the_output_folder_is_bad(tmp_path: Path) -> None:
+    box_stl(tmp_path / "box.stl")
+    batch = slice_batch(tmp_path / "batch.toml", [{"id": "D-1", "input": "box.stl", "output": "box.gcode",
+                                                   "layer-heigth": 0.2}])
+    bad_keys = medprint("batch", batch, "-o", tmp_path / "out")
+    assert bad_keys.returncode == 1
+    assert "layer-heigth" in bad_keys.stderr and "layer-height" in bad_keys.stderr  # the close match
+    assert "Traceback" not in bad_keys.stderr and not (tmp_path / "out").exists()
+
+    slice_batch(batch, [{"id": "D-1", "input": "box.stl", "output": "box.gcode"}])
+    (tmp_path / "file").write_text("")
+    bad_folder = medprint("batch", batch, "-o", tmp_path / "file")
+    assert bad_folder.returncode == 1
+    assert bad_folder.stderr.strip().count("\n") == 0 and "is a file" in bad_folder.stderr
+
+    clash = slice_batch(tmp_path / "clash.toml", [{"id": "D-1", "input": "box.stl", "output": "log.txt"}])
+    refused = medprint("batch", clash, "-o", tmp_path / "out")
+    assert refused.returncode == 1 and "log.txt" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_summary_table_lists_every_order(tmp_path: Path) -> None:
+    batch = slice_batch(tmp_path / "batch.toml", quick_orders(tmp_path, 1))
+    run = medprint("batch", batch, "-o", tmp_path / "out", "--workers", "1")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["order", "folder", "status", "time", "memory"]
+    assert re.match(r"B-0\s+B-0\s+done\s+\d+\.\d s\s+\d+ MB$", lines[1])
+    assert lines[-1].startswith("1 orders: 1 done, 0 unchanged, 0 failed")
