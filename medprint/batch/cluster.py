@@ -42,7 +42,8 @@ class SchedulerLost(SchedulerError):
     """The scheduler stopped answering while orders ran."""
 
 
-def _distributed() -> Any:
+def dask_distributed() -> Any:
+    """The ``distributed`` module, or a ParameterError that says how to install it."""
     try:
         import distributed
     except ImportError:
@@ -113,7 +114,7 @@ class ClusterExecutor:
 
 def connect(address: str) -> Any:
     """A client of the scheduler at ``address``, or one SchedulerError line when it does not answer in time."""
-    distributed = _distributed()
+    distributed = dask_distributed()
     try:
         return distributed.Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:

@@ -66,6 +66,8 @@ class Execution:
     host: str
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     killed: bool = False
+    #: The process that ran the order's subprocess (the batch, or a cluster worker).
+    worker_pid: int = field(default_factory=os.getpid)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: in
     from ..jobs.orders import OrderError, load_batch
 
     quiet = bool((ctx.obj or {}).get("quiet"))
+    if scheduler is not None and not (ctx.obj or {}).get("debug"):
+        _quiet_dask_logs()
     try:
         orders = load_batch(orders_path)
         with _progress(enabled=not quiet) as on_event:
@@ -57,6 +60,16 @@ def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: in
         for line in summary_table(summary):
             click.echo(terminal_safe(line))
     ctx.exit(EXIT_SOME_FAILED if summary.failed else 0)
+
+
+def _quiet_dask_logs() -> None:
+    """Dask logs a lost connection as a page of tracebacks; the batch says it in one line (-vv shows them)."""
+    from ..batch.cluster import dask_distributed
+
+    dask_distributed()  # configures its loggers on import; then they are turned down
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in ("distributed", "tornado")]
+    for name in ["distributed", *names]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _refuse(ctx: click.Context, error: Exception) -> None:

@@ -105,3 +105,22 @@ def processes_in(folder: Path) -> list[int]:
         if cwd.startswith(str(folder) + os.sep):
             pids.append(int(entry.name))
     return pids
+
+
+def order_processes(staging: Path) -> dict[int, str]:
+    """Pid -> staging folder name of every order subprocess running in ``staging``."""
+    found = {}
+    for pid in processes_in(staging):
+        try:
+            found[pid] = Path(os.readlink(f"/proc/{pid}/cwd")).relative_to(staging).parts[0]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])

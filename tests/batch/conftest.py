@@ -19,3 +19,14 @@ REPO_ROOT = _HERE.parents[1]
 def children_import_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     paths = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from cluster_helpers import Cluster
+
+    started = Cluster(tmp_path / "cluster")
+    try:
+        yield started
+    finally:
+        started.stop()
