@@ -105,6 +105,7 @@ def _run_locked(orders: list[Order], names: dict[str, str], output_dir: Path, ex
         plan = by_id[execution.order_id]
         results[plan.order.id] = _finish(plan, execution, output_dir, manifest)
         on_event(BatchEvent("finished", len(results), len(plans), results[plan.order.id]))
+    remove_stale_staging(output_dir)  # attempts of orders whose worker died; every order has reported back
     return BatchSummary(str(output_dir), tuple(results[plan.order.id] for plan in plans))
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,29 @@ def test_the_summary_table_lists_every_order(tmp_path: Path) -> None:
     assert lines[0].split() == ["order", "folder", "status", "time", "memory"]
     assert re.match(r"B-0\s+B-0\s+done\s+\d+\.\d s\s+\d+ MB$", lines[1])
     assert lines[-1].startswith("1 orders: 1 done, 0 unchanged, 0 failed")
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_an_order_whose_process_is_killed_is_retried(tmp_path: Path, retries: int) -> None:
+    from batch_helpers import order_processes, start_medprint
+
+    batch = slice_batch(tmp_path / "batch.toml", quick_orders(tmp_path, 1))
+    out = tmp_path / "out"
+    batch_process = start_medprint("batch", batch, "-o", out, "--workers", "1", "--retries", str(retries), "--json")
+    try:
+        deadline = time.monotonic() + 60
+        while not order_processes(out / ".staging") and batch_process.poll() is None:
+            assert time.monotonic() < deadline, "the order did not start"
+            time.sleep(0.02)
+        for pid in order_processes(out / ".staging"):
+            os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+        stdout, stderr = batch_process.communicate(timeout=90)
+    finally:
+        batch_process.kill()
+    (result,) = json.loads(stdout)["orders"]
+    if retries:
+        assert batch_process.returncode == 0 and result["status"] == "done", stderr
+    else:
+        assert batch_process.returncode == 3
+        assert result["error"] == "the order's process was killed by SIGKILL (out of memory?)"
+        assert check_folders_whole(out) == {"B-0": "failed"}
