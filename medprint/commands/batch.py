@@ -83,9 +83,20 @@ def _refuse(ctx: click.Context, error: Exception) -> None:
 
 @contextmanager
 def _progress(*, enabled: bool) -> Iterator[Any]:
-    """An ``on_event`` that prints a status line per finished order, and a bar when stderr is a terminal."""
-    state: dict[str, Any] = {"bar": None}
+    """An ``on_event`` that prints a status line per finished order (orders skipped as unchanged: one line for
+    all), and a bar when stderr is a terminal."""
+    state: dict[str, Any] = {"bar": None, "unchanged": 0}
     show_bar = enabled and sys.stderr.isatty()
+
+    def echo(line: str) -> None:
+        if state["bar"] is not None:
+            click.echo("\r\033[K", nl=False, err=True)  # the bar's line makes way for the status line
+        click.echo(terminal_safe(line), err=True)
+
+    def flush_unchanged() -> None:
+        if state["unchanged"]:
+            echo(f"{state['unchanged']} orders done before and unchanged: skipped")
+            state["unchanged"] = 0
 
     def on_event(event: BatchEvent) -> None:
         if not enabled:
@@ -95,15 +106,18 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
                 state["bar"] = click.progressbar(length=event.total, label="orders", file=sys.stderr)
                 state["bar"].__enter__()
             return
-        bar = state["bar"]
-        if bar is not None:
-            click.echo("\r\033[K", nl=False, err=True)  # the bar's line makes way for the status line
-        click.echo(terminal_safe(status_line(event)), err=True)
-        if bar is not None:
-            bar.update(1)
+        assert event.result is not None
+        if event.result.status == "unchanged":
+            state["unchanged"] += 1
+        else:
+            flush_unchanged()
+            echo(status_line(event))
+        if state["bar"] is not None:
+            state["bar"].update(1)
 
     try:
         yield on_event
     finally:
+        flush_unchanged()
         if state["bar"] is not None:
             state["bar"].__exit__(None, None, None)

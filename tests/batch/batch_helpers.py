@@ -42,7 +42,7 @@ def quick_orders(folder: Path, count: int) -> list[dict[str, Any]]:
 
 def medprint(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "medprint", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          check=False, timeout=timeout)
 
 
 def start_medprint(*args: str | Path, **popen: Any) -> subprocess.Popen[str]:

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
-    check_folders_whole, check_manifest_matches_folders, manifest_orders, medprint, order_processes, parent_pid,
-    quick_orders, slice_batch, start_medprint,
+    check_folders_whole,
+    check_manifest_matches_folders,
+    manifest_orders,
+    medprint,
+    order_processes,
+    parent_pid,
+    quick_orders,
+    slice_batch,
+    start_medprint,
 )
 from cluster_helpers import Cluster, free_port
 

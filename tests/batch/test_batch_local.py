@@ -12,11 +12,18 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
-    box_stl, check_folders_whole, check_manifest_matches_folders, manifest_orders, medprint, quick_orders, sha256,
+    box_stl,
+    check_folders_whole,
+    check_manifest_matches_folders,
+    manifest_orders,
+    medprint,
+    quick_orders,
+    sha256,
     slice_batch,
 )
 
 from medprint.batch import BatchEvent, run_batch
+from medprint.cli import main
 from medprint.jobs.orders import load_batch, load_order
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the batch tests look at /proc (Linux)")
@@ -48,8 +55,8 @@ def test_failing_orders_do_not_stop_the_others_and_say_why(tmp_path: Path) -> No
     assert by_id["A-1"]["peak_memory_mb"] == done["peak_memory_mb"]
     assert check_manifest_matches_folders(out) == ["A-1", "A-4"]
     # Status lines as orders finish, on stderr.
-    assert re.search(r"^\[[1-4]/4\] A-1  done  \d+\.\d s  \d+ MB$", run.stderr, re.M), run.stderr
-    assert re.search(r"^\[[1-4]/4\] A-3  failed: the model is .* too big for printer", run.stderr, re.M)
+    assert re.search(r"^\[[1-4]/4\] A-1  done  \d+\.\d s  \d+ MB$", run.stderr, re.MULTILINE), run.stderr
+    assert re.search(r"^\[[1-4]/4\] A-3  failed: the model is .* too big for printer", run.stderr, re.MULTILINE)
     # The order folder's order.toml reproduces the order (its input absolute), with the same G-code.
     again = load_order(out / "A-4" / "order.toml")
     assert again.input == (tmp_path / "box.stl").resolve() and again.values["layer_height"] == 0.3
@@ -96,38 +103,39 @@ def test_a_failed_order_is_tried_again_on_resume(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert [r.status for r in run_batch(load_batch(batch), out, workers=1).results] == ["failed"]
     box_stl(tmp_path / "box.stl")
-    assert [r.status for r in run_batch(load_batch(batch), out, workers=1).results] == ["done"]
+    run = medprint("batch", batch, "-o", out, "--workers", "1")
+    assert run.returncode == 0, run.stderr
     assert check_folders_whole(out) == {"C-1": "done"}
+    lines = run.stdout.splitlines()  # the summary table
+    assert lines[0].split() == ["order", "folder", "status", "time", "memory"]
+    assert re.match(r"C-1\s+C-1\s+done\s+\d+\.\d s\s+\d+ MB$", lines[1])
+    assert lines[-1].startswith("1 orders: 1 done, 0 unchanged, 0 failed")
 
 
-def test_nothing_runs_when_the_batch_file_or_the_output_folder_is_bad(tmp_path: Path) -> None:
+def _batch_cli(args: list[str | Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as stop:
+        main([str(arg) for arg in args])
+    return int(stop.value.code or 0), capsys.readouterr().err
+
+
+def test_nothing_runs_when_the_batch_file_or_the_output_folder_is_bad(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     box_stl(tmp_path / "box.stl")
     batch = slice_batch(tmp_path / "batch.toml", [{"id": "D-1", "input": "box.stl", "output": "box.gcode",
                                                    "layer-heigth": 0.2}])
-    bad_keys = medprint("batch", batch, "-o", tmp_path / "out")
-    assert bad_keys.returncode == 1
-    assert "layer-heigth" in bad_keys.stderr and "layer-height" in bad_keys.stderr  # the close match
-    assert "Traceback" not in bad_keys.stderr and not (tmp_path / "out").exists()
+    code, stderr = _batch_cli(["batch", batch, "-o", tmp_path / "out"], capsys)
+    assert code == 1
+    assert "layer-heigth" in stderr and "layer-height" in stderr  # the close match
+    assert "Traceback" not in stderr and not (tmp_path / "out").exists()
 
     slice_batch(batch, [{"id": "D-1", "input": "box.stl", "output": "box.gcode"}])
     (tmp_path / "file").write_text("")
-    bad_folder = medprint("batch", batch, "-o", tmp_path / "file")
-    assert bad_folder.returncode == 1
-    assert bad_folder.stderr.strip().count("\n") == 0 and "is a file" in bad_folder.stderr
+    code, stderr = _batch_cli(["batch", batch, "-o", tmp_path / "file"], capsys)
+    assert code == 1 and stderr.strip().count("\n") == 0 and "is a file" in stderr
 
     clash = slice_batch(tmp_path / "clash.toml", [{"id": "D-1", "input": "box.stl", "output": "log.txt"}])
-    refused = medprint("batch", clash, "-o", tmp_path / "out")
-    assert refused.returncode == 1 and "log.txt" in refused.stderr and "Traceback" not in refused.stderr
-
-
-def test_the_summary_table_lists_every_order(tmp_path: Path) -> None:
-    batch = slice_batch(tmp_path / "batch.toml", quick_orders(tmp_path, 1))
-    run = medprint("batch", batch, "-o", tmp_path / "out", "--workers", "1")
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
-    assert lines[0].split() == ["order", "folder", "status", "time", "memory"]
-    assert re.match(r"B-0\s+B-0\s+done\s+\d+\.\d s\s+\d+ MB$", lines[1])
-    assert lines[-1].startswith("1 orders: 1 done, 0 unchanged, 0 failed")
+    code, stderr = _batch_cli(["batch", clash, "-o", tmp_path / "out"], capsys)
+    assert code == 1 and "log.txt" in stderr and stderr.strip().count("\n") == 0
 
 
 @pytest.mark.parametrize("retries", [0, 1])

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from medprint.batch import hashing
-from medprint.batch.folders import batch_lock, move_into_place, new_staging_folder, remove_stale_staging
+from medprint.batch.folders import (
+    batch_lock,
+    move_into_place,
+    new_staging_folder,
+    remove_stale_staging,
+)
 from medprint.batch.hashing import InputHasher, sha256_file
 from medprint.batch.manifest import Manifest, OrderKey, output_intact
 from medprint.errors import OutputError

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
-    check_folders_whole, check_manifest_matches_folders, manifest_orders, medprint, processes_in, quick_orders,
-    slice_batch, start_medprint,
+    check_folders_whole,
+    check_manifest_matches_folders,
+    manifest_orders,
+    medprint,
+    processes_in,
+    quick_orders,
+    slice_batch,
+    start_medprint,
 )
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the batch tests look at /proc (Linux)")
@@ -43,8 +49,8 @@ def test_a_batch_killed_at_any_moment_resumes_to_complete_results(tmp_path: Path
             if finished == 0:  # early: while the batch starts its first orders
                 wait_until(lambda: bool(processes_in(staging)), 60, "a first order to start")
             else:
-                wait_until(lambda: done_count(out) >= finished or batch_process.poll() is not None, 90,
-                           f"{finished} orders to finish")
+                wait_until(lambda: done_count(out) >= finished or batch_process.poll() is not None,  # noqa: B023
+                           90, f"{finished} orders to finish")
             running = processes_in(staging)
         finally:
             batch_process.kill()
