@@ -57,6 +57,7 @@ def test_failing_orders_do_not_stop_the_others_and_say_why(tmp_path: Path) -> No
     # Status lines as orders finish, on stderr.
     assert re.search(r"^\[[1-4]/4\] A-1  done  \d+\.\d s  \d+ MB$", run.stderr, re.MULTILINE), run.stderr
     assert re.search(r"^\[[1-4]/4\] A-3  failed: the model is .* too big for printer", run.stderr, re.MULTILINE)
+    assert "\r" not in run.stderr and "[#" not in run.stderr  # no progress bar when stderr is not a terminal
     # The order folder's order.toml reproduces the order (its input absolute), with the same G-code.
     again = load_order(out / "A-4" / "order.toml")
     assert again.input == (tmp_path / "box.stl").resolve() and again.values["layer_height"] == 0.3
@@ -162,3 +163,30 @@ def test_an_order_whose_process_is_killed_is_retried(tmp_path: Path, retries: in
         assert batch_process.returncode == 3
         assert result["error"] == "the order's process was killed by SIGKILL (out of memory?)"
         assert check_folders_whole(out) == {"B-0": "failed"}
+
+
+def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    batch = slice_batch(tmp_path / "batch.toml", quick_orders(tmp_path, 1))
+    leader, follower = pty.openpty()
+    with open(leader, "rb", buffering=0) as terminal:
+        process = subprocess.Popen([sys.executable, "-m", "medprint", "batch", str(batch), "-o",
+                                    str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=follower)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = terminal.read(4096)
+            except OSError:  # the terminal closes when the batch ends
+                break
+            if not chunk:
+                break
+            seen += chunk
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    text = seen.decode(errors="replace")
+    assert "orders" in text and "[####" in text and "100%" in text  # click's bar, drawn on the terminal
+    assert "B-0  done" in text
