@@ -26,7 +26,10 @@ EXIT_USAGE = 2
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @click.pass_context
 def command(ctx: click.Context, order_path: Path, output_dir: Path, overwrite: bool, as_json: bool) -> None:
-    """Run the order in ORDER.toml (the keys are the command's long options; see `--save-order`)."""
+    """Run the order in ORDER.toml: its command on its input, the outputs into DIR.
+
+    The order's keys are the command's long options (`medprint slice --save-order FILE` writes one).
+    """
     ctx.ensure_object(dict)
     try:
         order = load_order(order_path)

@@ -20,7 +20,7 @@ from typing import Any
 
 from .order_ids import folder_names
 from .order_values import DEFAULT_COMMAND, parse_order
-from .orders import Order, OrderError, load_order, read_toml, top_lines
+from .orders import Order, OrderError, load_order, read_order_text, read_toml, top_lines
 
 #: The output name of a CSV row that gives none, by command (others: ``model.stl``).
 DEFAULT_OUTPUTS = {"slice": "model.gcode"}
@@ -50,7 +50,7 @@ def load_batch_file(path: Path) -> list[Order]:
     orders: list[Order] = []
     for number, table in enumerate(tables):
         merged, lines = _with_defaults(defaults, table, index, number)
-        order, found = parse_order(merged, base_dir=path.parent, source=path, lines=lines, make_order=Order)
+        order, found = parse_order(merged, base_dir=path.parent, source=path, lines=lines)
         problems += found
         if order is not None:
             orders.append(order)
@@ -62,17 +62,15 @@ def _with_defaults(defaults: Mapping[str, Any], table: Mapping[str, Any], index:
     merged = {**defaults, **table}
     lines = {**top_lines(defaults, index, "defaults"), **top_lines(table, index, "order", number)}
     lines[""] = index.line("order", number)
-    provenance = {**defaults.get("provenance", {}), **table.get("provenance", {})} \
-        if isinstance(defaults.get("provenance", {}), Mapping) and isinstance(table.get("provenance", {}), Mapping) \
-        else table.get("provenance", defaults.get("provenance"))
-    if provenance:
-        merged["provenance"] = provenance
+    shared, own = defaults.get("provenance", {}), table.get("provenance", {})
+    if isinstance(shared, Mapping) and isinstance(own, Mapping) and (shared or own):
+        merged["provenance"] = {**shared, **own}  # one table per key: an order's own entries win
     return merged, lines
 
 
 def _csv_orders(path: Path) -> tuple[list[Order], list[str]]:
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_order_text(path, encoding="utf-8-sig")
     except FileNotFoundError:
         raise OrderError([f"{path}: no such batch file"], source=path) from None
     except OSError as error:
@@ -108,7 +106,7 @@ def _csv_orders(path: Path) -> tuple[list[Order], list[str]]:
             continue
         data = _row_data(header, row)
         order, found = parse_order(data, base_dir=path.parent, source=path, lines={"": line, **{k: line for k in
-                                   data}}, make_order=Order, text_cells=True)
+                                   data}}, text_cells=True)
         problems += found
         if order is not None:
             orders.append(order)
@@ -158,5 +156,6 @@ def _checked(path: Path, orders: list[Order], problems: list[str]) -> list[Order
     if not orders and not problems:
         problems = [f"{path}: no orders in it"]
     if problems:
-        raise OrderError(problems, source=path)
+        # A bad [defaults] key is the same problem for every order that inherits it: said once.
+        raise OrderError(list(dict.fromkeys(problems)), source=path)
     return orders

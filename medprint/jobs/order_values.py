@@ -83,16 +83,23 @@ class _Problems:
     def __init__(self, source: Path | None, lines: Mapping[str, int]) -> None:
         self.label = str(source) if source is not None else "order"
         self.lines = lines
-        self.items: list[str] = []
+        self._found: list[tuple[int, str]] = []
 
     def add(self, key: str, message: str) -> None:
         line = self.lines.get(key, self.lines.get(key.split(".")[0], self.lines.get("", 1)))
-        self.items.append(f"{self.label}:{line}: {key}: {message}")
+        self._found.append((line, f"{self.label}:{line}: {key}: {message}"))
+
+    @property
+    def items(self) -> list[str]:
+        """The problems in the order of their lines (as an editor shows the file)."""
+        return [text for _, text in sorted(self._found, key=lambda found: found[0])]
 
 
 def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None, lines: Mapping[str, int],
-                make_order: Callable[..., Order], text_cells: bool = False) -> tuple[Order | None, list[str]]:
+                text_cells: bool = False) -> tuple[Order | None, list[str]]:
     """The order of ``data`` (order keys -> TOML values, or CSV text when ``text_cells``), or its problems."""
+    from .orders import Order  # orders.py imports this module
+
     problems = _Problems(source, lines)
     spec = _spec(data, problems)
     order_id = _order_id(data, problems)
@@ -111,7 +118,7 @@ def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None,
         problems.add(key, conflict.message)
     if problems.items:
         return None, problems.items
-    order = make_order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
+    order = Order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
                        notes=notes, source=source, lines=dict(lines))
     return order, []
 
@@ -124,8 +131,8 @@ def _spec(data: Mapping[str, Any], problems: _Problems) -> JobSpec | None:
         problems.add("command", f"{command!r} is not a command name; one of {', '.join(sorted(JOB_MODULES))}")
         return None
     if command not in JOB_MODULES:
-        problems.add("command", f"{command!r} is not a command{_did_you_mean(command, list(JOB_MODULES))}; "
-                                f"one of {', '.join(sorted(JOB_MODULES))}")
+        problems.add("command", f"{command!r} is not a command{_did_you_mean(command, list(JOB_MODULES))} "
+                                f"(one of {', '.join(sorted(JOB_MODULES))})")
         return None
     try:
         return job_spec(command)
@@ -310,7 +317,7 @@ def resolve_outputs(spec: JobSpec, values: Mapping[str, Any], output_dir: Path,
         for target in targets:
             if os.path.commonpath([inside, os.path.realpath(target)]) != inside:
                 raise problem(opt.name, f"{values[opt.dest]} leads out of the output folder {output_dir} "
-                                        "(through a symbolic link); give a name inside it")
+                                        "(an absolute path, '..' or a symbolic link); give a name inside it")
         resolved[opt.dest] = tuple(targets) if opt.multiple else targets[0]
     return resolved
 

@@ -12,11 +12,34 @@ each, in an :class:`OrderError`::
     printer = "ender-3"
     material = "pla"
 
->>> from medprint.jobs.orders import load_order, run_order          # doctest: +SKIP
->>> order = load_order("skull.toml")                                  # doctest: +SKIP
->>> result = run_order(order, "out/")                                 # doctest: +SKIP
->>> result.report["order"]["sha256"] == parameters_digest(order)     # doctest: +SKIP
-True
+From a script, the same checks on a mapping (``load_order(path)`` reads a file; ``run_order`` runs it):
+
+>>> import tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> _ = (folder / "skull.stl").write_text("solid skull")
+>>> order = order_from_mapping({"id": "2026-0412 skull", "command": "slice", "input": "skull.stl",
+...                             "output": "skull.gcode", "printer": "ender-3", "material": "pla",
+...                             "perimeters": 3}, base_dir=folder)
+>>> order.values["perimeters"], order.input == folder / "skull.stl"
+(3, True)
+>>> print(order_text(order, relative_to=folder), end="")
+id = "2026-0412 skull"
+command = "slice"
+input = "skull.stl"
+printer = "ender-3"
+material = "pla"
+output = "skull.gcode"
+perimeters = 3
+>>> order_record(order)["parameters"]          # no input path in a report unless show-phi
+{'printer': 'ender-3', 'material': 'pla', 'output': 'skull.gcode', 'perimeters': 3}
+>>> try:
+...     order_from_mapping({"id": "x", "command": "slice", "input": "skull.stl", "output": "a.gcode",
+...                         "printer": "ender-3", "material": "pla", "perimeters": "many"}, base_dir=folder)
+... except OrderError as error:
+...     print(error)
+order: 1 problem
+order:1: perimeters: 'many' is not a valid integer
+>>> import shutil; shutil.rmtree(folder)
 
 Batches (``[defaults]`` + ``[[order]]`` tables, or CSV) are read by :func:`load_batch`
 (:mod:`medprint.jobs.order_batch`); folder names from ids by :mod:`medprint.jobs.order_ids`.
@@ -39,14 +62,23 @@ from ..errors import ParameterError
 from ..progress import ProgressCallback, no_progress
 from .order_ids import folder_names, safe_folder_name
 from .order_lines import TomlLines
-from .order_values import check_output_dir, is_input, is_output, parse_order, plain, resolve_outputs, toml_value
+from .order_values import (
+    check_output_dir,
+    is_input,
+    is_output,
+    parse_order,
+    plain,
+    resolve_outputs,
+    toml_value,
+)
 
 if TYPE_CHECKING:
-    from .spec import JobRequest, JobResult, JobSpec
+    from .spec import JobResult, JobSpec
 
 __all__ = [
     "Order", "OrderError", "check_order_path", "folder_names", "load_batch", "load_order", "order_from_mapping",
-    "order_record", "order_text", "parameters_digest", "run_order", "safe_folder_name", "save_order",
+    "order_of_request", "order_record", "order_text", "parameters_digest", "run_order", "safe_folder_name",
+    "save_order",
 ]
 
 
@@ -62,6 +94,14 @@ class OrderError(ParameterError):
         count = len(self.problems)
         head = f"{source if source is not None else 'order'}: {count} problem{'s' if count != 1 else ''}"
         super().__init__("\n".join([head, *self.problems]))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (a batch's worker process or cluster sends it back), not rebuilt from its message.
+        return (_order_error, (self.problems, self.source))
+
+
+def _order_error(problems: list[str], source: Path | str | None) -> OrderError:
+    return OrderError(problems, source=source)
 
 
 @dataclass(frozen=True)
@@ -91,6 +131,10 @@ class Order:
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
         object.__setattr__(self, "lines", MappingProxyType(dict(self.lines)))
+
+    def __hash__(self) -> int:
+        # The mappings are not hashable; equal orders share these three.
+        return hash((self.id, self.command, self.input))
 
     @property
     def spec(self) -> JobSpec:
@@ -135,7 +179,7 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
     """The TOML document at ``path`` and its line index; OrderError (with the line) if it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_order_text(path, encoding="utf-8")
     except FileNotFoundError:
         raise OrderError([f"{path}: no such order file"], source=path) from None
     except IsADirectoryError:
@@ -146,11 +190,26 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
         raise OrderError([f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"], source=path) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise OrderError([f"{path}: arrays or tables nested too deeply to be an order"], source=path) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         line = getattr(error, "lineno", None) or _line_in(message)
         raise OrderError([f"{path}:{line}: not valid TOML: {message}"], source=path) from None
     return data, TomlLines.of(text)
+
+
+#: An order is a few hundred bytes, a batch of thousands of orders a few MB: anything bigger is not one.
+MAX_ORDER_FILE_BYTES = 64 * 1024 * 1024
+
+
+def read_order_text(path: Path, *, encoding: str) -> str:
+    """The text of an order or batch file (OSError, UnicodeDecodeError as raised; OrderError if too big)."""
+    with path.open("rb") as file:
+        data = file.read(MAX_ORDER_FILE_BYTES + 1)
+    if len(data) > MAX_ORDER_FILE_BYTES:
+        raise OrderError([f"{path}: more than {MAX_ORDER_FILE_BYTES // 2**20} MB; not an order file"], source=path)
+    return data.decode(encoding)
 
 
 def _line_in(message: str) -> int:
@@ -184,8 +243,9 @@ def load_order(path: Path | str) -> Order:
     path = Path(path)
     data, index = read_toml(path)
     if isinstance(data.get("order"), list):
-        raise OrderError([f"{path}:{index.line('order', 0)}: order: this is a batch ([[order]] tables); "
-                          "read it with load_batch (medprint batch)"], source=path)
+        problem = (f"{path}:{index.line('order', 0)}: order: this is a batch ([[order]] tables); "
+                   "read it with load_batch (medprint batch)")
+        raise OrderError([problem], source=path)
     return order_from_mapping(data, base_dir=path.parent, source=path, lines=top_lines(data, index))
 
 
@@ -199,8 +259,7 @@ def order_from_mapping(data: Mapping[str, Any], *, base_dir: Path | str, source:
     ...                             "output": "cube.gcode", "printer": "ender-3", "material": "pla"},
     ...                            base_dir="/data")      # doctest: +SKIP
     """
-    order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {},
-                                  make_order=Order)
+    order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {})
     if problems or order is None:
         raise OrderError(problems, source=source)
     return order
@@ -338,6 +397,8 @@ def order_text(order: Order, *, relative_to: Path | str | None = None) -> str:
         if opt.dest not in order.values:
             continue
         value = order.values[opt.dest]
+        if value is None:  # TOML has no null: an option set to nothing is an option not given
+            continue
         if is_input(opt):
             texts = [_path_text(p, base) for p in _flat(value)]
             document[opt.name] = texts if opt.multiple else texts[0]
@@ -359,58 +420,5 @@ def _path_text(path: Path, base: Path | None) -> str:
         return str(path)
 
 
-def check_order_path(path: Path | str, *, overwrite: bool) -> None:
-    """Fail before a run (``--save-order FILE``) when the order file could not be written after it."""
-    from ..io.outputs import check_writable
-
-    check_writable(Path(path), overwrite=overwrite, option="--save-order")
-
-
-def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrite: bool) -> Order:
-    """Write the order that reproduces a command-line run (``--save-order``); the order written.
-
-    Only the options the user gave are written (plus input and output).  Input paths are written relative
-    to the order file's folder; output paths relative to the folder of the run's outputs, so
-    ``medprint run FILE -o DIR`` makes the same files in ``DIR``.  Written atomically.
-    """
-    from ..io.atomic import atomic_path
-
-    path = Path(path)
-    order = order_of_request(spec, request, order_id=_id_of(spec, request))
-    text = order_text(order, relative_to=path.parent)
-    with atomic_path(path, overwrite=overwrite, option="--save-order") as temp:
-        Path(temp).write_text(text, encoding="utf-8")
-    return order
-
-
-def _id_of(spec: JobSpec, request: JobRequest) -> str:
-    for opt in spec.options:
-        if is_output(opt) and request.values.get(opt.dest) and not opt.multiple:
-            return Path(request.values[opt.dest]).stem
-    return spec.name.replace(" ", "-")
-
-
-def order_of_request(spec: JobSpec, request: JobRequest, *, order_id: str) -> Order:
-    """The order of a run made from the command line: the given options, paths made order-style."""
-    given = [opt for opt in spec.options if request.was_given(opt.dest) and opt.in_order]
-    outputs = [opt for opt in spec.options if is_output(opt) and request.values.get(opt.dest)]
-    chosen = {opt.dest: opt for opt in [*given, *(o for o in outputs if o not in given)]}
-    output_paths = [Path(os.path.abspath(p)) for opt in outputs for p in _flat(request.values[opt.dest])]
-    common = Path(os.path.commonpath([p.parent for p in output_paths])) if output_paths else Path.cwd()
-    values: dict[str, Any] = {}
-    for dest, opt in chosen.items():
-        value = request.values[dest]
-        if is_input(opt):
-            value = _map_paths(value, lambda p: Path(os.path.normpath(os.path.abspath(p))))
-        elif is_output(opt):
-            value = _map_paths(value, lambda p: Path(os.path.relpath(os.path.abspath(p), common)))
-        values[dest] = value
-    source_input = Path(os.path.normpath(os.path.abspath(request.values[spec.argument.dest])))
-    return Order(id=order_id, command=spec.name, input=source_input, values=values)
-
-
-def _map_paths(value: Any, change: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return tuple(change(Path(v)) for v in value)
-    return change(Path(value))
-
+# The --save-order pair lives in order_save.py (it builds an order from a command line's request).
+from .order_save import check_order_path, order_of_request, save_order

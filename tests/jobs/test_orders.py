@@ -11,11 +11,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_orders_toy import install  # noqa: E402
+from test_orders_toy import install
 
-from medprint.errors import DesignError, ParameterError  # noqa: E402
-from medprint.jobs.orders import (  # noqa: E402
-    Order, OrderError, load_order, order_from_mapping, order_record, order_text, parameters_digest, run_order,
+from medprint.errors import DesignError, ParameterError
+from medprint.jobs.orders import (
+    Order,
+    OrderError,
+    load_order,
+    order_from_mapping,
+    order_record,
+    order_text,
+    parameters_digest,
+    run_order,
 )
 
 
@@ -304,3 +311,42 @@ def test_run_order_refuses_conflicts_of_an_order_built_in_code(toy, folder, tmp_
     with pytest.raises(OrderError, match="--fill goes with --preset"):
         run_order(order, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_orders_can_be_set_members_and_equal_orders_hash_alike(toy, folder):
+    one = load_order(write(folder, GOOD))
+    again = load_order(write(folder, GOOD, "again.toml"))
+    assert {one, again} == {one} and hash(one) == hash(again)
+
+
+def test_a_hostile_file_is_refused_as_one_problem_not_a_traceback(toy, folder):
+    [deep] = problems_of(write(folder, "a = " + "[" * 50_000 + "]" * 50_000 + "\n"))
+    assert "nested too deeply" in deep
+    [binary] = problems_of(_bytes(folder, b"id = \"\xff\xfe\"\n"))
+    assert "not UTF-8" in binary
+    [folder_given] = problems_of(folder)
+    assert "is a folder" in folder_given
+
+
+def _bytes(folder: Path, data: bytes) -> Path:
+    path = folder / "binary.toml"
+    path.write_bytes(data)
+    return path
+
+
+def test_an_order_error_survives_pickling_whole(toy, folder):
+    import pickle
+
+    path = write(folder, 'id = "x"\ncommand = "toy"\ninput = "scan.nii"\noutput = "a.stl"\nsmooth = "x"\nfill = 2\n')
+    with pytest.raises(OrderError) as refused:
+        load_order(path)
+    again = pickle.loads(pickle.dumps(refused.value))
+    assert again.problems == refused.value.problems and str(again) == str(refused.value)
+    assert again.source == path
+
+
+def test_run_order_refuses_an_absolute_output_of_an_order_built_in_code(toy, folder, tmp_path):
+    order = Order(id="x", command="toy", input=folder / "scan.nii", values={"output_path": tmp_path / "abs.stl"})
+    with pytest.raises(OrderError, match="leads out of the output folder"):
+        run_order(order, tmp_path / "out")
+    assert not (tmp_path / "abs.stl").exists()

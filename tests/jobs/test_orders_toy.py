@@ -11,8 +11,20 @@ from pathlib import Path
 from medprint.jobs import JOB_MODULES
 from medprint.jobs.kinds import intensity_range, point
 from medprint.jobs.spec import (
-    OVERWRITE, SHOW_PHI, Argument, Choice, Conflict, FilePath, Flag, JobRequest, JobResult, JobSpec, Number, Opt,
-    Whole, output_option,
+    OVERWRITE,
+    SHOW_PHI,
+    Argument,
+    Choice,
+    Conflict,
+    FilePath,
+    Flag,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    Number,
+    Opt,
+    Whole,
+    output_option,
 )
 
 MODULE = "toy_job_for_order_tests"
