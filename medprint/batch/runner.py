@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from .. import __version__
 from ..errors import ParameterError
@@ -32,6 +33,14 @@ EventCallback = Callable[[BatchEvent], None]
 
 
 class Executor(Protocol):
+    """Where orders run (:class:`LocalExecutor`, :class:`~medprint.batch.cluster.ClusterExecutor`): a context
+    manager whose ``run`` yields each task's execution as it finishes."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None: ...
+
     def run(self, tasks: list[OrderTask]) -> Iterable[Execution]: ...
 
 
@@ -66,15 +75,14 @@ def run_batch(orders: Iterable[Order], output_dir: Path, *, workers: int | None 
     _check_output_names(orders)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ParameterError(f"--retries: {retries!r} is not a whole number of at least 0")
-    executor = _executor(worker_count(workers), scheduler, retries)
-    with executor:
+    with _executor(worker_count(workers), scheduler, retries) as executor:
         output_dir = prepare_output_dir(output_dir)
         with batch_lock(output_dir):
             remove_stale_staging(output_dir)
             return _run_locked(orders, names, output_dir, executor, on_event or _ignore)
 
 
-def _executor(workers: int, scheduler: str | None, retries: int) -> Any:
+def _executor(workers: int, scheduler: str | None, retries: int) -> Executor:
     if scheduler is None:
         return LocalExecutor(workers, retries)
     from .cluster import (

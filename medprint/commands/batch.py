@@ -25,7 +25,7 @@ EXIT_SOME_FAILED = 3
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(path_type=Path),
               help="Folder for the results: one folder per order, and manifest.json (created if missing).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Orders run at once on this machine (default: the number of CPUs).")
+              help="Orders run at once on this machine (default: the number of CPUs); not with --scheduler.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run the orders on the Dask cluster of this scheduler (tcp://host:8786); the output folder and "
                    "inputs must be at the same paths on every worker. Needs `pip install 'medprint[cluster]'`.")
@@ -44,6 +44,9 @@ def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: in
     from ..jobs.orders import OrderError, load_batch
 
     quiet = bool((ctx.obj or {}).get("quiet"))
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers is for a batch on this machine; with --scheduler the cluster's workers "
+                               "decide (start them with --nworkers N --nthreads 1)", ctx=ctx)
     if scheduler is not None and not (ctx.obj or {}).get("debug"):
         _quiet_dask_logs()
     try:

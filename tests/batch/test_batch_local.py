@@ -138,6 +138,10 @@ def test_nothing_runs_when_the_batch_file_or_the_output_folder_is_bad(tmp_path: 
     code, stderr = _batch_cli(["batch", clash, "-o", tmp_path / "out"], capsys)
     assert code == 1 and "log.txt" in stderr and stderr.strip().count("\n") == 0
 
+    code, stderr = _batch_cli(["batch", batch, "-o", tmp_path / "out", "--workers", "2", "--scheduler",
+                               "tcp://127.0.0.1:1"], capsys)
+    assert code == 2 and "--workers" in stderr and not (tmp_path / "out").exists()
+
 
 @pytest.mark.parametrize("retries", [0, 1])
 def test_an_order_whose_process_is_killed_is_retried(tmp_path: Path, retries: int) -> None:
