@@ -6,7 +6,9 @@ as processes with one thread each, e.g. ``dask worker ADDRESS --nworkers 4 --nth
 
 The client, and every worker, must see the output folder and the orders' inputs at the same paths (a shared
 file system, e.g. NFS): workers read inputs and write the order into ``OUTDIR/.staging``; the client moves
-finished orders into place and keeps the manifest.
+finished orders into place and keeps the manifest.  Every worker needs medprint (and its Python packages)
+installed; the manifest records the version that ran each order, so an order a worker ran with another version
+than the client's is redone by the next run.
 
 Failures: a task whose order process was killed (a crash, the out-of-memory killer) is retried ``retries``
 times (``Client.submit(retries=...)``); a task whose worker died is rescheduled by Dask on another worker, up to

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from .folders import (
     BATCH_FILES,
     LOG_FILE,
@@ -66,8 +67,9 @@ class Execution:
     host: str
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     killed: bool = False
-    #: The process that ran the order's subprocess (the batch, or a cluster worker).
+    #: The process that ran the order's subprocess (the batch, or a cluster worker), and its medprint version.
     worker_pid: int = field(default_factory=os.getpid)
+    medprint_version: str = __version__
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -136,7 +136,8 @@ def _finish(plan: Plan, execution: Execution, output_dir: Path, manifest: Manife
     manifest.record(plan.order.id, {
         "folder": plan.folder, "status": execution.status, "error": execution.error,
         "inputs_sha256": plan.key.inputs_sha256, "parameters_sha256": plan.key.parameters_sha256,
-        "medprint_version": plan.key.medprint_version, "outputs": execution.outputs,
+        # The version that ran the order (a cluster worker may have another): a mismatch reruns it next time.
+        "medprint_version": execution.medprint_version, "outputs": execution.outputs,
         "seconds": execution.seconds, "peak_memory_mb": execution.peak_memory_mb,
         "finished_at": execution.finished_at,
     })
