@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
+    alive,
     check_folders_whole,
     check_manifest_matches_folders,
     manifest_orders,
@@ -71,7 +72,7 @@ def test_an_order_whose_worker_is_killed_is_done_by_the_other(tmp_path: Path, cl
         victim = parent_pid(order_pid)
         assert victim in workers
         os.kill(victim, signal.SIGKILL)
-        _wait(lambda: not Path(f"/proc/{order_pid}/cwd").exists(), 10, "the order's process to die with its worker")
+        _wait(lambda: not alive(order_pid), 1.5, "the order's process to die with its worker")
         stdout, stderr = batch_process.communicate(timeout=90)
     finally:
         batch_process.kill()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
+    alive,
     check_folders_whole,
     check_manifest_matches_folders,
     manifest_orders,
@@ -56,8 +57,11 @@ def test_a_batch_killed_at_any_moment_resumes_to_complete_results(tmp_path: Path
             batch_process.kill()
             batch_process.wait()
         assert batch_process.returncode == -9, "the batch ended before it could be killed"
-        # The orders under way die with the batch (PR_SET_PDEATHSIG), they do not write on alone.
-        wait_until(lambda: not processes_in(staging), 10, "the killed batch's orders to end")
+        # The orders under way die with the batch (PR_SET_PDEATHSIG) at once; they do not write on alone.
+        # (An order runs for seconds: without it, one of them would outlive this wait.)
+        wait_until(lambda: not any(alive(pid) for pid in running), 1.5,  # noqa: B023
+                   "the killed batch's orders to die with it")
+        wait_until(lambda: not processes_in(staging), 10, "every order process to end")
         orphans_checked += bool(running)
         recorded = check_manifest_matches_folders(out)
         assert len(recorded) >= finished
