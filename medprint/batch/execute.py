@@ -134,6 +134,8 @@ def run_child(command: list[str], folder: Path, *,
                                    preexec_fn=_die_with_parent())  # noqa: PLW1509 (see _die_with_parent)
         if on_start is not None:
             on_start(process)
+        if not hasattr(os, "wait4"):  # Windows: no resource usage of a child
+            return process.wait(), None
         # os.wait4, not process.wait(): only it returns the child's resource usage (peak memory).
         _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
