@@ -186,15 +186,18 @@ def _outcome_error(staging: Path, exit_code: int) -> str | None:
 
 
 def first_error_line(log: Path) -> str | None:
-    """The first ``error:`` line of a child's log (the line medprint prints for a bad input), else its last line."""
+    """The error line of a child's log (``medprint: error: ...``, with the first problem it lists below it),
+    else its last line."""
     try:
-        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    lines = [line for line in lines if line]
-    for line in lines:
-        if "error:" in line:
-            return line.removeprefix("medprint: error: ")
+    for index, line in enumerate(lines):
+        if line.startswith("medprint: error: "):
+            error = line.removeprefix("medprint: error: ").strip()
+            below = lines[index + 1] if index + 1 < len(lines) else ""
+            return f"{error}: {below.strip()}" if below.startswith("  ") else error
+    lines = [line.strip() for line in lines if line.strip()]
     return lines[-1] if lines else None
 
 

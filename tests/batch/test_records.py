@@ -116,3 +116,15 @@ def test_stale_staging_is_removed_and_a_second_batch_is_refused(tmp_path: Path) 
     assert list((tmp_path / ".staging").iterdir()) == []
     with batch_lock(tmp_path):  # released
         pass
+
+
+def test_the_error_of_a_failed_order_is_its_error_line(tmp_path: Path) -> None:
+    from medprint.batch.execute import first_error_line
+
+    log = tmp_path / "log.txt"
+    log.write_text("medprint: WARNING: no error: just a note\nmedprint: error: MESH: x.stl is empty\n")
+    assert first_error_line(log) == "MESH: x.stl is empty"
+    log.write_text("medprint: error: order.toml: 1 problem\n  order.toml:4: scale: 0 is too small\n")
+    assert first_error_line(log) == "order.toml: 1 problem: order.toml:4: scale: 0 is too small"
+    log.write_text("Segmentation fault\n\n")
+    assert first_error_line(log) == "Segmentation fault"
