@@ -79,7 +79,10 @@ def _click_option(opt: Opt) -> click.Option:
         if opt.secondary:
             return click.Option(decls, default=bool(opt.default), **common)
         return click.Option(decls, is_flag=True, default=bool(opt.default), **common)
-    common.update(multiple=opt.multiple, default=opt.default)
+    common["multiple"] = opt.multiple
+    # click (8.2+) takes an explicit default=None as a value: a required option would never be missing.
+    if opt.default is not None:
+        common["default"] = opt.default
     if opt.metavar:
         common["metavar"] = opt.metavar
     if isinstance(kind, Number):

@@ -56,6 +56,12 @@ class DesignOutputs:
     fit_3mf: Path | None = None
     overwrite: bool = False
 
+    def files(self) -> tuple[Path, ...]:
+        """Every file a finished run writes: the part, its report, the extra meshes, the fit check."""
+        report = (report_path_for(self.mesh),) if self.report else ()
+        fit = (self.fit_3mf,) if self.fit_3mf is not None else ()
+        return (Path(self.mesh), *report, *map(Path, self.extras.values()), *fit)
+
 
 def run_design(
     outputs: DesignOutputs,

@@ -28,6 +28,15 @@ _TRIPLE = re.compile(r'"""|\'\'\'')
 Path = tuple[str | int, ...]
 
 
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|' r"'[^']*'|#.*")
+
+
+def _bracket_balance(text: str) -> int:
+    """``[`` minus ``]`` outside strings and comments."""
+    bare = _STRING_OR_COMMENT.sub("", text)
+    return bare.count("[") - bare.count("]")
+
+
 def _parts(dotted: str) -> list[str]:
     parts = []
     for match in _PART.finditer(dotted):
@@ -48,10 +57,14 @@ class TomlLines:
         counts: dict[tuple[str, ...], int] = {}
         table: Path = ()
         in_string: str | None = None
+        depth = 0  # open brackets of a multi-line array: its lines are values, not headers
         for number, line in enumerate(text.splitlines(), start=1):
             if in_string is not None:
                 if line.count(in_string) % 2 == 1:
                     in_string = None
+                continue
+            if depth > 0:
+                depth += _bracket_balance(line)
                 continue
             header = _HEADER.match(line)
             if header is not None:
@@ -68,6 +81,8 @@ class TomlLines:
                 triples = _TRIPLE.findall(rest)
                 if len(triples) % 2 == 1:
                     in_string = triples[0]
+                else:
+                    depth = max(0, _bracket_balance(rest))
         return index
 
     @staticmethod
