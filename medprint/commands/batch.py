@@ -22,7 +22,7 @@ EXIT_SOME_FAILED = 3
 
 @click.command("batch")
 @click.argument("orders_path", metavar="ORDERS", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output_dir", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--output", "output_dir", required=True, type=click.Path(path_type=Path), metavar="OUTDIR",
               help="Folder for the results: one folder per order, and manifest.json (created if missing).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Orders run at once on this machine (default: the number of CPUs); not with --scheduler.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,14 @@ def test_the_error_of_a_failed_order_is_its_error_line(tmp_path: Path) -> None:
     assert first_error_line(log) == "order.toml: 1 problem: order.toml:4: scale: 0 is too small"
     log.write_text("Segmentation fault\n\n")
     assert first_error_line(log) == "Segmentation fault"
+
+
+def test_without_dask_the_scheduler_option_says_how_to_install_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from medprint.batch import run_batch
+    from medprint.errors import ParameterError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(ParameterError, match=r"pip install 'medprint\[cluster\]'"):
+        run_batch([], tmp_path / "out", scheduler="tcp://127.0.0.1:1")
+    assert not (tmp_path / "out").exists()
