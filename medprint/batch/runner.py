@@ -85,9 +85,8 @@ def run_batch(orders: Iterable[Order], output_dir: Path, *, workers: int | None 
 def _executor(workers: int, scheduler: str | None, retries: int) -> Executor:
     if scheduler is None:
         return LocalExecutor(workers, retries)
-    from .cluster import (
-        ClusterExecutor,  # distributed is an optional extra, imported only when asked for
-    )
+    # distributed is an optional extra: imported only when a scheduler is asked for.
+    from .cluster import ClusterExecutor
 
     return ClusterExecutor(scheduler, retries)
 
@@ -99,22 +98,31 @@ def _run_locked(orders: list[Order], names: dict[str, str], output_dir: Path, ex
     plans = [_plan(order, names[order.id], hasher, output_dir) for order in orders]
     manifest.input_hashes = hasher.used
     results: dict[str, OrderResult] = {}
+
+    def finished(result: OrderResult) -> None:
+        results[result.order_id] = result
+        on_event(BatchEvent("finished", len(results), len(plans), result))
+
     on_event(BatchEvent("started", 0, len(plans)))
-    to_run = []
-    for plan in plans:
-        if manifest.finished_unchanged(plan.order.id, output_dir / plan.folder, plan.key):
-            results[plan.order.id] = _unchanged_result(plan, manifest.orders[plan.order.id])
-            on_event(BatchEvent("finished", len(results), len(plans), results[plan.order.id]))
-        else:
-            to_run.append(plan)
+    to_run = _skip_unchanged(plans, manifest, output_dir, finished)
     manifest.save()  # the input digests, and output mtimes found unchanged by content
     by_id = {plan.order.id: plan for plan in to_run}
     for execution in executor.run([plan.task for plan in to_run]):
-        plan = by_id[execution.order_id]
-        results[plan.order.id] = _finish(plan, execution, output_dir, manifest)
-        on_event(BatchEvent("finished", len(results), len(plans), results[plan.order.id]))
+        finished(_finish(by_id[execution.order_id], execution, output_dir, manifest))
     remove_stale_staging(output_dir)  # attempts of orders whose worker died; every order has reported back
     return BatchSummary(str(output_dir), tuple(results[plan.order.id] for plan in plans))
+
+
+def _skip_unchanged(plans: list[Plan], manifest: Manifest, output_dir: Path,
+                    finished: Callable[[OrderResult], None]) -> list[Plan]:
+    """Report the orders done before and unchanged as such; return the others, which must run."""
+    to_run = []
+    for plan in plans:
+        if manifest.finished_unchanged(plan.order.id, output_dir / plan.folder, plan.key):
+            finished(_unchanged_result(plan, manifest.orders[plan.order.id]))
+        else:
+            to_run.append(plan)
+    return to_run
 
 
 def _plan(order: Order, folder: str, hasher: InputHasher, output_dir: Path) -> Plan:
