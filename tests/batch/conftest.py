@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 _HERE = Path(__file__).parent
+# Appended, not put first: other tests import the root conftest by name (``from conftest import data_root``).
 if str(_HERE) not in sys.path:
-    sys.path.insert(0, str(_HERE))
+    sys.path.append(str(_HERE))
 
 REPO_ROOT = _HERE.parents[1]
 
