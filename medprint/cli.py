@@ -239,7 +239,7 @@ class _Loading:
 
 
 #: One module per subcommand in medprint/commands/ (the module is named as its command), in --help's order.
-COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice", "run")
+COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice", "run", "batch")
 
 
 def _register_commands(names: Sequence[str] = COMMAND_MODULES) -> None:
