@@ -18,7 +18,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MedprintError, OutputError
-from .spec import Argument, Conflict, FilePath, Flag, JobSpec, Opt, ValueProblem
+from .spec import Argument, Conflict, FilePath, Flag, JobSpec, Opt, ValueProblem, shown
 
 if TYPE_CHECKING:
     from .orders import Order
@@ -200,14 +200,32 @@ def _input(argument: Argument, data: Mapping[str, Any], base_dir: Path, problems
     return _existing_input(key, path, base_dir, problems, fragment=argument.kind.fragment)
 
 
+def _exists(path: Path) -> bool | str:
+    """Whether ``path`` exists; the reason as text when the system cannot even look (a name too long)."""
+    try:
+        return path.exists()
+    except OSError as error:
+        return error.strerror or str(error)
+    except ValueError as error:  # NUL, or a name the file system encoding cannot hold
+        return str(error)
+
+
 def _existing_input(key: str, path: Path, base_dir: Path, problems: _Problems, *, fragment: bool) -> Path | None:
-    full = Path(os.path.normpath(base_dir / path.expanduser()))
-    if full.exists():
+    try:
+        full = Path(os.path.normpath(base_dir / path.expanduser()))
+    except RuntimeError:  # ~user of no such user
+        problems.add(key, f"{shown(str(path))}: no such user's home folder; give the path in full")
+        return None
+    found = _exists(full)
+    if isinstance(found, str):
+        problems.add(key, f"{shown(str(path))} cannot be looked up ({found}); give a shorter, plain path")
+        return None
+    if found:
         return full
-    if fragment and "#" in full.name and Path(str(full).rpartition("#")[0]).exists():
+    if fragment and "#" in full.name and _exists(Path(str(full).rpartition("#")[0])) is True:
         return full
     relative = "" if path.is_absolute() else f" (relative to {base_dir}, the order file's folder)"
-    problems.add(key, f"{str(path)!r} does not exist{relative}")
+    problems.add(key, f"{shown(str(path))} does not exist{relative}")
     return None
 
 
@@ -226,7 +244,7 @@ def _option_values(spec: JobSpec, data: Mapping[str, Any], base_dir: Path, probl
             continue
         try:
             value = opt.parse(_from_cell(opt, raw) if text_cells else raw)
-        except (ValueError, TypeError, MedprintError) as problem:
+        except (ValueError, TypeError, OverflowError, MedprintError) as problem:
             problems.add(key, str(problem))
             continue
         value = _checked_paths(opt, value, base_dir, problems)
@@ -308,14 +326,21 @@ def _conflicts(spec: JobSpec, input_path: Path, values: Mapping[str, Any]) -> li
 def resolve_outputs(spec: JobSpec, values: Mapping[str, Any], output_dir: Path,
                     problem: Callable[[str, str], Exception]) -> dict[str, Any]:
     """Output-role values joined to ``output_dir``; one that a symbolic link leads out of it is refused."""
-    inside = os.path.realpath(output_dir)
+    try:
+        inside = os.path.realpath(output_dir)
+    except (OSError, ValueError) as error:
+        raise problem("output", f"the output folder {shown(str(output_dir))} cannot be used ({error})") from None
     resolved: dict[str, Any] = {}
     for opt in spec.options:
         if opt.dest not in values or not is_output(opt):
             continue
         targets = [output_dir / name for name in (values[opt.dest] if opt.multiple else [values[opt.dest]])]
         for target in targets:
-            if os.path.commonpath([inside, os.path.realpath(target)]) != inside:
+            try:
+                real = os.path.realpath(target)
+            except (OSError, ValueError) as error:
+                raise problem(opt.name, f"{shown(str(target))} cannot be used ({error})") from None
+            if os.path.commonpath([inside, real]) != inside:
                 raise problem(opt.name, f"{values[opt.dest]} leads out of the output folder {output_dir} "
                                         "(an absolute path, '..' or a symbolic link); give a name inside it")
         resolved[opt.dest] = tuple(targets) if opt.multiple else targets[0]
@@ -328,7 +353,10 @@ def check_output_dir(output_dir: Path, names: Sequence[Path]) -> Iterator[None]:
     made: list[Path] = []
     for folder in [output_dir, *(output_dir / name.parent for name in names)]:
         for step in reversed([folder, *folder.parents]):
-            if step.exists():
+            found = _exists(step)
+            if isinstance(found, str):
+                raise OutputError(f"-o/--output-dir: cannot use {shown(str(step))} ({found}); choose a shorter path")
+            if found:
                 if not step.is_dir():
                     raise OutputError(f"-o/--output-dir: {step} is a file, not a folder; choose a folder")
                 continue

@@ -52,11 +52,28 @@ def _text(value: Any, what: str) -> str:
     raise ValueProblem(f"{value!r} is not {what}")
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 400-digit integer in a message helps no one)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "<a number too big to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def finite_float(value: int | float) -> float:
+    """``float(value)``; an integer too large for a float is a ValueProblem, not an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueProblem(f"{shown(value)} is too large to be a number here") from None
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueProblem(f"{value!r} is not a number")
     if isinstance(value, (int, float)):
-        return float(value)
+        return finite_float(value)
     try:
         return float(str(value).strip())
     except ValueError:
@@ -80,7 +97,7 @@ class Number(Kind):
                                high_open=self.high_open)
         if problem is not None:
             reason = f" ({self.why})" if self.why else ""
-            raise ValueProblem(f"{value!r} {problem}{reason}")
+            raise ValueProblem(f"{shown(value)} {problem}{reason}")
         return number
 
 
@@ -102,10 +119,10 @@ class Whole(Kind):
             try:
                 value = int(str(value).strip())
             except ValueError:
-                raise ValueProblem(f"{value!r} is not a valid integer") from None
+                raise ValueProblem(f"{shown(value)} is not a valid integer") from None
         if not self.low <= value <= self.high:
             reason = f" ({self.why})" if self.why else ""
-            raise ValueProblem(f"{value} is not in the range {self.low}<=x<={self.high}{reason}")
+            raise ValueProblem(f"{shown(value)} is not in the range {self.low}<=x<={self.high}{reason}")
         return value
 
 
