@@ -1,0 +1,130 @@
+"""Regressions from a hostile test of the order layer: each input here once gave a traceback, a clobbered
+file or a silently ignored key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trimesh
+from click.testing import CliRunner
+
+from medprint.cli import cli
+from medprint.errors import MedprintError
+from medprint.jobs.orders import OrderError, load_order, order_from_mapping
+
+SLICE = 'id = "a"\ncommand = "slice"\ninput = "cube.stl"\noutput = "c.gcode"\nprinter = "ender-3"\nmaterial = "pla"\n'
+
+
+def medprint(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    trimesh.creation.box((20.0, 20.0, 10.0)).export(tmp_path / "cube.stl")
+    return tmp_path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(OrderError) as caught:
+        load_order(path)
+    return caught.value.problems
+
+
+def write(folder: Path, text: str, name: str = "o.toml", *, mode: str = "w") -> Path:
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder / name
+
+
+# --- 1. --save-order and the run's own files --------------------------------------------------------------------
+
+
+def slice_args(folder: Path, output: Path) -> list[object]:
+    return ["slice", folder / "cube.stl", "-o", output, "--printer", "ender-3", "--material", "pla"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_save_order_onto_the_output_is_refused_before_the_run(folder, overwrite):
+    target = folder / "c.gcode"
+    result = medprint(*slice_args(folder, target), "--save-order", target, *(["--overwrite"] if overwrite else []))
+    assert result.exit_code == 2 and "--save-order" in result.stderr and "output" in result.stderr
+    assert not target.exists()
+
+
+def test_save_order_onto_the_input_is_refused_and_the_input_kept(folder):
+    before = (folder / "cube.stl").read_bytes()
+    result = medprint(*slice_args(folder, folder / "c.gcode"), "--save-order", folder / "cube.stl", "--overwrite")
+    assert result.exit_code == 2 and "input" in result.stderr
+    assert (folder / "cube.stl").read_bytes() == before and not (folder / "c.gcode").exists()
+
+
+def test_save_order_onto_the_report_beside_an_output_is_refused(folder):
+    from medprint.jobs.order_save import check_order_path
+    from medprint.jobs import job_spec
+    from medprint.errors import ParameterError
+
+    spec = job_spec("design implant")
+    request = spec.request({spec.argument.dest: folder / "ct.nii.gz", "output_path": folder / "i.stl"})
+    with pytest.raises(ParameterError, match="report"):
+        check_order_path(folder / "i.report.json", overwrite=True, spec=spec, request=request)
+
+
+def test_a_failed_run_leaves_no_saved_order(folder):
+    (folder / "broken.stl").write_text("solid nothing\nendsolid nothing\n")
+    result = medprint("slice", folder / "broken.stl", "-o", folder / "c.gcode", "--printer", "ender-3",
+                      "--material", "pla", "--save-order", folder / "o.toml")
+    assert result.exit_code == 1
+    assert not (folder / "o.toml").exists() and not (folder / "c.gcode").exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".o.toml")]  # no temporary left
+
+
+def test_an_order_that_cannot_be_put_in_place_takes_the_outputs_with_it(folder, monkeypatch):
+    from medprint.io import outputs
+
+    real_commit = outputs.RunOutputs.commit
+    calls = []
+
+    def commit(self):
+        calls.append(self)
+        if any(t.option == "--save-order" for t in self._targets):
+            raise outputs.OutputError("--save-order: the disk is full")
+        return real_commit(self)
+
+    monkeypatch.setattr(outputs.RunOutputs, "commit", commit)
+    result = CliRunner().invoke(cli, [str(a) for a in slice_args(folder, folder / "c.gcode")] +
+                                ["--save-order", str(folder / "o.toml")])
+    assert result.exit_code == 1 and "disk is full" in result.stderr
+    assert not (folder / "c.gcode").exists() and not (folder / "o.toml").exists()
+
+
+def test_save_order_with_a_blank_output_stem_saves_an_order_that_runs(folder):
+    out = folder / "o"
+    out.mkdir()
+    result = medprint(*slice_args(folder, out / " .gcode"), "--save-order", out / "o.toml")
+    assert result.exit_code == 0, result.stderr
+    order = load_order(out / "o.toml")
+    assert order.id.strip()
+
+
+# --- 2. numbers and paths the system cannot hold ---------------------------------------------------------------
+
+
+def test_an_integer_too_large_for_a_float_is_a_problem_at_its_line(folder):
+    path = write(folder, SLICE + "scale = 1" + "0" * 400 + "\n")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:7: scale: ") and "too large" in problem and len(problem) < 300
+
+
+@pytest.mark.parametrize("key, value", [("seed", [[10**400, 0, 0]]), ("threshold", [10**400, 1])])
+def test_a_huge_integer_in_a_point_or_range_is_an_order_error(folder, key, value):
+    with pytest.raises(OrderError, match=key):
+        order_from_mapping({"id": "a", "input": "cube.stl", "output": "m.stl", key: value}, base_dir=folder)
+
+
+def test_an_input_name_longer_than_the_file_system_allows_is_a_problem(folder):
+    path = write(folder, SLICE.replace("cube.stl", "a" * 300 + ".stl"))
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:3: input: ") and "too long" in problem.lower()
+    result = medprint("run", path, "-o", folder / "out")
+    assert result.exit_code == 2 and "Traceback" not in result.output
