@@ -112,10 +112,18 @@ def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None,
     values = _option_values(spec, data, base_dir, problems, text_cells=text_cells)
     if problems.items or input_path is None or order_id is None:
         return None, problems.items
-    for conflict in _conflicts(spec, input_path, values):
+    conflicts = _conflicts(spec, input_path, values)
+    if not conflicts and spec.validate is not None:
+        conflicts = _validated(spec, input_path, values)
+    for conflict in conflicts:
         key = next((name for name in conflict.names if name in data), conflict.names[0] if conflict.names else
                    "command")
-        problems.add(key, conflict.message)
+        message = conflict.message
+        # "--printer: no printer called ''" at the key printer: the line names the key already.
+        message = message[len(f"--{key}: "):] if message.startswith(f"--{key}: ") else message
+        problems.add(key, message)
+    for key, message in _clashing_outputs(spec, input_path, values, base_dir):
+        problems.add(key, message)
     if problems.items:
         return None, problems.items
     order = Order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
@@ -310,6 +318,36 @@ def _safe_output(key: str, path: Path, problems: _Problems) -> Path | None:
     else:
         return Path(os.path.normpath(text))
     return None
+
+
+def _validated(spec: JobSpec, input_path: Path, values: Mapping[str, Any]) -> list[Conflict]:
+    """The job's own ``validate`` hook: what its settings refuse, found before anything runs."""
+    assert spec.validate is not None
+    request = spec.request({spec.argument.dest: input_path, **values},
+                           given=frozenset(values) | {spec.argument.dest})
+    try:
+        return spec.validate(request)
+    except MedprintError as error:
+        return [Conflict(str(error))]
+
+
+def _clashing_outputs(spec: JobSpec, input_path: Path, values: Mapping[str, Any],
+                      base_dir: Path) -> list[tuple[str, str]]:
+    """Output names given twice (``rim`` = ``output``), and outputs that are the input when the order runs
+    into its own folder (checked again, against the real folder, when it runs)."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for opt in spec.options:
+        if opt.dest not in values or not is_output(opt):
+            continue
+        for name in (values[opt.dest] if opt.multiple else [values[opt.dest]]):
+            key = os.path.normcase(os.path.normpath(str(name)))
+            if key in seen:
+                clashes.append((opt.name, f"{str(name)!r} is also the {seen[key]} file; give each output its own "
+                                          "name"))
+            else:
+                seen[key] = opt.name
+    return clashes
 
 
 def _conflicts(spec: JobSpec, input_path: Path, values: Mapping[str, Any]) -> list[Conflict]:

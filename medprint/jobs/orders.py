@@ -351,8 +351,23 @@ def run_order(order: Order, output_dir: Path | str, *, overwrite: bool = False,
     if conflicts:
         raise OrderError([f"{where(order, _first_key(order, c.names))}: {_first_key(order, c.names)}: "
                           f"{c.message}" for c in conflicts], source=order.source)
+    _refuse_outputs_onto_inputs(order, spec, values)
     with check_output_dir(output_dir, order.output_names()):
         return spec.run(request)
+
+
+def _refuse_outputs_onto_inputs(order: Order, spec: JobSpec, values: Mapping[str, Any]) -> None:
+    """An output that would land on one of the order's inputs (``-o`` the input's own folder) is refused."""
+    inputs = {os.path.realpath(p): p for p in order.input_paths()}
+    problems = []
+    for opt in spec.options:
+        if opt.dest in order.values and is_output(opt):
+            for target in _flat(values[opt.dest]):
+                if os.path.realpath(target) in inputs:
+                    problems.append(f"{where(order, opt.name)}: {opt.name}: {target} is the order's input; "
+                                    "give the output a name of its own, or another output folder")
+    if problems:
+        raise OrderError(problems, source=order.source)
 
 
 def _run_problem(order: Order) -> Any:

@@ -12,6 +12,7 @@ An option's *name* is its long CLI name without the dashes (``max-radius``): the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,6 +314,10 @@ class JobSpec:
     options: tuple[Opt, ...]
     run: Callable[[JobRequest], JobResult]
     check: Callable[[JobRequest], list[Conflict]] = field(default=lambda request: [])
+    #: Optional: builds the job's settings (profiles may be loaded; the input is never read) and returns
+    #: what they refuse as conflicts, so an order is refused whole before it runs.  The CLI does not call
+    #: it: the run raises the same errors (exit 1), as it always has.
+    validate: Callable[[JobRequest], list[Conflict]] | None = None
 
     def option(self, name: str) -> Opt:
         for opt in self.options:
@@ -342,6 +347,29 @@ class JobSpec:
     def first_conflict(self, request: JobRequest) -> Conflict | None:
         conflicts = self.check(request)
         return conflicts[0] if conflicts else None
+
+
+_LEADING_OPTION = re.compile(r"^(?:Invalid value for )?--([a-z0-9][a-z0-9-]*)")
+
+
+def settings_conflicts(*builders: Callable[[], Any], fallback: tuple[str, ...] = ()) -> list[Conflict]:
+    """Call each builder; each MedprintError one raises becomes a :class:`Conflict` for ``validate`` hooks.
+
+    The conflict names the option its message starts with (``--min-wall: ...``), else ``fallback``.  Each
+    builder stops at its first refusal, so independent settings go in separate builders to be reported
+    together.
+    """
+    from ..errors import MedprintError
+
+    conflicts = []
+    for build in builders:
+        try:
+            build()
+        except MedprintError as error:
+            message = str(error)
+            found = _LEADING_OPTION.match(message)
+            conflicts.append(Conflict(message, (found.group(1),) if found else fallback))
+    return conflicts
 
 
 def option_flag(name: str) -> str:
