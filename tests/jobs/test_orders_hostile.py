@@ -128,3 +128,54 @@ def test_an_input_name_longer_than_the_file_system_allows_is_a_problem(folder):
     assert problem.startswith(f"{path}:3: input: ") and "too long" in problem.lower()
     result = medprint("run", path, "-o", folder / "out")
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+# --- 3. every problem before anything runs --------------------------------------------------------------------
+
+
+def test_a_wrong_printer_and_a_wrong_material_are_both_refused_at_their_lines(folder):
+    path = write(folder, SLICE.replace('"ender-3"', '""').replace('"pla"', '"nope"'))
+    problems = problems_of(path)
+    assert [p.split(": ")[0:2] for p in problems] == [[f"{path}:5", "printer"], [f"{path}:6", "material"]]
+
+
+def test_design_settings_are_refused_at_load_time_with_the_key_line(folder):
+    (folder / "ct.nii.gz").write_bytes(b"not read at load time")
+    path = write(folder, 'id = "i"\ncommand = "design implant"\ninput = "ct.nii.gz"\noutput = "i.stl"\n'
+                         'plane = [[0,0,0],[0,0,0]]\n')
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:5: plane: ")
+
+
+def test_an_output_given_twice_is_refused_at_load_time(folder):
+    (folder / "ct.nii.gz").write_bytes(b"x")
+    path = write(folder, 'id = "i"\ncommand = "design implant"\ninput = "ct.nii.gz"\noutput = "i.stl"\n'
+                         'rim = "i.stl"\n')
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:5: rim: ") and "also the output" in problem
+
+
+def test_an_output_onto_the_input_is_refused_before_the_run(folder):
+    path = write(folder, SLICE.replace('"c.gcode"', '"cube.stl"'))
+    before = (folder / "cube.stl").read_bytes()
+    result = medprint("run", path, "-o", folder)
+    assert result.exit_code == 2 and f"{path}:4: output:" in result.stderr
+    assert (folder / "cube.stl").read_bytes() == before
+
+
+def test_a_label_printer_and_a_convert_gcode_printer_are_checked_at_load_time(folder):
+    label = write(folder, 'id = "l"\ncommand = "design label"\ninput = "cube.stl"\noutput = "l.stl"\n'
+                          'text = "A"\nprinter = "nope"\n', name="l.toml")
+    assert any(p.startswith(f"{label}:6: printer: ") for p in problems_of(label))
+    (folder / "ct.nii.gz").write_bytes(b"x")
+    convert = write(folder, 'id = "c"\ninput = "ct.nii.gz"\noutput = "m.stl"\ngcode = "m.gcode"\n'
+                            'printer = "nope"\nmaterial = "pla"\n', name="c.toml")
+    assert any(p.startswith(f"{convert}:5: printer: ") for p in problems_of(convert))
+
+
+@pytest.mark.parametrize("command", ["convert", "slice", "design implant", "design orthosis", "design hollow",
+                                     "design label"])
+def test_every_job_has_a_validate_hook(command):
+    from medprint.jobs import job_spec
+
+    assert job_spec(command).validate is not None
