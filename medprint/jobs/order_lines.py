@@ -97,7 +97,14 @@ class TomlLines:
         return tuple(path)
 
     def line(self, *path: str | int) -> int:
-        """The line of ``path``, else of its nearest enclosing table that has one, else 1."""
+        """The line of ``path``; else the first line of a key below it (``a.b = 1`` or ``[a.b]`` for ``a``);
+        else of its nearest enclosing table that has one; else 1."""
+        found = self.lines.get(tuple(path))
+        if found is not None:
+            return found
+        below = [line for key, line in self.lines.items() if len(key) > len(path) and key[:len(path)] == path]
+        if below:
+            return min(below)
         for end in range(len(path), 0, -1):
             found = self.lines.get(tuple(path[:end]))
             if found is not None:

@@ -33,8 +33,12 @@ ORDER_KEYS = ("id", "command", "notes", "provenance")
 CLI_ONLY = {"json": "prints the report; `medprint run --json` does that for an order",
             "save-order": "the order file is this file"}
 
-#: Provenance keys that would carry a patient's identity; an order names the job, never the patient.
-_IDENTITY_WORDS = ("patient", "name", "birth", "dob", "mrn", "ssn", "address", "phone")
+#: Words of a provenance key that say it carries a patient's identity on their own ...
+_IDENTITY_WORDS = frozenset({"patient", "birth", "birthdate", "dob", "mrn", "ssn", "phone", "telephone", "mobile",
+                             "email", "surname", "forename"})
+#: ... and words that do only after one of these (``given_name``, ``home_address``; not ``department_name``).
+_IDENTITY_PAIRS = {"name": frozenset({"patient", "given", "family", "first", "last", "middle", "full", "maiden"}),
+                   "address": frozenset({"home", "street", "postal", "mailing", "patient"})}
 
 #: Flag cells of a CSV batch (the command line's flags have no text).
 _FLAG_WORDS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False,
@@ -86,7 +90,10 @@ class _Problems:
         self._found: list[tuple[int, str]] = []
 
     def add(self, key: str, message: str) -> None:
-        line = self.lines.get(key, self.lines.get(key.split(".")[0], self.lines.get("", 1)))
+        line = self.lines.get(key)
+        if line is None:
+            # A dotted name (perimeters.count): the line of its first part, the first line below it.
+            line = self.lines.get(key.split(".")[0], self.lines.get("", 1))
         self._found.append((line, f"{self.label}:{line}: {key}: {message}"))
 
     @property
@@ -186,12 +193,35 @@ def _provenance(data: Mapping[str, Any], problems: _Problems) -> dict[str, str]:
         name = f"provenance.{key}"
         if not isinstance(value, str):
             problems.add(name, f"{value!r} is not text; provenance values are free text")
-        elif any(word in key.lower() for word in _IDENTITY_WORDS):
+        elif looks_like_identity(key):
             problems.add(name, "looks like patient identity; an order records the job (indication, department, "
                                "clinician role), never who the patient is")
         else:
             provenance[key] = value
     return provenance
+
+
+def looks_like_identity(key: str) -> bool:
+    """Whether a provenance key names a patient's identity, word by word (not by substring).
+
+    The key is split into words at ``_``, ``-``, ``.``, spaces and camelCase.  It is refused when a word is
+    one that means identity on its own (patient, birth, dob, mrn, ssn, phone, email, ...), or is ``name``
+    after patient/given/family/first/last/middle/full/maiden, or ``address`` after home/street/postal/
+    mailing/patient.  So ``department_name``, ``ip_address`` and ``surgeon_role`` are kept.  A heuristic
+    against slips, not a guarantee: the values are free text and never checked.
+
+    >>> [looks_like_identity(k) for k in ("patient_id", "given-name", "HomeAddress", "department_name")]
+    [True, True, True, False]
+    """
+    import re
+
+    words = [w.lower() for w in re.split(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])", key) if w]
+    for before, word in zip([None, *words], words):
+        if word in _IDENTITY_WORDS:
+            return True
+        if word in _IDENTITY_PAIRS and (before in _IDENTITY_PAIRS[word] or len(words) == 1):
+            return True
+    return False
 
 
 def _input(argument: Argument, data: Mapping[str, Any], base_dir: Path, problems: _Problems) -> Path | None:
@@ -244,11 +274,15 @@ def _option_values(spec: JobSpec, data: Mapping[str, Any], base_dir: Path, probl
     known = order_keys(spec)
     values: dict[str, Any] = {}
     for key, raw in data.items():
-        if key in ORDER_KEYS or key == spec.argument.key or key.startswith("provenance."):
+        if key in ORDER_KEYS or key == spec.argument.key:
             continue
         opt = options.get(key)
+        if opt is not None and opt.in_order and isinstance(raw, Mapping):
+            problems.add(dotted_name(key, raw), f"a table is not a value; write {key} = ... on one line")
+            continue
         if opt is None or not opt.in_order:
-            problems.add(key, _not_a_key(key, opt, secondary.get(key), spec, known))
+            name = dotted_name(key, raw) if opt is None else key
+            problems.add(name, _not_a_key(name, opt, secondary.get(key), spec, known))
             continue
         try:
             value = opt.parse(_from_cell(opt, raw) if text_cells else raw)
@@ -264,6 +298,15 @@ def _option_values(spec: JobSpec, data: Mapping[str, Any], base_dir: Path, probl
     return values
 
 
+def dotted_name(key: str, value: Any) -> str:
+    """``perimeters.count`` for ``perimeters.count = 3`` (TOML gives ``{"perimeters": {"count": 3}}``)."""
+    name = key
+    while isinstance(value, Mapping) and len(value) >= 1:
+        inner = next(iter(value))
+        name, value = f"{name}.{inner}", value[inner]
+    return name
+
+
 def _not_a_key(key: str, opt: Opt | None, pair: Opt | None, spec: JobSpec, known: list[str]) -> str:
     if opt is not None:
         return f"not an order key: --{key} is for the command line (medprint run --{key})"
@@ -271,6 +314,9 @@ def _not_a_key(key: str, opt: Opt | None, pair: Opt | None, spec: JobSpec, known
         return f"not an order key; write {pair.name} = false"
     if key in CLI_ONLY:
         return f"not an order key: --{key} {CLI_ONLY[key]}"
+    if key.startswith("provenance."):
+        return (f"unknown key (quoted, so not part of the provenance table); write it in a [provenance] table: "
+                f"{key.removeprefix('provenance.')} = \"...\"")
     return f"unknown key for {spec.name}{_did_you_mean(key, known)}"
 
 

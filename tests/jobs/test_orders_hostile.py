@@ -179,3 +179,33 @@ def test_every_job_has_a_validate_hook(command):
     from medprint.jobs import job_spec
 
     assert job_spec(command).validate is not None
+
+
+# --- 4, 5. dotted keys, quoted keys, provenance words -----------------------------------------------------------
+
+
+def test_dotted_keys_and_sub_tables_are_reported_at_their_own_lines_by_their_whole_name(folder):
+    path = write(folder, SLICE + 'perimeters.count = 3\ninfill.density = 0.2\n[[brim]]\nmm = 2\n[top.layers]\nn = 1\n')
+    found = [tuple(p.split(": ")[:2]) for p in problems_of(path)]
+    assert found == [(f"{path}:7", "perimeters.count"), (f"{path}:8", "infill.density"), (f"{path}:9", "brim"),
+                     (f"{path}:11", "top.layers.n")]
+
+
+def test_a_quoted_provenance_key_at_the_top_is_refused_not_dropped(folder):
+    path = write(folder, SLICE + '"provenance.ward" = "3"\n')
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:7: provenance.ward: ") and "[provenance]" in problem
+
+
+@pytest.mark.parametrize("key", ["department_name", "ip_address", "surgeon_role", "requesting_department"])
+def test_provenance_words_that_only_contain_identity_words_are_kept(folder, key):
+    path = write(folder, SLICE + f'[provenance]\n{key} = "x"\n')
+    assert load_order(path).provenance == {key: "x"}
+
+
+@pytest.mark.parametrize("key", ["patient", "patient_id", "given_name", "lastName", "home_address", "dob",
+                                 "birth_date", "phone", "mrn", "name"])
+def test_provenance_keys_that_name_the_patient_are_refused(folder, key):
+    path = write(folder, SLICE + f'[provenance]\n{key} = "x"\n')
+    (problem,) = problems_of(path)
+    assert f"provenance.{key}: looks like patient identity" in problem
