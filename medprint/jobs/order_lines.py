@@ -45,6 +45,12 @@ def _parts(dotted: str) -> list[str]:
     return parts
 
 
+def key_of_line(line: str) -> str | None:
+    """The (dotted) key a ``key = value`` line sets, or None."""
+    found = _KEY.match(line)
+    return ".".join(_parts(found.group(1))) if found else None
+
+
 @dataclass
 class TomlLines:
     """Line numbers (from 1) of a TOML text's keys and tables, by path."""

@@ -361,6 +361,8 @@ def _safe_output(key: str, path: Path, problems: _Problems) -> Path | None:
         problems.add(key, f"{text!r} reaches out of the output folder with '..'; give a name inside it")
     elif not PurePosixPath(text.replace("\\", "/")).parts or text.endswith(("/", "\\")):
         problems.add(key, f"{text!r} names no file; give a file name, e.g. model.stl")
+    elif "\\" in text:
+        problems.add(key, f"{shown(text)} holds a backslash; separate folders with / (it works everywhere)")
     else:
         return Path(os.path.normpath(text))
     return None

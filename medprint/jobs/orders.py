@@ -179,7 +179,7 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
     """The TOML document at ``path`` and its line index; OrderError (with the line) if it cannot be read."""
     path = Path(path)
     try:
-        text = read_order_text(path, encoding="utf-8")
+        text = read_order_text(path, encoding="utf-8-sig")  # a BOM (Windows Notepad) is not part of the text
     except FileNotFoundError:
         raise OrderError([f"{path}: no such order file"], source=path) from None
     except IsADirectoryError:
@@ -193,10 +193,30 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
     except RecursionError:
         raise OrderError([f"{path}: arrays or tables nested too deeply to be an order"], source=path) from None
     except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        line = getattr(error, "lineno", None) or _line_in(message)
-        raise OrderError([f"{path}:{line}: not valid TOML: {message}"], source=path) from None
+        raise OrderError([_toml_problem(path, text, error)], source=path) from None
+    except ValueError as error:  # an integer beyond Python's digit limit
+        raise OrderError([f"{path}: not an order: {error}"], source=path) from None
     return data, TomlLines.of(text)
+
+
+def _toml_problem(path: Path, text: str, error: tomllib.TOMLDecodeError) -> str:
+    """tomllib's complaint as ``FILE:LINE: key: message`` with the fix, when the line says which key."""
+    from .order_lines import key_of_line
+
+    message = str(error)
+    line = getattr(error, "lineno", None) or _line_in(message)
+    lines = text.splitlines()
+    key = key_of_line(lines[line - 1]) if 0 < line <= len(lines) else None
+    if key is None:
+        return f"{path}:{line}: not valid TOML: {message}"
+    if message.startswith(("Cannot overwrite a value", "Cannot declare")):
+        first = TomlLines.of("\n".join(lines[: line - 1])).lines.get(tuple(key.split(".")))
+        earlier = f" (first at line {first})" if first else ""
+        return f"{path}:{line}: {key}: given twice{earlier}; keep one"
+    if message.startswith("Invalid value"):
+        return f"{path}:{line}: {key}: not a TOML value; write text in quotes ({key} = \"...\"), numbers and " \
+               "true/false bare"
+    return f"{path}:{line}: {key}: not valid TOML: {message}"
 
 
 #: An order is a few hundred bytes, a batch of thousands of orders a few MB: anything bigger is not one.

@@ -189,6 +189,10 @@ class FilePath(Kind):
             raise ValueProblem("an empty path; give a file name")
         if "\x00" in text:
             raise ValueProblem("a path with a NUL character")
+        if self.role == "output":
+            # Checked on the text: Path("sub/") is Path("sub"), and would be written as a file.
+            if text.endswith(("/", "\\")):
+                raise ValueProblem(f"{shown(text)} ends with a slash, a folder; give a file name, e.g. sub/model.stl")
         return Path(text)
 
     def to_order(self, value: Any) -> Any:

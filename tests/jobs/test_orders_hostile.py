@@ -209,3 +209,30 @@ def test_provenance_keys_that_name_the_patient_are_refused(folder, key):
     path = write(folder, SLICE + f'[provenance]\n{key} = "x"\n')
     (problem,) = problems_of(path)
     assert f"provenance.{key}: looks like patient identity" in problem
+
+
+# --- 6, 7. BOM, duplicate keys, bare words; output names -------------------------------------------------------
+
+
+def test_a_byte_order_mark_is_not_part_of_the_order(folder):
+    path = folder / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + SLICE.encode())
+    assert load_order(path).id == "a"
+
+
+def test_a_duplicate_key_is_named_with_both_lines(folder):
+    path = write(folder, SLICE + 'printer = "prusa-mk4"\n')
+    assert problems_of(path) == [f"{path}:7: printer: given twice (first at line 5); keep one"]
+
+
+def test_a_bare_word_is_named_with_the_fix(folder):
+    path = write(folder, SLICE.replace('"ender-3"', "ender-3"))
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:5: printer: ") and "quotes" in problem
+
+
+@pytest.mark.parametrize("output, words", [("sub/", "slash"), ("a\\\\b.gcode", "backslash")])
+def test_an_output_that_names_a_folder_or_holds_a_backslash_is_refused(folder, output, words):
+    path = write(folder, SLICE.replace('"c.gcode"', f'"{output}"'))
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:4: output: ") and words in problem
