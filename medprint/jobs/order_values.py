@@ -81,25 +81,42 @@ def order_keys(spec: JobSpec) -> list[str]:
     return [*ORDER_KEYS, spec.argument.key, *(opt.name for opt in spec.options if opt.in_order)]
 
 
+class ProblemList(list):  # type: ignore[type-arg]
+    """The first problems of an order (in the order of their lines) and ``count``, how many there are."""
+
+    count: int = 0
+
+
+#: Problems worded in full; past these only counted (a difflib suggestion for 300,000 bad keys takes minutes).
+_WORDED = 50
+
+
 class _Problems:
-    """Problems of one order, each ``FILE:LINE: key: message``."""
+    """Problems of one order, each ``FILE:LINE: key: message`` (``message`` may be a function: worded late)."""
 
     def __init__(self, source: Path | None, lines: Mapping[str, int]) -> None:
         self.label = str(source) if source is not None else "order"
         self.lines = lines
-        self._found: list[tuple[int, str]] = []
+        self._found: list[tuple[int, int, str, str | Callable[[], str]]] = []
 
-    def add(self, key: str, message: str) -> None:
+    def add(self, key: str, message: str | Callable[[], str]) -> None:
         line = self.lines.get(key)
         if line is None:
             # A dotted name (perimeters.count): the line of its first part, the first line below it.
             line = self.lines.get(key.split(".")[0], self.lines.get("", 1))
-        self._found.append((line, f"{self.label}:{line}: {key}: {message}"))
+        self._found.append((line, len(self._found), key, message))
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
 
     @property
-    def items(self) -> list[str]:
-        """The problems in the order of their lines (as an editor shows the file)."""
-        return [text for _, text in sorted(self._found, key=lambda found: found[0])]
+    def items(self) -> ProblemList:
+        """The first problems in the order of their lines (as an editor shows the file), worded."""
+        first = sorted(self._found, key=lambda found: found[:2])[:_WORDED]
+        items = ProblemList(f"{self.label}:{line}: {key}: {message if isinstance(message, str) else message()}"
+                            for line, _, key, message in first)
+        items.count = len(self._found)
+        return items
 
 
 def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None, lines: Mapping[str, int],
@@ -117,7 +134,7 @@ def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None,
     base_dir = Path(os.path.abspath(base_dir))
     input_path = _input(spec.argument, data, base_dir, problems)
     values = _option_values(spec, data, base_dir, problems, text_cells=text_cells)
-    if problems.items or input_path is None or order_id is None:
+    if problems or input_path is None or order_id is None:
         return None, problems.items
     conflicts = _conflicts(spec, input_path, values)
     if not conflicts and spec.validate is not None:
@@ -131,7 +148,7 @@ def parse_order(data: Mapping[str, Any], *, base_dir: Path, source: Path | None,
         problems.add(key, message)
     for key, message in _clashing_outputs(spec, input_path, values, base_dir):
         problems.add(key, message)
-    if problems.items:
+    if problems:
         return None, problems.items
     order = Order(id=order_id, command=spec.name, input=input_path, values=values, provenance=provenance,
                        notes=notes, source=source, lines=dict(lines))
@@ -190,6 +207,9 @@ def _provenance(data: Mapping[str, Any], problems: _Problems) -> dict[str, str]:
         return {}
     provenance = {}
     for key, value in table.items():
+        if not isinstance(key, str):
+            problems.add("provenance", f"key {shown(key)} is not text")
+            continue
         name = f"provenance.{key}"
         if not isinstance(value, str):
             problems.add(name, f"{value!r} is not text; provenance values are free text")
@@ -282,7 +302,8 @@ def _option_values(spec: JobSpec, data: Mapping[str, Any], base_dir: Path, probl
             continue
         if opt is None or not opt.in_order:
             name = dotted_name(key, raw) if opt is None else key
-            problems.add(name, _not_a_key(name, opt, secondary.get(key), spec, known))
+            problems.add(name, lambda name=name, opt=opt, key=key: _not_a_key(name, opt, secondary.get(key), spec,
+                                                                               known))
             continue
         try:
             value = opt.parse(_from_cell(opt, raw) if text_cells else raw)

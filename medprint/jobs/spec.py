@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from ..errors import ParameterError
@@ -184,6 +184,8 @@ class FilePath(Kind):
     metavar: str = "PATH"
 
     def parse(self, value: Any) -> Path:
+        if isinstance(value, PurePath):  # a script's Path is a path as much as its text
+            value = str(value)
         text = _text(value, "a path")
         if not text.strip():
             raise ValueProblem("an empty path; give a file name")
