@@ -236,3 +236,87 @@ def test_an_output_that_names_a_folder_or_holds_a_backslash_is_refused(folder, o
     path = write(folder, SLICE.replace('"c.gcode"', f'"{output}"'))
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path}:4: output: ") and words in problem
+
+
+# --- 8. the Python API: medprint errors only -------------------------------------------------------------------
+
+OK = {"id": "a", "command": "slice", "input": "cube.stl", "output": "c.gcode", "printer": "ender-3", "material": "pla"}
+
+
+@pytest.mark.parametrize("call", [
+    lambda base: order_from_mapping(["id"], base_dir=base),
+    lambda base: order_from_mapping(None, base_dir=base),
+    lambda base: order_from_mapping({**OK, 3: 4}, base_dir=base),
+    lambda base: order_from_mapping({**OK, "provenance": {1: "x"}}, base_dir=base),
+    lambda base: order_from_mapping(OK, base_dir=None),
+    lambda base: order_from_mapping(OK, base_dir="/tmp/\0x"),
+    lambda base: load_order(None),
+    lambda base: load_order("/tmp/a\0b.toml"),
+], ids=["list", "None", "int key", "int provenance key", "base_dir None", "base_dir NUL", "load None",
+        "load NUL"])
+def test_bad_arguments_to_the_api_are_order_errors(folder, call):
+    with pytest.raises(OrderError):
+        call(folder)
+
+
+def test_load_batch_and_run_order_refuse_what_cannot_be_a_path(folder):
+    from medprint.jobs.orders import load_batch, run_order
+
+    with pytest.raises(OrderError):
+        load_batch("/tmp/a\0b.csv")
+    with pytest.raises(OrderError):
+        run_order(order_from_mapping(OK, base_dir=folder), None)
+
+
+def test_an_order_of_an_unknown_command_says_so_as_an_order_error():
+    from medprint.jobs.orders import Order
+
+    with pytest.raises(OrderError, match="'nope' is not a command"):
+        Order(id="x", command="nope", input=Path("/x")).spec
+
+
+def test_path_objects_are_paths(folder):
+    order = order_from_mapping({**OK, "input": Path("cube.stl"), "output": Path("c.gcode")}, base_dir=folder)
+    assert order.input == folder / "cube.stl" and order.values["output_path"] == Path("c.gcode")
+
+
+def test_an_empty_folder_name_is_a_medprint_error():
+    from medprint.jobs.orders import safe_folder_name
+
+    with pytest.raises(MedprintError):
+        safe_folder_name("")
+
+
+# --- 9, 10. many problems, CSV order, run on a batch -----------------------------------------------------------
+
+
+def test_a_huge_bad_order_lists_fifty_problems_and_counts_the_rest(folder):
+    path = write(folder, SLICE + "".join(f"k{i} = {i}\n" for i in range(500)))
+    with pytest.raises(OrderError) as caught:
+        load_order(path)
+    error = caught.value
+    assert str(error).splitlines()[0] == f"{path}: 500 problems"
+    assert len(error.problems) == 51 and error.problems[-1] == "... and 450 more problems"
+    assert error.problems[0].startswith(f"{path}:7: k0: ")
+
+
+def test_csv_problems_come_in_the_order_of_their_lines(folder):
+    from medprint.jobs.orders import load_batch
+
+    path = folder / "b.csv"
+    # Rows 2 and 3 clash (found after every row is read); row 4 is bad on its own.
+    path.write_text("id,input,smooth\nA,cube.stl,3\nA,cube.stl,4\nB,cube.stl,nope\n")
+    with pytest.raises(OrderError) as caught:
+        load_batch(path)
+    lines = [int(p.removeprefix(f"{path}:").split(":")[0]) for p in caught.value.problems]
+    assert lines == sorted(lines) and len(lines) >= 2 and lines[-1] == 4
+
+
+def test_medprint_run_on_a_csv_or_a_batch_points_to_medprint_batch(folder):
+    csv_path = folder / "b.csv"
+    csv_path.write_text("id,input\nA,cube.stl\n")
+    result = medprint("run", csv_path)
+    assert result.exit_code == 2 and "medprint batch" in result.stderr
+    batch = write(folder, '[[order]]\nid = "a"\ninput = "cube.stl"\n', name="batch.toml")
+    result = medprint("run", batch)
+    assert result.exit_code == 2 and "`medprint batch`" in result.stderr and "load_batch" not in result.stderr
