@@ -320,3 +320,14 @@ def test_medprint_run_on_a_csv_or_a_batch_points_to_medprint_batch(folder):
     batch = write(folder, '[[order]]\nid = "a"\ninput = "cube.stl"\n', name="batch.toml")
     result = medprint("run", batch)
     assert result.exit_code == 2 and "`medprint batch`" in result.stderr and "load_batch" not in result.stderr
+
+
+# --- 11. an output name of bytes that are not UTF-8 --------------------------------------------------------------
+
+
+def test_an_output_name_that_is_not_utf8_is_one_clear_error(folder):
+    import os
+
+    name = os.fsdecode(b"\xff.gcode")
+    result = medprint(*slice_args(folder, folder / name))
+    assert result.exit_code == 1 and "not valid UTF-8" in result.stderr and "Traceback" not in result.output
