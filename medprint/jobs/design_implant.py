@@ -133,9 +133,9 @@ def _wall_text(wall: dict[str, Any]) -> str:
 
 def validate(request: JobRequest) -> list[Conflict]:
     """What :class:`ImplantSettings` refuses, found before the scan is read (for orders)."""
-    from .spec import settings_conflicts
+    from .spec import every_refusal
 
-    return settings_conflicts(lambda: implant_settings(request))
+    return every_refusal(implant_settings, request, OPTIONS)
 
 
 SPEC = JobSpec(

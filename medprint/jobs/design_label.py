@@ -150,9 +150,9 @@ def _summary(part: Part, report: Mapping[str, Any], settings: LabelSettings, out
 
 def validate(request: JobRequest) -> list[Conflict]:
     """What :class:`LabelSettings` (and the printer profile) refuse, found before the mesh is read (for orders)."""
-    from .spec import settings_conflicts
+    from .spec import every_refusal
 
-    return settings_conflicts(lambda: label_settings(request.values))
+    return every_refusal(lambda r: label_settings(r.values), request, OPTIONS)
 
 
 SPEC = JobSpec(

@@ -172,9 +172,9 @@ def summary(path: Path, part: Part) -> str:
 
 def validate(request: JobRequest) -> list[Conflict]:
     """What :class:`OrthosisSettings` refuses, found before the input is read (for orders)."""
-    from .spec import settings_conflicts
+    from .spec import every_refusal
 
-    return settings_conflicts(lambda: orthosis_settings(request))
+    return every_refusal(orthosis_settings, request, OPTIONS)
 
 
 SPEC = JobSpec(

@@ -378,6 +378,37 @@ def settings_conflicts(*builders: Callable[[], Any], fallback: tuple[str, ...] =
     return conflicts
 
 
+def every_refusal(build: Callable[[JobRequest], Any], request: JobRequest, options: Sequence[Opt], *,
+                  limit: int = 20) -> list[Conflict]:
+    """Every option a settings builder refuses, not only the first: the option a refusal names is put back
+    to its default and ``build`` tried again, until it builds (or a refusal names no option, or one seen).
+
+    For ``validate`` hooks of settings classes that stop at their first bad value (``ImplantSettings``).
+    """
+    from dataclasses import replace
+
+    from ..errors import MedprintError
+
+    by_name = {opt.name: opt for opt in options}
+    values = dict(request.values)
+    conflicts: list[Conflict] = []
+    for _ in range(limit):
+        try:
+            build(replace(request, values=values))
+            break
+        except MedprintError as error:
+            message = str(error)
+            found = _LEADING_OPTION.match(message)
+            opt = by_name.get(found.group(1)) if found else None
+            if conflicts and (opt is None or any(opt.name in c.names for c in conflicts)):
+                break  # a refusal of the defaults put back, not of the order
+            conflicts.append(Conflict(message, (opt.name,) if opt is not None else ()))
+            if opt is None:
+                break
+            values[opt.dest] = () if opt.multiple and opt.default is None else opt.default
+    return conflicts
+
+
 def option_flag(name: str) -> str:
     """``max-radius`` -> ``--max-radius``."""
     return f"--{name}"

@@ -331,3 +331,12 @@ def test_an_output_name_that_is_not_utf8_is_one_clear_error(folder):
     name = os.fsdecode(b"\xff.gcode")
     result = medprint(*slice_args(folder, folder / name))
     assert result.exit_code == 1 and "not valid UTF-8" in result.stderr and "Traceback" not in result.output
+
+
+def test_every_bad_design_setting_is_reported_not_only_the_first(folder):
+    (folder / "ct.nii.gz").write_bytes(b"not read at load time")
+    path = write(folder, 'id = "i"\ncommand = "design implant"\ninput = "ct.nii.gz"\noutput = "i.stl"\n'
+                         'plane = [[0,0,0],[0,0,0]]\nmin-wall = -1\nresolution = 0\nrim = "i.stl"\n')
+    found = [tuple(p.split(": ")[:2]) for p in problems_of(path)]
+    assert found == [(f"{path}:5", "plane"), (f"{path}:6", "min-wall"), (f"{path}:7", "resolution"),
+                     (f"{path}:8", "rim")]
