@@ -124,13 +124,7 @@ def run(request: JobRequest) -> JobResult:
     library = load_profiles(v["profiles_dir"])
     printer = library.printer(v["printer_name"])
     material = library.material(v["material_name"])
-    settings = SliceSettings(
-        layer_height_mm=v["layer_height"], first_layer_height_mm=v["first_layer_height"],
-        perimeters=v["perimeters"], top_layers=v["top_layers"], bottom_layers=v["bottom_layers"],
-        infill_density=v["infill_density"], infill_pattern=v["infill_pattern"], supports=v["supports"],
-        support_angle_deg=v["support_angle"], brim_width_mm=v["brim_mm"], orient=v["orient"], scale=v["scale"],
-        repair=not v["no_repair"], max_repair_move_mm=v["max_repair_move"], job_name=v["job_name"],
-    )
+    settings = slice_settings(v)
     # Profiles and options are checked before the mesh is read, so a typo costs nothing.
     check_compatible(printer, material)
     settings.validated(printer)
