@@ -49,16 +49,15 @@ def _run(ctx: click.Context, spec: JobSpec, values: dict[str, Any]) -> None:
     conflict = spec.first_conflict(request)
     if conflict is not None:
         raise click.UsageError(conflict.message, ctx=ctx)
-    if save_order_path is not None:
-        from ..jobs.orders import check_order_path
-
-        check_order_path(save_order_path, overwrite=bool(values.get("overwrite")))
-    with progress_reporter(enabled=not as_json and not quiet) as progress:
-        result = spec.run(spec.request(values, given=chosen, progress=progress))
-    if save_order_path is not None:
-        from ..jobs.orders import save_order
-
-        save_order(spec, request, save_order_path, overwrite=bool(values.get("overwrite")))
+    saved = _staged_order(spec, request, save_order_path, overwrite=bool(values.get("overwrite")))
+    try:
+        with progress_reporter(enabled=not as_json and not quiet) as progress:
+            result = spec.run(spec.request(values, given=chosen, progress=progress))
+        if saved is not None:
+            _commit_order(saved, result.outputs)
+    finally:
+        if saved is not None:
+            saved.abort()
     if as_json:
         click.echo(to_json(result.report))
         return
@@ -67,6 +66,45 @@ def _run(ctx: click.Context, spec: JobSpec, values: dict[str, Any]) -> None:
             click.echo(terminal_safe(line))
         if save_order_path is not None:
             click.echo(terminal_safe(f"order: {save_order_path}"))
+
+
+def _staged_order(spec: JobSpec, request: Any, path: Path | None, *, overwrite: bool) -> Any:
+    """The ``--save-order`` file, checked and written to a temporary name before the run (None: not asked).
+
+    It is renamed into place only after the run succeeded, so a run writes its outputs and its order or
+    neither (:func:`_commit_order`).
+    """
+    if path is None:
+        return None
+    from ..io.outputs import RunOutputs
+    from ..jobs.order_save import check_order_path, order_file_text
+
+    from ..errors import ParameterError
+
+    try:
+        check_order_path(path, overwrite=overwrite, spec=spec, request=request)
+    except ParameterError as error:
+        raise click.UsageError(str(error)) from None
+    _, text = order_file_text(spec, request, path)
+    saved = RunOutputs(overwrite=overwrite)
+    try:
+        saved.reserve(path, "--save-order")
+        with saved.stage(path) as temp:
+            Path(temp).write_text(text, encoding="utf-8")
+    except BaseException:
+        saved.abort()
+        raise
+    return saved
+
+
+def _commit_order(saved: Any, outputs: Any) -> None:
+    """Put the order file in place; if that fails, remove the run's outputs too (all or nothing)."""
+    try:
+        saved.commit()
+    except BaseException:
+        for output in outputs:
+            Path(output).unlink(missing_ok=True)
+        raise
 
 
 def _click_option(opt: Opt) -> click.Option:

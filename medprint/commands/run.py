@@ -31,6 +31,10 @@ def command(ctx: click.Context, order_path: Path, output_dir: Path, overwrite: b
     The order's keys are the command's long options (`medprint slice --save-order FILE` writes one).
     """
     ctx.ensure_object(dict)
+    if order_path.suffix.lower() == ".csv":
+        _refuse(ctx, OrderError([f"{order_path}: a CSV file is a batch of orders; run it with "
+                                 f"`medprint batch {order_path} -o DIR`"], source=order_path))
+        return
     try:
         order = load_order(order_path)
         # Names below the input folder stay off the terminal unless the order sets show-phi.
@@ -52,5 +56,7 @@ def _refuse(ctx: click.Context, error: OrderError) -> None:
     head = str(error).split("\n", 1)[0]
     click.echo(terminal_safe(f"medprint: error: {head}"), err=True)
     for problem in error.problems:
+        # The library's words name its function; on the command line the command is `medprint batch`.
+        problem = problem.replace("read it with load_batch (medprint batch)", "run it with `medprint batch`")
         click.echo(terminal_safe(f"  {problem}"), err=True)
     ctx.exit(EXIT_USAGE)

@@ -122,7 +122,12 @@ def check_writable(path: Path, *, overwrite: bool, option: str = "-o/--output") 
     path = Path(path)
     folder = path.parent
     limit = name_max(_existing_ancestor(folder))
-    size = len(path.name.encode("utf-8"))
+    try:
+        size = len(path.name.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A name of bytes that are not UTF-8 (from the shell, $'\xff.gcode') cannot go into a report or a log.
+        raise OutputError(f"{option}: the file name {path.name!r} is not valid UTF-8 text; give a plain name"
+                          ) from None
     # Checked first: stat() on a name over the limit raises instead of answering.
     if size > limit:
         raise OutputError(

@@ -214,6 +214,49 @@ def _name(dest: str) -> str:
     raise KeyError(dest)
 
 
+def validate(request: JobRequest) -> list[Conflict]:
+    """What the run's settings refuse before the scan is read (for orders): the segmentation, surface, seed
+    and MRI settings, and the printer and material of ``--gcode``."""
+    from .spec import settings_conflicts
+
+    v = request.values
+
+    def profiles() -> None:
+        if v["gcode_path"] is not None:
+            from ..slice.profiles import check_compatible, load_profiles
+
+            library = load_profiles(v["profiles_dir"])
+            printer, material = library.printer(v["printer_name"]), library.material(v["material_name"])
+            check_compatible(printer, material)
+
+    return settings_conflicts(lambda: _seed_settings(v), lambda: _mri_settings(v["auto_threshold"], v["percentile"]),
+                              lambda: _segmentation_settings(v, _preset(v)), lambda: _surface_settings(v), profiles)
+
+
+def _preset(v: Any) -> str | None:
+    """The preset the run uses: the given one, or bone when nothing else chooses what to segment."""
+    if v["preset"] is None and v["threshold"] is None and v["labels_path"] is None and _seed_settings(v) is None \
+            and _mri_settings(v["auto_threshold"], v["percentile"]) is None:
+        return "bone"
+    return v["preset"]
+
+
+def _segmentation_settings(v: Any, preset: str | None) -> SegmentationSettings:
+    return SegmentationSettings(
+        preset=preset, threshold=v["threshold"], keep=v["keep"], min_component_mm3=v["min_component"],
+        fill_cavities=v["fill_cavities"], close_mm=v["close_radius"], open_mm=v["open_radius"],
+    )
+
+
+def _surface_settings(v: Any) -> SurfaceSettings:
+    kind, amount = v["decimate"] if v["decimate"] else (None, None)
+    return SurfaceSettings(
+        smooth_iterations=v["smooth"], max_deviation_mm=v["max_deviation"],
+        decimate_fraction=amount if kind == "fraction" else None,
+        decimate_faces=int(amount) if kind == "faces" and amount is not None else None,
+    )
+
+
 def run(request: JobRequest) -> JobResult:
     """Convert the scan; every file of the run (meshes, report, 3MF, G-code) is written, or none is.
 
@@ -242,16 +285,8 @@ def run(request: JobRequest) -> JobResult:
         LabelSettings(v["labels_path"], tuple(v["label_names"]), v["labels_names"], v["force_geometry"])
         if v["labels_path"] is not None else None
     )
-    segmentation = SegmentationSettings(
-        preset=preset, threshold=v["threshold"], keep=v["keep"], min_component_mm3=v["min_component"],
-        fill_cavities=v["fill_cavities"], close_mm=v["close_radius"], open_mm=v["open_radius"],
-    )
-    kind, amount = v["decimate"] if v["decimate"] else (None, None)
-    surface = SurfaceSettings(
-        smooth_iterations=v["smooth"], max_deviation_mm=v["max_deviation"],
-        decimate_fraction=amount if kind == "fraction" else None,
-        decimate_faces=int(amount) if kind == "faces" and amount is not None else None,
-    )
+    segmentation = _segmentation_settings(v, preset)
+    surface = _surface_settings(v)
     result = convert_scan(
         v["input_path"], v["output_path"], segmentation=segmentation, labels=labels, seeds=seeds, mri=mri,
         preparation=MriPreparation(bias_correction=v["bias_correction"], denoise=v["denoise"]), surface=surface,
@@ -360,4 +395,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

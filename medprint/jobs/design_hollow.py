@@ -132,6 +132,20 @@ def _summary(part: Part, lumen: Mask | Mesh, output_path: Path, wall_mm: float) 
             f"{part.mesh.face_count} triangles")
 
 
+def validate(request: JobRequest) -> list[Conflict]:
+    """What :class:`HollowSettings` and the lumen's source refuse, found before the input is read (for orders)."""
+    from .spec import settings_conflicts
+
+    v = request.values
+    return settings_conflicts(
+        lambda: HollowSettings(wall_mm=v["wall_mm"], side=v["side"], open_ends=v["open_ends"], cuts_lps=v["cuts"],
+                               drain_mm=v["drain_mm"], up=v["up"][0] if v["up"] else None,
+                               resolution_mm=v["resolution_mm"], smooth_iterations=v["smooth"]),
+        lambda: LumenSource(labels_path=v["labels_path"], label_name=v["label_name"],
+                            labels_names=v["labels_names"], preset=v["preset"], threshold=v["threshold"],
+                            seeds=v["seeds"], grow_range=v["grow_range"]))
+
+
 SPEC = JobSpec(
     name="design hollow",
     help="Hollow a vessel's lumen into a printable model: a wall of --wall mm, open where the vessel leaves the "
@@ -143,4 +157,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

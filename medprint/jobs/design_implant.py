@@ -131,6 +131,13 @@ def _wall_text(wall: dict[str, Any]) -> str:
     return "not measured" if measured is None else f"{measured:.2f} mm (asked {wall['asked']:g})"
 
 
+def validate(request: JobRequest) -> list[Conflict]:
+    """What :class:`ImplantSettings` refuses, found before the scan is read (for orders)."""
+    from .spec import every_refusal
+
+    return every_refusal(implant_settings, request, OPTIONS)
+
+
 SPEC = JobSpec(
     name="design implant",
     help="Design the cranial implant that fills a skull defect in CT.",
@@ -138,4 +145,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

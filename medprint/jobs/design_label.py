@@ -148,6 +148,13 @@ def _summary(part: Part, report: Mapping[str, Any], settings: LabelSettings, out
             + ("" if bodies == 1 else "s"))
 
 
+def validate(request: JobRequest) -> list[Conflict]:
+    """What :class:`LabelSettings` (and the printer profile) refuse, found before the mesh is read (for orders)."""
+    from .spec import every_refusal
+
+    return every_refusal(lambda r: label_settings(r.values), request, OPTIONS)
+
+
 SPEC = JobSpec(
     name="design label",
     help="Emboss or engrave TEXT on the closed surface MESH (mm, LPS), where asked or at a flat spot.",
@@ -155,4 +162,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

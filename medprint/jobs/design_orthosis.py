@@ -170,6 +170,13 @@ def summary(path: Path, part: Part) -> str:
             + (f", {holes} holes" if holes else ""))
 
 
+def validate(request: JobRequest) -> list[Conflict]:
+    """What :class:`OrthosisSettings` refuses, found before the input is read (for orders)."""
+    from .spec import every_refusal
+
+    return every_refusal(orthosis_settings, request, OPTIONS)
+
+
 SPEC = JobSpec(
     name="design orthosis",
     help="Design a splint or orthosis around the skin of INPUT (a CT, or a closed surface mesh from a 3-D scanner).",
@@ -177,4 +184,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import MedprintError
 from ..segment import parse_point, parse_threshold
 from ..segment.checks import check_bounds
-from .spec import Custom, ValueProblem
+from .spec import Custom, ValueProblem, finite_float, shown
 
 #: Largest triangle count to decimate to (same bound as :data:`medprint.pipeline.MAX_DECIMATE_FACES`).
 MAX_DECIMATE_FACES = 100_000_000
@@ -35,8 +35,8 @@ def _library(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 def _numbers(value: Any, count: int | None, what: str) -> list[float]:
     if not isinstance(value, (list, tuple)) or (count is not None and len(value) != count) \
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ValueProblem(f"{value!r} is not {what}")
-    return [float(v) for v in value]
+        raise ValueProblem(f"{shown(value)} is not {what}")
+    return [finite_float(v) for v in value]
 
 
 def _join(values: Any, sep: str) -> str:
@@ -131,8 +131,8 @@ def _fraction_or_count(text: str) -> tuple[str, float]:
 
 def _number_value(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueProblem(f"{value!r} is not a number")
-    return repr(value)
+        raise ValueProblem(f"{shown(value)} is not a number")
+    return repr(finite_float(value)) if isinstance(value, int) and abs(value) > 2**53 else repr(value)
 
 
 #: ``--decimate``: ``0.25`` or ``25%`` is a fraction to keep; ``200000`` a triangle count.

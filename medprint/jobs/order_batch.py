@@ -157,5 +157,12 @@ def _checked(path: Path, orders: list[Order], problems: list[str]) -> list[Order
         problems = [f"{path}: no orders in it"]
     if problems:
         # A bad [defaults] key is the same problem for every order that inherits it: said once.
-        raise OrderError(list(dict.fromkeys(problems)), source=path)
+        raise OrderError(sorted(dict.fromkeys(problems), key=lambda problem: _line_of(path, problem)), source=path)
     return orders
+
+
+def _line_of(path: Path, problem: str) -> int:
+    """The line a ``FILE:LINE: ...`` problem is at (0 for a problem of the whole file), to sort by."""
+    rest = problem.removeprefix(f"{path}:")
+    number = rest.split(":", 1)[0]
+    return int(number) if rest != problem and number.isdigit() else 0

@@ -20,6 +20,8 @@ import unicodedata
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..errors import ParameterError
+
 if TYPE_CHECKING:
     from .orders import Order
 
@@ -34,7 +36,7 @@ _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1,
                        *(f"LPT{n}" for n in range(1, 10))})
 
 
-class FolderNameError(ValueError):
+class FolderNameError(ParameterError):
     """An id no folder name can be made from (the empty id)."""
 
 

@@ -45,6 +45,12 @@ def _parts(dotted: str) -> list[str]:
     return parts
 
 
+def key_of_line(line: str) -> str | None:
+    """The (dotted) key a ``key = value`` line sets, or None."""
+    found = _KEY.match(line)
+    return ".".join(_parts(found.group(1))) if found else None
+
+
 @dataclass
 class TomlLines:
     """Line numbers (from 1) of a TOML text's keys and tables, by path."""
@@ -97,7 +103,14 @@ class TomlLines:
         return tuple(path)
 
     def line(self, *path: str | int) -> int:
-        """The line of ``path``, else of its nearest enclosing table that has one, else 1."""
+        """The line of ``path``; else the first line of a key below it (``a.b = 1`` or ``[a.b]`` for ``a``);
+        else of its nearest enclosing table that has one; else 1."""
+        found = self.lines.get(tuple(path))
+        if found is not None:
+            return found
+        below = [line for key, line in self.lines.items() if len(key) > len(path) and key[:len(path)] == path]
+        if below:
+            return min(below)
         for end in range(len(path), 0, -1):
             found = self.lines.get(tuple(path[:end]))
             if found is not None:

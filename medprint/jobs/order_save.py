@@ -20,11 +20,56 @@ if TYPE_CHECKING:
     from .spec import JobRequest, JobSpec
 
 
-def check_order_path(path: Path | str, *, overwrite: bool) -> None:
-    """Fail before a run (``--save-order FILE``) when the order file could not be written after it."""
+def check_order_path(path: Path | str, *, overwrite: bool, spec: JobSpec | None = None,
+                     request: JobRequest | None = None) -> None:
+    """Fail before a run (``--save-order FILE``) when the order file could not be written after it.
+
+    With the run's ``spec`` and ``request``, also refuse a path that is one of the run's own files: its
+    input, an input-role option (labels, profiles), an output, or an output's report (``<stem>.report.json``)
+    -- writing the order there would destroy the file the run reads or writes, ``--overwrite`` or not.
+    That is a :class:`ParameterError` (a usage error); a path that cannot be written an OutputError.
+    """
+    from ..errors import ParameterError
     from ..io.outputs import check_writable
 
-    check_writable(Path(path), overwrite=overwrite, option="--save-order")
+    path = Path(path)
+    if spec is not None and request is not None:
+        own = _own_files(spec, request)
+        mine = _resolved_key(path)
+        for role, other in own:
+            if mine is not None and mine == _resolved_key(other):
+                raise ParameterError(f"--save-order: {path} is the run's {role}; give the order file its own name")
+    check_writable(path, overwrite=overwrite, option="--save-order")
+
+
+def _own_files(spec: JobSpec, request: JobRequest) -> list[tuple[str, Path]]:
+    """(role, path) of every file the run reads or writes, reports beside outputs included."""
+    from ..report import report_path_for
+
+    files: list[tuple[str, Path]] = [("input", Path(request.values[spec.argument.dest]))]
+    for opt in spec.options:
+        value = request.values.get(opt.dest)
+        if not value or not (is_input(opt) or is_output(opt)):
+            continue
+        for item in _paths(value):
+            item = Path(str(item).rpartition("#")[0]) if is_input(opt) and opt.kind.fragment and "#" in str(item) \
+                else item
+            if is_input(opt):
+                files.append((f"input (--{opt.name})", item))
+            else:
+                files.append((f"output (--{opt.name})", item))
+                try:
+                    files.append((f"report (beside --{opt.name})", report_path_for(item)))
+                except (OSError, ValueError):
+                    pass
+    return files
+
+
+def _resolved_key(path: Path) -> str | None:
+    try:
+        return os.path.normcase(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
 
 
 def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrite: bool) -> Order:
@@ -35,21 +80,30 @@ def save_order(spec: JobSpec, request: JobRequest, path: Path | str, *, overwrit
     ``medprint run FILE -o DIR`` makes the same files in ``DIR``.  Written atomically.
     """
     from ..io.atomic import atomic_path
-    from .orders import order_text
 
     path = Path(path)
-    order = order_of_request(spec, request, order_id=_id_of(spec, request))
-    text = order_text(order, relative_to=path.parent)
+    order, text = order_file_text(spec, request, path)
     with atomic_path(path, overwrite=overwrite, option="--save-order") as temp:
         Path(temp).write_text(text, encoding="utf-8")
     return order
+
+
+def order_file_text(spec: JobSpec, request: JobRequest, path: Path) -> tuple[Order, str]:
+    """The order of a command-line run and its TOML text, for the file ``path`` (nothing written)."""
+    from .orders import order_text
+
+    order = order_of_request(spec, request, order_id=_id_of(spec, request))
+    return order, order_text(order, relative_to=Path(path).parent)
 
 
 def _id_of(spec: JobSpec, request: JobRequest) -> str:
     # The main output's name: the user chose it, and a command line has no id of its own.
     for opt in spec.options:
         if is_output(opt) and request.values.get(opt.dest) and not opt.multiple:
-            return Path(request.values[opt.dest]).stem
+            stem = Path(request.values[opt.dest]).stem
+            # An id `medprint run` refuses (blank, control characters) would make an order that cannot run.
+            if stem.strip() and stem.isprintable():
+                return stem
     return spec.name.replace(" ", "-")
 
 

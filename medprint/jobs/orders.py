@@ -62,6 +62,7 @@ from ..errors import ParameterError
 from ..progress import ProgressCallback, no_progress
 from .order_ids import folder_names, safe_folder_name
 from .order_lines import TomlLines
+from .spec import shown
 from .order_values import (
     check_output_dir,
     is_input,
@@ -88,20 +89,32 @@ class OrderError(ParameterError):
     ``str(error)`` is a first line naming the file and the count, then the problems, one a line.
     """
 
-    def __init__(self, problems: Sequence[str], *, source: Path | str | None = None) -> None:
-        self.problems = list(problems)
+    def __init__(self, problems: Sequence[str], *, source: Path | str | None = None,
+                 count: int | None = None) -> None:
+        # A file of 300,000 bad keys is not read by anyone past the first screen: list the first ones.
+        listed = list(problems)[:MAX_LISTED_PROBLEMS]
+        count = max(len(problems), count or 0)
+        if count > len(listed):
+            listed.append(f"... and {count - len(listed)} more problem{'s' if count - len(listed) != 1 else ''}")
+        self.problems = listed
         self.source = source
-        count = len(self.problems)
+        self.count = count
         head = f"{source if source is not None else 'order'}: {count} problem{'s' if count != 1 else ''}"
         super().__init__("\n".join([head, *self.problems]))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled whole (a batch's worker process or cluster sends it back), not rebuilt from its message.
-        return (_order_error, (self.problems, self.source))
+        return (_order_error, (self.problems, self.source, self.count))
 
 
-def _order_error(problems: list[str], source: Path | str | None) -> OrderError:
-    return OrderError(problems, source=source)
+#: An OrderError lists at most this many problems, then says how many more there are.
+MAX_LISTED_PROBLEMS = 50
+
+
+def _order_error(problems: list[str], source: Path | str | None, count: int | None = None) -> OrderError:
+    if count is not None and count > len(problems) - 1 and problems and problems[-1].startswith("... and "):
+        problems = problems[:-1]
+    return OrderError(problems, source=source, count=count)
 
 
 @dataclass(frozen=True)
@@ -139,8 +152,11 @@ class Order:
     @property
     def spec(self) -> JobSpec:
         """The job this order runs (:func:`medprint.jobs.job_spec` of its command)."""
-        from . import job_spec
+        from . import JOB_MODULES, job_spec
 
+        if not isinstance(self.command, str) or self.command not in JOB_MODULES:
+            raise OrderError([f"{where(self, 'command')}: command: {shown(self.command)} is not a command (one of "
+                              f"{', '.join(sorted(JOB_MODULES))})"], source=self.source)
         return job_spec(self.command)
 
     def input_paths(self) -> tuple[Path, ...]:
@@ -179,7 +195,7 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
     """The TOML document at ``path`` and its line index; OrderError (with the line) if it cannot be read."""
     path = Path(path)
     try:
-        text = read_order_text(path, encoding="utf-8")
+        text = read_order_text(path, encoding="utf-8-sig")  # a BOM (Windows Notepad) is not part of the text
     except FileNotFoundError:
         raise OrderError([f"{path}: no such order file"], source=path) from None
     except IsADirectoryError:
@@ -188,15 +204,37 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], TomlLines]:
         raise OrderError([f"{path}: cannot be read ({error.strerror})"], source=path) from None
     except UnicodeDecodeError as error:
         raise OrderError([f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"], source=path) from None
+    except ValueError as error:  # a NUL or unencodable character in the name
+        raise OrderError([f"{shown(str(path))}: cannot be a file name ({error})"], source=path) from None
     try:
         data = tomllib.loads(text)
     except RecursionError:
         raise OrderError([f"{path}: arrays or tables nested too deeply to be an order"], source=path) from None
     except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        line = getattr(error, "lineno", None) or _line_in(message)
-        raise OrderError([f"{path}:{line}: not valid TOML: {message}"], source=path) from None
+        raise OrderError([_toml_problem(path, text, error)], source=path) from None
+    except ValueError as error:  # an integer beyond Python's digit limit
+        raise OrderError([f"{path}: not an order: {error}"], source=path) from None
     return data, TomlLines.of(text)
+
+
+def _toml_problem(path: Path, text: str, error: tomllib.TOMLDecodeError) -> str:
+    """tomllib's complaint as ``FILE:LINE: key: message`` with the fix, when the line says which key."""
+    from .order_lines import key_of_line
+
+    message = str(error)
+    line = getattr(error, "lineno", None) or _line_in(message)
+    lines = text.splitlines()
+    key = key_of_line(lines[line - 1]) if 0 < line <= len(lines) else None
+    if key is None:
+        return f"{path}:{line}: not valid TOML: {message}"
+    if message.startswith(("Cannot overwrite a value", "Cannot declare")):
+        first = TomlLines.of("\n".join(lines[: line - 1])).lines.get(tuple(key.split(".")))
+        earlier = f" (first at line {first})" if first else ""
+        return f"{path}:{line}: {key}: given twice{earlier}; keep one"
+    if message.startswith("Invalid value"):
+        return f"{path}:{line}: {key}: not a TOML value; write text in quotes ({key} = \"...\"), numbers and " \
+               "true/false bare"
+    return f"{path}:{line}: {key}: not valid TOML: {message}"
 
 
 #: An order is a few hundred bytes, a batch of thousands of orders a few MB: anything bigger is not one.
@@ -240,7 +278,7 @@ def load_order(path: Path | str) -> Order:
     >>> order.command, order.values["printer_name"]        # doctest: +SKIP
     ('slice', 'ender-3')
     """
-    path = Path(path)
+    path = _order_path(path, "load_order")
     data, index = read_toml(path)
     if isinstance(data.get("order"), list):
         problem = (f"{path}:{index.line('order', 0)}: order: this is a batch ([[order]] tables); "
@@ -259,9 +297,19 @@ def order_from_mapping(data: Mapping[str, Any], *, base_dir: Path | str, source:
     ...                             "output": "cube.gcode", "printer": "ender-3", "material": "pla"},
     ...                            base_dir="/data")      # doctest: +SKIP
     """
+    if not isinstance(data, Mapping):
+        raise OrderError([f"order: {type(data).__name__} is not an order; give a mapping of order keys to values "
+                          "({'id': ..., 'input': ..., ...})"], source=source)
+    strange = [key for key in data if not isinstance(key, str)]
+    if strange:
+        raise OrderError([f"order: key {shown(key)} is not text; order keys are option names" for key in strange],
+                         source=source)
+    if not isinstance(base_dir, (str, os.PathLike)) or "\0" in str(base_dir):
+        raise OrderError([f"order: base_dir {shown(base_dir)} is not a folder path; give the folder relative "
+                          "input paths start at"], source=source)
     order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {})
     if problems or order is None:
-        raise OrderError(problems, source=source)
+        raise OrderError(problems, source=source, count=getattr(problems, "count", None))
     return order
 
 
@@ -277,7 +325,14 @@ def load_batch(path: Path | str) -> list[Order]:
     """
     from .order_batch import load_batch_file
 
-    return load_batch_file(Path(path))
+    return load_batch_file(_order_path(path, "load_batch"))
+
+
+def _order_path(path: Any, caller: str) -> Path:
+    """``path`` as a Path; OrderError for what cannot be a file name (None, NUL)."""
+    if not isinstance(path, (str, os.PathLike)) or "\0" in str(path):
+        raise OrderError([f"{caller}: {shown(path)} is not a file path; give the order file's path"])
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -340,6 +395,8 @@ def run_order(order: Order, output_dir: Path | str, *, overwrite: bool = False,
     (PosixPath('out/skull.gcode'),)
     """
     spec = order.spec
+    if not isinstance(output_dir, (str, os.PathLike)) or "\0" in str(output_dir):
+        raise OrderError([f"run_order: output_dir {shown(output_dir)} is not a folder path"], source=order.source)
     output_dir = Path(output_dir)
     values: dict[str, Any] = {spec.argument.dest: order.input, **order.values}
     values.update(resolve_outputs(spec, order.values, output_dir, problem=_run_problem(order)))
@@ -351,8 +408,23 @@ def run_order(order: Order, output_dir: Path | str, *, overwrite: bool = False,
     if conflicts:
         raise OrderError([f"{where(order, _first_key(order, c.names))}: {_first_key(order, c.names)}: "
                           f"{c.message}" for c in conflicts], source=order.source)
+    _refuse_outputs_onto_inputs(order, spec, values)
     with check_output_dir(output_dir, order.output_names()):
         return spec.run(request)
+
+
+def _refuse_outputs_onto_inputs(order: Order, spec: JobSpec, values: Mapping[str, Any]) -> None:
+    """An output that would land on one of the order's inputs (``-o`` the input's own folder) is refused."""
+    inputs = {os.path.realpath(p): p for p in order.input_paths()}
+    problems = []
+    for opt in spec.options:
+        if opt.dest in order.values and is_output(opt):
+            for target in _flat(values[opt.dest]):
+                if os.path.realpath(target) in inputs:
+                    problems.append(f"{where(order, opt.name)}: {opt.name}: {target} is the order's input; "
+                                    "give the output a name of its own, or another output folder")
+    if problems:
+        raise OrderError(problems, source=order.source)
 
 
 def _run_problem(order: Order) -> Any:

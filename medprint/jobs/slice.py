@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..errors import OutputError
 from ..io.mesh_files import read_mesh_file
@@ -23,7 +24,7 @@ from ..slice.toolpaths import INFILL_PATTERNS
 from .kinds import FRACTION
 from .spec import (
     OVERWRITE, Argument, Choice, Conflict, FilePath, Flag, JobRequest, JobResult, JobSpec, Number, Opt, Text, Whole,
-    output_option,
+    output_option, settings_conflicts,
 )
 
 #: The option's own bound is loose; the printer profile's nozzle sets the real one (0.04 mm to 80 % of it).
@@ -78,19 +79,52 @@ def check(request: JobRequest) -> list[Conflict]:
     return []
 
 
-def run(request: JobRequest) -> JobResult:
-    """Slice the mesh; the G-code is written whole or not at all."""
+def validate(request: JobRequest) -> list[Conflict]:
+    """What the run would refuse before reading the mesh: unknown printer or material, a pair that does not
+    go together, settings the printer cannot take (each reported, not only the first)."""
     v = request.values
-    library = load_profiles(v["profiles_dir"])
-    printer = library.printer(v["printer_name"])
-    material = library.material(v["material_name"])
-    settings = SliceSettings(
+    found: dict[str, Any] = {}
+
+    def library() -> None:
+        found["library"] = load_profiles(v["profiles_dir"])
+
+    def printer() -> None:
+        if "library" in found:
+            found["printer"] = found["library"].printer(v["printer_name"])
+
+    def material() -> None:
+        if "library" in found:
+            found["material"] = found["library"].material(v["material_name"])
+
+    def together() -> None:
+        if "printer" in found and "material" in found:
+            check_compatible(found["printer"], found["material"])
+            slice_settings(v).validated(found["printer"])
+
+    return settings_conflicts(library, fallback=("profiles",)) + \
+        settings_conflicts(printer, fallback=("printer",)) + \
+        settings_conflicts(material, fallback=("material",)) + \
+        settings_conflicts(together, fallback=("printer", "material"))
+
+
+def slice_settings(v: Any) -> SliceSettings:
+    """The request's values as :class:`SliceSettings`."""
+    return SliceSettings(
         layer_height_mm=v["layer_height"], first_layer_height_mm=v["first_layer_height"],
         perimeters=v["perimeters"], top_layers=v["top_layers"], bottom_layers=v["bottom_layers"],
         infill_density=v["infill_density"], infill_pattern=v["infill_pattern"], supports=v["supports"],
         support_angle_deg=v["support_angle"], brim_width_mm=v["brim_mm"], orient=v["orient"], scale=v["scale"],
         repair=not v["no_repair"], max_repair_move_mm=v["max_repair_move"], job_name=v["job_name"],
     )
+
+
+def run(request: JobRequest) -> JobResult:
+    """Slice the mesh; the G-code is written whole or not at all."""
+    v = request.values
+    library = load_profiles(v["profiles_dir"])
+    printer = library.printer(v["printer_name"])
+    material = library.material(v["material_name"])
+    settings = slice_settings(v)
     # Profiles and options are checked before the mesh is read, so a typo costs nothing.
     check_compatible(printer, material)
     settings.validated(printer)
@@ -121,4 +155,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

@@ -12,9 +12,10 @@ An option's *name* is its long CLI name without the dashes (``max-radius``): the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from ..errors import ParameterError
@@ -52,11 +53,28 @@ def _text(value: Any, what: str) -> str:
     raise ValueProblem(f"{value!r} is not {what}")
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 400-digit integer in a message helps no one)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "<a number too big to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def finite_float(value: int | float) -> float:
+    """``float(value)``; an integer too large for a float is a ValueProblem, not an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueProblem(f"{shown(value)} is too large to be a number here") from None
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueProblem(f"{value!r} is not a number")
     if isinstance(value, (int, float)):
-        return float(value)
+        return finite_float(value)
     try:
         return float(str(value).strip())
     except ValueError:
@@ -80,7 +98,7 @@ class Number(Kind):
                                high_open=self.high_open)
         if problem is not None:
             reason = f" ({self.why})" if self.why else ""
-            raise ValueProblem(f"{value!r} {problem}{reason}")
+            raise ValueProblem(f"{shown(value)} {problem}{reason}")
         return number
 
 
@@ -102,10 +120,10 @@ class Whole(Kind):
             try:
                 value = int(str(value).strip())
             except ValueError:
-                raise ValueProblem(f"{value!r} is not a valid integer") from None
+                raise ValueProblem(f"{shown(value)} is not a valid integer") from None
         if not self.low <= value <= self.high:
             reason = f" ({self.why})" if self.why else ""
-            raise ValueProblem(f"{value} is not in the range {self.low}<=x<={self.high}{reason}")
+            raise ValueProblem(f"{shown(value)} is not in the range {self.low}<=x<={self.high}{reason}")
         return value
 
 
@@ -166,11 +184,17 @@ class FilePath(Kind):
     metavar: str = "PATH"
 
     def parse(self, value: Any) -> Path:
+        if isinstance(value, PurePath):  # a script's Path is a path as much as its text
+            value = str(value)
         text = _text(value, "a path")
         if not text.strip():
             raise ValueProblem("an empty path; give a file name")
         if "\x00" in text:
             raise ValueProblem("a path with a NUL character")
+        if self.role == "output":
+            # Checked on the text: Path("sub/") is Path("sub"), and would be written as a file.
+            if text.endswith(("/", "\\")):
+                raise ValueProblem(f"{shown(text)} ends with a slash, a folder; give a file name, e.g. sub/model.stl")
         return Path(text)
 
     def to_order(self, value: Any) -> Any:
@@ -296,6 +320,10 @@ class JobSpec:
     options: tuple[Opt, ...]
     run: Callable[[JobRequest], JobResult]
     check: Callable[[JobRequest], list[Conflict]] = field(default=lambda request: [])
+    #: Optional: builds the job's settings (profiles may be loaded; the input is never read) and returns
+    #: what they refuse as conflicts, so an order is refused whole before it runs.  The CLI does not call
+    #: it: the run raises the same errors (exit 1), as it always has.
+    validate: Callable[[JobRequest], list[Conflict]] | None = None
 
     def option(self, name: str) -> Opt:
         for opt in self.options:
@@ -325,6 +353,60 @@ class JobSpec:
     def first_conflict(self, request: JobRequest) -> Conflict | None:
         conflicts = self.check(request)
         return conflicts[0] if conflicts else None
+
+
+_LEADING_OPTION = re.compile(r"^(?:Invalid value for )?--([a-z0-9][a-z0-9-]*)")
+
+
+def settings_conflicts(*builders: Callable[[], Any], fallback: tuple[str, ...] = ()) -> list[Conflict]:
+    """Call each builder; each MedprintError one raises becomes a :class:`Conflict` for ``validate`` hooks.
+
+    The conflict names the option its message starts with (``--min-wall: ...``), else ``fallback``.  Each
+    builder stops at its first refusal, so independent settings go in separate builders to be reported
+    together.
+    """
+    from ..errors import MedprintError
+
+    conflicts = []
+    for build in builders:
+        try:
+            build()
+        except MedprintError as error:
+            message = str(error)
+            found = _LEADING_OPTION.match(message)
+            conflicts.append(Conflict(message, (found.group(1),) if found else fallback))
+    return conflicts
+
+
+def every_refusal(build: Callable[[JobRequest], Any], request: JobRequest, options: Sequence[Opt], *,
+                  limit: int = 20) -> list[Conflict]:
+    """Every option a settings builder refuses, not only the first: the option a refusal names is put back
+    to its default and ``build`` tried again, until it builds (or a refusal names no option, or one seen).
+
+    For ``validate`` hooks of settings classes that stop at their first bad value (``ImplantSettings``).
+    """
+    from dataclasses import replace
+
+    from ..errors import MedprintError
+
+    by_name = {opt.name: opt for opt in options}
+    values = dict(request.values)
+    conflicts: list[Conflict] = []
+    for _ in range(limit):
+        try:
+            build(replace(request, values=values))
+            break
+        except MedprintError as error:
+            message = str(error)
+            found = _LEADING_OPTION.match(message)
+            opt = by_name.get(found.group(1)) if found else None
+            if conflicts and (opt is None or any(opt.name in c.names for c in conflicts)):
+                break  # a refusal of the defaults put back, not of the order
+            conflicts.append(Conflict(message, (opt.name,) if opt is not None else ()))
+            if opt is None:
+                break
+            values[opt.dest] = () if opt.multiple and opt.default is None else opt.default
+    return conflicts
 
 
 def option_flag(name: str) -> str:

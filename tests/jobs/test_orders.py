@@ -118,7 +118,7 @@ def test_the_error_names_the_file_and_the_count_then_one_problem_a_line(toy, fol
 def test_a_toml_syntax_error_keeps_its_line_and_column_on_one_line(toy, folder):
     path = write(folder, 'id = "x"\ncommand = "toy"\ninput = "scan.nii\nsmooth = 3\n')
     [problem] = problems_of(path)
-    assert problem.startswith(f"{path}:3: not valid TOML: ")
+    assert problem.startswith(f"{path}:3: input: not valid TOML: ")  # the key its line sets
     assert "line 3, column" in problem and "\n" not in problem
 
 

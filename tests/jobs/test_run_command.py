@@ -127,13 +127,24 @@ def test_a_bad_order_is_refused_whole_with_exit_2_and_nothing_written(cube, tmp_
     assert not (tmp_path / "out").exists() and not (tmp_path / "up.gcode").exists()
 
 
-def test_a_job_that_fails_exits_1_and_leaves_nothing(cube, tmp_path):
+def test_a_job_that_fails_exits_1_and_leaves_nothing(tmp_path):
+    broken = tmp_path / "broken.stl"
+    broken.write_text("solid nothing\nendsolid nothing\n")  # read only when the job runs
+    order = tmp_path / "o.toml"
+    order.write_text(f'id = "x"\ncommand = "slice"\ninput = "{broken}"\noutput = "a.gcode"\n'
+                     'printer = "ender-3"\nmaterial = "pla"\n')
+    result = medprint("run", order, "-o", tmp_path / "out")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith("medprint: error: ") and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_printer_is_refused_with_the_order_before_it_runs(cube, tmp_path):
     order = tmp_path / "o.toml"
     order.write_text(f'id = "x"\ncommand = "slice"\ninput = "{cube}"\noutput = "a.gcode"\n'
                      'printer = "no-such-printer"\nmaterial = "pla"\n')
     result = medprint("run", order, "-o", tmp_path / "out")
-    assert result.exit_code == 1 and "no-such-printer" in result.stderr
-    assert result.stderr.startswith("medprint: error: ") and len(result.stderr.splitlines()) == 1
+    assert result.exit_code == 2 and f"{order}:5: printer: no printer called 'no-such-printer'" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
