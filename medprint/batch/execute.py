@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..threads import thread_environment
 from .folders import (
     BATCH_FILES,
     LOG_FILE,
@@ -48,6 +49,8 @@ class OrderTask:
     folder_name: str
     order_toml: str
     staging_root: str
+    #: Threads the order's process may use (MEDPRINT_THREADS and the libraries' variables); 0: not limited.
+    threads: int = 0
 
 
 @dataclass
@@ -93,7 +96,7 @@ def execute_order(task: OrderTask, *, on_start: Callable[[subprocess.Popen[bytes
     staging = new_staging_folder(Path(task.staging_root), task.folder_name)
     (staging / ORDER_FILE).write_text(task.order_toml, encoding="utf-8")
     started, clock = _now(), time.monotonic()
-    exit_code, peak_mb = run_child(_child_command(), staging, on_start=on_start)
+    exit_code, peak_mb = run_child(_child_command(), staging, on_start=on_start, threads=task.threads)
     seconds = round(time.monotonic() - clock, 3)
     error = _outcome_error(staging, exit_code)
     if error is None:
@@ -124,14 +127,18 @@ def _child_command() -> list[str]:
 
 
 def run_child(command: list[str], folder: Path, *,
-              on_start: Callable[[subprocess.Popen[bytes]], None] | None = None) -> tuple[int, float | None]:
+              on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+              threads: int = 0) -> tuple[int, float | None]:
     """Run ``command`` in ``folder`` (stdout to report.json, stderr to log.txt); its exit code and peak memory (MB).
+
+    ``threads`` > 0 holds the child and its libraries to that many threads (:func:`~medprint.threads.thread_environment`).
 
     The exit code is negative for a death by signal, as :mod:`subprocess` reports it.
     """
     with open(folder / f"{REPORT_FILE}.part", "wb") as stdout, open(folder / LOG_FILE, "wb") as stderr:
+        environment = {**os.environ, **thread_environment(threads)} if threads > 0 else None
         process = subprocess.Popen(command, cwd=folder, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                   preexec_fn=_die_with_parent())  # noqa: PLW1509 (see _die_with_parent)
+                                   env=environment, preexec_fn=_die_with_parent())  # noqa: PLW1509 (see _die_with_parent)
         if on_start is not None:
             on_start(process)
         if not hasattr(os, "wait4"):  # Windows: no resource usage of a child

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -12,6 +11,7 @@ from types import TracebackType
 from typing import Self
 
 from ..errors import ParameterError
+from ..threads import cpu_count
 from .execute import Execution, OrderTask, execute_order
 from .folders import remove_tree
 
@@ -19,7 +19,7 @@ from .folders import remove_tree
 def worker_count(workers: int | None) -> int:
     """``workers`` checked, or the number of CPUs when None."""
     if workers is None:
-        return os.cpu_count() or 1
+        return cpu_count()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"--workers: {workers!r} is not a whole number of at least 1")
     return workers

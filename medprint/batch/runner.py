@@ -15,6 +15,7 @@ from typing import Any, Protocol, Self
 from .. import __version__
 from ..errors import ParameterError
 from ..jobs.orders import Order, folder_names, order_text, parameters_digest
+from ..threads import cpu_count
 from .execute import Execution, OrderTask, record_failure
 from .folders import (
     BATCH_FILES,
@@ -55,7 +56,8 @@ class Plan:
 
 
 def run_batch(orders: Iterable[Order], output_dir: Path, *, workers: int | None = None, scheduler: str | None = None,
-              retries: int = 2, on_event: EventCallback | None = None) -> BatchSummary:
+              retries: int = 2, threads_per_order: int | None = None,
+              on_event: EventCallback | None = None) -> BatchSummary:
     """Run every order into its own folder of ``output_dir``, skipping orders already done and unchanged.
 
     Parameters
@@ -65,6 +67,9 @@ def run_batch(orders: Iterable[Order], output_dir: Path, *, workers: int | None 
     workers : orders at once on this machine (default: the CPU count); ignored with ``scheduler``.
     scheduler : a Dask scheduler address (``tcp://host:8786``): run the orders on that cluster.
     retries : times an order whose process was killed (crash, out-of-memory killer) is tried again.
+    threads_per_order : threads each order's process may use. Default: the cores divided among ``workers`` here
+        (orders that each start a thread per core slow each other down), 1 on a cluster (one order per
+        single-threaded worker process, as ``dask worker --nthreads 1`` runs them).
     on_event : called with a :class:`BatchEvent` once at the start and as each order finishes.
 
     A failed order does not stop the others; it is in the summary and its folder. Raises MedprintError when
@@ -75,11 +80,21 @@ def run_batch(orders: Iterable[Order], output_dir: Path, *, workers: int | None 
     _check_output_names(orders)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ParameterError(f"--retries: {retries!r} is not a whole number of at least 0")
-    with _executor(worker_count(workers), scheduler, retries) as executor:
+    count = worker_count(workers)
+    threads = _threads_per_order(threads_per_order, count, scheduler)
+    with _executor(count, scheduler, retries) as executor:
         output_dir = prepare_output_dir(output_dir)
         with batch_lock(output_dir):
             remove_stale_staging(output_dir)
-            return _run_locked(orders, names, output_dir, executor, on_event or _ignore)
+            return _run_locked(orders, names, output_dir, executor, on_event or _ignore, threads)
+
+
+def _threads_per_order(asked: int | None, workers: int, scheduler: str | None) -> int:
+    if asked is not None:
+        if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
+            raise ParameterError(f"--threads-per-order: {asked!r} is not a whole number of at least 1")
+        return asked
+    return 1 if scheduler is not None else max(1, cpu_count() // workers)
 
 
 def _executor(workers: int, scheduler: str | None, retries: int) -> Executor:
@@ -92,10 +107,10 @@ def _executor(workers: int, scheduler: str | None, retries: int) -> Executor:
 
 
 def _run_locked(orders: list[Order], names: dict[str, str], output_dir: Path, executor: Executor,
-                on_event: EventCallback) -> BatchSummary:
+                on_event: EventCallback, threads: int) -> BatchSummary:
     manifest = Manifest.load(output_dir)
     hasher = InputHasher(manifest.input_hashes)
-    plans = [_plan(order, names[order.id], hasher, output_dir) for order in orders]
+    plans = [_plan(order, names[order.id], hasher, output_dir, threads) for order in orders]
     manifest.input_hashes = hasher.used
     results: dict[str, OrderResult] = {}
 
@@ -125,9 +140,9 @@ def _skip_unchanged(plans: list[Plan], manifest: Manifest, output_dir: Path,
     return to_run
 
 
-def _plan(order: Order, folder: str, hasher: InputHasher, output_dir: Path) -> Plan:
+def _plan(order: Order, folder: str, hasher: InputHasher, output_dir: Path, threads: int) -> Plan:
     key = OrderKey(hasher.inputs_digest(order.input_paths()), parameters_digest(order), __version__)
-    task = OrderTask(order.id, folder, order_text(order), str(staging_root(output_dir)))
+    task = OrderTask(order.id, folder, order_text(order), str(staging_root(output_dir)), threads)
     return Plan(order, folder, key, task)
 
 

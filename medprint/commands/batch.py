@@ -31,10 +31,12 @@ EXIT_SOME_FAILED = 3
                    "inputs must be at the same paths on every worker. Needs `pip install 'medprint[cluster]'`.")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True, metavar="N",
               help="Times an order whose process was killed (crash, out of memory) is tried again.")
+@click.option("--threads-per-order", type=click.IntRange(1, 1024), default=None, metavar="N",
+              help="Threads each order may use (default: the CPUs divided among --workers; 1 on a cluster).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON to stdout.")
 @click.pass_context
 def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: int | None, scheduler: str | None,
-            retries: int, as_json: bool) -> None:
+            retries: int, threads_per_order: int | None, as_json: bool) -> None:
     """Run every order of ORDERS (.toml with [[order]] tables, or .csv) into its own folder of OUTDIR.
 
     Run it again to resume: orders done with unchanged inputs, parameters and medprint version are skipped;
@@ -53,7 +55,7 @@ def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: in
         orders = load_batch(orders_path)
         with _progress(enabled=not quiet) as on_event:
             summary = run_batch(orders, output_dir, workers=workers, scheduler=scheduler, retries=retries,
-                                on_event=on_event)
+                                threads_per_order=threads_per_order, on_event=on_event)
     except OrderError as error:  # the batch file's problems (ids that collide as folder names included)
         _refuse(ctx, error)
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import cc3d
@@ -10,10 +9,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..geometry import Geometry
+from ..threads import thread_budget
 from .cleanup import CONNECTIVITY
 
-#: Threads for distance transforms (edt splits the passes over them; the default is one).
-EDT_THREADS = max(1, os.cpu_count() or 1)
+#: Threads for distance transforms (edt splits the passes over them; the default is one): the process's
+#: budget, which a batch lowers for each of its parallel orders (MEDPRINT_THREADS).
+EDT_THREADS = thread_budget()
 
 
 def seeded_components(mask: NDArray[np.bool_], seeds_zyx: NDArray[np.intp]) -> NDArray[np.bool_]:
