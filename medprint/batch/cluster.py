@@ -10,11 +10,14 @@ finished orders into place and keeps the manifest.  Every worker needs medprint 
 installed; the manifest records the version that ran each order, so an order a worker ran with another version
 than the client's is redone by the next run.
 
-Failures: a task whose order process was killed (a crash, the out-of-memory killer) is retried ``retries``
-times (``Client.submit(retries=...)``); a task whose worker died is rescheduled by Dask on another worker, up to
-``distributed.scheduler.allowed-failures`` times (default 3), after which the order fails.  A scheduler that
-stops answering ends the batch (:class:`SchedulerLost`); the finished orders are in the manifest, and the next
-run resumes from there.
+Failures: a task whose order process was killed (a crash, the out-of-memory killer) is retried ``retries`` times
+(``Client.submit(retries=...)``); a task whose worker died is rescheduled by Dask on another worker, up to
+``distributed.scheduler.allowed-failures`` times (default 3), after which the order fails.  A worker that hangs
+(its connection open, its heartbeats stopped) is only dropped once the worker TTL passes, so set
+``distributed.scheduler.worker-ttl`` on the scheduler (e.g. ``DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL=60s``)
+longer than a heartbeat can be late; the hung worker's orders are then rescheduled on the others.  A scheduler that
+stops answering ends the batch (:class:`SchedulerLost`); the finished orders are in the manifest, and the next run
+resumes from there.
 """
 
 from __future__ import annotations

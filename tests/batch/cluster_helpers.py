@@ -29,19 +29,21 @@ class Cluster:
         self.folder = folder
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def _start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def _start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         local = self.folder / name
         local.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(local)}
+        env = {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(local), **(env or {})}
         with open(self.folder / f"{name}.log", "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=local, env=env)
         self.processes.append(process)
         return process
 
-    def scheduler(self, name: str = "scheduler") -> tuple[str, subprocess.Popen[bytes]]:
+    def scheduler(self, name: str = "scheduler",
+                  env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+        """Start a scheduler (``env``: extra environment, e.g. Dask settings as ``DASK_...`` variables)."""
         port = free_port()
         process = self._start(name, [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                     "--port", str(port), "--no-dashboard"])
+                                     "--port", str(port), "--no-dashboard"], env)
         deadline = time.monotonic() + 30
         while not port_answers(port):
             if process.poll() is not None or time.monotonic() > deadline:

@@ -83,6 +83,37 @@ def test_an_order_whose_worker_is_killed_is_done_by_the_other(tmp_path: Path, cl
     assert _worker_pids(out) == {"B-0": survivor}
 
 
+def test_a_worker_that_stops_answering_is_dropped_and_its_order_done_by_the_other(tmp_path: Path,
+                                                                                   cluster: Cluster) -> None:
+    # A hung worker (SIGSTOP: no heartbeats, its connection still open) is only noticed through the worker TTL.
+    address, _ = cluster.scheduler(env={"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "3s"})
+    workers = {w.pid: w for w in (cluster.worker(address, "w1"), cluster.worker(address, "w2"))}
+    cluster.wait_for_workers(address, 2)
+    batch = slice_batch(tmp_path / "batch.toml", quick_orders(tmp_path, 2))
+    out = tmp_path / "out"
+    batch_process = start_medprint("batch", batch, "-o", out, "--scheduler", address, "--json")
+    hung = None
+    try:
+        _wait(lambda: bool(order_processes(out / ".staging")) or batch_process.poll() is not None, 60,
+              "an order to start on a worker")
+        assert batch_process.poll() is None, batch_process.communicate()
+        order_pid, staging_name = next(iter(order_processes(out / ".staging").items()))
+        hung = parent_pid(order_pid)
+        assert hung in workers
+        os.kill(hung, signal.SIGSTOP)
+        stdout, stderr = batch_process.communicate(timeout=40)
+    finally:
+        batch_process.kill()
+        if hung is not None:
+            os.kill(hung, signal.SIGCONT)  # the fixture then kills it
+    assert batch_process.returncode == 0, stderr
+    assert json.loads(stdout)["counts"] == {"done": 2, "unchanged": 0, "failed": 0}
+    assert check_folders_whole(out) == {"B-0": "done", "B-1": "done"}
+    survivor = next(pid for pid in workers if pid != hung)
+    slow_order = staging_name.rsplit("-", 1)[0]  # staging folders are <folder>-<nonce>
+    assert _worker_pids(out)[slow_order] == survivor
+
+
 def test_a_lost_scheduler_ends_the_batch_and_a_new_cluster_resumes_it(tmp_path: Path, cluster: Cluster) -> None:
     address, scheduler = cluster.scheduler()
     worker = cluster.worker(address, "w1")
