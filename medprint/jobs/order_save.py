@@ -52,7 +52,7 @@ def _own_files(spec: JobSpec, request: JobRequest) -> list[tuple[str, Path]]:
         if not value or not (is_input(opt) or is_output(opt)):
             continue
         for item in _paths(value):
-            item = Path(str(item).rpartition("#")[0]) if is_input(opt) and opt.kind.fragment and "#" in str(item) \
+            item = Path(str(item).rpartition("#")[0]) if is_input(opt) and getattr(opt.kind, "fragment", False) and "#" in str(item) \
                 else item
             if is_input(opt):
                 files.append((f"input (--{opt.name})", item))

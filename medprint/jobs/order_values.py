@@ -82,9 +82,9 @@ def order_keys(spec: JobSpec) -> list[str]:
 
 
 class ProblemList(list):  # type: ignore[type-arg]
-    """The first problems of an order (in the order of their lines) and ``count``, how many there are."""
+    """The first problems of an order (in the order of their lines) and ``total``, how many there are."""
 
-    count: int = 0
+    total: int = 0
 
 
 #: Problems worded in full; past these only counted (a difflib suggestion for 300,000 bad keys takes minutes).
@@ -115,7 +115,7 @@ class _Problems:
         first = sorted(self._found, key=lambda found: found[:2])[:_WORDED]
         items = ProblemList(f"{self.label}:{line}: {key}: {message if isinstance(message, str) else message()}"
                             for line, _, key, message in first)
-        items.count = len(self._found)
+        items.total = len(self._found)
         return items
 
 
@@ -302,8 +302,8 @@ def _option_values(spec: JobSpec, data: Mapping[str, Any], base_dir: Path, probl
             continue
         if opt is None or not opt.in_order:
             name = dotted_name(key, raw) if opt is None else key
-            problems.add(name, lambda name=name, opt=opt, key=key: _not_a_key(name, opt, secondary.get(key), spec,
-                                                                               known))
+            problems.add(name, lambda name=name, opt=opt, key=key: _not_a_key(  # type: ignore[misc]
+                name, opt, secondary.get(key), spec, known))
             continue
         try:
             value = opt.parse(_from_cell(opt, raw) if text_cells else raw)

@@ -309,7 +309,7 @@ def order_from_mapping(data: Mapping[str, Any], *, base_dir: Path | str, source:
                           "input paths start at"], source=source)
     order, problems = parse_order(data, base_dir=Path(base_dir), source=source, lines=lines or {})
     if problems or order is None:
-        raise OrderError(problems, source=source, count=getattr(problems, "count", None))
+        raise OrderError(problems, source=source, count=getattr(problems, "total", None))
     return order
 
 
