@@ -54,7 +54,7 @@ from typing import Any
 # One data folder and cache, one way of timing a child, for every benchmark.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_convert import cache_dir, data_root
-from bench_design import REPO, child_env, environment, run_child
+from bench_design import REPO, child_env, environment, print_banner, run_child
 
 KINDS = ("bone", "tumour", "organs", "aorta", "hollow", "implant")
 DEFAULT_ORDERS = 20
@@ -502,12 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     env = environment(checkout, args.python)
-    print(f"medprint batch benchmark  {env['date']}  checkout {checkout} @ {env['commit']}"
-          f"{' + uncommitted changes' if env['uncommitted'] else ''}  cpus={env['host_cpus']}  "
-          f"load {env['load_average_1min']}")
-    if env["load_average_1min"] > 0.5 * (os.cpu_count() or 1):
-        print(f"[warn] load average {env['load_average_1min']} on {os.cpu_count()} cpus: other work is running, "
-              "timings will be inflated")
+    print_banner("medprint batch benchmark", checkout, env)
     seed = tumour_seed(checkout, args.python, work) if "tumour" in kinds else [0.0, 0.0, 0.0]
     orders = make_orders(kinds, args.orders, seed)
     missing = missing_inputs(orders)

@@ -211,6 +211,16 @@ def environment(checkout: Path, python: str) -> dict[str, Any]:
     }
 
 
+def print_banner(title: str, checkout: Path, env: dict[str, Any]) -> None:
+    """The run's first lines: what was measured where, and a warning when other work loads the machine."""
+    print(f"{title}  {env['date']}  checkout {checkout} @ {env['commit']}"
+          f"{' + uncommitted changes' if env['uncommitted'] else ''}  cpus={env['host_cpus']}  "
+          f"load {env['load_average_1min']}")
+    if env["load_average_1min"] > 0.5 * (os.cpu_count() or 1):
+        print(f"[warn] load average {env['load_average_1min']} on {os.cpu_count()} cpus: other work is running, "
+              "timings will be inflated")
+
+
 def print_table(results: list[Result]) -> None:
     header = ("case", "status", "wall s", "peak MB", "goal", "facts / why")
     rows = []
@@ -250,12 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     env = environment(checkout, args.python)
-    print(f"medprint design benchmark  {env['date']}  checkout {checkout} @ {env['commit']}"
-          f"{' + uncommitted changes' if env['uncommitted'] else ''}  cpus={env['host_cpus']}  "
-          f"load {env['load_average_1min']}")
-    if env["load_average_1min"] > 0.5 * (os.cpu_count() or 1):
-        print(f"[warn] load average {env['load_average_1min']} on {os.cpu_count()} cpus: other work is running, "
-              "timings will be inflated")
+    print_banner("medprint design benchmark", checkout, env)
     skull, how = make_skull_mesh(checkout, args.python, work) if {"label", "check"} & set(chosen) else (Path(), "")
     if how:
         print(f"skull mesh: {skull} ({how})")
