@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_orders_toy import install
+from toy_job import install
 
 from medprint.errors import DesignError, ParameterError
 from medprint.jobs.orders import (

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_orders_toy import install
+from toy_job import install
 
 from medprint.jobs.orders import OrderError, load_batch, load_order
 

@@ -84,7 +84,7 @@ def test_the_json_report_records_the_order_and_no_input_path(saved, cube):
 
 def test_with_show_phi_the_record_has_the_input_path(monkeypatch, tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_orders_toy import install
+    from toy_job import install
 
     install(monkeypatch)  # slice has no show-phi; the toy job has
     (tmp_path / "scan.nii").write_bytes(b"scan")

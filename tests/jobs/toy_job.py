@@ -1,5 +1,5 @@
 """A small job for the order tests (no tests here): every kind of option, a conflict, and a run that writes
-what it was given.  The other test_orders* files import it (`from test_orders_toy import install`)."""
+what it was given.  The other test_orders* files import it (`from toy_job import install`)."""
 
 from __future__ import annotations
 
