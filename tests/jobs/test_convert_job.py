@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from medprint.cli import cli
 from medprint.errors import MedprintError, ParameterError
 from medprint.jobs import job_spec
-from medprint.jobs.convert import OPTIONS, SPEC, typed_values
+from medprint.jobs.convert import OPTIONS, SPEC
+from medprint.jobs.typed import typed_values
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "head_phantom_ct"
 
