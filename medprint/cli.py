@@ -239,7 +239,9 @@ class _Loading:
 
 
 #: One module per subcommand in medprint/commands/ (the module is named as its command), in --help's order.
-COMMAND_MODULES = ("info", "convert", "design", "check", "profiles", "slice", "run", "batch")
+COMMAND_MODULES = (
+    "info", "convert", "design", "check", "profiles", "slice", "run", "batch", "report", "dicom-stl", "send",
+)
 
 
 def _register_commands(names: Sequence[str] = COMMAND_MODULES) -> None:
@@ -251,7 +253,7 @@ def _register_commands(names: Sequence[str] = COMMAND_MODULES) -> None:
         return
     _Loading.active = True
     try:
-        modules = [import_module(f"medprint.commands.{name}") for name in missing]
+        modules = [import_module(f"medprint.commands.{name.replace('-', '_')}") for name in missing]
     finally:
         _Loading.active = False
     if _Loading.pending is not None:

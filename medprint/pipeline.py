@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -21,22 +21,36 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .deliver.products import ExtraOutput, RunProducts
 from .errors import ParameterError
 from .geometry import Geometry
 from .io import load_volume, write_mesh
-from .io.outputs import RunOutputs, fit_name, name_max, short_digest
 from .io.labels import load_label_mask
-from .io.mesh_files import MESH_FORMATS, safe_part_name, write_parts_3mf
-from .mesh import MeshQuality, decimate_surface, extract_surface, make_printable, smooth_surface
+from .io.mesh_files import MESH_FORMATS, PART_COLOURS, safe_part_name, write_parts_3mf
+from .io.outputs import RunOutputs, fit_name, name_max, short_digest
+from .mesh import (
+    MeshQuality,
+    decimate_surface,
+    extract_surface,
+    make_printable,
+    smooth_surface,
+)
 from .mesh.model import Mesh
 from .mesh.quality import check_printable_size
 from .mesh.smooth import cut_edge_outer_voxels
 from .progress import ProgressCallback, no_progress
 from .redact import Scrubber, names_below
 from .report import (
-    build_report, collected_warnings, describe_mask, describe_part, describe_volume, relative_to, report_path_for,
+    build_report,
+    collected_warnings,
+    describe_mask,
+    describe_part,
+    describe_volume,
+    relative_to,
+    report_path_for,
     write_report,
 )
+from .review.types import Outline, Shown
 from .segment import (
     MriSettings,
     RegionGrowingSettings,
@@ -51,7 +65,12 @@ from .segment import (
 )
 from .segment.checks import require_number
 from .slice.engine import SliceSettings, slice_to_gcode, write_gcode
-from .slice.profiles import MaterialProfile, PrinterProfile, check_compatible, load_profiles
+from .slice.profiles import (
+    MaterialProfile,
+    PrinterProfile,
+    check_compatible,
+    load_profiles,
+)
 from .volume import Mask, Volume
 
 log = logging.getLogger("medprint")
@@ -211,12 +230,14 @@ class ConvertResult:
     report: dict[str, Any]
     combined_path: Path | None = None
     gcode_path: Path | None = None
+    extra_paths: tuple[Path, ...] = ()
 
     @property
     def written(self) -> tuple[Path, ...]:
-        """Every file the run wrote: the part meshes, then the 3MF, the G-code and the report (those made)."""
+        """Every file the run wrote: the part meshes, then the 3MF, the G-code and the report (those made),
+        then the extra outputs (HTML report, DICOM objects)."""
         extras = (self.combined_path, self.gcode_path, self.report_path)
-        return (*self.mesh_paths, *(path for path in extras if path is not None))
+        return (*self.mesh_paths, *(path for path in extras if path is not None), *self.extra_paths)
 
     @property
     def mesh(self) -> Mesh:
@@ -266,6 +287,7 @@ def convert_scan(
     include_phi_paths: bool = False,
     progress: ProgressCallback = no_progress,
     order: Mapping[str, Any] | None = None,
+    extras: Sequence[ExtraOutput] = (),
 ) -> ConvertResult:
     """Run the whole chain and write one mesh per part (and a JSON report beside them).
 
@@ -286,17 +308,21 @@ def convert_scan(
     the run is left and existing files are untouched.
 
     ``order`` (the record of the order the run comes from, :func:`medprint.jobs.orders.order_record`) goes
-    into the report, returned and written, as ``report["order"]``.
+    into the report, returned and written, as ``report["order"]``.  ``extras`` (the HTML sign-off report,
+    DICOM objects: :mod:`medprint.deliver`) are reserved with the other outputs and written from what the
+    run made, in the same all-or-nothing commit.
     """
     output_path = Path(output_path)
     report_path = report_path_for(output_path) if write_json_report else None
     with RunOutputs(overwrite=overwrite) as outputs:
         _check_outputs(outputs, output_path, report_path, combined_3mf, gcode)
+        for extra in extras:
+            extra.reserve(outputs)
         result = _convert(
             outputs, input_path, output_path, report_path, segmentation=segmentation, labels=labels, seeds=seeds,
             mri=mri, preparation=preparation, surface=surface, loading=loading, combined_3mf=combined_3mf,
             gcode=gcode, ascii_stl=ascii_stl, overwrite=overwrite, include_phi_paths=include_phi_paths,
-            progress=progress, order=order,
+            progress=progress, order=order, extras=extras,
         )
         outputs.commit()
     return result
@@ -322,6 +348,7 @@ def _convert(
     include_phi_paths: bool,
     progress: ProgressCallback,
     order: Mapping[str, Any] | None,
+    extras: Sequence[ExtraOutput],
 ) -> ConvertResult:
     """The work of :func:`convert_scan`; every file goes to the temporary files of ``outputs``."""
     scrub = Scrubber({} if include_phi_paths else _private_paths(input_path, labels))
@@ -337,6 +364,8 @@ def _convert(
             volume, input_path=input_path if include_phi_paths else None, show_phi=include_phi_paths
         )
         choices = list(volume.notes)
+        # The extra outputs show the scan under the model; without them the voxels are freed early (below).
+        shown_scan = volume if extras else None
         with watch.stage("segment"):
             if preparation.bias_correction or preparation.denoise:
                 volume, prepared = prepare_mri(
@@ -368,11 +397,12 @@ def _convert(
         report_folder = output_path.parent
         for facts, path in zip(described, paths):
             facts["mesh"]["path"] = relative_to(path, report_folder)
-        gcode_summary = None
+        gcode_summary, gcode_text = None, None
         if gcode is not None and slicing is not None:
             with watch.stage("slice"):
                 sliced = slice_to_gcode(meshes[0], *slicing, gcode.settings, engine=gcode.engine, progress=progress)
                 write_gcode(sliced, gcode.path, overwrite=overwrite)
+                gcode_text = "".join(sliced.chunks) if extras else None
             gcode_summary = {"path": relative_to(gcode.path, report_folder), **sliced.summary()}
     report = build_report(
         input_facts=input_facts,
@@ -395,7 +425,18 @@ def _convert(
         report["order"] = dict(order)
     if report_path is not None:
         write_report(report, report_path, overwrite=overwrite)
-    return ConvertResult(meshes, paths, report_path, report, combined_3mf, None if gcode is None else gcode.path)
+    products = RunProducts(
+        command="convert", main_output=output_path, report=report, outputs=outputs,
+        shown=tuple(Shown(part.mask.label, mesh, PART_COLOURS[k % len(PART_COLOURS)])
+                    for k, (part, mesh) in enumerate(zip(parts, meshes))),
+        part_files={part.mask.label: path for part, path in zip(parts, paths)},
+        volume=shown_scan, window_preset=segmentation.preset, gcode_text=gcode_text, input_path=input_path,
+        outlines=tuple(Outline(part.mask.label, PART_COLOURS[k % len(PART_COLOURS)], part.mask)
+                       for k, part in enumerate(parts)),
+    )
+    extra_paths = tuple(path for extra in extras for path in extra.write(products))
+    return ConvertResult(meshes, paths, report_path, report, combined_3mf, None if gcode is None else gcode.path,
+                         extra_paths)
 
 
 def _private_paths(input_path: Path, labels: LabelSettings | None) -> dict[str, str]:

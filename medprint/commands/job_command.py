@@ -11,7 +11,18 @@ from typing import Any
 
 import click
 
-from ..jobs.spec import Choice, Custom, FilePath, Flag, JobSpec, Number, Opt, Text, ValueProblem, Whole
+from ..jobs.spec import (
+    Choice,
+    Custom,
+    FilePath,
+    Flag,
+    JobSpec,
+    Number,
+    Opt,
+    Text,
+    ValueProblem,
+    Whole,
+)
 from ..redact import terminal_safe
 from ..report import to_json
 from .options import BoundedInt, FiniteFloat, given, progress_reporter
@@ -76,10 +87,9 @@ def _staged_order(spec: JobSpec, request: Any, path: Path | None, *, overwrite: 
     """
     if path is None:
         return None
+    from ..errors import ParameterError
     from ..io.outputs import RunOutputs
     from ..jobs.order_save import check_order_path, order_file_text
-
-    from ..errors import ParameterError
 
     try:
         check_order_path(path, overwrite=overwrite, spec=spec, request=request)

@@ -28,7 +28,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 from vtkmodules.util import numpy_support
-from vtkmodules.vtkImagingStencil import vtkImageStencilToImage, vtkPolyDataToImageStencil
+from vtkmodules.vtkImagingStencil import (
+    vtkImageStencilToImage,
+    vtkPolyDataToImageStencil,
+)
 
 from ..errors import DesignError, ParameterError
 from ..geometry import Geometry

@@ -40,11 +40,24 @@ from ..mesh.surface import extract_surface
 from ..segment.checks import require_number
 from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
-from .fields import DistanceField, Grid, field_surface, mesh_distance, working_grid
-from .fields import voxelise
+from .fields import (
+    DistanceField,
+    Grid,
+    field_surface,
+    mesh_distance,
+    voxelise,
+    working_grid,
+)
 from .hollow_centreline import lumen_centreline
 from .hollow_drains import drill_drains
-from .hollow_ends import Opening, auto_openings, describe_opening, open_ends, plane_values, user_cuts
+from .hollow_ends import (
+    Opening,
+    auto_openings,
+    describe_opening,
+    open_ends,
+    plane_values,
+    user_cuts,
+)
 from .part import Part
 
 log = logging.getLogger("medprint")

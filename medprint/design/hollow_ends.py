@@ -26,7 +26,12 @@ from ..segment.voxels import EDT_THREADS
 from ..volume import Mask
 from .fields import DistanceField, Grid
 from .hollow_centreline import (
-    CAP_AREA_FRACTION, Centreline, EndFace, SurfacePatches, find_end_face, surface_axis,
+    CAP_AREA_FRACTION,
+    Centreline,
+    EndFace,
+    SurfacePatches,
+    find_end_face,
+    surface_axis,
 )
 
 #: A cut face spans the lumen's section: at least this share of the widest section within two radii behind it

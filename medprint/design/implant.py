@@ -51,11 +51,11 @@ from .implant_defect import (
     defect_area_mm2,
     find_defects,
     mirror_coverage,
-    thin_bone,
     skull_centre,
     survey_skull,
     tables_from_mirror,
     tables_from_rim,
+    thin_bone,
     trace_chart,
 )
 from .implant_fields import LATERAL_MARGIN_MM, build_fields, implant_field, skin_mm

@@ -56,7 +56,15 @@ from ..errors import DesignError, InputError, MeshError, ParameterError
 from ..mesh import assess_mesh, make_printable
 from ..mesh.model import Mesh
 from ..segment.checks import require_number
-from .label_text import FONTS, GlyphOutline, check_text, min_stroke_mm, narrowest_gap_mm, text_outline, thicken
+from .label_text import (
+    FONTS,
+    GlyphOutline,
+    check_text,
+    min_stroke_mm,
+    narrowest_gap_mm,
+    text_outline,
+    thicken,
+)
 from .part import Part
 
 logger = logging.getLogger("medprint")

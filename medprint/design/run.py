@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..deliver.products import ExtraOutput, RunProducts
 from ..errors import ParameterError
 from ..io.mesh_files import MESH_FORMATS, write_mesh, write_parts_3mf
 from ..io.outputs import RunOutputs
@@ -19,9 +20,16 @@ from ..mesh import MeshQuality, make_printable
 from ..mesh.model import Mesh
 from ..redact import Scrubber, names_below
 from ..report import (
-    build_report, collected_warnings, describe_mask, describe_part, describe_volume, relative_to, report_path_for,
+    build_report,
+    collected_warnings,
+    describe_mask,
+    describe_part,
+    describe_volume,
+    relative_to,
+    report_path_for,
     write_report,
 )
+from ..review.types import Outline, Shown
 from ..volume import Mask, Volume
 from .part import Part, finish_part
 
@@ -72,6 +80,8 @@ def run_design(
     show_phi: bool = False,
     input_path: Path | None = None,
     order: Mapping[str, Any] | None = None,
+    extras: Sequence[ExtraOutput] = (),
+    scan: Volume | None = None,
 ) -> tuple[Part, dict[str, Any]]:
     """Reserve the outputs, design the part with ``make()``, check it and write everything.
 
@@ -79,6 +89,8 @@ def run_design(
     Ctrl-C) leaves no file and existing files untouched.  Without
     ``show_phi``, names from below ``input_path`` are kept out of the report.  ``order`` (the record of the
     order the run comes from, :func:`medprint.jobs.orders.order_record`) goes into the report as it is.
+    ``extras`` (HTML report, DICOM objects: :mod:`medprint.deliver`) are reserved with the outputs and
+    written in the same commit; ``scan``, the scan the part was designed on, is shown under it.
 
     Returns
     -------
@@ -89,6 +101,8 @@ def run_design(
     scrub = Scrubber({} if show_phi or input_path is None else private_names(Path(input_path)))
     with RunOutputs(overwrite=outputs.overwrite) as run:
         _reserve(run, outputs, report_path)
+        for extra in extras:
+            extra.reserve(run)
         timings: dict[str, float] = {}
         with collected_warnings(scrub) as warnings:
             start = time.perf_counter()
@@ -96,14 +110,14 @@ def run_design(
             timings["design"] = round(time.perf_counter() - start, 3)
             start = time.perf_counter()
             part, quality = finish_part(part)
-            extras = _printable_extras(part, outputs)
+            extra_meshes = _printable_extras(part, outputs)
             timings["check"] = round(time.perf_counter() - start, 3)
             start = time.perf_counter()
             write_mesh(part.mesh, outputs.mesh, overwrite=outputs.overwrite)
             for name, path in outputs.extras.items():
-                write_mesh(extras[name], path, overwrite=outputs.overwrite)
+                write_mesh(extra_meshes[name], path, overwrite=outputs.overwrite)
             if outputs.fit_3mf is not None:
-                write_parts_3mf([part.mesh, extras["anatomy"]], outputs.fit_3mf,
+                write_parts_3mf([part.mesh, extra_meshes["anatomy"]], outputs.fit_3mf,
                                 colours=[PART_COLOUR, ANATOMY_COLOUR], overwrite=outputs.overwrite)
             timings["write"] = round(time.perf_counter() - start, 3)
         report = design_report(part, quality, outputs, input_facts=input_facts, parameters=parameters,
@@ -113,6 +127,9 @@ def run_design(
             report["order"] = dict(order)
         if report_path is not None:
             write_report(report, report_path, overwrite=outputs.overwrite)
+        for extra in extras:
+            extra.write(_products(part, extras_meshes=extras_for_view(part), outputs=outputs, report=report,
+                                  run=run, scan=scan, input_path=input_path))
         run.commit()
     log.info("%s: %s", part.kind, quality.describe())
     return part, report
@@ -203,3 +220,22 @@ def _printable_extras(part: Part, outputs: DesignOutputs) -> dict[str, Mesh]:
     if missing:
         raise ParameterError(f"--{missing[0]}: a {part.kind} design has no {missing[0]} to write; drop the option")
     return {name: make_printable(part.extras[name]).mesh.with_name(name) for name in wanted}
+
+
+def extras_for_view(part: Part) -> dict[str, Mesh]:
+    """The anatomy the part fits, when the design has it (drawn under the part in the HTML report)."""
+    # Part.extras may build its meshes only when asked (an implant's rim): ask for the anatomy alone.
+    return {"anatomy": part.extras["anatomy"]} if "anatomy" in part.extras else {}
+
+
+def _products(part: Part, *, extras_meshes: Mapping[str, Mesh], outputs: DesignOutputs, report: dict[str, Any],
+              run: RunOutputs, scan: Volume | None, input_path: Path | None) -> RunProducts:
+    name = Path(outputs.mesh).stem
+    shown = [Shown(name, part.mesh, PART_COLOUR)]
+    shown += [Shown(key, mesh, ANATOMY_COLOUR, role="anatomy") for key, mesh in extras_meshes.items()]
+    return RunProducts(
+        command=f"design {part.kind}", main_output=Path(outputs.mesh), report=report, shown=tuple(shown),
+        part_files={name: Path(outputs.mesh)}, outputs=run, volume=scan,
+        outlines=tuple(Outline(item.name, item.colour, item.mesh) for item in shown) if scan is not None else (),
+        input_path=input_path, mirrored=part.measurements.get("method") == "mirror",
+    )

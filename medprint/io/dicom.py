@@ -30,7 +30,13 @@ from ..geometry import Geometry
 from ..progress import ProgressCallback, no_progress
 from ..volume import Volume
 from . import dicom_headers as hdr
-from .dicom_stack import WIDE_STEP_FACTOR, StackLayout, analyse_positions, describe_problems, resample_stack
+from .dicom_stack import (
+    WIDE_STEP_FACTOR,
+    StackLayout,
+    analyse_positions,
+    describe_problems,
+    resample_stack,
+)
 from .image_files import replace_non_finite
 
 __all__ = [

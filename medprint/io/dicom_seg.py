@@ -31,7 +31,15 @@ from ..errors import GeometryError, InputError, ParameterError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
 from . import dicom_headers as hdr
-from .labels import LabelSelector, check_landed, read_dicom, check_referenced_series, mask_name, resample_nearest, resolve_selection
+from .labels import (
+    LabelSelector,
+    check_landed,
+    check_referenced_series,
+    mask_name,
+    read_dicom,
+    resample_nearest,
+    resolve_selection,
+)
 
 log = logging.getLogger("medprint")
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 import stl.mesh
+from numpy.typing import NDArray
 from stl import Mode
 
 from .. import __version__

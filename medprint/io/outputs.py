@@ -408,6 +408,17 @@ class RunOutputs:
         except OSError as error:
             raise write_error(error, target.path, target.option) from None
 
+    def staged_file(self, path: Path) -> Path | None:
+        """The temporary file staged for ``path`` (what :meth:`commit` will put there), or None if none is.
+
+        Outputs built from another output (a DICOM object that encapsulates the STL) read its exact bytes here.
+        """
+        key = _resolved(Path(path))
+        for target in self._targets:
+            if target.key == key:
+                return target.temp
+        return None
+
     def commit(self) -> None:
         """Rename every staged file into place; then release the locks.
 

@@ -21,7 +21,14 @@ from pydicom.dataset import Dataset
 from ..errors import GeometryError, InputError
 from ..geometry import Geometry
 from ..volume import Mask, Volume
-from .labels import LABEL_OPTION, LabelSelector, read_dicom, check_referenced_series, mask_name, resolve_selection
+from .labels import (
+    LABEL_OPTION,
+    LabelSelector,
+    check_referenced_series,
+    mask_name,
+    read_dicom,
+    resolve_selection,
+)
 
 log = logging.getLogger("medprint")
 

@@ -36,6 +36,13 @@ from ..segment import (
 from ..segment.checks import MAX_RADIUS_MM, MAX_VOLUME_MM3
 from ..segment.mri import AUTO_METHODS, DENOISE_METHODS
 from ..slice.engine import ENGINES, SliceSettings
+from .deliver import (
+    SCAN_DELIVERY,
+    delivery_lines,
+    extra_outputs,
+    send_written,
+    with_delivery_conflicts,
+)
 from .kinds import DECIMATE, intensity_range, percentiles, point, points_path
 from .spec import (
     NO_REPORT,
@@ -141,6 +148,7 @@ OPTIONS = (
     Opt("decimate", "decimate", DECIMATE,
         "Reduce triangles: a fraction to keep (0.25 or 25%) or a triangle count."),
     Opt("ascii", "ascii_stl", Flag(), "Write ASCII STL instead of binary.", default=False),
+    *SCAN_DELIVERY,
     OVERWRITE,
     NO_REPORT,
     SHOW_PHI,
@@ -301,6 +309,7 @@ def run(request: JobRequest) -> JobResult:
     )
     segmentation = _segmentation_settings(v, preset)
     surface = _surface_settings(v)
+    extras = extra_outputs(v, v["output_path"], scan_input=v["input_path"])
     result = convert_scan(
         v["input_path"], v["output_path"], segmentation=segmentation, labels=labels, seeds=seeds, mri=mri,
         preparation=MriPreparation(bias_correction=v["bias_correction"], denoise=v["denoise"]), surface=surface,
@@ -308,9 +317,11 @@ def run(request: JobRequest) -> JobResult:
         loading=LoadSettings(series=v["series"], allow_gaps=v["allow_gaps"], modality=v["modality"],
                              non_finite=v["non_finite"]),
         ascii_stl=v["ascii_stl"], overwrite=v["overwrite"], write_json_report=not v["no_report"],
-        include_phi_paths=v["show_phi"], progress=request.progress, order=request.order,
+        include_phi_paths=v["show_phi"], progress=request.progress, order=request.order, extras=extras,
     )
-    return JobResult(outputs=result.written, report=result.report, summary=_summary(result))
+    sent = send_written(v, extras)
+    return JobResult(outputs=result.written, report=result.report,
+                     summary=_summary(result) + delivery_lines(extras) + sent)
 
 
 def _summary(result: ConvertResult) -> tuple[str, ...]:
@@ -359,6 +370,6 @@ SPEC = JobSpec(
     argument=Argument("input_path", "INPUT"),
     options=OPTIONS,
     run=run,
-    check=check,
+    check=with_delivery_conflicts(check),
     validate=validate,
 )

@@ -10,10 +10,18 @@ from ..design.hollow import HollowSettings, design_hollow
 from ..design.hollow_lumen import LumenSource, load_lumen
 from ..design.part import Part
 from ..design.run import DesignOutputs, run_design
+from ..io.mesh_files import MESH_FORMATS
 from ..mesh.model import Mesh
-from ..report import report_path_for
 from ..segment import CT_PRESETS
 from ..volume import Mask
+from .deliver import (
+    PART_DELIVERY,
+    delivery_lines,
+    extra_outputs,
+    send_written,
+    with_delivery_conflicts,
+    written_by,
+)
 from .kinds import intensity_range, point
 from .spec import (
     NO_REPORT,
@@ -70,6 +78,7 @@ OPTIONS = (
     Opt("range", "grow_range", intensity_range("--range"),
         "With --seed: the blood pool's intensity range (default: the blood-pool preset, 200:700 HU).",
         metavar="LO:HI"),
+    *PART_DELIVERY,
     OVERWRITE,
     NO_REPORT,
     SHOW_PHI,
@@ -116,10 +125,13 @@ def run(request: JobRequest) -> JobResult:
                   "up": list(up) if up is not None else None, "resolution_mm": v["resolution_mm"],
                   "smooth_iterations": v["smooth"]}
     outputs = DesignOutputs(mesh=output_path, report=not v["no_report"], overwrite=v["overwrite"])
+    scan_input = None if Path(input_path).suffix.lower() in MESH_FORMATS else input_path
+    extras = extra_outputs(v, output_path, scan_input=scan_input)
     part, report = run_design(outputs, make, input_facts=facts, parameters=parameters, show_phi=show_phi,
-                              input_path=input_path, order=request.order)
-    written = (output_path,) + (() if v["no_report"] else (report_path_for(output_path),))
-    return JobResult(outputs=written, report=report, summary=(_summary(part, lumen, output_path, v["wall_mm"]),))
+                              input_path=input_path, order=request.order, extras=extras)
+    sent = send_written(v, extras)
+    return JobResult(outputs=outputs.files() + written_by(extras), report=report,
+                     summary=(_summary(part, lumen, output_path, v["wall_mm"]),) + delivery_lines(extras) + sent)
 
 
 def _summary(part: Part, lumen: Mask | Mesh, output_path: Path, wall_mm: float) -> str:
@@ -156,6 +168,6 @@ SPEC = JobSpec(
     argument=Argument("input_path", "MASK_OR_SCAN"),
     options=OPTIONS,
     run=run,
-    check=check,
+    check=with_delivery_conflicts(check),
     validate=validate,
 )

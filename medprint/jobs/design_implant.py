@@ -22,6 +22,14 @@ from ..design.run import DesignOutputs, describe_input, run_design
 from ..io import load_volume
 from ..segment import CT_PRESETS
 from . import kinds
+from .deliver import (
+    SCAN_DELIVERY,
+    delivery_lines,
+    extra_outputs,
+    send_written,
+    with_delivery_conflicts,
+    written_by,
+)
 from .spec import (
     NO_REPORT,
     OVERWRITE,
@@ -77,6 +85,7 @@ OPTIONS = (
     Opt("fit", "fit_path", FilePath("output"),
         "Also write the skull and the implant as two coloured objects in one 3MF (a fit check)."),
     Opt("rim", "rim_path", FilePath("output"), "Also write the defect's rim as a thin band on the outer table."),
+    *SCAN_DELIVERY,
     OVERWRITE,
     NO_REPORT,
     SHOW_PHI,
@@ -114,16 +123,19 @@ def run(request: JobRequest) -> JobResult:
     settings = implant_settings(request)  # before the scan is read, so a typo costs nothing
     outputs = implant_outputs(request)
     input_path, show_phi = request["input_path"], request["show_phi"]
+    extras = extra_outputs(request.values, outputs.mesh, scan_input=input_path)
     volume = load_volume(input_path)
     part, report = run_design(outputs, lambda: design_implant(volume, settings),
                               input_facts=describe_input(volume, path=input_path, show_phi=show_phi),
                               parameters=asdict(settings), show_phi=show_phi, input_path=input_path,
-                              order=request.order)
+                              order=request.order, extras=extras, scan=volume)
     m = part.measurements
     line = (f"{outputs.mesh}: implant by {m['method']}, defect {m['defect_diameter_mm']:.0f} mm across, "
             f"{m['implant_volume_mm3'] / 1000:.1f} cm3, thinnest wall {_wall_text(m['min_wall_mm'])}, "
             f"{part.mesh.face_count:,} triangles, watertight")
-    return JobResult(outputs=outputs.files(), report=report, summary=(line,))
+    sent = send_written(request.values, extras)
+    return JobResult(outputs=outputs.files() + written_by(extras), report=report,
+                     summary=(line,) + delivery_lines(extras) + sent)
 
 
 def _wall_text(wall: dict[str, Any]) -> str:
@@ -144,6 +156,6 @@ SPEC = JobSpec(
     argument=Argument("input_path", "CT"),
     options=OPTIONS,
     run=run,
-    check=check,
+    check=with_delivery_conflicts(check),
     validate=validate,
 )

@@ -23,7 +23,14 @@ from ..design.part import Part
 from ..design.run import DesignOutputs, describe_input, run_design
 from ..errors import OutputError
 from ..io.mesh_files import read_mesh_file
-from ..report import report_path_for
+from .deliver import (
+    PART_DELIVERY,
+    delivery_lines,
+    extra_outputs,
+    send_written,
+    with_delivery_conflicts,
+    written_by,
+)
 from .kinds import point
 from .spec import (
     NO_REPORT,
@@ -72,6 +79,7 @@ OPTIONS = (
     Opt("max-repair-move", "max_repair_move", Number(0, 100, why="mm"),
         "A mesh with holes is closed only if that moves its surface at most this far (mm).",
         default=DEFAULT_MAX_REPAIR_MOVE_MM, show_default=True),
+    *PART_DELIVERY,
     OVERWRITE,
     NO_REPORT,
     SHOW_PHI,
@@ -130,11 +138,14 @@ def run(request: JobRequest) -> JobResult:
         "flatness_mm": settings.flatness_mm, "max_repair_move_mm": settings.max_repair_move_mm,
     }
     outputs = DesignOutputs(mesh=output_path, report=not v["no_report"], overwrite=v["overwrite"])
+    extras = extra_outputs(v, output_path)
     part, report = run_design(outputs, lambda: label_part(mesh, settings),
                               input_facts=describe_input(mesh, path=mesh_path, show_phi=show_phi),
-                              parameters=parameters, show_phi=show_phi, input_path=mesh_path, order=request.order)
-    written = (output_path,) + (() if v["no_report"] else (report_path_for(output_path),))
-    return JobResult(outputs=written, report=report, summary=(_summary(part, report, settings, output_path),))
+                              parameters=parameters, show_phi=show_phi, input_path=mesh_path, order=request.order,
+                              extras=extras)
+    sent = send_written(v, extras)
+    return JobResult(outputs=outputs.files() + written_by(extras), report=report,
+                     summary=(_summary(part, report, settings, output_path),) + delivery_lines(extras) + sent)
 
 
 def _summary(part: Part, report: Mapping[str, Any], settings: LabelSettings, output_path: Path) -> str:
@@ -161,6 +172,6 @@ SPEC = JobSpec(
     argument=Argument("mesh_path", "MESH"),
     options=OPTIONS,
     run=run,
-    check=check,
+    check=with_delivery_conflicts(check),
     validate=validate,
 )

@@ -15,6 +15,14 @@ from ..io.mesh_files import MESH_FORMATS, read_mesh_file
 from ..mesh.model import Mesh
 from ..volume import Volume
 from . import kinds
+from .deliver import (
+    PART_DELIVERY,
+    delivery_lines,
+    extra_outputs,
+    send_written,
+    with_delivery_conflicts,
+    written_by,
+)
 from .spec import (
     NO_REPORT,
     OVERWRITE,
@@ -113,6 +121,7 @@ OPTIONS = (
         "Working grid spacing, mm (default 0.5, finer for thin walls and small holes)."),
     Opt("fit", "fit_3mf", FilePath("output"),
         "Also write a 3MF with the orthosis and the skin as two coloured parts, for a fit check."),
+    *PART_DELIVERY,
     OVERWRITE,
     NO_REPORT,
     SHOW_PHI,
@@ -151,13 +160,17 @@ def run(request: JobRequest) -> JobResult:
     v = request.values
     settings = orthosis_settings(request)  # before the input is read, so a typo costs nothing
     source = load_limb(v["input_path"])
+    scan = source if isinstance(source, Volume) else None
+    extras = extra_outputs(v, v["output_path"], scan_input=v["input_path"] if scan is not None else None)
     outputs = DesignOutputs(mesh=v["output_path"], report=not v["no_report"], fit_3mf=v["fit_3mf"],
                             overwrite=v["overwrite"])
     part, report = run_design(outputs, lambda: design_orthosis(source, settings),
                               input_facts=describe_input(source, path=v["input_path"], show_phi=v["show_phi"]),
                               parameters=settings, show_phi=v["show_phi"], input_path=v["input_path"],
-                              order=request.order)
-    return JobResult(outputs=outputs.files(), report=report, summary=(summary(outputs.mesh, part),))
+                              order=request.order, extras=extras, scan=scan)
+    sent = send_written(v, extras)
+    return JobResult(outputs=outputs.files() + written_by(extras), report=report,
+                     summary=(summary(outputs.mesh, part),) + delivery_lines(extras) + sent)
 
 
 def summary(path: Path, part: Part) -> str:
@@ -183,6 +196,6 @@ SPEC = JobSpec(
     argument=Argument("input_path", "INPUT"),
     options=OPTIONS,
     run=run,
-    check=check,
+    check=with_delivery_conflicts(check),
     validate=validate,
 )

@@ -62,7 +62,6 @@ from ..errors import ParameterError
 from ..progress import ProgressCallback, no_progress
 from .order_ids import folder_names, safe_folder_name
 from .order_lines import TomlLines
-from .spec import shown
 from .order_values import (
     check_output_dir,
     is_input,
@@ -72,6 +71,7 @@ from .order_values import (
     resolve_outputs,
     toml_value,
 )
+from .spec import shown
 
 if TYPE_CHECKING:
     from .spec import JobResult, JobSpec

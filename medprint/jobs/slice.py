@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..deliver.products import RunProducts
 from ..errors import OutputError
 from ..io.mesh_files import read_mesh_file
 from ..io.outputs import RunOutputs
+from ..review.types import Shown
 from ..slice.engine import (
     DEFAULT_MAX_REPAIR_MOVE_MM,
     ENGINES,
@@ -21,10 +23,30 @@ from ..slice.engine import (
 from ..slice.placement import ORIENT_CHOICES
 from ..slice.profiles import check_compatible, load_profiles
 from ..slice.toolpaths import INFILL_PATTERNS
+from .deliver import (
+    GCODE_DELIVERY,
+    delivery_lines,
+    extra_outputs,
+    with_delivery_conflicts,
+    written_by,
+)
 from .kinds import FRACTION
 from .spec import (
-    OVERWRITE, Argument, Choice, Conflict, FilePath, Flag, JobRequest, JobResult, JobSpec, Number, Opt, Text, Whole,
-    output_option, settings_conflicts,
+    OVERWRITE,
+    Argument,
+    Choice,
+    Conflict,
+    FilePath,
+    Flag,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    Number,
+    Opt,
+    Text,
+    Whole,
+    output_option,
+    settings_conflicts,
 )
 
 #: The option's own bound is loose; the printer profile's nozzle sets the real one (0.04 mm to 80 % of it).
@@ -68,6 +90,7 @@ OPTIONS = (
         show_default=True),
     Opt("no-repair", "no_repair", Flag(), "Refuse a mesh that is not watertight instead of repairing it.",
         default=False),
+    *GCODE_DELIVERY,
     OVERWRITE,
 )
 
@@ -129,23 +152,31 @@ def run(request: JobRequest) -> JobResult:
     check_compatible(printer, material)
     settings.validated(printer)
     mesh_path, output_path = v["mesh_path"], v["output_path"]
+    extras = extra_outputs(v, output_path)
     with RunOutputs(overwrite=v["overwrite"]) as outputs:
         if os.path.realpath(output_path) == os.path.realpath(mesh_path):
             raise OutputError(f"-o/--output: {output_path} is the input MESH; give the G-code a file name of its own")
         outputs.reserve(output_path, "-o/--output")
+        for extra in extras:
+            extra.reserve(outputs)
         mesh = read_mesh_file(mesh_path)
         result = slice_to_gcode(mesh, printer, material, settings, engine=v["engine"], progress=request.progress)
         write_gcode(result, output_path, overwrite=v["overwrite"])
+        summary = result.summary()
+        summary["output"] = str(output_path)
+        if request.order is not None:
+            summary["order"] = dict(request.order)
+        for extra in extras:
+            extra.write(RunProducts(
+                command="slice", main_output=output_path, report=summary, outputs=outputs,
+                shown=(Shown(mesh_path.stem, mesh, (230, 120, 40)),), part_files={}, gcode_text="".join(result.chunks),
+            ))
         outputs.commit()
-    summary = result.summary()
-    summary["output"] = str(output_path)
-    if request.order is not None:
-        summary["order"] = dict(request.order)
     hours, rest = divmod(int(result.estimated_time_s), 3600)
     line = (f"{output_path}: {result.layer_count} layers, {hours}h {rest // 60:02d}m, "
             f"{result.filament_mm / 1000:.2f} m / {result.filament_g:.1f} g filament, "
             f"{result.filament_cost:.2f} {result.currency} ({result.engine}, {printer.name}, {material.name})")
-    return JobResult(outputs=(output_path,), report=summary, summary=(line,))
+    return JobResult(outputs=(output_path, *written_by(extras)), report=summary, summary=(line,) + delivery_lines(extras))
 
 
 SPEC = JobSpec(
@@ -154,6 +185,6 @@ SPEC = JobSpec(
     argument=Argument("mesh_path", "MESH"),
     options=OPTIONS,
     run=run,
-    check=check,
+    check=with_delivery_conflicts(check),
     validate=validate,
 )

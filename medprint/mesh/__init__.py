@@ -5,7 +5,14 @@
 
 from .decimate import decimate_surface
 from .model import Mesh
-from .quality import MeshQuality, RepairResult, assess_mesh, check_printable_size, make_printable, split_bodies
+from .quality import (
+    MeshQuality,
+    RepairResult,
+    assess_mesh,
+    check_printable_size,
+    make_printable,
+    split_bodies,
+)
 from .smooth import smooth_surface
 from .surface import extract_surface
 

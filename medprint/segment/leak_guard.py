@@ -32,7 +32,13 @@ from scipy.spatial import ConvexHull, QhullError
 
 from ..errors import SegmentationError
 from ..geometry import Geometry
-from .voxels import EDT_THREADS, bounding_box, seeded_components, touches_border, zyx_spacing
+from .voxels import (
+    EDT_THREADS,
+    bounding_box,
+    seeded_components,
+    touches_border,
+    zyx_spacing,
+)
 from .window import WindowEdges
 
 if TYPE_CHECKING:

@@ -42,7 +42,13 @@ from .region import RegionGrowingSettings, check_seeds_in_range, segment_from_se
 from .seeds import seeds_to_indices
 from .threshold import check_preset_applies
 from .tube import PathNames, path_length_mm, vessel_tube
-from .voxels import bounding_box, fill_enclosed, format_ijk, seeded_components, zyx_spacing
+from .voxels import (
+    bounding_box,
+    fill_enclosed,
+    format_ijk,
+    seeded_components,
+    zyx_spacing,
+)
 
 log = logging.getLogger("medprint")
 

@@ -54,7 +54,10 @@ def request(**values: object):
 
 
 def test_spec_has_every_option_the_command_had() -> None:
-    assert {opt.name: opt.dest for opt in SPEC.options} == OLD_COMMAND_OPTIONS
+    from medprint.jobs.deliver import SCAN_DELIVERY
+
+    delivery = {opt.name: opt.dest for opt in SCAN_DELIVERY}
+    assert {opt.name: opt.dest for opt in SPEC.options} == OLD_COMMAND_OPTIONS | delivery
     assert {opt.name for opt in SPEC.options if opt.multiple} == REPEATABLE
     defaults = SPEC.defaults()
     assert {dest: defaults[dest] for dest in OLD_DEFAULTS} == OLD_DEFAULTS
@@ -72,7 +75,7 @@ def test_help_lists_every_option_with_its_help() -> None:
 
 def test_output_role_paths_and_the_names_file_fragment() -> None:
     outputs = {opt.name for opt in SPEC.options if getattr(opt.kind, "role", None) == "output"}
-    assert outputs == {"output", "3mf", "gcode"}
+    assert outputs == {"output", "3mf", "gcode", "dicom-stl"}
     assert SPEC.option("labels-names").kind.fragment
     assert not SPEC.option("overwrite").in_order and not SPEC.option("no-report").in_order
 

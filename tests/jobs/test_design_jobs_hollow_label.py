@@ -68,7 +68,10 @@ def box_file(tmp_path: Path) -> Path:
     (HOLLOW, HOLLOW_OPTIONS, "input_path"), (LABEL, LABEL_OPTIONS, "mesh_path"),
 ], ids=["hollow", "label"])
 def test_the_spec_has_every_option_of_the_old_command(spec, options, argument) -> None:
-    assert {opt.name: opt.dest for opt in spec.options} == options
+    from medprint.jobs.deliver import PART_DELIVERY
+
+    delivery = {opt.name: opt.dest for opt in PART_DELIVERY}
+    assert {opt.name: opt.dest for opt in spec.options} == options | delivery
     assert spec.argument.dest == argument
     assert job_spec(spec.name) is spec
 
@@ -103,7 +106,8 @@ def test_hollow_defaults_and_kinds_are_the_old_ones() -> None:
     with pytest.raises(ValueProblem, match="range"):
         HOLLOW.option("smooth").parse(501)
     roles = {opt.name: opt.kind.role for opt in HOLLOW.options if isinstance(opt.kind, FilePath)}
-    assert roles == {"output": "output", "labels": "input", "labels-names": "input"}
+    assert roles == {"output": "output", "labels": "input", "labels-names": "input", "dicom-stl": "output",
+                     "source": "input"}
     assert HOLLOW.option("labels-names").kind.fragment
 
 
@@ -120,7 +124,7 @@ def test_label_defaults_and_kinds_are_the_old_ones() -> None:
         with pytest.raises(ValueProblem):
             LABEL.option(name).parse(bad)
     roles = {opt.name: opt.kind.role for opt in LABEL.options if isinstance(opt.kind, FilePath)}
-    assert roles == {"output": "output", "profiles": "input"}
+    assert roles == {"output": "output", "profiles": "input", "dicom-stl": "output", "source": "input"}
     assert not LABEL.option("overwrite").in_order and not LABEL.option("no-report").in_order
 
 

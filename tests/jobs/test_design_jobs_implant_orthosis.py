@@ -63,20 +63,28 @@ def _click_names(command_path: tuple[str, ...]) -> set[str]:
 
 @pytest.mark.parametrize("spec, options", [(IMPLANT, IMPLANT_OPTIONS), (ORTHOSIS, ORTHOSIS_OPTIONS)])
 def test_each_spec_has_every_option_the_command_had_with_its_keyword(spec, options):
-    assert {opt.name: opt.dest for opt in spec.options} == options
+    from medprint.jobs.deliver import PART_DELIVERY, SCAN_DELIVERY
+
+    delivery = {opt.name: opt.dest for opt in (SCAN_DELIVERY if spec is IMPLANT else PART_DELIVERY)}
+    assert {opt.name: opt.dest for opt in spec.options} == options | delivery
     assert job_spec(spec.name) is spec
 
 
 @pytest.mark.parametrize("words, options", [(("design", "implant"), IMPLANT_OPTIONS),
                                             (("design", "orthosis"), ORTHOSIS_OPTIONS)])
 def test_the_commands_are_built_from_the_specs(words, options):
-    assert _click_names(words) == set(options) | {"json", "save-order"}
+    from medprint.jobs.deliver import PART_DELIVERY, SCAN_DELIVERY
+
+    delivery = {opt.name for opt in (SCAN_DELIVERY if words[1] == "implant" else PART_DELIVERY)}
+    assert _click_names(words) == set(options) | delivery | {"json", "save-order"}
 
 
-@pytest.mark.parametrize("spec, outputs", [(IMPLANT, {"output", "fit", "rim"}), (ORTHOSIS, {"output", "fit"})])
+@pytest.mark.parametrize("spec, outputs", [(IMPLANT, {"output", "fit", "rim", "dicom-stl"}),
+                                           (ORTHOSIS, {"output", "fit", "dicom-stl"})])
 def test_paths_have_their_roles(spec, outputs):
     paths = {opt.name: opt.kind.role for opt in spec.options if isinstance(opt.kind, FilePath)}
-    assert paths == dict.fromkeys(outputs, "output")
+    inputs = {"source": "input"} if spec is ORTHOSIS else {}
+    assert paths == dict.fromkeys(outputs, "output") | inputs
     assert spec.argument.kind.role == "input"
 
 

@@ -1,0 +1,12 @@
+"""``medprint dicom-stl``."""
+# OWNER: a helper fills this in; the lead registered it in cli.COMMAND_MODULES.
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(name="dicom-stl")
+def command() -> None:
+    """Not built yet."""
+    raise click.UsageError("not built yet")
