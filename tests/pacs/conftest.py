@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 sys.path.insert(0, str(Path(__file__).parent))
 from orthanc_process import Orthanc, orthanc_program  # noqa: E402
+from pacs_files import ENCAPSULATED_STL, write_encapsulated_stl  # noqa: E402
 
-ENCAPSULATED_STL = "1.2.840.10008.5.1.4.1.1.104.3"
 KNOWN_MODALITIES = {"medprint": ["MEDPRINT", "127.0.0.1", 104], "workstation": ["WORKSTATION", "127.0.0.1", 104]}
 
 
@@ -65,35 +64,6 @@ def full_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         yield server
     finally:
         server.stop()
-
-
-def stl_bytes() -> bytes:
-    """A small closed mesh (an icosphere, 80 triangles) as binary STL."""
-    import trimesh
-
-    data: bytes = trimesh.creation.icosphere(subdivisions=1, radius=10.0).export(file_type="stl")
-    return data
-
-
-def write_encapsulated_stl(path: Path, *, patient_id: str = "PACS-TEST-7", patient_name: str = "Pacs^Test",
-                           study_uid: str | None = None, sop_class: str = ENCAPSULATED_STL,
-                           document: bytes | None = None) -> Path:
-    """A minimal DICOM Encapsulated STL file (Part 10), as another writer would make it."""
-    document = stl_bytes() if document is None else document
-    ds = pydicom.Dataset()
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
-    ds.PatientName, ds.PatientID = patient_name, patient_id
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid or generate_uid(), generate_uid()
-    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "M3D", 1, 1
-    ds.MIMETypeOfEncapsulatedDocument = "model/stl"
-    # OB values are padded to even length; the length element keeps the STL's own size.
-    ds.EncapsulatedDocumentLength = len(document)
-    ds.EncapsulatedDocument = document + b"\0" * (len(document) % 2)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = sop_class, ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 @pytest.fixture
