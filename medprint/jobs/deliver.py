@@ -8,13 +8,14 @@ values into the :class:`~medprint.deliver.ExtraOutput` objects the run writes wi
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..deliver.products import ExtraOutput
 from ..io.dicom_identity import IdentityOptions, IdentitySource
-from ..io.pacs import DEFAULT_CALLING_AET, PacsAddress, parse_pacs_address
+from ..io.pacs import DEFAULT_CALLING_AET, PacsAddress, check_ae_title, parse_pacs_address
 from .spec import (
     Choice,
     Conflict,
@@ -32,6 +33,21 @@ REPORT_FORMATS = ("json", "html")
 def _address(text: str) -> PacsAddress:
     try:
         return parse_pacs_address(text)
+    except ValueError as error:
+        raise ValueProblem(str(error)) from None
+
+
+def _address_value(value: Any) -> PacsAddress:
+    # A script's value (or one read back while an order is saved) may already be an address.
+    if isinstance(value, PacsAddress):
+        return value
+    raise ValueProblem(f"{value!r}: write it as text, AET@HOST:PORT")
+
+
+def _ae_title(text: str) -> str:
+    # Checked with the other options, before the run: not only at the send, after the work.
+    try:
+        return check_ae_title(text)
     except ValueError as error:
         raise ValueProblem(str(error)) from None
 
@@ -58,9 +74,12 @@ IDENTITY_OPTIONS = (
     Opt("accession-number", "accession_number", Text(), "With --dicom-stl: Accession Number."),
     Opt("study-description", "study_description", Text(), "With --dicom-stl: Study Description."),
 )
-SEND = Opt("send", "send_to", Custom(_address, metavar="AET@HOST:PORT"),
+# format_value: an order (--save-order) keeps the address as the text it was given in.
+SEND = Opt("send", "send_to", Custom(_address, metavar="AET@HOST:PORT", parse_value=_address_value,
+                                     format_value=str),
            "After the run, send the DICOM objects it wrote (--dicom-stl) to this PACS by C-STORE.")
-CALLING_AET = Opt("calling-aet", "calling_aet", Text(), "With --send: medprint's own AE title.",
+CALLING_AET = Opt("calling-aet", "calling_aet", Custom(_ae_title, metavar="AET"),
+                  "With --send: medprint's own AE title, as the PACS knows it.",
                   default=DEFAULT_CALLING_AET, show_default=True)
 
 #: For jobs whose input is the scan (convert, design implant): its DICOM series gives the identity.
@@ -128,9 +147,17 @@ def send_written(v: Any, extras: Sequence[ExtraOutput]) -> tuple[str, ...]:
     if address is None:
         return ()
     from ..deliver.dicom_output import DicomStl
-    from ..io.pacs import send_files
+    from ..io.pacs import PacsError, send_files
     dicom = [path for extra in extras if isinstance(extra, DicomStl) for path in extra.written]
-    return send_files(dicom, address, calling_aet=v.get("calling_aet") or DEFAULT_CALLING_AET)
+    calling_aet = v.get("calling_aet") or DEFAULT_CALLING_AET
+    try:
+        return send_files(dicom, address, calling_aet=calling_aet)
+    except PacsError as error:
+        # Exit 1 usually means nothing was written; here the run's files are all there and stay.
+        again = ["medprint", "send", *map(str, dicom), "--to", str(address)]
+        if calling_aet != DEFAULT_CALLING_AET:
+            again += ["--calling-aet", calling_aet]
+        raise PacsError(f"{error}; the run's files are written and kept: send them later with `{shlex.join(again)}`") from None
 
 
 def written_by(extras: Sequence[ExtraOutput]) -> tuple[Path, ...]:
