@@ -272,7 +272,9 @@ def _store_in_one_association(send: _Send, contexts: Sequence[tuple[str, str]]) 
         ae.add_requested_context(sop_class, transfer_syntax)
     seen: set[str] = set()
     handlers = [(evt.EVT_CONN_OPEN, lambda event: seen.add("open")),
-                (evt.EVT_ABORTED, lambda event: seen.add("aborted"))]
+                (evt.EVT_ABORTED, lambda event: seen.add("aborted")),
+                # Only well-formed PDUs get here: an answer in another protocol (HTTP) never does.
+                (evt.EVT_DATA_RECV, lambda event: seen.add(f"pdu {event.data[:1].hex()}"))]
     started = time.monotonic()
     address = send.address
     try:
@@ -303,10 +305,15 @@ def _not_associated(association: Any, send: _Send, seen: set[str], elapsed_s: fl
     if elapsed_s >= send.timeout_s * 0.9:
         return (f"{send.option}: {send.where} gave no answer to the association request within "
                 f"{send.timeout_s:g} s; is it a DICOM port (not the PACS's web port)?")
-    # An abort (by the peer, or by pynetdicom on an answer that is not DICOM, such as a web server's) or a close.
-    ended = "aborted" if "aborted" in seen else "closed the connection"
-    return (f"{send.option}: {send.where} {ended} instead of answering the association request "
-            f"({send.calling_aet} to {send.address.ae_title}); is it the PACS's DICOM port (not its web port)?")
+    titles = f"{send.calling_aet} to {send.address.ae_title}"
+    if "pdu 07" in seen:
+        return (f"{send.option}: {send.where} aborted the association request ({titles}) instead of accepting or "
+                "rejecting it; check both AE titles with the PACS's administrator")
+    # pynetdicom tells a peer that hangs up from one that answers in another protocol (a web server's, a
+    # proxy's) only in its log: both end in its own abort.
+    return (f"{send.option}: {send.where} closed the connection or answered in something that is not DICOM "
+            f"instead of answering the association request ({titles}); is it the PACS's DICOM port (not its "
+            "web port)?")
 
 
 def _connection_problem(send: _Send) -> str:

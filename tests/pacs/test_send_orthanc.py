@@ -173,40 +173,78 @@ def test_a_file_that_is_not_dicom_is_refused_before_anything_is_sent(pacs: Ortha
     _refused(pacs, [tmp_path / "missing.dcm"], "--to", pacs.address, mentions=("missing.dcm", "no such file"))
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never says a word (a hung PACS)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
+class _TcpPeer:
+    """A TCP port on 127.0.0.1 whose every connection gets ``answer(connection)`` (a hung or odd PACS)."""
 
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
+    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = int(self.listener.getsockname()[1])
+        self.answer, self.held = answer, []  # type: ignore[var-annotated]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
             try:
-                held.append(listener.accept()[0])
+                connection = self.listener.accept()[0]
             except TimeoutError:
                 continue
+            self.held.append(connection)
+            self.answer(connection)
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for connection in self.held:
+            connection.close()
+        self.listener.close()
 
 
-def test_a_pacs_that_does_not_answer_fails_within_the_timeout(silent_server: int,
-                                                              stl_dicom: Callable[..., Path]) -> None:
-    _refused(None, [stl_dicom()], "--to", f"ORTHANC@127.0.0.1:{silent_server}", "--timeout", "0.5",
-             mentions=("gave no answer to the association request within 0.5 s", "DICOM port"))
+@pytest.fixture
+def tcp_peer() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
+    peers: list[_TcpPeer] = []
+
+    def start(answer: Callable[[socket.socket], None]) -> int:
+        peers.append(_TcpPeer(answer))
+        return peers[-1].port
+
+    yield start
+    for peer in peers:
+        peer.close()
+
+
+def _say_nothing(connection: socket.socket) -> None:
+    pass
+
+
+def _hang_up(connection: socket.socket) -> None:
+    connection.recv(65536)
+    connection.close()
+
+
+def _abort(connection: socket.socket) -> None:
+    connection.recv(65536)
+    # A-ABORT PDU (PS3.8 9.3.8): type 07, reserved, length 4, reserved x2, source 2 (service provider), reason 0.
+    connection.sendall(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 0]))
+
+
+@pytest.mark.parametrize(("answer", "mentions"), [
+    (_say_nothing, ("gave no answer to the association request within 0.5 s", "DICOM port")),
+    (_hang_up, ("closed the connection or answered in something that is not DICOM", "MEDPRINT to ORTHANC")),
+    (_abort, ("aborted the association request", "MEDPRINT to ORTHANC", "AE titles")),
+])
+def test_a_peer_that_does_not_accept_nor_reject_fails_in_its_own_words(
+        tcp_peer: Callable[[Callable[[socket.socket], None]], int], stl_dicom: Callable[..., Path],
+        answer: Callable[[socket.socket], None], mentions: tuple[str, ...]) -> None:
+    port = tcp_peer(answer)
+    _refused(None, [stl_dicom()], "--to", f"ORTHANC@127.0.0.1:{port}", "--timeout", "0.5", mentions=mentions)
 
 
 def test_the_web_port_is_not_mistaken_for_a_pacs(pacs: Orthanc, stl_dicom: Callable[..., Path]) -> None:
     _refused(pacs, [stl_dicom()], "--to", f"ORTHANC@127.0.0.1:{pacs.http_port}",
-             mentions=(f"127.0.0.1:{pacs.http_port}", "DICOM port (not its web port)"))
+             mentions=(f"127.0.0.1:{pacs.http_port}", "not DICOM", "DICOM port (not its web port)"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
