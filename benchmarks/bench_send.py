@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "pacs"))
 sys.path.insert(0, str(REPO))
 
-from orthanc_process import Orthanc  # noqa: E402
+from orthanc_process import Orthanc
 
 IDENTITY = ("--patient-name", "BENCH^SKULL", "--patient-id", "BENCH-0001",
             "--study-uid", "1.2.826.0.1.3680043.8.498.20261202.1")
@@ -59,7 +59,7 @@ def cache_dir() -> Path:
 
 def medprint(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "medprint", *args], env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "medprint", *args], env=env, capture_output=True, text=True, check=False)
 
 
 def skull_dicom(stand_in: bool) -> tuple[Path, str]:
@@ -88,7 +88,8 @@ def skull_dicom(stand_in: bool) -> tuple[Path, str]:
 
 
 def git_commit() -> str:
-    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=False)
     return done.stdout.strip()
 
 

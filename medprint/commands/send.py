@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from ..io.pacs import DEFAULT_CALLING_AET, PacsAddress, check_ae_title, parse_pacs_address, store_files
+from ..io.pacs import (
+    DEFAULT_CALLING_AET,
+    PacsAddress,
+    check_ae_title,
+    parse_pacs_address,
+    store_files,
+)
 from ..report import to_json
 from .options import FiniteFloat
 

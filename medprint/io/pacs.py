@@ -271,10 +271,9 @@ def _store_in_one_association(send: _Send, contexts: Sequence[tuple[str, str]]) 
     for sop_class, transfer_syntax in contexts:
         ae.add_requested_context(sop_class, transfer_syntax)
     seen: set[str] = set()
-    handlers = [(evt.EVT_CONN_OPEN, lambda event: seen.add("open")),
-                (evt.EVT_ABORTED, lambda event: seen.add("aborted")),
-                # Only well-formed PDUs get here: an answer in another protocol (HTTP) never does.
-                (evt.EVT_DATA_RECV, lambda event: seen.add(f"pdu {event.data[:1].hex()}"))]
+    handlers: list[Any] = [(evt.EVT_CONN_OPEN, lambda event: seen.add("open")),
+                           # Only well-formed PDUs get here: an answer in another protocol (HTTP) never does.
+                           (evt.EVT_DATA_RECV, lambda event: seen.add(f"pdu {event.data[:1].hex()}"))]
     started = time.monotonic()
     address = send.address
     try:

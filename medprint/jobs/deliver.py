@@ -15,7 +15,12 @@ from typing import Any
 
 from ..deliver.products import ExtraOutput
 from ..io.dicom_identity import IdentityOptions, IdentitySource
-from ..io.pacs import DEFAULT_CALLING_AET, PacsAddress, check_ae_title, parse_pacs_address
+from ..io.pacs import (
+    DEFAULT_CALLING_AET,
+    PacsAddress,
+    check_ae_title,
+    parse_pacs_address,
+)
 from .spec import (
     Choice,
     Conflict,

@@ -17,8 +17,8 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
 sys.path.insert(0, str(Path(__file__).parent))
-from orthanc_process import Orthanc, orthanc_program  # noqa: E402
-from pacs_files import ENCAPSULATED_STL, write_encapsulated_stl  # noqa: E402
+from orthanc_process import Orthanc, orthanc_program
+from pacs_files import ENCAPSULATED_STL, write_encapsulated_stl
 
 KNOWN_MODALITIES = {"medprint": ["MEDPRINT", "127.0.0.1", 104], "workstation": ["WORKSTATION", "127.0.0.1", 104]}
 

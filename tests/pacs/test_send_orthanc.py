@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pacs_files import ENCAPSULATED_STL, stl_bytes
 from harness import assert_refused, assert_succeeded, run_cli
 from orthanc_process import Orthanc, free_port
+from pacs_files import ENCAPSULATED_STL, stl_bytes
 
 from medprint.io.pacs import PacsError, parse_pacs_address, send_files, store_files
 
@@ -70,7 +70,7 @@ def test_an_encapsulated_stl_arrives_under_its_patient_and_study_with_the_same_b
 
 
 def test_a_compressed_ct_slice_is_sent_in_its_own_transfer_syntax_not_re_encoded(pacs: Orthanc) -> None:
-    slice_path = sorted(SAMPLE_CT.iterdir())[0]
+    slice_path = min(SAMPLE_CT.iterdir())
     source = pydicom.dcmread(slice_path)
     assert source.file_meta.TransferSyntaxUID.is_compressed  # the sample is RLE Lossless
 
