@@ -246,6 +246,8 @@ def _read_file_meta(path: Path) -> _DicomFile:
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_file_meta_info
 
+    if path.is_dir():
+        raise PacsError(f"{path}: a folder; give the DICOM files in it (e.g. {path / '*.dcm'})")
     if not path.is_file():
         raise PacsError(f"{path}: no such file; give the DICOM file to send (e.g. the --dicom-stl output)")
     try:

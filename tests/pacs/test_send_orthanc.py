@@ -171,6 +171,23 @@ def test_a_file_that_is_not_dicom_is_refused_before_anything_is_sent(pacs: Ortha
     stl.write_bytes(stl_bytes())
     _refused(pacs, [stl_dicom(), stl], "--to", pacs.address, mentions=(str(stl), "not a DICOM file", "--dicom-stl"))
     _refused(pacs, [tmp_path / "missing.dcm"], "--to", pacs.address, mentions=("missing.dcm", "no such file"))
+    _refused(pacs, [tmp_path], "--to", pacs.address, mentions=(str(tmp_path), "a folder", "*.dcm"))
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_an_ipv6_address_is_dialled_as_ipv6(stl_dicom: Callable[..., Path]) -> None:
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as probe:
+        port = probe.getsockname()[1]
+    _refused(None, [stl_dicom()], "--to", f"ORTHANC@[::1]:{port}",
+             mentions=(f"no DICOM service at [::1]:{port}", "connection refused"))
 
 
 class _TcpPeer:
