@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,9 +10,9 @@ from pathlib import Path
 from pydicom.uid import generate_uid
 
 from ..io.dicom_identity import DicomIdentity, IdentitySource, check_identity_source, read_identity
-from ..io.dicom_stl import ModelDescription, encapsulated_stl, is_binary_stl, write_encapsulated_stl
-from ..io.mesh_files import safe_part_name, write_mesh
-from ..io.outputs import RunOutputs, fit_name, name_max, outside_run, short_digest
+from ..io.dicom_stl import ModelDescription, binary_stl, encapsulated_stl, is_binary_stl, write_encapsulated_stl
+from ..io.mesh_files import safe_part_name
+from ..io.outputs import RunOutputs, fit_name, name_max, short_digest
 from ..mesh.model import Mesh
 from .products import RunProducts
 
@@ -103,14 +102,6 @@ def part_stl_bytes(products: RunProducts, name: str) -> tuple[bytes, str | None]
     else:
         note = None
     return binary_stl(_part_mesh(products, name)), note
-
-
-def binary_stl(mesh: Mesh) -> bytes:
-    """``mesh`` as medprint writes a binary STL (its header: name, version, mm, LPS, part name)."""
-    with tempfile.TemporaryDirectory(prefix="medprint-stl-") as folder, outside_run():
-        path = Path(folder) / "model.stl"
-        write_mesh(mesh, path)
-        return path.read_bytes()
 
 
 def _part_mesh(products: RunProducts, name: str) -> Mesh:

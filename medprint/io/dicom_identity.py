@@ -92,13 +92,15 @@ class IdentitySource:
     """Where a run's DICOM identity comes from: a DICOM series (``path``, ``series`` selector as --series),
     or explicit options; both may be given (options then override the series' values).
 
-    ``option`` names ``path`` in messages (``--source``, or ``INPUT`` when the path is the job's scan).
+    ``option`` names ``path`` in messages (``--source``, or ``INPUT`` when the path is the job's scan);
+    ``asked_by`` what asked for the identity (``--dicom-stl``, or the ``dicom-stl`` command).
     """
 
     path: Path | None = None
     series: str | None = None
     options: IdentityOptions = IdentityOptions()
     option: str = "--source"
+    asked_by: str = "--dicom-stl"
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class DicomIdentity:
         The series the references point into, and its study (None without a series).
     references : tuple of SourceReference
         The source series' instances (empty without a series).
+    frame_from_source : bool
+        ``frame_of_reference_uid`` is the source series' (False: a new one).
     notes : tuple of str
         What was decided for the user (a new Frame of Reference ...), free of identity: for logs and reports.
     """
@@ -136,6 +140,7 @@ class DicomIdentity:
     source_series_uid: str | None = None
     source_study_uid: str | None = None
     references: tuple[SourceReference, ...] = ()
+    frame_from_source: bool = False
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -185,13 +190,14 @@ def read_identity(source: IdentitySource) -> DicomIdentity:
         header, references = _read_series(info, source.option)
     else:
         header, references = _read_file(path, source.option)
-    return _from_header(header, references, source.options)
+    return _from_header(header, references, source.options, source.option)
 
 
 # ----------------------------------------------------------------------------- building
 
 
-def _from_header(header: Dataset, references: tuple[SourceReference, ...], options: IdentityOptions) -> DicomIdentity:
+def _from_header(header: Dataset, references: tuple[SourceReference, ...], options: IdentityOptions,
+                 option: str) -> DicomIdentity:
     attributes = Dataset()
     for keyword in (*PATIENT_KEYWORDS, *STUDY_KEYWORDS):
         if keyword in header:
@@ -199,13 +205,14 @@ def _from_header(header: Dataset, references: tuple[SourceReference, ...], optio
     notes = []
     study_uid = str(header.get("StudyInstanceUID", "") or "")
     if not study_uid and options.study_uid is None:
-        raise InputError("--dicom-stl: the source series has no Study Instance UID; give --study-uid "
+        raise InputError(f"{option}: the DICOM series has no Study Instance UID; give --study-uid "
                          "(the study the model belongs to)")
     for keyword, value in options.elements().items():
         setattr(attributes, keyword, value)
     _fill_required(attributes)
     frame = str(header.get("FrameOfReferenceUID", "") or "")
-    if not frame:
+    from_source = bool(frame)
+    if not from_source:
         frame = pydicom.uid.generate_uid()
         notes.append("the source series has no Frame of Reference UID: the DICOM STL has a new one, so a viewer "
                      "cannot register it with the images automatically")
@@ -213,7 +220,8 @@ def _from_header(header: Dataset, references: tuple[SourceReference, ...], optio
         attributes=attributes, frame_of_reference_uid=frame,
         position_reference_indicator=str(header.get("PositionReferenceIndicator", "") or ""),
         source_series_uid=str(header.get("SeriesInstanceUID", "") or "") or None,
-        source_study_uid=study_uid or None, references=references, notes=tuple(notes),
+        source_study_uid=study_uid or None, references=references, frame_from_source=from_source,
+        notes=tuple(notes),
     )
 
 
@@ -223,7 +231,7 @@ def _from_options(options: IdentityOptions) -> DicomIdentity:
         setattr(attributes, keyword, value)
     _fill_required(attributes)
     note = ("no DICOM series gives the model's frame of reference: the DICOM STL has a new Frame of Reference "
-            "UID and no source image references (give --source DICOM_FOLDER to tie it to the images)")
+            "UID and no source image references, so a viewer cannot place it on the images")
     return DicomIdentity(attributes=attributes, frame_of_reference_uid=pydicom.uid.generate_uid(), notes=(note,))
 
 
@@ -288,7 +296,7 @@ def _check_enough_options(source: IdentitySource, why: str) -> None:
     # The job's own scan (convert): there is no --source to give, the DICOM series is the input itself.
     series = ("run it on the DICOM series instead" if source.option == "INPUT" and source.path is not None
               else "give --source DICOM_FOLDER (the series it was made from)")
-    raise InputError(f"--dicom-stl: {why}; {series}, or give --patient-name, --patient-id and --study-uid "
+    raise InputError(f"{source.asked_by}: {why}; {series}, or give --patient-name, --patient-id and --study-uid "
                      f"(missing: {', '.join(missing)})")
 
 

@@ -12,7 +12,9 @@ Common and Common Instance Reference.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,10 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .. import __version__
 from ..errors import InputError
+from ..mesh.model import Mesh
 from .dicom_identity import DicomIdentity
+from .mesh_files import write_mesh
+from .outputs import outside_run
 
 #: SOP Class UID of Encapsulated STL Storage.
 ENCAPSULATED_STL_STORAGE = "1.2.840.10008.5.1.4.1.1.104.3"
@@ -114,7 +119,7 @@ def encapsulated_stl(
     ds = Dataset()
     _sop_common(ds, when, instance_number)
     for element in identity.attributes:
-        ds.add(element)
+        ds.add(copy.deepcopy(element))
     _series(ds, series_uid, model)
     ds.FrameOfReferenceUID = identity.frame_of_reference_uid
     ds.PositionReferenceIndicator = identity.position_reference_indicator
@@ -125,6 +130,15 @@ def encapsulated_stl(
     _character_set(ds)
     ds.file_meta = _file_meta(ds)
     return ds
+
+
+def binary_stl(mesh: Mesh) -> bytes:
+    """``mesh`` as medprint writes a binary STL (its header: name, version, mm, LPS, part name)."""
+    with tempfile.TemporaryDirectory(prefix="medprint-stl-") as folder, outside_run():
+        path = Path(folder) / "model.stl"
+        write_mesh(mesh, path)
+        return path.read_bytes()
+
 
 
 def write_encapsulated_stl(ds: Dataset, path: Path) -> None:
