@@ -186,7 +186,7 @@ def read_identity(source: IdentitySource) -> DicomIdentity:
         return _from_options(source.options)
     path = Path(source.path)
     if path.is_dir():
-        info, _ = choose_series(scan_dicom_folder(path), source.series)
+        info = _chosen_series(path, source)
         header, references = _read_series(info, source.option)
     else:
         header, references = _read_file(path, source.option)
@@ -251,6 +251,17 @@ def _plain(value: object, vr: str) -> object:
 
 
 # ----------------------------------------------------------------------------- reading
+
+
+def _chosen_series(folder: Path, source: IdentitySource) -> SeriesInfo:
+    try:
+        info, _ = choose_series(scan_dicom_folder(folder), source.series)
+    except ParameterError as error:
+        if source.option == "INPUT":
+            raise
+        # choose_series speaks of the job's --series; here the selector is --source-series.
+        raise ParameterError(str(error).replace("--series", "--source-series", 1)) from None
+    return info
 
 
 def _read_series(info: SeriesInfo, option: str) -> tuple[Dataset, tuple[SourceReference, ...]]:

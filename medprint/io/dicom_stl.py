@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -41,6 +42,8 @@ IMPLEMENTATION_VERSION_NAME = f"MEDPRINT_{__version__}"[:16]
 MILLIMETRE_CODE = ("mm", "UCUM", "mm")
 #: Series Number of the models medprint writes (a series of its own in the study).
 SERIES_NUMBER = 3000
+#: The value representations whose text the Specific Character Set encodes.
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
 #: Binary STL: 80-byte header, 4-byte triangle count, 50 bytes per triangle.
 _STL_HEADER_BYTES = 84
 _STL_TRIANGLE_BYTES = 50
@@ -187,9 +190,17 @@ def _document(ds: Dataset, stl: bytes, identity: DicomIdentity, model: ModelDesc
         ds.SourceInstanceSequence = Sequence([_reference_item(ref.sop_class_uid, ref.sop_instance_uid)
                                               for ref in identity.references])
     ds.MIMETypeOfEncapsulatedDocument = STL_MIME_TYPE
-    # OB values are padded to even length on writing; the length attribute keeps the STL's own.
-    ds.EncapsulatedDocument = stl + (b"\0" if len(stl) % 2 else b"")
-    ds.EncapsulatedDocumentLength = len(stl)
+    set_encapsulated_document(ds, stl)
+
+
+def set_encapsulated_document(ds: Dataset, data: bytes) -> None:
+    """Put ``data`` in Encapsulated Document, padded to the even length DICOM values have (one trailing NUL),
+    with Encapsulated Document Length holding its own length (what a reader cuts the value to).
+
+    A binary STL is always of even length (84 + 50 n bytes); the padding is for any other document.
+    """
+    ds.EncapsulatedDocument = data + (b"\0" if len(data) % 2 else b"")
+    ds.EncapsulatedDocumentLength = len(data)
 
 
 def _manufacturing_model(ds: Dataset, model: ModelDescription) -> None:
@@ -230,8 +241,11 @@ def _reference_item(sop_class_uid: str, sop_instance_uid: str) -> Dataset:
 def _character_set(ds: Dataset) -> None:
     """UTF-8 (ISO_IR 192) when any text is not ASCII (a name copied from a Latin-1 or Japanese series, or typed)."""
     for element in ds.iterall():
-        values = element.value if isinstance(element.value, (list, tuple)) else [element.value]
-        if any(isinstance(value, str) and not value.isascii() for value in values):
+        if element.VR not in _TEXT_VRS or element.value is None:
+            continue
+        values = element.value if isinstance(element.value, (list, tuple, MultiValue)) else [element.value]
+        # A person name is a PersonName object, not a str: its text is what gets encoded.
+        if any(not str(value).isascii() for value in values):
             ds.SpecificCharacterSet = "ISO_IR 192"
             return
 
