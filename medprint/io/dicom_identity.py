@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from ..errors import InputError, ParameterError
 from . import dicom_headers as hdr
@@ -47,6 +46,9 @@ NEEDED_WITHOUT_SERIES = (("patient_name", "--patient-name"), ("patient_id", "--p
 #: Longest values the VRs allow (PS3.5 6.2): PN per component group, LO, SH.
 _PN_GROUP_MAX, _LO_MAX, _SH_MAX = 64, 64, 16
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+#: PS3.5 9.1: numeric components without leading zeros, separated by dots, at most 64 characters.
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+_UID_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,13 @@ def _plain(value: object, vr: str) -> object:
 
 def _chosen_series(folder: Path, source: IdentitySource) -> SeriesInfo:
     try:
-        info, _ = choose_series(scan_dicom_folder(folder), source.series)
+        scan = scan_dicom_folder(folder)
+    except InputError as error:
+        if source.option == "INPUT":
+            raise
+        raise InputError(f"{source.option}: {error}") from None
+    try:
+        info, _ = choose_series(scan, source.series)
     except ParameterError as error:
         if source.option == "INPUT":
             raise
@@ -351,6 +359,7 @@ def _check_date(value: str, option: str) -> None:
 
 
 def _check_uid(value: str, option: str) -> None:
-    if not UID(value).is_valid:
+    # A regular expression, not pydicom's UID(): that one warns with the value, and a UID is identifying data.
+    if len(value) > _UID_MAX or not _UID.fullmatch(value):
         raise ParameterError(f"{option}: not a DICOM UID (digits and dots, no leading zeros in a component, at "
                              "most 64 characters, e.g. 1.2.826.0.1.3680043.8.498.1)")
