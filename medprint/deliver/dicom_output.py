@@ -9,8 +9,19 @@ from pathlib import Path
 
 from pydicom.uid import generate_uid
 
-from ..io.dicom_identity import DicomIdentity, IdentitySource, check_identity_source, read_identity
-from ..io.dicom_stl import ModelDescription, binary_stl, encapsulated_stl, is_binary_stl, write_encapsulated_stl
+from ..io.dicom_identity import (
+    DicomIdentity,
+    IdentitySource,
+    check_identity_source,
+    read_identity,
+)
+from ..io.dicom_stl import (
+    ModelDescription,
+    binary_stl,
+    encapsulated_stl,
+    is_binary_stl,
+    write_encapsulated_stl,
+)
 from ..io.mesh_files import safe_part_name
 from ..io.outputs import RunOutputs, fit_name, name_max, short_digest
 from ..mesh.model import Mesh

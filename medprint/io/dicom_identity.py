@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from ..errors import InputError, ParameterError
 from . import dicom_headers as hdr
@@ -246,8 +247,8 @@ def _fill_required(attributes: Dataset) -> None:
 def _plain(value: object, vr: str) -> object:
     """A copy of a value that re-encodes in any character set: person names as text, sequences deep-copied."""
     if vr == "PN":
-        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-            return [str(item) for item in value]  # type: ignore[union-attr]
+        if isinstance(value, (list, tuple, MultiValue)):
+            return [str(item) for item in value]
         return "" if value is None else str(value)
     return copy.deepcopy(value)
 

@@ -9,7 +9,13 @@ from typing import Any
 
 from ..errors import OutputError
 from ..io.dicom_identity import IdentitySource, check_identity_source, read_identity
-from ..io.dicom_stl import ModelDescription, binary_stl, encapsulated_stl, is_binary_stl, write_encapsulated_stl
+from ..io.dicom_stl import (
+    ModelDescription,
+    binary_stl,
+    encapsulated_stl,
+    is_binary_stl,
+    write_encapsulated_stl,
+)
 from ..io.mesh_files import read_mesh_file
 from ..io.outputs import RunOutputs
 from .deliver import IDENTITY_OPTIONS, SOURCE, SOURCE_SERIES, identity_options

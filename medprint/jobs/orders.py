@@ -346,7 +346,8 @@ def order_record(order: Order) -> dict[str, Any]:
     >>> order_record(order)["parameters"]       # doctest: +SKIP
     {'output': 'cube.gcode', 'printer': 'ender-3', 'material': 'pla'}
     """
-    from .deliver import IDENTITY_OPTIONS  # deliver's options; imported here as the specs are
+    # Imported here, as the job specs are (deliver's options are part of them).
+    from .deliver import IDENTITY_OPTIONS
 
     spec = order.spec
     show_phi = bool(order.values.get("show_phi"))

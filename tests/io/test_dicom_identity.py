@@ -12,7 +12,12 @@ from dicom_phantoms import write_ct_series, write_multiframe_ct
 from pydicom.uid import UID
 
 from medprint.errors import InputError, ParameterError
-from medprint.io.dicom_identity import IdentityOptions, IdentitySource, check_identity_source, read_identity
+from medprint.io.dicom_identity import (
+    IdentityOptions,
+    IdentitySource,
+    check_identity_source,
+    read_identity,
+)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "head_phantom_ct"
 GOOD = IdentityOptions(patient_name="DOE^JANE", patient_id="P-1", patient_birth_date="19800229", patient_sex="F",
