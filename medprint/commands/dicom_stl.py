@@ -1,12 +1,8 @@
-"""``medprint dicom-stl``."""
-# OWNER: a helper fills this in; the lead registered it in cli.COMMAND_MODULES.
+"""``medprint dicom-stl``: a mesh as a DICOM Encapsulated STL (the options are :data:`medprint.jobs.dicom_stl.SPEC`)."""
 
 from __future__ import annotations
 
-import click
+from ..jobs.dicom_stl import SPEC
+from .job_command import job_command
 
-
-@click.command(name="dicom-stl")
-def command() -> None:
-    """Not built yet."""
-    raise click.UsageError("not built yet")
+command = job_command(SPEC)

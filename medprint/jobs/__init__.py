@@ -23,6 +23,7 @@ JOB_MODULES = {
     "design label": "medprint.jobs.design_label",
     "design orthosis": "medprint.jobs.design_orthosis",
     "slice": "medprint.jobs.slice",
+    "dicom-stl": "medprint.jobs.dicom_stl",
 }
 
 

@@ -131,7 +131,7 @@ def extra_outputs(v: Any, main_output: Path, *, scan_input: Path | None = None) 
     if v.get("source_path") is not None:
         source = IdentitySource(v["source_path"], v.get("source_series"), identity_options(v))
     else:
-        source = IdentitySource(scan_input, v.get("series"), identity_options(v))
+        source = IdentitySource(scan_input, v.get("series"), identity_options(v), option="INPUT")
     extras: list[ExtraOutput] = []
     if v.get("report_format") == "html":
         from ..deliver.html_output import HtmlReport, html_report_path

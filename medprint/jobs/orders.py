@@ -346,13 +346,18 @@ def order_record(order: Order) -> dict[str, Any]:
     >>> order_record(order)["parameters"]       # doctest: +SKIP
     {'output': 'cube.gcode', 'printer': 'ender-3', 'material': 'pla'}
     """
+    # Imported here, as the job specs are (deliver's options are part of them).
+    from .deliver import IDENTITY_OPTIONS
+
     spec = order.spec
     show_phi = bool(order.values.get("show_phi"))
+    # Patient identity given for a DICOM object goes into that object only, not into the reports.
+    identity = {opt.dest for opt in IDENTITY_OPTIONS}
     parameters: dict[str, Any] = {}
     if show_phi:
         parameters[spec.argument.key] = str(order.input)
     for opt in spec.options:
-        if opt.dest in order.values and (show_phi or not is_input(opt)):
+        if opt.dest in order.values and (show_phi or not (is_input(opt) or opt.dest in identity)):
             parameters[opt.name] = toml_value(opt, order.values[opt.dest])
     return {
         "id": order.id,
