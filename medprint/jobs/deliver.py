@@ -162,7 +162,8 @@ def send_written(v: Any, extras: Sequence[ExtraOutput]) -> tuple[str, ...]:
         again = ["medprint", "send", *map(str, dicom), "--to", str(address)]
         if calling_aet != DEFAULT_CALLING_AET:
             again += ["--calling-aet", calling_aet]
-        raise PacsError(f"{error}; the run's files are written and kept: send them later with `{shlex.join(again)}`") from None
+        raise PacsError(f"{error} (the run's files are written and kept: send them later with "
+                        f"`{shlex.join(again)}`)") from None
 
 
 def written_by(extras: Sequence[ExtraOutput]) -> tuple[Path, ...]:

@@ -23,18 +23,28 @@ from pacs_files import ENCAPSULATED_STL, write_encapsulated_stl
 KNOWN_MODALITIES = {"medprint": ["MEDPRINT", "127.0.0.1", 104], "workstation": ["WORKSTATION", "127.0.0.1", 104]}
 
 
-def _start(folder: Path, settings: dict[str, object]) -> Orthanc:
+@pytest.fixture(scope="session")
+def _servers() -> Iterator[list[Orthanc]]:
+    """Every Orthanc the session started: at the end all are told to stop, then waited for (side by side)."""
+    started: list[Orthanc] = []
+    yield started
+    for server in started:
+        server.terminate()
+    for server in started:
+        server.stop()
+
+
+def _start(servers: list[Orthanc], folder: Path, settings: dict[str, object]) -> Orthanc:
     if orthanc_program() is None:
         pytest.skip("Orthanc is not installed (Debian package orthanc; .ci/run installs it)")
-    return Orthanc(folder, settings=settings)
+    servers.append(Orthanc(folder, settings=settings))
+    return servers[-1]
 
 
 @pytest.fixture(scope="session")
-def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    server = _start(tmp_path_factory.mktemp("orthanc"),
-                    {"DicomAlwaysAllowStore": False, "DicomModalities": KNOWN_MODALITIES})
-    yield server
-    server.stop()
+def orthanc_server(_servers: list[Orthanc], tmp_path_factory: pytest.TempPathFactory) -> Orthanc:
+    return _start(_servers, tmp_path_factory.mktemp("orthanc"),
+                  {"DicomAlwaysAllowStore": False, "DicomModalities": KNOWN_MODALITIES})
 
 
 @pytest.fixture
@@ -45,25 +55,22 @@ def pacs(orthanc_server: Orthanc) -> Orthanc:
 
 
 @pytest.fixture(scope="session")
-def full_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    folder = tmp_path_factory.mktemp("orthanc-full")
-    server = _start(folder, {"MaximumPatientCount": 1})
-    try:
-        from pynetdicom import AE
+def full_pacs(_servers: list[Orthanc], tmp_path_factory: pytest.TempPathFactory) -> Orthanc:
+    from pynetdicom import AE
 
-        # Fill it: one patient, protected from recycling, so the next patient has no room.
-        first = write_encapsulated_stl(folder / "first.dcm", patient_id="FIRST-1", patient_name="First^Patient")
-        ae = AE(ae_title="MEDPRINT")
-        ae.add_requested_context(ENCAPSULATED_STL, ExplicitVRLittleEndian)
-        association = ae.associate("127.0.0.1", server.dicom_port, ae_title=server.aet)
-        assert association.is_established, server.log_tail()
-        assert association.send_c_store(pydicom.dcmread(first)).Status == 0
-        association.release()
-        (patient,) = server.get("/patients")
-        server.put(f"/patients/{patient}/protected", b"1")
-        yield server
-    finally:
-        server.stop()
+    folder = tmp_path_factory.mktemp("orthanc-full")
+    server = _start(_servers, folder, {"MaximumPatientCount": 1})
+    # Fill it: one patient, protected from recycling, so the next patient has no room.
+    first = write_encapsulated_stl(folder / "first.dcm", patient_id="FIRST-1", patient_name="First^Patient")
+    ae = AE(ae_title="MEDPRINT")
+    ae.add_requested_context(ENCAPSULATED_STL, ExplicitVRLittleEndian)
+    association = ae.associate("127.0.0.1", server.dicom_port, ae_title=server.aet)
+    assert association.is_established, server.log_tail()
+    assert association.send_c_store(pydicom.dcmread(first)).Status == 0
+    association.release()
+    (patient,) = server.get("/patients")
+    server.put(f"/patients/{patient}/protected", b"1")
+    return server
 
 
 @pytest.fixture

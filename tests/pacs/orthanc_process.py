@@ -60,6 +60,7 @@ class Orthanc:
         self.config_path = self.folder / "orthanc.json"
         self.config_path.write_text(json.dumps(config, indent=2))
         self.log_path = self.folder / "orthanc.log"
+        self._stopping = False
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen([program, str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
@@ -126,9 +127,16 @@ class Orthanc:
             self.put(f"/patients/{patient}/protected", b"0")
             self.delete(f"/patients/{patient}")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting: several servers then stop side by side."""
+        if self.process.poll() is None and not self._stopping:
+            self._stopping = True
             self.process.terminate()
+
+    def stop(self) -> None:
+        """Stop it and wait until it has (killed if it takes more than 20 s)."""
+        self.terminate()
+        if self.process.returncode is None:
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

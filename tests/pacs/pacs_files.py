@@ -38,3 +38,12 @@ def write_encapsulated_stl(path: Path, *, patient_id: str = "PACS-TEST-7", patie
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def data_set_after_file_meta(blob: bytes) -> bytes:
+    """The bytes of a Part 10 file after its File Meta group, found by (0002,0000) as PS3.10 7.1 lays it out."""
+    assert blob[128:132] == b"DICM"
+    # (0002,0000) UL in explicit VR little endian: tag 4 bytes, VR 2, length 2, value 4.
+    assert blob[132:138] == b"\x02\x00\x00\x00UL"
+    group_length = int.from_bytes(blob[140:144], "little")
+    return blob[144 + group_length:]

@@ -21,21 +21,12 @@ import pydicom
 import pytest
 from harness import assert_refused, assert_succeeded, run_cli
 from orthanc_process import Orthanc, free_port
-from pacs_files import ENCAPSULATED_STL, stl_bytes
+from pacs_files import ENCAPSULATED_STL, data_set_after_file_meta, stl_bytes
 
 from medprint.io.pacs import PacsError, parse_pacs_address, send_files, store_files
 
 SAMPLE_CT = Path(__file__).resolve().parents[2] / "samples" / "head_phantom_ct"
 PRIVATE_SOP_CLASS = "1.2.826.0.1.3680043.8.498.10042.1"  # a UID no PACS knows as a storage SOP Class
-
-
-def data_set_after_file_meta(blob: bytes) -> bytes:
-    """The bytes of a Part 10 file after its File Meta group, found by (0002,0000) as PS3.10 7.1 lays it out."""
-    assert blob[128:132] == b"DICM"
-    # (0002,0000) UL in explicit VR little endian: tag 4 bytes, VR 2, length 2, value 4.
-    assert blob[132:138] == b"\x02\x00\x00\x00UL"
-    group_length = int.from_bytes(blob[140:144], "little")
-    return blob[144 + group_length:]
 
 
 def only_instance(pacs: Orthanc) -> str:
