@@ -16,7 +16,8 @@ An Orthanc (/usr/sbin/Orthanc) is started by this script on 127.0.0.1 with its o
 in a temporary folder (tests/pacs/orthanc_process.py), and stopped at the end.  Timed, each repeat:
 
 - **library**: :func:`medprint.io.pacs.send_files` in this process: one association, one C-STORE, release.
-- **cli**: ``medprint send skull.dcm --to ...`` as a child process: the same plus the interpreter and imports.
+- **cli**: ``medprint send skull.dcm --to ...`` as a child process: the same plus the interpreter and imports;
+  beside it the start-up floor, ``medprint send --help`` (best of 3).
 
 Between repeats the instance is deleted through Orthanc's REST API (not timed), so every repeat is a new store
 (Orthanc answers an instance it already has without writing it again).
@@ -87,6 +88,12 @@ def skull_dicom(stand_in: bool) -> tuple[Path, str]:
     return dcm, "medprint --dicom-stl"
 
 
+def version_of(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def git_commit() -> str:
     done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           check=False)
@@ -126,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                     sys.exit(f"bench_send: medprint send failed: {done.stderr.strip()}")
         finally:
             server.stop()
+    floor = []
+    for _ in range(3):
+        start = time.perf_counter()
+        medprint("send", "--help")
+        floor.append(time.perf_counter() - start)
 
     results: dict[str, Any] = {
         "benchmark": "send", "date": date.today().isoformat(), "commit": git_commit(),
@@ -135,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "library_s": [round(t, 3) for t in library], "cli_s": [round(t, 3) for t in cli],
         "library_median_s": round(statistics.median(library), 3), "cli_median_s": round(statistics.median(cli), 3),
         "library_mb_per_s": round(size_mb / statistics.median(library), 1),
+        "cli_floor_s": round(min(floor), 3),
+        "pynetdicom": version_of("pynetdicom"), "pydicom": version_of("pydicom"),
     }
     out = args.json_out or REPO / "benchmarks" / f"results-send-{results['date']}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  library send_files: median {results['library_median_s']:.3f} s "
           f"(min {min(library):.3f}, max {max(library):.3f}), {results['library_mb_per_s']} MB/s")
     print(f"  medprint send (process): median {results['cli_median_s']:.3f} s (min {min(cli):.3f}, max {max(cli):.3f})")
+    print(f"  start-up floor, `medprint send --help`: {results['cli_floor_s']:.3f} s (best of 3)")
     print(f"  written: {out}")
     return 0
 
