@@ -284,6 +284,7 @@ def _store_in_one_association(send: _Send, contexts: Sequence[tuple[str, str]]) 
         raise PacsError(f"{send.option}: host {address.host!r} of {address} not found (name resolution "
                         "failed); check the host name or give its IP address") from None
     if not association.is_established:
+        _wait_for_end(association)
         raise PacsError(_not_associated(association, send, seen, time.monotonic() - started))
     try:
         _check_contexts(association, send)
@@ -291,6 +292,14 @@ def _store_in_one_association(send: _Send, contexts: Sequence[tuple[str, str]]) 
     finally:
         if association.is_established:
             association.release()
+        _wait_for_end(association)
+
+
+def _wait_for_end(association: Any) -> None:
+    # The association's thread logs its last records (a rejection, an abort) after associate() or release()
+    # returned: they must come while pynetdicom still logs to us.
+    if association.is_alive():
+        association.join(timeout=CONNECT_TIMEOUT_S)
 
 
 def _not_associated(association: Any, send: _Send, seen: set[str], elapsed_s: float) -> str:
