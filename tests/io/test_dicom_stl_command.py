@@ -262,3 +262,18 @@ def test_an_order_with_a_bad_identity_value_is_refused_whole(meshes, tmp_path):
     assert outcome.exit_code == 2 and "order.toml:6: patient-birth-date: give a real calendar date" in outcome.stderr
     assert "1980-12-31" not in outcome.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_without_printed_parts_writes_and_claims_no_dicom_file(sample_identity, tmp_path):
+    from medprint.deliver.dicom_output import DicomStl
+    from medprint.deliver.products import RunProducts
+    from medprint.io.outputs import RunOutputs
+
+    extra = DicomStl(tmp_path / "none.dcm", IdentitySource(SAMPLE))
+    with RunOutputs(overwrite=False) as outputs:
+        extra.reserve(outputs)
+        products = RunProducts(command="slice", main_output=tmp_path / "a.gcode", report={}, shown=(), part_files={},
+                               outputs=outputs)
+        assert extra.write(products) == () and extra.written == ()
+        outputs.commit()
+    assert files_in(tmp_path) == set()
