@@ -55,7 +55,7 @@ class DicomStl:
     def write(self, products: RunProducts) -> tuple[Path, ...]:
         identity = self._read if self._read is not None else read_identity(self.identity)
         names = list(products.part_files)
-        paths = dicom_paths(self.path, names)
+        paths = dicom_paths(self.path, names) if names else []
         if len(paths) > 1:
             for index, path in enumerate(paths):
                 products.outputs.reserve(path, f"--dicom-stl (part {index + 1} of {len(paths)})")

@@ -203,8 +203,13 @@ def _from_header(header: Dataset, references: tuple[SourceReference, ...], optio
                  option: str) -> DicomIdentity:
     attributes = Dataset()
     for keyword in (*PATIENT_KEYWORDS, *STUDY_KEYWORDS):
-        if keyword in header:
+        # An empty optional value says nothing, and an empty conditional one is an error: only values are copied.
+        if keyword in header and (keyword in REQUIRED_EMPTY or not header[keyword].is_empty):
             setattr(attributes, keyword, _plain(header[keyword].value, header[keyword].VR))
+    if attributes.get("PatientIdentityRemoved") == "YES" and not (
+            "DeidentificationMethod" in attributes or "DeidentificationMethodCodeSequence" in attributes):
+        # The source says its identity was removed but not how (1C: one of the two is required when it says YES).
+        attributes.DeidentificationMethod = "not recorded in the source series"
     notes = []
     study_uid = str(header.get("StudyInstanceUID", "") or "")
     if not study_uid and options.study_uid is None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,16 @@ from .spec import (
     JobSpec,
     Opt,
     output_option,
+    settings_conflicts,
 )
 
 OPTIONS = (
     output_option("The DICOM file to write (.dcm)."),
-    SOURCE,
+    replace(SOURCE, help="The DICOM series MESH was made from (a folder, or one DICOM file): the patient, study, "
+                         "frame of reference and source images of the object."),
     SOURCE_SERIES,
-    *IDENTITY_OPTIONS,
+    # The shared options' help speaks of --dicom-stl; here the whole command is the DICOM object.
+    *(replace(opt, help=opt.help.removeprefix("With --dicom-stl: ")) for opt in IDENTITY_OPTIONS),
     Opt("mirrored", "mirrored", Flag(), "The model was made by mirroring the patient's anatomy (DICOM Model "
         "Mirroring YES).", default=False),
     OVERWRITE,
@@ -47,6 +51,11 @@ def check(request: JobRequest) -> list[Conflict]:
     if v["source_series"] is not None and v["source_path"] is None:
         return [Conflict("--source-series needs --source FOLDER", ("source-series",))]
     return []
+
+
+def validate(request: JobRequest) -> list[Conflict]:
+    """The identity options' values DICOM cannot carry, found before any file is read (for orders)."""
+    return settings_conflicts(lambda: identity_options(request.values).check())
 
 
 def run(request: JobRequest) -> JobResult:
@@ -108,4 +117,5 @@ SPEC = JobSpec(
     options=OPTIONS,
     run=run,
     check=check,
+    validate=validate,
 )

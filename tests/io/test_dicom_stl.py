@@ -14,6 +14,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+import trimesh
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 from pydicom.uid import UID, generate_uid
 
@@ -305,3 +306,22 @@ def test_an_implant_made_by_mirroring_says_so(tmp_path):
     assert bytes(ds.EncapsulatedDocument[:ds.EncapsulatedDocumentLength]) == (out / "implant.stl").read_bytes()
     if shutil.which("dciodvfy"):
         assert dciodvfy_errors(out / "implant.dcm") == []
+
+
+# ----------------------------------------------------------------------------- other mesh formats
+
+
+@pytest.mark.parametrize("output, extra", [("liver.stl", ["--ascii"]), ("liver.ply", [])])
+def test_an_ascii_stl_or_another_format_is_encapsulated_as_binary_stl(labelled_nifti, tmp_path, output, extra):
+    outcome = run_cli("convert", labelled_nifti / "ct.nii.gz", "--threshold", "0:100", "-o", tmp_path / output,
+                      *extra, "--dicom-stl", tmp_path / "liver.dcm", *identity_args())
+    assert_succeeded(outcome)
+    ds = pydicom.dcmread(tmp_path / "liver.dcm")
+    stl = bytes(ds.EncapsulatedDocument[:ds.EncapsulatedDocumentLength])
+    assert len(stl) == 84 + 50 * int.from_bytes(stl[80:84], "little") and stl.startswith(b"medprint")
+    beside = trimesh.load(tmp_path / output, process=False)
+    inside = trimesh.load(trimesh.util.wrap_as_stream(stl), file_type="stl", process=False)
+    assert len(inside.faces) == len(beside.faces)
+    assert np.allclose(inside.bounds, beside.bounds, atol=1e-3)  # the same place in the patient frame
+    assert inside.volume == pytest.approx(beside.volume, rel=1e-4)
+    assert ("ASCII STL" in outcome.stderr) == (extra == ["--ascii"])

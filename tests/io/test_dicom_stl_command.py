@@ -252,3 +252,28 @@ def test_each_object_is_a_new_instance_of_a_given_series(sample_identity):
     assert first.SOPInstanceUID != second.SOPInstanceUID and UID(first.SOPInstanceUID).is_valid
     assert (first.InstanceNumber, second.InstanceNumber) == (1, 2)
     assert first.file_meta.MediaStorageSOPInstanceUID == first.SOPInstanceUID
+
+
+def test_an_order_with_a_bad_identity_value_is_refused_whole(meshes, tmp_path):
+    order = tmp_path / "order.toml"
+    order.write_text(f'id = "m2"\ncommand = "dicom-stl"\ninput = "{meshes / "box.stl"}"\noutput = "box.dcm"\n'
+                     f'source = "{SAMPLE}"\npatient-birth-date = "1980-12-31"\n')
+    outcome = run_cli("run", order, "-o", tmp_path / "out")
+    assert outcome.exit_code == 2 and "order.toml:6: patient-birth-date: give a real calendar date" in outcome.stderr
+    assert "1980-12-31" not in outcome.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_without_printed_parts_writes_and_claims_no_dicom_file(sample_identity, tmp_path):
+    from medprint.deliver.dicom_output import DicomStl
+    from medprint.deliver.products import RunProducts
+    from medprint.io.outputs import RunOutputs
+
+    extra = DicomStl(tmp_path / "none.dcm", IdentitySource(SAMPLE))
+    with RunOutputs(overwrite=False) as outputs:
+        extra.reserve(outputs)
+        products = RunProducts(command="slice", main_output=tmp_path / "a.gcode", report={}, shown=(), part_files={},
+                               outputs=outputs)
+        assert extra.write(products) == () and extra.written == ()
+        outputs.commit()
+    assert files_in(tmp_path) == set()
