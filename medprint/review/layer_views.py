@@ -69,7 +69,7 @@ def read_extrusions(gcode_text: str) -> Extrusions:
     keep = np.all(np.isfinite(start_xy), axis=1) & np.all(np.isfinite(end_xy), axis=1) & np.isfinite(z_now[drawn])
     if not keep.any():
         raise InputError("the G-code has no extruding moves (G1 with X/Y and a positive E); nothing to draw")
-    return Extrusions(start_xy[keep], end_xy[keep], z_now[drawn][keep], float(extruded[extruded > 0].sum()))
+    return Extrusions(start_xy[keep], end_xy[keep], z_now[drawn][keep], float(extruded.sum()))
 
 
 def _kinds(commands: tuple[str, ...]) -> NDArray[np.int8]:
