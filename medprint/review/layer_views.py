@@ -17,15 +17,15 @@ from numpy.typing import NDArray
 from ..errors import InputError
 from .types import Picture
 
-_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+))"
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 _WORD = r"(?=(?:[^;\n]*?{letter}" + _NUMBER + r")?)"
 #: A command line: optional line number, the command, then each axis word wherever it stands.
 _COMMAND = re.compile(
-    r"^[ \t]*(?:N\d+[ \t]*)?(G0?[01]|G92|M8[23])(?![0-9.])"
+    r"^[ \t]*(?:N\d+[ \t]*)?(G0?[01]|G9[012]|M8[23])(?![0-9.])"
     + "".join(_WORD.format(letter=letter) for letter in "XYZE"),
     re.MULTILINE | re.IGNORECASE,
 )
-_MOVE, _SET, _ABSOLUTE_E, _RELATIVE_E = 0, 1, 2, 3
+_MOVE, _SET, _ABSOLUTE_E, _RELATIVE_E, _ABSOLUTE_XYZ, _RELATIVE_XYZ = 0, 1, 2, 3, 4, 5
 
 #: Layers drawn from above: the first, the middle and the top one.
 TOP_VIEW_LAYERS = 3
@@ -58,11 +58,13 @@ def read_extrusions(gcode_text: str) -> Extrusions:
     kind = _kinds(columns[0])
     x, y, z, e = (_numbers(column) for column in columns[1:])
     moving = kind == _MOVE
-    carried = kind <= _SET  # G92 sets a position without moving
-    x_now, y_now, z_now = (_carry(values, carried & ~np.isnan(values)) for values in (x, y, z))
+    relative_xyz = _mode(kind, _ABSOLUTE_XYZ, _RELATIVE_XYZ)
+    x_now, y_now, z_now = (_positions(values, kind, relative_xyz) for values in (x, y, z))
     extruded = _extruded(kind, e)
     has_xy = moving & (~np.isnan(x) | ~np.isnan(y))
-    drawn = has_xy & (extruded > 1e-9)
+    previous_xy = np.stack([np.roll(x_now, 1), np.roll(y_now, 1)], axis=1)
+    moved = np.any(np.stack([x_now, y_now], axis=1) != previous_xy, axis=1)
+    drawn = has_xy & moved & (extruded > 1e-9)
     previous = np.flatnonzero(drawn) - 1
     start_xy = np.stack([x_now[previous], y_now[previous]], axis=1)
     end_xy = np.stack([x_now[drawn], y_now[drawn]], axis=1)
@@ -79,6 +81,8 @@ def _kinds(commands: tuple[str, ...]) -> NDArray[np.int8]:
     kind[names == "G92"] = _SET
     kind[names == "M82"] = _ABSOLUTE_E
     kind[names == "M83"] = _RELATIVE_E
+    kind[names == "G90"] = _ABSOLUTE_XYZ
+    kind[names == "G91"] = _RELATIVE_XYZ
     return kind
 
 
@@ -97,11 +101,29 @@ def _carry(values: NDArray[np.float64], given: NDArray[np.bool_]) -> NDArray[np.
     return carried
 
 
+def _mode(kind: NDArray[np.int8], absolute: int, relative: int) -> NDArray[np.bool_]:
+    """True on the lines where the last of the two mode commands was ``relative`` (absolute by default)."""
+    mode_lines = (kind == absolute) | (kind == relative)
+    return _carry(np.where(kind == relative, 1.0, 0.0), mode_lines) == 1.0
+
+
+def _positions(values: NDArray[np.float64], kind: NDArray[np.int8], relative: NDArray[np.bool_],
+               ) -> NDArray[np.float64]:
+    """An axis' position after each line: the last absolute value (G90 move or G92) plus the G91 steps since."""
+    given = ~np.isnan(values) & (kind <= _SET)
+    absolute = given & (~relative | (kind == _SET))  # G92 always sets the position itself
+    steps = np.cumsum(np.where(given & ~absolute, values, 0.0))
+    last = np.maximum.accumulate(np.where(absolute, np.arange(len(values)), -1))
+    base = np.where(last >= 0, values[np.maximum(last, 0)] - steps[np.maximum(last, 0)], 0.0)
+    positions = base + steps
+    # Before any position is known the axis is unknown (NaN), unless relative steps began from 0 at power-on.
+    known = (last >= 0) | (np.cumsum(given) > 0)
+    return np.where(known, positions, np.nan)
+
+
 def _extruded(kind: NDArray[np.int8], e: NDArray[np.float64]) -> NDArray[np.float64]:
     """Filament pushed by each line (mm): the E word itself in M83 mode, its rise over the last E in M82."""
-    mode_lines = (kind == _ABSOLUTE_E) | (kind == _RELATIVE_E)
-    mode = _carry(np.where(kind == _RELATIVE_E, 1.0, 0.0), mode_lines)
-    relative = mode == 1.0  # firmware default (no M82/M83 yet) is absolute
+    relative = _mode(kind, _ABSOLUTE_E, _RELATIVE_E)  # firmware default (no M82/M83 yet) is absolute
     has_e = ~np.isnan(e) & (kind <= _SET)
     # The E position before each line: the last E set by a move or a G92 on an earlier line (0 at the start).
     before = np.concatenate([[0.0], np.nan_to_num(_carry(e, has_e), nan=0.0)[:-1]])

@@ -109,7 +109,7 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
     low, high = _extent(layers, frame)
     centre = np.round((low + high) / 2.0).astype(int)
     caption = _caption(volume, window, frame, outlines)
-    axial_levels = np.unique(np.round(np.linspace(low[2], high[2], montage_slices)).astype(int))
+    axial_levels = _spread(float(low[2]), float(high[2]), montage_slices)
     return (
         Picture("Axial slices", png_bytes(_montage(scan, layers, frame, window, axial_levels)),
                 caption, AXIAL_LETTERS),
@@ -118,6 +118,12 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
         Picture("Sagittal", png_bytes(_section(scan, layers, frame, window, 0, int(centre[0]))),
                 f"through x = {_position_mm(frame, 0, int(centre[0])):.1f} mm; {caption}", SAGITTAL_LETTERS),
     )
+
+
+def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
+    """``count`` slice indices evenly over [low, high], each in the middle of its share (no bare end caps)."""
+    positions = low + (np.arange(count) + 0.5) * (high - low) / count
+    return np.unique(np.round(positions).astype(np.int64))
 
 
 def _layer(outline: Outline, volume: Volume, frame: PatientFrame) -> _Layer:
