@@ -151,6 +151,8 @@ def _figure(width_px: int, height_px: int):  # type: ignore[no-untyped-def]
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width_px / 100.0, height_px / 100.0), dpi=100)
+    # Fixed margins that fit the axis labels: tight_layout would measure every text again (a third of the time).
+    figure.subplots_adjust(left=60 / width_px, right=1 - 20 / width_px, bottom=50 / height_px, top=1 - 35 / height_px)
     FigureCanvasAgg(figure)
     return figure
 
@@ -195,8 +197,7 @@ def _side_view(moves: Extrusions) -> bytes:
     axes.set_xlabel("X (mm)")
     axes.set_ylabel("Z (mm)")
     axes.set_title(f"All {len(moves.layers_z)} layers from the front (printer Y towards the viewer)")
-    figure.colorbar(image, ax=axes, label="layer height (mm)", shrink=0.8)
-    figure.tight_layout()
+    figure.colorbar(image, ax=axes, label="layer height (mm)", shrink=0.8, fraction=0.05, pad=0.02)
     return _png(figure)
 
 
@@ -220,5 +221,4 @@ def _top_view(moves: Extrusions, layer_z: float, title: str) -> bytes:
     axes.set_ylabel("Y (mm)")
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
     return _png(figure)
