@@ -87,12 +87,13 @@ def test_the_side_view_is_coloured_by_height(box_pictures) -> None:
     assert np.nonzero(yellow)[0].mean() < np.nonzero(purple)[0].mean()  # high layers drawn above low ones
 
 
-RELATIVE_GCODE = """; relative extrusion, words in any order, comments, a line number and a G91 lift
+RELATIVE_GCODE = """; relative extrusion, words in any order, comments, a line number, an indented line and a G91 lift
 M83
 G90
 G1 Z0.2 F600
 G0 X10 Y10 ; travel
-G1 X20 Y10 E0.5 F1200
+M117 X50 Y50 E9 ; a message on the printer's screen, no move
+  G1 X20 Y10 E0.5 F1200 ; indented, and X99 E5 in a comment
 G1 E-0.8 ; retract
 G91
 G1 Z0.5 ; lift
