@@ -15,9 +15,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
-from ._gcode_words import ABSOLUTE_E, ABSOLUTE_XYZ, MOVE, RELATIVE_E, RELATIVE_XYZ, SET, read_lines
+from ._gcode_words import (
+    ABSOLUTE_E,
+    ABSOLUTE_XYZ,
+    MOVE,
+    RELATIVE_E,
+    RELATIVE_XYZ,
+    SET,
+    read_lines,
+)
 from .types import Picture
-
 
 #: Layers drawn from above: the first, the middle and the top one.
 TOP_VIEW_LAYERS = 3
@@ -74,7 +81,7 @@ def _carry(values: NDArray[np.float64], given: NDArray[np.bool_]) -> NDArray[np.
 def _mode(kind: NDArray[np.int8], absolute: int, relative: int) -> NDArray[np.bool_]:
     """True on the lines where the last of the two mode commands was ``relative`` (absolute by default)."""
     mode_lines = (kind == absolute) | (kind == relative)
-    return _carry(np.where(kind == relative, 1.0, 0.0), mode_lines) == 1.0
+    return np.asarray(_carry(np.where(kind == relative, 1.0, 0.0), mode_lines) == 1.0)
 
 
 def _positions(values: NDArray[np.float64], kind: NDArray[np.int8], relative: NDArray[np.bool_],
@@ -181,8 +188,8 @@ def _top_view(moves: Extrusions, layer_z: float, title: str) -> bytes:
     segments = np.stack([moves.start_xy[chosen], moves.end_xy[chosen]], axis=1)
     figure = _figure(480, 480)
     axes = figure.add_subplot()
-    axes.add_collection(LineCollection(segments, linewidths=0.6, colors="#1f77b4", antialiaseds=True),
-                        autolim=False)
+    lines = LineCollection(segments, linewidths=0.6, colors="#1f77b4")  # type: ignore[arg-type]
+    axes.add_collection(lines, autolim=False)
     low, high = segments.reshape(-1, 2).min(axis=0), segments.reshape(-1, 2).max(axis=0)
     pad = 0.05 * float(np.max(high - low)) + 1.0
     axes.set_xlim(low[0] - pad, high[0] + pad)

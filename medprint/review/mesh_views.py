@@ -210,15 +210,16 @@ def _render(soup: _Soup, view: str, centre: NDArray[np.float64], mm_per_px: floa
     lit = np.clip(soup.normals[order] @ (light / np.linalg.norm(light)), 0.0, 1.0)
     colours = soup.colours[order].copy()
     colours[:, :3] *= (AMBIENT + (1.0 - AMBIENT) * lit)[:, None]
-    renderer = RendererAgg(size_px, size_px, 100)
-    renderer.clear()
-    pixels = np.asarray(renderer.buffer_rgba())
+    # matplotlib's Agg classes carry no annotations.
+    renderer = RendererAgg(size_px, size_px, 100)  # type: ignore[no-untyped-call]
+    renderer.clear()  # type: ignore[no-untyped-call]
+    pixels = np.asarray(renderer.buffer_rgba())  # type: ignore[no-untyped-call]
     pixels[...] = np.round(np.asarray(background) * 255).astype(np.uint8)
     if len(order):
         context = renderer.new_gc()
         context.set_antialiased(False)  # antialiased edges let the background seep through every seam
         renderer.draw_gouraud_triangles(context, xy, np.repeat(colours[:, None, :], 3, axis=1), IdentityTransform())
-    return np.asarray(renderer.buffer_rgba()).copy()
+    return np.asarray(renderer.buffer_rgba()).copy()  # type: ignore[no-untyped-call]
 
 
 def _show_hidden_parts(pixels: NDArray[np.uint8], parts: NDArray[np.uint8]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -181,7 +182,7 @@ def _position_mm(frame: PatientFrame, axis: int, index: int) -> float:
 def _grey(pixels: NDArray[np.generic], window: Window) -> NDArray[np.uint8]:
     low = window.level - window.width / 2.0
     scaled = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255.0 / window.width)
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(scaled, 0, 255), dtype=np.uint8)
 
 
 def _display_size(rows: int, columns: int, row_mm: float, column_mm: float, longest_px: int) -> tuple[int, int]:
@@ -197,7 +198,8 @@ def _plane(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFr
     pixels = _slice_2d(scan, axis, index)
     spacing = frame.spacing_lps
     row_axis, column_axis = _plane_axes(axis)
-    size = _display_size(*pixels.shape, spacing[row_axis], spacing[column_axis], longest_px)
+    rows, columns = pixels.shape
+    size = _display_size(rows, columns, spacing[row_axis], spacing[column_axis], longest_px)
     image = Image.fromarray(_grey(pixels, window)).resize(size, Image.Resampling.BILINEAR).convert("RGB")
     thickness = max(1, round(longest_px / 256))
     draw = ImageDraw.Draw(image)
@@ -216,10 +218,10 @@ def _plane_axes(axis: int) -> tuple[int, int]:
     return {2: (1, 0), 1: (2, 0), 0: (2, 1)}[axis]
 
 
-def _slice_2d(volume_lps: NDArray[np.generic], axis: int, index: int) -> NDArray[np.generic]:
+def _slice_2d(volume_lps: NDArray[Any], axis: int, index: int) -> NDArray[Any]:
     """The slice in display orientation: rows run towards P (axial) or I (coronal, sagittal)."""
     if axis == 2:
-        return volume_lps[index]
+        return np.asarray(volume_lps[index])
     if axis == 1:
         return volume_lps[::-1, index, :]
     return volume_lps[::-1, :, index]
@@ -236,7 +238,7 @@ def _mask_contours(mask_2d: NDArray[np.bool_], size: tuple[int, int]) -> list[li
     padded = np.pad(mask_2d, 1).astype(np.float32)
     scale_x, scale_y = size[0] / mask_2d.shape[1], size[1] / mask_2d.shape[0]
     lines = []
-    for contour in find_contours(padded, 0.5):
+    for contour in find_contours(padded, 0.5):  # type: ignore[no-untyped-call]
         rows, columns = contour[:, 0] - 1, contour[:, 1] - 1
         points = np.stack([(columns + 0.5) * scale_x, (rows + 0.5) * scale_y], axis=1)
         lines.append([tuple(point) for point in points.tolist()])
@@ -253,7 +255,7 @@ def _mesh_section(layer: _Layer, axis: int, index: int, shape_2d: tuple[int, ...
     normal[axis] = 1.0
     origin = np.zeros(3)
     origin[axis] = index
-    segments = trimesh.intersections.mesh_plane(
+    segments = trimesh.intersections.mesh_plane(  # type: ignore[no-untyped-call]
         _TriangleSoup(layer.mesh_vertices, layer.mesh_faces), normal, origin)
     if len(segments) == 0:
         return np.zeros((0, 2, 2))

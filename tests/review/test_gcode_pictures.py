@@ -18,7 +18,7 @@ from medprint.review.layer_views import gcode_pictures, read_extrusions
 from medprint.slice import load_profiles, slice_to_gcode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "slice"))
-from gcode_reader import read_moves  # noqa: E402  (the slicer tests' independent, line-by-line reader)
+from gcode_reader import read_moves
 
 
 def box_gcode(engine: str) -> str:

@@ -19,7 +19,7 @@ from PIL import Image
 from medprint.errors import ParameterError
 from medprint.geometry import Geometry
 from medprint.mesh.model import Mesh
-from medprint.review.scan_views import window_for, scan_pictures
+from medprint.review.scan_views import scan_pictures, window_for
 from medprint.review.types import Outline, Window
 from medprint.volume import Mask, Volume
 
@@ -88,9 +88,12 @@ def pictures_of(volume: Volume, outline: Outline) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module", params=list(DIRECTIONS) + ["oblique 8 degrees"])
-def phantom(request: pytest.FixtureRequest) -> tuple[Volume, dict[str, Mask]]:
+def marker_pictures(request: pytest.FixtureRequest) -> dict[str, dict[str, bytes]]:
+    """For one grid direction: each marker's axial, coronal and sagittal pictures."""
     direction = _rotation_z(8.0) if request.param.startswith("oblique") else DIRECTIONS[request.param]
-    return head(direction)
+    volume, masks = head(direction)
+    return {marker: pictures_of(volume, Outline(marker, colour, masks[marker]))
+            for marker, (_, colour) in MARKERS.items()}
 
 
 # (marker, picture, image axis that must show it: "column" or "row", the half it must be in)
@@ -105,11 +108,8 @@ SIDES = [
 
 
 @pytest.mark.parametrize(("marker", "picture", "axis", "half"), SIDES)
-def test_each_marker_is_on_its_radiological_side(phantom, marker, picture, axis, half) -> None:
-    volume, masks = phantom
-    colour = MARKERS[marker][1]
-    rows, columns, height, width = where_coloured(pictures_of(volume, Outline(marker, colour, masks[marker]))[picture],
-                                                  colour)
+def test_each_marker_is_on_its_radiological_side(marker_pictures, marker, picture, axis, half) -> None:
+    rows, columns, height, width = where_coloured(marker_pictures[marker][picture], MARKERS[marker][1])
     position, size = (columns, width) if axis == "column" else (rows, height)
     offset = float(np.mean(position)) / size - 0.5
     assert (offset > 0.15) if half == "high" else (offset < -0.15), (marker, picture, offset)
