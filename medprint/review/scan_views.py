@@ -40,6 +40,7 @@ SAGITTAL_LETTERS = letters_of("A", "P", "S", "I")
 TILE_PX = 256  # longest side of a montage tile
 SECTION_PX = 512  # longest side of the coronal and sagittal pictures
 MONTAGE_COLUMNS = 4
+CROP_MARGIN_MM = 30.0  # context kept around the outlined region
 
 
 def window_for(volume: Volume, preset: str | None) -> Window:
@@ -108,17 +109,42 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
     scan = frame.view(volume.array)
     layers = tuple(_layer(outline, volume, frame) for outline in outlines)
     low, high = _extent(layers, frame)
+    first, last = _crop_box(low, high, frame) if layers else (np.zeros(3, int), np.asarray(frame.shape_lps) - 1)
+    cropped = tuple(int(last[a] - first[a] + 1) for a in range(3)) != frame.shape_lps
+    region = tuple(slice(int(first[2 - c]), int(last[2 - c]) + 1) for c in range(3))  # (z, y, x) of the view
+    scan = scan[region]
+    layers = tuple(_cropped(layer, region, first) for layer in layers)
     centre = np.round((low + high) / 2.0).astype(int)
-    caption = _caption(volume, window, frame, outlines)
-    axial_levels = _spread(float(low[2]), float(high[2]), montage_slices)
+    caption = _caption(volume, window, frame, outlines, cropped)
+    axial_levels = _spread(float(low[2] - first[2]), float(high[2] - first[2]), montage_slices)
+    y_mm, x_mm = _position_mm(frame, 1, int(centre[1])), _position_mm(frame, 0, int(centre[0]))
     return (
-        Picture("Axial slices", png_bytes(_montage(scan, layers, frame, window, axial_levels)),
+        Picture("Axial slices", png_bytes(_montage(scan, layers, frame, window, axial_levels, first)),
                 caption, AXIAL_LETTERS),
-        Picture("Coronal", png_bytes(_section(scan, layers, frame, window, 1, int(centre[1]))),
-                f"through y = {_position_mm(frame, 1, int(centre[1])):.1f} mm; {caption}", CORONAL_LETTERS),
-        Picture("Sagittal", png_bytes(_section(scan, layers, frame, window, 0, int(centre[0]))),
-                f"through x = {_position_mm(frame, 0, int(centre[0])):.1f} mm; {caption}", SAGITTAL_LETTERS),
+        Picture("Coronal", png_bytes(_section(scan, layers, frame, window, 1, int(centre[1] - first[1]))),
+                f"through y = {y_mm:.1f} mm; {caption}", CORONAL_LETTERS),
+        Picture("Sagittal", png_bytes(_section(scan, layers, frame, window, 0, int(centre[0] - first[0]))),
+                f"through x = {x_mm:.1f} mm; {caption}", SAGITTAL_LETTERS),
     )
+
+
+def _crop_box(low: NDArray[np.float64], high: NDArray[np.float64], frame: PatientFrame,
+              ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The shown voxels (first, last per patient axis) around the outlines, with a margin of context:
+    half the outlined size or CROP_MARGIN_MM, whichever is more.  A small tumour then fills its tiles."""
+    spacing = np.asarray(frame.spacing_lps)
+    margin = np.maximum(0.5 * (high - low), CROP_MARGIN_MM / spacing)
+    size = np.asarray(frame.shape_lps) - 1
+    first = np.clip(np.floor(low - margin), 0, size).astype(np.int64)
+    last = np.clip(np.ceil(high + margin), 0, size).astype(np.int64)
+    return first, last
+
+
+def _cropped(layer: _Layer, region: tuple[slice, ...], first: NDArray[np.int64]) -> _Layer:
+    if layer.mask_lps is not None:
+        return _Layer(layer.colour, layer.mask_lps[region], None, None)
+    assert layer.mesh_vertices is not None
+    return _Layer(layer.colour, None, layer.mesh_vertices - first, layer.mesh_faces)
 
 
 def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
@@ -160,10 +186,13 @@ def _extent(layers: Sequence[_Layer], frame: PatientFrame) -> tuple[NDArray[np.f
     return np.clip(np.min(lows, axis=0), 0, size), np.clip(np.max(highs, axis=0), 0, size)
 
 
-def _caption(volume: Volume, window: Window, frame: PatientFrame, outlines: Sequence[Outline]) -> str:
+def _caption(volume: Volume, window: Window, frame: PatientFrame, outlines: Sequence[Outline],
+             cropped: bool) -> str:
     parts = [f"window: {window.name}"]
     if outlines:
         parts.append("outlined: " + ", ".join(o.name for o in outlines))
+    if cropped:
+        parts.append(f"cropped to the outlined region with at least {CROP_MARGIN_MM:g} mm around it")
     if frame.oblique_deg > 0.5:
         parts.append(
             f"the scan's grid is oblique (up to {frame.oblique_deg:.1f} degrees from the patient axes): shown on "
@@ -288,7 +317,7 @@ def _section(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: Patient
 
 
 def _montage(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFrame, window: Window,
-             levels: NDArray[np.int64]) -> Image.Image:
+             levels: NDArray[np.int64], first: NDArray[np.int64]) -> Image.Image:
     tiles = [_plane(scan, layers, frame, window, 2, int(level), TILE_PX) for level in levels]
     columns = min(MONTAGE_COLUMNS, len(tiles))
     rows = math.ceil(len(tiles) / columns)
@@ -299,7 +328,7 @@ def _montage(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: Patient
     for number, (tile, level) in enumerate(zip(tiles, levels)):
         left, top = (number % columns) * (width + gap), (number // columns) * (height + gap)
         montage.paste(tile, (left, top))
-        z_mm = _position_mm(frame, 2, int(level))
+        z_mm = _position_mm(frame, 2, int(level + first[2]))
         label(draw, (left + 4, top + 3), f"{number + 1}  z {z_mm:.1f} mm", size_px=13)
         draw_letters(draw, (left, top, left + width, top + height), AXIAL_LETTERS, size_px=13)
     return montage
