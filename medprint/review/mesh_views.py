@@ -163,7 +163,9 @@ def _decimated(mesh: Mesh, fraction: float) -> Mesh:
 
 def _clustered(mesh: Mesh, cell_mm: float) -> Mesh:
     cells = np.floor((mesh.vertices - mesh.vertices.min(axis=0)) / cell_mm).astype(np.int64)
-    _, cluster = np.unique(cells, axis=0, return_inverse=True)
+    counts = cells.max(axis=0) + 1
+    key = (cells[:, 0] * counts[1] + cells[:, 1]) * counts[2] + cells[:, 2]  # one integer per cell: a 1-D unique
+    _, cluster = np.unique(key, return_inverse=True)
     cluster = cluster.reshape(-1)
     count = np.bincount(cluster).astype(float)
     centres = np.stack([np.bincount(cluster, mesh.vertices[:, axis]) for axis in range(3)], axis=1) / count[:, None]
