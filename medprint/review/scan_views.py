@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from ..errors import ParameterError
+from ..geometry import Geometry
 from ..mesh.model import Mesh
 from ..volume import Mask, Volume
 from ._canvas import draw_letters, label, letters_of, png_bytes
@@ -156,15 +157,32 @@ def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
 def _layer(outline: Outline, volume: Volume, frame: PatientFrame) -> _Layer:
     shape = outline.shape
     if isinstance(shape, Mask):
-        if shape.array.shape != volume.shape:
-            raise ParameterError(
-                f"outline {outline.name!r}: its mask has shape {shape.array.shape}, the scan {volume.shape}; "
-                "outline a mask made on the scan's own grid"
-            )
-        return _Layer(outline.colour, frame.view(shape.array), None, None)
+        return _Layer(outline.colour, frame.view(_on_scan_grid(shape, volume)), None, None)
     if isinstance(shape, Mesh):
         return _Layer(outline.colour, None, frame.lps_points_to_shown(shape.vertices), shape.faces)
     raise ParameterError(f"outline {outline.name!r}: a Mask or a Mesh is needed, got {type(shape).__name__}")
+
+
+def _on_scan_grid(mask: Mask, volume: Volume) -> NDArray[np.bool_]:
+    """The mask on the scan's voxels: as it is when made on them, else sampled there by patient position
+    (nearest voxel), so a label map on another grid (flipped, cropped, finer) is drawn where it lies."""
+    if mask.array.shape == volume.shape and _same_geometry(mask.geometry, volume.geometry):
+        return mask.array
+    import SimpleITK as sitk
+
+    from ..io.labels import resample_nearest
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(mask.array, dtype=np.uint8))
+    image.SetSpacing(mask.geometry.spacing)  # type: ignore[no-untyped-call]
+    image.SetOrigin(mask.geometry.origin)  # type: ignore[no-untyped-call]
+    image.SetDirection(mask.geometry.direction)  # type: ignore[no-untyped-call]
+    return np.asarray(resample_nearest(image, volume.geometry, volume.shape)) > 0
+
+
+def _same_geometry(a: Geometry, b: Geometry) -> bool:
+    return bool(np.allclose(a.spacing, b.spacing, rtol=0, atol=1e-4)
+                and np.allclose(a.origin, b.origin, rtol=0, atol=1e-3)
+                and np.allclose(a.direction, b.direction, rtol=0, atol=1e-5))
 
 
 def _extent(layers: Sequence[_Layer], frame: PatientFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
