@@ -41,6 +41,8 @@ SAGITTAL_LETTERS = letters_of("A", "P", "S", "I")
 TILE_PX = 256  # longest side of a montage tile
 SECTION_PX = 512  # longest side of the coronal and sagittal pictures
 MONTAGE_COLUMNS = 4
+TILE_GAP_PX = 2
+LABEL_STRIP_PX = 18  # under each tile: its number and patient z
 CROP_MARGIN_MM = 30.0  # context kept around the outlined region
 
 
@@ -343,19 +345,23 @@ def _section(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: Patient
 
 def _montage(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFrame, window: Window,
              levels: NDArray[np.int64], first: NDArray[np.int64]) -> Image.Image:
+    """The axial tiles in a grid, each with its letters and, in a strip under it, its number and patient z."""
     tiles = [_plane(scan, layers, frame, window, 2, int(level), TILE_PX) for level in levels]
     columns = min(MONTAGE_COLUMNS, len(tiles))
     rows = math.ceil(len(tiles) / columns)
     width, height = tiles[0].size
-    gap = 2
-    montage = Image.new("RGB", (columns * width + (columns - 1) * gap, rows * height + (rows - 1) * gap))
+    cell_height = height + LABEL_STRIP_PX
+    montage = Image.new("RGB", (columns * width + (columns - 1) * TILE_GAP_PX,
+                                rows * cell_height + (rows - 1) * TILE_GAP_PX), (24, 24, 24))
     draw = ImageDraw.Draw(montage)
     for number, (tile, level) in enumerate(zip(tiles, levels)):
-        left, top = (number % columns) * (width + gap), (number // columns) * (height + gap)
+        left = (number % columns) * (width + TILE_GAP_PX)
+        top = (number // columns) * (cell_height + TILE_GAP_PX)
         montage.paste(tile, (left, top))
-        z_mm = _position_mm(frame, 2, int(level + first[2]))
-        label(draw, (left + 4, top + 3), f"{number + 1}  z {z_mm:.1f} mm", size_px=13)
         draw_letters(draw, (left, top, left + width, top + height), AXIAL_LETTERS, size_px=13)
+        z_mm = _position_mm(frame, 2, int(level + first[2]))
+        label(draw, (left + 4, top + height + LABEL_STRIP_PX / 2), f"{number + 1}   z {z_mm:.1f} mm", size_px=12,
+              anchor="lm", fill=(220, 220, 220))
     return montage
 
 
