@@ -126,18 +126,35 @@ def _check(shown: Sequence[Shown], views: Sequence[str], size_px: int, display_f
 
 
 def _for_display(shown: Sequence[Shown], display_faces: int) -> tuple[list[tuple[Shown, Mesh]], str]:
-    """Each non-empty mesh, decimated so that all together have about ``display_faces`` triangles."""
+    """Each non-empty mesh, decimated so that all together have about ``display_faces`` triangles.
+
+    The parts come first: they keep up to half the budget (all of it without anatomy), so an implant keeps its
+    detail beside a skull of half a million triangles; the anatomy shares the rest.
+    """
     meshes = [item for item in shown if not item.mesh.is_empty]
     total = sum(item.mesh.face_count for item in meshes)
-    fixed = sum(item.mesh.face_count for item in meshes if item.mesh.face_count <= KEEP_FACES)
-    big = total - fixed
-    fraction = 1.0 if total <= display_faces or big == 0 else max(display_faces - fixed, KEEP_FACES) / big
-    reduced = [(item, _decimated(item.mesh, fraction) if item.mesh.face_count > KEEP_FACES else item.mesh)
-               for item in meshes]
+    parts = [item for item in meshes if item.role == "part"]
+    anatomy = [item for item in meshes if item.role != "part"]
+    part_faces = sum(item.mesh.face_count for item in parts)
+    part_budget = min(part_faces, display_faces // 2 if anatomy else display_faces)
+    anatomy_budget = display_faces - part_budget
+    reduced = _within(parts, part_budget) + _within(anatomy, anatomy_budget)
+    order = {id(item): k for k, item in enumerate(meshes)}
+    reduced.sort(key=lambda pair: order[id(pair[0])])
     drawn = sum(mesh.face_count for _, mesh in reduced)
     if drawn < total:
         return reduced, f"decimated to {drawn:,} of {total:,} triangles for display"
     return reduced, f"{total:,} triangles"
+
+
+def _within(items: Sequence[Shown], budget: int) -> list[tuple[Shown, Mesh]]:
+    """The meshes decimated by one fraction to about ``budget`` triangles; small ones are kept whole."""
+    total = sum(item.mesh.face_count for item in items)
+    fixed = sum(item.mesh.face_count for item in items if item.mesh.face_count <= KEEP_FACES)
+    big = total - fixed
+    fraction = 1.0 if total <= budget or big == 0 else max(budget - fixed, KEEP_FACES) / big
+    return [(item, _decimated(item.mesh, fraction) if item.mesh.face_count > KEEP_FACES else item.mesh)
+            for item in items]
 
 
 def _decimated(mesh: Mesh, fraction: float) -> Mesh:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from medprint.errors import ParameterError
 from medprint.mesh.model import Mesh
-from medprint.review.mesh_views import MARGIN_PX, VIEWS, mesh_pictures
+from medprint.review.mesh_views import MARGIN_PX, VIEWS, _for_display, mesh_pictures
 from medprint.review.types import Shown
 
 CENTRE = np.array([-15.0, 40.0, 120.0])
@@ -133,6 +133,19 @@ def test_a_big_mesh_is_decimated_for_display_and_the_caption_says_so() -> None:
     assert abs(np.ptp(columns) - np.ptp(rows)) <= 3
     small = mesh_pictures([Shown("ball", ball(CENTRE, 30.0), BLUE)], views=("anterior",))[0]
     assert "decimated" not in small.caption
+
+
+def test_a_part_keeps_its_detail_beside_big_anatomy() -> None:
+    part = Shown("implant", ball(CENTRE, 10.0, subdivisions=5), BLUE)  # 20,480 triangles
+    skull = Shown("skull", ball(CENTRE + [60.0, 0.0, 0.0], 40.0, subdivisions=7), (220, 210, 200),
+                  role="anatomy")  # 327,680 triangles
+    reduced, caption = _for_display([skull, part], 40_000)
+    faces = {item.name: mesh.face_count for item, mesh in reduced}
+    # The implant keeps all its triangles (within half the budget); the skull is cut to the other half.
+    assert faces["implant"] == 20_480
+    assert 12_000 <= faces["skull"] <= 28_000
+    assert [item.name for item, _ in reduced] == ["skull", "implant"]  # the caller's order
+    assert caption == f"decimated to {sum(faces.values()):,} of {20_480 + 327_680:,} triangles for display"
 
 
 def test_bad_views_and_empty_meshes_are_refused() -> None:
