@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .page_facts import Row, design_rows, estimate_rows, gcode_facts, parameter_rows, part_tables
+from .page_facts import Row, design_rows, estimate_rows, gcode_facts, parameter_groups, part_tables
 from .page_style import PAGE_CSS
 from .types import Picture, Window
 
@@ -143,8 +143,9 @@ def _scan_section(content: PageContent) -> str:
     window = ""
     if content.window is not None:
         w = content.window
-        window = (f'<p class="window">Display window: <strong>{_e(w.name)}</strong> '
-                  f"(level {_number(w.level)}, width {_number(w.width)})</p>")
+        numbers = "" if "level" in w.name else f" (level {_number(w.level)}, width {_number(w.width)})"
+        window = (f'<p class="window" data-level="{_e(repr(w.level))}" data-width="{_e(repr(w.width))}">'
+                  f"Display window: <strong>{_e(w.name)}</strong>{_e(numbers)}</p>")
     return _section("scan", "Segmentation over the scan", window + _figures(content.scan), big=True)
 
 
@@ -174,7 +175,7 @@ def _numbers_section(report: Mapping[str, Any]) -> str:
     if not tables:
         return ""
     body = "".join(_table(rows, "numbers", caption=name) for name, rows in tables)
-    return _section("numbers", "Numbers", body)
+    return _section("numbers", "Numbers", f'<div class="tables">{body}</div>')
 
 
 def _design_section(report: Mapping[str, Any]) -> str:
@@ -185,10 +186,11 @@ def _design_section(report: Mapping[str, Any]) -> str:
 
 
 def _parameters_section(report: Mapping[str, Any]) -> str:
-    rows = parameter_rows(report)
-    if not rows:
+    groups = parameter_groups(report)
+    if not groups:
         return ""
-    return _section("parameters", "Parameters used", _table(rows, "parameters"))
+    tables = "".join(_table(rows, "parameters", caption=name) for name, rows in groups)
+    return _section("parameters", "Parameters used", f'<div class="tables">{tables}</div>')
 
 
 def _choices_section(content: PageContent) -> str:
@@ -279,9 +281,13 @@ def _table(rows: Sequence[Row], name: str, *, caption: str = "") -> str:
         return ""
     head = f"<caption>{_e(caption)}</caption>" if caption else ""
     body = "".join(
-        f'<tr data-key="{_e(row.key)}"><th scope="row">{_e(row.label)}</th>'
+        f'<tr data-key="{_e(row.key)}"{_flag(row.flag)}><th scope="row">{_e(row.label)}</th>'
         f'<td{_value_attribute(row.value)}>{_e(row.text)}</td></tr>' for row in rows)
     return f'<table class="facts-table {name}">{head}<tbody>{body}</tbody></table>'
+
+
+def _flag(flag: str) -> str:
+    return f' class="{_e(flag)}"' if flag else ""
 
 
 def _value_attribute(value: Any) -> str:

@@ -25,6 +25,8 @@ class Row:
     text: str
     value: Any = None
     key: str = ""
+    #: ``"bad"`` marks a fact that needs the reviewer's eye (not watertight, normals inward).
+    flag: str = ""
 
 
 def part_tables(report: Mapping[str, Any]) -> list[tuple[str, list[Row]]]:
@@ -72,7 +74,7 @@ def mesh_rows(mesh: Mapping[str, Any], key: str) -> list[Row]:
             add(label, name, f"{mesh[name]:,}")
     for name, label in (("watertight", "Watertight"), ("manifold", "Manifold"), ("outward", "Normals outward")):
         if isinstance(mesh.get(name), bool):
-            add(label, name, "yes" if mesh[name] else "NO")
+            rows.append(Row(label, "yes" if mesh[name] else "NO", None, f"{key}.{name}", "" if mesh[name] else "bad"))
     if _is_number(mesh.get("surface_deviation_mm")):
         limit = mesh.get("deviation_limit_mm")
         text = f"{mesh['surface_deviation_mm']:.2f} mm" + (f" (limit {limit:.2f} mm)" if _is_number(limit) else "")
@@ -163,14 +165,19 @@ def design_rows(report: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
-def parameter_rows(report: Mapping[str, Any]) -> list[Row]:
-    """The parameters used, one row per setting (nested groups as ``group: setting``)."""
+def parameter_groups(report: Mapping[str, Any]) -> list[tuple[str, list[Row]]]:
+    """The parameters used, one table per group (``segmentation``, ``surface`` ...; single settings first)."""
     parameters = report.get("parameters")
+    key = "parameters"
     if not isinstance(parameters, Mapping):
-        parameters = report.get("settings")  # a slice report: its settings are its parameters
+        parameters, key = report.get("settings"), "settings"  # a slice report: its settings are its parameters
     if not isinstance(parameters, Mapping):
         return []
-    return flat_rows(parameters, "parameters")
+    single = {name: value for name, value in parameters.items() if not (isinstance(value, Mapping) and value)}
+    groups = [("settings", flat_rows(single, key))] if single else []
+    groups += [(_words(name), flat_rows(value, f"{key}.{name}")) for name, value in parameters.items()
+               if name not in single]
+    return groups
 
 
 def flat_rows(data: Mapping[str, Any], key: str, label: str = "") -> list[Row]:

@@ -24,10 +24,11 @@ dl.facts dt { font-size: 12px; color: var(--muted); }
 dl.facts dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
 section.section { margin: 0 0 26px; }
 .figures { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.figures figure.picture { flex: 0 1 auto; }
 figure.picture { margin: 0; padding: 10px; background: var(--panel); border: 1px solid var(--line);
                  border-radius: 4px; max-width: 100%; break-inside: avoid; page-break-inside: avoid; }
 .picture-title { font-weight: 600; margin-bottom: 4px; }
-.oriented { display: grid; grid-template-columns: 1.6em auto 1.6em; grid-template-rows: 1.5em auto 1.5em;
+.oriented { display: grid; width: fit-content; max-width: 100%; grid-template-columns: 1.6em auto 1.6em; grid-template-rows: 1.5em auto 1.5em;
             grid-template-areas: ". top ." "left image right" ". bottom ."; align-items: center; justify-items: center; }
 .oriented img { grid-area: image; display: block; max-width: 100%; height: auto; background: #000;
                 border: 1px solid #9aa5b1; }
@@ -38,9 +39,12 @@ figure.picture { margin: 0; padding: 10px; background: var(--panel); border: 1px
 #scan .figures figure:first-child { flex-basis: 100%; }
 .note { padding: 10px 14px; border-radius: 4px; border: 1px solid var(--line); background: var(--panel); }
 .note.no-scan { border-color: #e0b96a; background: var(--warn-bg); color: var(--warn); font-weight: 600; }
-table.facts-table { border-collapse: collapse; width: 100%; max-width: 780px; margin: 0 0 14px;
+.tables { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 4px 28px;
+          align-items: start; }
+table.facts-table tr.bad td { color: var(--bad); font-weight: 700; }
+table.facts-table { border-collapse: collapse; width: 100%; margin: 0 0 14px;
                     font-variant-numeric: tabular-nums; }
-table.facts-table caption { text-align: left; font-weight: 600; padding: 4px 0; }
+table.facts-table caption { text-align: left; font-weight: 600; padding: 4px 0; text-transform: capitalize; }
 table.facts-table th, table.facts-table td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line);
                                              vertical-align: top; }
 table.facts-table th { width: 44%; font-weight: normal; color: var(--muted); }
