@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -321,4 +322,10 @@ def _slug(text: str) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """Escaped for HTML; control and format characters (a right-to-left override that would turn a name
+    round on screen) shown as their code, visibly."""
+    return _INVISIBLE.sub(lambda found: f"[U+{ord(found.group()):04X}]", html.escape(str(text), quote=True))
+
+
+#: C0/C1 controls but tab and newline; bidirectional overrides, isolates and marks; zero-width characters.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")

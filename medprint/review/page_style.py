@@ -9,7 +9,7 @@ PAGE_CSS = """
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 body { margin: 0; background: #e9edf2; color: var(--ink);
        font: 15px/1.45 "Segoe UI", "Helvetica Neue", Arial, "Liberation Sans", sans-serif; }
-main.report { max-width: 1180px; margin: 24px auto; background: #fff; padding: 28px 36px 20px;
+main.report { max-width: 1240px; margin: 24px auto; background: #fff; padding: 28px 36px 20px;
               border: 1px solid var(--line); border-radius: 6px; }
 h1 { font-size: 24px; margin: 2px 0 8px; font-weight: 600; }
 h1 .output-name { color: var(--accent); font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 21px; }
@@ -23,20 +23,21 @@ dl.facts div { background: var(--panel); border: 1px solid var(--line); border-r
 dl.facts dt { font-size: 12px; color: var(--muted); }
 dl.facts dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
 section.section { margin: 0 0 26px; }
-.figures { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.figures figure.picture { flex: 0 1 auto; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(400px, 1fr)); gap: 16px;
+           align-items: start; }
 figure.picture { margin: 0; padding: 10px; background: var(--panel); border: 1px solid var(--line);
                  border-radius: 4px; max-width: 100%; break-inside: avoid; page-break-inside: avoid; }
 .picture-title { font-weight: 600; margin-bottom: 4px; }
-.oriented { display: grid; width: fit-content; max-width: 100%; grid-template-columns: 1.6em auto 1.6em; grid-template-rows: 1.5em auto 1.5em;
-            grid-template-areas: ". top ." "left image right" ". bottom ."; align-items: center; justify-items: center; }
+.oriented { display: grid; grid-template-columns: 1.6em minmax(0, max-content) 1.6em;
+            grid-template-rows: 1.5em auto 1.5em; grid-template-areas: ". top ." "left image right" ". bottom .";
+            align-items: center; justify-items: center; justify-content: center; }
 .oriented img { grid-area: image; display: block; max-width: 100%; height: auto; background: #000;
                 border: 1px solid #9aa5b1; }
 .orientation { font-weight: 700; color: var(--accent); font-size: 15px; }
 .orientation-top { grid-area: top; } .orientation-bottom { grid-area: bottom; }
 .orientation-left { grid-area: left; } .orientation-right { grid-area: right; }
-.caption { margin: 4px 0 0; font-size: 13px; color: var(--muted); max-width: 560px; }
-#scan .figures figure:first-child { flex-basis: 100%; }
+.caption { margin: 4px 0 0; font-size: 13px; color: var(--muted); text-align: center; }
+#scan .figures figure:first-child { grid-column: 1 / -1; }
 .note { padding: 10px 14px; border-radius: 4px; border: 1px solid var(--line); background: var(--panel); }
 .note.no-scan { border-color: #e0b96a; background: var(--warn-bg); color: var(--warn); font-weight: 600; }
 .tables { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 4px 28px;

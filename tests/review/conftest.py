@@ -1,0 +1,73 @@
+"""Runs shared by the HTML report tests: the sample converted with --report html, a labelled box, a sliced box.
+
+Each is made once per session (a second or two each) and only read by the tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from harness import assert_succeeded, run_cli
+
+# The page reader is a helper module of this folder, imported by plain name (importlib mode adds no folder).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_CT = REPO_ROOT / "samples" / "head_phantom_ct"
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    main: Path
+    html: Path
+    stdout: str
+    stderr: str
+
+
+def box_stl(path: Path, size_mm: tuple[float, float, float] = (30.0, 20.0, 12.0)) -> Path:
+    """A box standing on z = 0 (LPS mm), as binary STL."""
+    box = trimesh.creation.box(extents=size_mm)
+    box.apply_translation((0, 0, size_mm[2] / 2))
+    box.export(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def converted_sample(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``medprint convert samples/head_phantom_ct --preset bone --report html``."""
+    folder = tmp_path_factory.mktemp("convert")
+    outcome = run_cli("convert", SAMPLE_CT, "-o", folder / "skull.stl", "--preset", "bone", "--report", "html")
+    assert_succeeded(outcome)
+    return Run(folder, folder / "skull.stl", folder / "skull.report.html", outcome.stdout, outcome.stderr)
+
+
+@pytest.fixture(scope="session")
+def labelled_box(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``medprint design label`` on a box, with --report html (a part designed on a mesh: no scan)."""
+    folder = tmp_path_factory.mktemp("label")
+    source = box_stl(folder / "box.stl")
+    out = folder / "out"
+    out.mkdir()
+    outcome = run_cli("design", "label", source, "--text", "L 12", "-o", out / "box_label.stl", "--report", "html")
+    assert_succeeded(outcome)
+    return Run(out, out / "box_label.stl", out / "box_label.report.html", outcome.stdout, outcome.stderr)
+
+
+@pytest.fixture(scope="session")
+def sliced_box(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``medprint slice`` of a small box with --report html."""
+    folder = tmp_path_factory.mktemp("slice")
+    source = box_stl(folder / "box.stl", (20.0, 15.0, 6.0))
+    out = folder / "out"
+    out.mkdir()
+    outcome = run_cli("slice", source, "--printer", "prusa-mk4", "--material", "pla", "-o", out / "box.gcode",
+                      "--report", "html")
+    assert_succeeded(outcome)
+    return Run(out, out / "box.gcode", out / "box.report.html", outcome.stdout, outcome.stderr)
