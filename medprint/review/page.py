@@ -183,7 +183,7 @@ def _design_section(report: Mapping[str, Any]) -> str:
     rows = design_rows(report)
     if not rows:
         return ""
-    return _section("design", "Design", _table(rows, "design-facts"))
+    return _section("design", "Design", f'<div class="tables">{_table(rows, "design-facts")}</div>')
 
 
 def _parameters_section(report: Mapping[str, Any]) -> str:

@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trimesh
 
 from harness import assert_succeeded, run_cli
 
-# The page reader is a helper module of this folder, imported by plain name (importlib mode adds no folder).
+# html_helpers is a helper module of this folder, imported by plain name (importlib mode adds no folder).
+# Appended, not put first: other tests import the root conftest by name.
 if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.append(str(Path(__file__).parent))
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_CT = REPO_ROOT / "samples" / "head_phantom_ct"
+from html_helpers import SAMPLE_CT, box_stl  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -29,14 +28,6 @@ class Run:
     html: Path
     stdout: str
     stderr: str
-
-
-def box_stl(path: Path, size_mm: tuple[float, float, float] = (30.0, 20.0, 12.0)) -> Path:
-    """A box standing on z = 0 (LPS mm), as binary STL."""
-    box = trimesh.creation.box(extents=size_mm)
-    box.apply_translation((0, 0, size_mm[2] / 2))
-    box.export(path)
-    return path
 
 
 @pytest.fixture(scope="session")

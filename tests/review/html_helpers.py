@@ -1,4 +1,5 @@
-"""Reads a sign-off page back with the standard library's HTML parser: its images, table rows, texts, tags."""
+"""Helpers of the HTML report tests: a box mesh, the sample scan, and a sign-off page read back with the
+standard library's HTML parser (its images, table rows, texts, tags)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import trimesh
 from PIL import Image
 
 PNG_PREFIX = "data:image/png;base64,"
+SAMPLE_CT = Path(__file__).resolve().parents[2] / "samples" / "head_phantom_ct"
+
+
+def box_stl(path: Path, size_mm: tuple[float, float, float] = (30.0, 20.0, 12.0)) -> Path:
+    """A box standing on z = 0 (LPS mm), as binary STL."""
+    box = trimesh.creation.box(extents=size_mm)
+    box.apply_translation((0, 0, size_mm[2] / 2))
+    box.export(path)
+    return path
 
 
 @dataclass
