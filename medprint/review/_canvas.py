@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 
-import numpy as np
-from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 #: The image edges a picture's letters name, in the order Picture.letters lists them.
@@ -59,16 +57,3 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=4)
     return buffer.getvalue()
-
-
-def outline_of(mask: NDArray[np.bool_], thickness_px: int = 1) -> NDArray[np.bool_]:
-    """The inner boundary of a 2-D mask: its pixels with a 4-neighbour outside, ``thickness_px`` deep."""
-    inner = mask.copy()
-    for _ in range(thickness_px):
-        eroded = inner.copy()
-        eroded[1:, :] &= inner[:-1, :]
-        eroded[:-1, :] &= inner[1:, :]
-        eroded[:, 1:] &= inner[:, :-1]
-        eroded[:, :-1] &= inner[:, 1:]
-        inner = eroded
-    return mask & ~inner

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from ..errors import ParameterError
 from ..mesh.model import Mesh
 from ..volume import Mask, Volume
-from ._canvas import draw_letters, label, letters_of, outline_of, png_bytes
+from ._canvas import draw_letters, label, letters_of, png_bytes
 from ._frame import PatientFrame, patient_frame
 from .types import Outline, Picture, Window
 
@@ -109,7 +109,7 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
     low, high = _extent(layers, frame)
     centre = np.round((low + high) / 2.0).astype(int)
     caption = _caption(volume, window, frame, outlines)
-    axial_levels = np.unique(np.round(np.linspace(low[2], high[2], montage_slices)).astype(int))
+    axial_levels = _spread(float(low[2]), float(high[2]), montage_slices)
     return (
         Picture("Axial slices", png_bytes(_montage(scan, layers, frame, window, axial_levels)),
                 caption, AXIAL_LETTERS),
@@ -118,6 +118,12 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
         Picture("Sagittal", png_bytes(_section(scan, layers, frame, window, 0, int(centre[0]))),
                 f"through x = {_position_mm(frame, 0, int(centre[0])):.1f} mm; {caption}", SAGITTAL_LETTERS),
     )
+
+
+def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
+    """``count`` slice indices evenly over [low, high], each in the middle of its share (no bare end caps)."""
+    positions = low + (np.arange(count) + 0.5) * (high - low) / count
+    return np.unique(np.round(positions).astype(np.int64))
 
 
 def _layer(outline: Outline, volume: Volume, frame: PatientFrame) -> _Layer:
@@ -193,15 +199,12 @@ def _plane(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFr
     row_axis, column_axis = _plane_axes(axis)
     size = _display_size(*pixels.shape, spacing[row_axis], spacing[column_axis], longest_px)
     image = Image.fromarray(_grey(pixels, window)).resize(size, Image.Resampling.BILINEAR).convert("RGB")
-    canvas = np.asarray(image).copy()
     thickness = max(1, round(longest_px / 256))
-    for layer in layers:
-        if layer.mask_lps is not None:
-            mask = Image.fromarray(_slice_2d(layer.mask_lps, axis, index)).resize(size, Image.Resampling.NEAREST)
-            canvas[outline_of(np.asarray(mask), thickness)] = layer.colour
-    image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
     for layer in layers:
+        if layer.mask_lps is not None:
+            for line in _mask_contours(_slice_2d(layer.mask_lps, axis, index), size):
+                draw.line(line, fill=layer.colour, width=thickness)
         if layer.mesh_vertices is not None and layer.mesh_faces is not None:
             for segment in _mesh_section(layer, axis, index, pixels.shape, size):
                 draw.line([tuple(segment[0]), tuple(segment[1])], fill=layer.colour, width=thickness)
@@ -220,6 +223,24 @@ def _slice_2d(volume_lps: NDArray[np.generic], axis: int, index: int) -> NDArray
     if axis == 1:
         return volume_lps[::-1, index, :]
     return volume_lps[::-1, :, index]
+
+
+def _mask_contours(mask_2d: NDArray[np.bool_], size: tuple[int, int]) -> list[list[tuple[float, float]]]:
+    """The mask's boundary as polylines in display pixels: the 0.5 level between inside and outside voxel
+    centres (sub-voxel, so thick slices show a smooth edge rather than stairs)."""
+    from skimage.measure import find_contours
+
+    if not mask_2d.any():
+        return []
+    # A frame of background closes contours that reach the slice's edge.
+    padded = np.pad(mask_2d, 1).astype(np.float32)
+    scale_x, scale_y = size[0] / mask_2d.shape[1], size[1] / mask_2d.shape[0]
+    lines = []
+    for contour in find_contours(padded, 0.5):
+        rows, columns = contour[:, 0] - 1, contour[:, 1] - 1
+        points = np.stack([(columns + 0.5) * scale_x, (rows + 0.5) * scale_y], axis=1)
+        lines.append([tuple(point) for point in points.tolist()])
+    return lines
 
 
 def _mesh_section(layer: _Layer, axis: int, index: int, shape_2d: tuple[int, ...],
