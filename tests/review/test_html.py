@@ -236,17 +236,30 @@ def test_the_page_is_staged_with_the_run_and_written_only_at_commit(tmp_path: Pa
     assert NO_SCAN in page.notes
 
 
+def _identity_found(tokens: tuple[str, ...], outcome: Any, page: Path) -> list[str]:
+    """Tokens in the terminal, the page's text and markup, or any PNG's metadata.
+
+    The pictures' base64 is left out of the text search: a megabyte of it holds any given four letters,
+    case aside, about once by chance (it is decoded and its PNG text chunks searched instead).
+    """
+    html = page.read_text(encoding="utf-8")
+    markup = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:", html)
+    chunks = " ".join(f"{k}={v}" for picture in read_page(html).images() for k, v in picture.info.items())
+    places = {"stdout": outcome.stdout, "stderr": outcome.stderr, page.name: markup, "PNG metadata": chunks}
+    return [f"{token!r} in {where}" for token in tokens for where, text in places.items()
+            if token.lower() in text.lower()]
+
+
 def test_no_patient_identity_reaches_the_page_or_the_terminal(tmp_path: Path) -> None:
-    from test_phi import leaks, write_phi_series
+    from test_phi import write_phi_series
 
     series = write_phi_series(tmp_path / "scans")
     out = tmp_path / "out"
     out.mkdir()
     outcome = run_cli("convert", series.root, "-o", out / "model.stl", "--preset", "bone", "--report", "html")
     assert_succeeded(outcome)
-    assert (out / "model.report.html").is_file()
-    assert leaks(series.tokens, outcome, out) == []
+    assert _identity_found(series.tokens, outcome, out / "model.report.html") == []
     again = run_cli("report", out / "model.stl", "--source", series.root, "-o", out / "again.html")
     assert_succeeded(again)
-    assert read_page(out / "again.html").images()
-    assert leaks(series.tokens, again, out) == []
+    assert len(read_page(out / "again.html").images()) >= 7  # the scan is shown, its identity is not
+    assert _identity_found(series.tokens, again, out / "again.html") == []

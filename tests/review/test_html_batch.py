@@ -47,10 +47,11 @@ def test_batch_report_html_puts_a_page_in_every_order_folder(batch_file: Path, t
     assert page.row("layer_count").value is not None and page.images()
     assert "Order B-1" in page.text
     result = json.loads((folder / "result.json").read_text())
-    assert set(result["outputs"]) == {"low.gcode", "low.report.html"}
+    assert {"low.gcode", "low.report.html"} <= set(result["outputs"])
     assert 'report = "html"' in (folder / "order.toml").read_text()
     # The order that chose its report keeps it.
-    assert sorted(p.name for p in (out / "B-2").iterdir()) == ["log.txt", "order.toml", "plain.gcode", "result.json"]
+    assert not [p.name for p in (out / "B-2").iterdir() if p.name.endswith(".html")]
+    assert (out / "B-2" / "plain.gcode").is_file()
 
 
 def test_with_report_format_leaves_orders_that_chose(batch_file: Path) -> None:
