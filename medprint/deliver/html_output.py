@@ -24,6 +24,11 @@ NO_SCAN = ("No scan given: this report shows the model only, not the segmentatio
            "Give --source SCAN (the DICOM series the model was made from) to see it.")
 
 
+#: The same, for G-code (slice has no --source: the scan belongs to the model's own report).
+NO_SCAN_GCODE = ("No scan: this report is of the G-code. The segmentation over the scan is in the report of the "
+                 "model it was sliced from (medprint report MODEL --source SCAN).")
+
+
 def html_report_path(main_output: Path) -> Path:
     """``<stem>.report.html`` beside the run's main output (as the JSON report is ``<stem>.report.json``).
 
@@ -95,10 +100,11 @@ def build_page(products: RunProducts, *, source: IdentitySource | None = None,
     content = PageContent(
         report=products.report, command=products.command, output_name=Path(products.main_output).name,
         version=__version__, created=stamp.isoformat().replace("+00:00", "Z"), scan=scan, window=window,
-        scan_missing="" if scan else NO_SCAN, model=model, fit=fit, layers=layers, notes=tuple(notes),
+        scan_missing="" if scan else (NO_SCAN_GCODE if products.command == "slice" else NO_SCAN), model=model,
+        fit=fit, layers=layers, notes=tuple(notes),
     )
     if not scan:
-        notes.append(NO_SCAN)
+        notes.append(content.scan_missing)
     return render_page(content), tuple(notes)
 
 

@@ -75,8 +75,10 @@ table.parameters td, table.design-facts td { overflow-wrap: anywhere; }
   section.big { break-before: page; page-break-before: always; }
   #scan.big { break-before: auto; page-break-before: auto; }
   h2 { break-after: avoid; page-break-after: avoid; }
-  figure.picture { background: #fff; }
-  .oriented img { max-height: 150mm; width: auto; }
+  figure.picture { background: #fff; padding: 6px; }
+  .figures { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; }
+  .tables { grid-template-columns: minmax(0, 1fr); }
+  .oriented img { max-height: 120mm; }
   #sign-off { break-before: page; page-break-before: always; }
   .sign-off input[type=text], .sign-off input[type=date], .sign-off textarea { border: 0; border-bottom: 1px solid #444;
       border-radius: 0; }
