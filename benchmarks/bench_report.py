@@ -35,8 +35,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_convert import cache_dir, data_root  # noqa: E402  (one data folder and cache for every benchmark)
-from bench_design import Result, child_env, environment, print_banner, run_child  # noqa: E402
+from bench_convert import cache_dir, data_root
+from bench_design import Result, child_env, environment, print_banner, run_child
 
 REPO = HERE.parent
 GOAL_S = 10.0

@@ -7,7 +7,7 @@ shown: an output folder, a scan's folder and its file names may all carry a pati
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
@@ -96,7 +96,7 @@ def build_page(products: RunProducts, *, source: IdentitySource | None = None,
     if len(parts) < len(products.shown):
         fit = mesh_pictures(products.shown, views=("anterior", "left", "superior"))
     layers = gcode_pictures(products.gcode_text) if products.gcode_text else ()
-    stamp = (created or datetime.now(timezone.utc)).replace(microsecond=0)
+    stamp = (created or datetime.now(UTC)).replace(microsecond=0)
     content = PageContent(
         report=products.report, command=products.command, output_name=Path(products.main_output).name,
         version=__version__, created=stamp.isoformat().replace("+00:00", "Z"), scan=scan, window=window,

@@ -166,12 +166,12 @@ def _mismatches(report: Mapping[str, Any], mesh: Mesh, output: Path) -> list[str
     described = [facts for facts in described if isinstance(facts, Mapping)] or [report.get("mesh") or {}]
     named = [facts for facts in described if Path(str(facts.get("path", ""))).name == output.name]
     if not named:
-        return [f"the JSON report beside {output.name} names no part of that file name; its numbers may be of "
-                "another mesh"]
+        return [(f"the JSON report beside {output.name} names no part of that file name; its numbers may be of "
+                 "another mesh")]
     triangles = named[0].get("triangles")
     if isinstance(triangles, int) and triangles != mesh.face_count:
-        return [f"{output.name} has {mesh.face_count:,} triangles, its JSON report says {triangles:,}: the mesh "
-                "was changed after the report was written; its numbers are of the mesh as it was"]
+        return [(f"{output.name} has {mesh.face_count:,} triangles, its JSON report says {triangles:,}: the mesh "
+                 "was changed after the report was written; its numbers are of the mesh as it was")]
     return []
 
 
@@ -200,9 +200,9 @@ def _gcode_products(output: Path, run: RunOutputs) -> RunProducts:
     except OSError as error:
         raise InputError(f"OUTPUT: {output} cannot be read ({error.strerror})") from None
     facts = gcode_estimates(text)
-    notes = [] if facts.get("layer_count") is not None or facts.get("estimated_time_s") is not None else [
-        f"{output.name} carries no estimates in its comments (layer count, time, filament): only the layers "
-        "are shown"]
+    stated = facts.get("layer_count") is not None or facts.get("estimated_time_s") is not None
+    notes = [] if stated else [(f"{output.name} carries no estimates in its comments (layer count, time, "
+                                "filament): only the layers are shown")]
     return RunProducts(command="slice", main_output=output, report=facts, shown=(), part_files={}, outputs=run,
                        gcode_text=text, notes=tuple(notes))
 

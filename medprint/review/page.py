@@ -15,7 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .page_facts import Row, design_rows, estimate_rows, gcode_facts, parameter_groups, part_tables
+from .page_facts import (
+    Row,
+    design_rows,
+    estimate_rows,
+    gcode_facts,
+    parameter_groups,
+    part_tables,
+)
 from .page_style import PAGE_CSS
 from .types import Picture, Window
 

@@ -87,7 +87,13 @@ def mesh_rows(mesh: Mapping[str, Any], key: str) -> list[Row]:
 
 
 def minimum_wall_mm(report: Mapping[str, Any]) -> float | None:
-    """The thinnest wall a design measured (implant: ``min_wall_mm``; hollow: ``wall_measured_mm.min``)."""
+    """The thinnest wall a design measured (implant: ``min_wall_mm.measured``; hollow: ``wall_measured_mm.min``).
+
+    >>> minimum_wall_mm({"design": {"measurements": {"min_wall_mm": {"asked": 1.0, "measured": 1.2}}}})
+    1.2
+    >>> minimum_wall_mm({"design": {"measurements": {"wall_measured_mm": {"min": 1.4, "median": 1.5}}}})
+    1.4
+    """
     design = report.get("design")
     measured = design.get("measurements") if isinstance(design, Mapping) else None
     if not isinstance(measured, Mapping):
@@ -97,8 +103,11 @@ def minimum_wall_mm(report: Mapping[str, Any]) -> float | None:
             continue
         if _is_number(value) and name.startswith("min"):
             return float(value)
-        if isinstance(value, Mapping) and _is_number(value.get("min")):
-            return float(value["min"])
+        if isinstance(value, Mapping):
+            # hollow: {"min": ..., "median": ...}; implant: {"asked": ..., "measured": ...}
+            for key in ("min", "measured"):
+                if _is_number(value.get(key)):
+                    return float(value[key])
     return None
 
 
@@ -146,7 +155,7 @@ def duration_text(seconds: float) -> str:
     >>> duration_text(59.6)
     '1 min 0 s'
     """
-    total = int(round(seconds))
+    total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return (f"{hours} h " if hours else "") + f"{minutes} min {secs} s"

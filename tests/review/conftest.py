@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from harness import assert_succeeded, run_cli
 
 # html_helpers is a helper module of this folder, imported by plain name (importlib mode adds no folder).
@@ -18,7 +17,7 @@ from harness import assert_succeeded, run_cli
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
 
-from html_helpers import SAMPLE_CT, box_stl  # noqa: E402
+from html_helpers import SAMPLE_CT, box_stl
 
 
 @dataclass(frozen=True)
@@ -62,3 +61,28 @@ def sliced_box(tmp_path_factory: pytest.TempPathFactory) -> Run:
                       "--report", "html")
     assert_succeeded(outcome)
     return Run(out, out / "box.gcode", out / "box.report.html", outcome.stdout, outcome.stderr)
+
+
+@pytest.fixture(scope="session")
+def implant_on_phantom(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``medprint design implant`` on the skull phantom with a defect, with --report html (a part on its anatomy)."""
+    import nibabel as nib
+    import numpy as np
+    from phantoms_skull import skull_phantom
+
+    from medprint.geometry import RAS_TO_LPS
+
+    folder = tmp_path_factory.mktemp("implant")
+    case = skull_phantom(spacing=(1.2, 1.2, 2.0), defect_direction=(1.0, 0.15, 0.35), defect_radius_mm=20.0)
+    affine = case.volume.geometry.affine.copy()
+    affine[:3] = RAS_TO_LPS @ affine[:3]  # NIfTI is RAS
+    image = nib.Nifti1Image(np.ascontiguousarray(case.volume.array.transpose(2, 1, 0)), affine)
+    image.set_qform(affine, 1)
+    image.set_sform(affine, 1)
+    nib.save(image, str(folder / "defect.nii.gz"))
+    out = folder / "out"
+    out.mkdir()
+    outcome = run_cli("design", "implant", folder / "defect.nii.gz", "-o", out / "implant.stl", "--resolution", "1.0",
+                      "--report", "html")
+    assert_succeeded(outcome)
+    return Run(out, out / "implant.stl", out / "implant.report.html", outcome.stdout, outcome.stderr)

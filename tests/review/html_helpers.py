@@ -62,7 +62,7 @@ class Page:
         assert found, f"no row {key!r} in {[row.key for row in self.rows]}"
         return found[0]
 
-    def keys(self) -> set[str]:
+    def row_keys(self) -> set[str]:
         return {row.key for row in self.rows}
 
 

@@ -90,6 +90,12 @@ def test_design_report_in_chromium(browser: Any, labelled_box) -> None:
     assert "No scan given" in facts["text"]
 
 
+def test_implant_report_in_chromium(browser: Any, implant_on_phantom) -> None:
+    facts = _open(browser, implant_on_phantom.html, "design-implant")
+    _check(facts, least_images=10, letters="APLRSI")
+    assert "The part on its anatomy" in facts["text"]
+
+
 def test_slice_report_in_chromium(browser: Any, sliced_box) -> None:
     facts = _open(browser, sliced_box.html, "slice")
     _check(facts, least_images=1, letters="")

@@ -12,12 +12,16 @@ from typing import Any
 import numpy as np
 import pytest
 import trimesh
-
 from harness import assert_succeeded, files_in, run_cli
 from html_helpers import at, read_page
 
 from medprint import __version__
-from medprint.deliver.html_output import NO_SCAN, HtmlReport, build_page, html_report_path
+from medprint.deliver.html_output import (
+    NO_SCAN,
+    HtmlReport,
+    build_page,
+    html_report_path,
+)
 from medprint.deliver.products import RunProducts
 from medprint.io.outputs import RunOutputs
 from medprint.mesh.model import Mesh
@@ -59,7 +63,7 @@ def test_numbers_on_the_page_are_the_json_reports(converted_sample) -> None:
     page = read_page(converted_sample.html)
     mesh = report["parts"][0]["mesh"]
     for name in ("volume_mm3", "area_mm2", "triangles", "bodies", "cavities", "surface_deviation_mm"):
-        assert f"parts.0.mesh.{name}" in page.keys(), name
+        assert f"parts.0.mesh.{name}" in page.row_keys(), name
     checked = 0
     for row in page.rows:
         if row.value is None or not row.key.startswith(("parts.", "parameters.")):
@@ -112,7 +116,7 @@ def test_sign_off_block_can_be_filled_in_and_printed(converted_sample) -> None:
     assert "@media print" in page.html and "break-before: page" in page.html and "print-color-adjust: exact" in page.html
 
 
-@pytest.mark.parametrize("run", ["converted_sample", "labelled_box", "sliced_box"])
+@pytest.mark.parametrize("run", ["converted_sample", "labelled_box", "sliced_box", "implant_on_phantom"])
 def test_page_needs_nothing_from_the_network(run: str, request: pytest.FixtureRequest) -> None:
     page = read_page(request.getfixturevalue(run).html)
     csp = [attrs["content"] for attrs in page.attrs("meta") if attrs.get("http-equiv") == "Content-Security-Policy"]
@@ -167,6 +171,20 @@ def test_part_designed_on_a_mesh_says_there_is_no_scan(labelled_box) -> None:
     assert "medprint design label" in page.text
 
 
+def test_implant_page_shows_it_over_the_scan_and_on_its_skull(implant_on_phantom) -> None:
+    report = _report(implant_on_phantom)
+    page = read_page(implant_on_phantom.html)
+    assert {"scan", "model", "fit", "numbers", "design"} <= set(page.section_ids)
+    fit = page.html.split('id="fit"', 1)[1].split("</section>", 1)[0]
+    assert fit.count("<img") == 3  # anterior, left, superior: the implant in its skull
+    scan = page.html.split('id="scan"', 1)[1].split("</section>", 1)[0]
+    assert scan.count("<img") == 3 and "no-scan" not in scan
+    measured = report["design"]["measurements"]["min_wall_mm"]["measured"]
+    assert float(page.row("design.measurements.min_wall").value) == measured
+    assert f"{measured:.2f} mm" in page.row("design.measurements.min_wall").text
+    assert "medprint design implant" in page.text and "defect.nii.gz" not in page.html
+
+
 def test_sliced_page_shows_the_layers_and_the_estimates_of_the_gcode(sliced_box) -> None:
     header = sliced_box.main.read_text()[:4000]
     layers = int(re.search(r"; layer count: (\d+)", header).group(1))
@@ -219,8 +237,8 @@ def test_every_report_text_is_escaped(tmp_path: Path) -> None:
 def test_the_page_is_staged_with_the_run_and_written_only_at_commit(tmp_path: Path) -> None:
     target = html_report_path(tmp_path / "part.stl")
     assert target == tmp_path / "part.report.html"
-    products = dict(command="design label", main_output=tmp_path / "part.stl", report={"choices": []},
-                    shown=(Shown("part", _box_mesh("part"), (200, 100, 50)),), part_files={})
+    products = {"command": "design label", "main_output": tmp_path / "part.stl", "report": {"choices": []},
+                "shown": (Shown("part", _box_mesh("part"), (200, 100, 50)),), "part_files": {}}
     page = HtmlReport(target)
     with pytest.raises(RuntimeError), RunOutputs(overwrite=False) as run:
         page.reserve(run)

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from harness import assert_refused, assert_succeeded, files_in, run_cli
 from html_helpers import SAMPLE_CT, box_stl, read_page
 
