@@ -78,6 +78,17 @@ def test_report_says_when_the_mesh_changed_after_its_json_report(copied_sample: 
     assert "changed after the report was written" in notes
 
 
+def test_report_with_anatomy_draws_the_part_on_it(labelled_box, tmp_path: Path) -> None:
+    anatomy = labelled_box.folder.parent / "box.stl"
+    outcome = run_cli("report", labelled_box.main, "--anatomy", anatomy, "-o", tmp_path / "fit.html")
+    assert_succeeded(outcome)
+    page = read_page(tmp_path / "fit.html")
+    fit = page.html.split('id="fit"', 1)[1].split("</section>", 1)[0]
+    assert fit.count("<img") == 3
+    assert page.row("design.measurements.text").text == "L 12"  # the label's own JSON report was read
+    assert "medprint design label" in page.text
+
+
 def test_report_of_gcode_shows_its_estimates(sliced_box, tmp_path: Path) -> None:
     gcode = tmp_path / "box.gcode"
     shutil.copy(sliced_box.main, gcode)
@@ -114,6 +125,9 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     (tmp_path / "box.report.json").write_text("{ not json")
     other = box_stl(tmp_path / "other.stl")
     (tmp_path / "other.report.json").write_text('["a list"]')
+    plain = box_stl(tmp_path / "plain.stl")
+    gcode = tmp_path / "part.gcode"
+    gcode.write_text("G1 X1 Y1\n")
     cases = [
         (["report", tmp_path / "missing.stl", "-o", out / "a.html"], ["missing.stl", "does not exist"], 1),
         (["report", notes, "-o", out / "a.html"], ["notes.txt", "neither a mesh"], 1),
@@ -123,6 +137,8 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path: Path) -> None:
         (["report", other, "--source-series", "2", "-o", out / "a.html"], ["--source-series", "--source"], 2),
         (["report", other, "--source", tmp_path / "no-scan", "-o", out / "a.html"], ["--source", "no-scan"], 1),
         (["report", other, "-o", tmp_path / "no-folder" / "a.html"], ["no-folder", "does not exist"], 1),
+        (["report", gcode, "--anatomy", other, "-o", out / "a.html"], ["--anatomy", "G-code"], 1),
+        (["report", plain, "--anatomy", notes, "-o", out / "a.html"], ["notes.txt"], 1),
     ]
     for args, mentions, code in cases:
         assert_refused(run_cli(*args), mentions=mentions, exit_code=code, out_dir=out)
