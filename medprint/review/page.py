@@ -20,6 +20,7 @@ from .page_facts import (
     design_rows,
     estimate_rows,
     gcode_facts,
+    input_rows,
     parameter_groups,
     part_tables,
 )
@@ -182,7 +183,9 @@ def _numbers_section(report: Mapping[str, Any]) -> str:
     tables = part_tables(report)
     if not tables:
         return ""
+    read = input_rows(report)
     body = "".join(_table(rows, "numbers", caption=name) for name, rows in tables)
+    body += _table(read, "input-facts", caption="Input")
     return _section("numbers", "Numbers", f'<div class="tables">{body}</div>')
 
 

@@ -50,6 +50,37 @@ def part_tables(report: Mapping[str, Any]) -> list[tuple[str, list[Row]]]:
     return tables
 
 
+def input_rows(report: Mapping[str, Any]) -> list[Row]:
+    """What the run read: the scan's modality, grid and orientation and its fingerprint, or the input mesh."""
+    facts = report.get("input")
+    if not isinstance(facts, Mapping):
+        return []
+    rows: list[Row] = []
+    if facts.get("kind") == "mesh":
+        if _is_number(facts.get("triangles")):
+            rows.append(Row("Input mesh", f"{facts['triangles']:,} triangles", facts["triangles"], "input.triangles"))
+        fingerprint = facts.get("mesh_sha256")
+    else:
+        if facts.get("modality"):
+            rows.append(Row("Modality", str(facts["modality"]), None, "input.modality"))
+        if _is_vector(facts.get("dimensions_xyz")):
+            rows.append(Row("Voxels (x, y, z)", " × ".join(f"{int(v)}" for v in facts["dimensions_xyz"]), None,
+                            "input.dimensions_xyz"))
+        if _is_vector(facts.get("spacing_mm")):
+            rows.append(Row("Voxel size", " × ".join(f"{v:g}" for v in facts["spacing_mm"]) + " mm", None,
+                            "input.spacing_mm"))
+        if facts.get("orientation"):
+            rows.append(Row("Grid orientation", str(facts["orientation"]), None, "input.orientation"))
+        metadata = facts.get("metadata")
+        if isinstance(metadata, Mapping) and metadata.get("body_part"):
+            rows.append(Row("Body part", str(metadata["body_part"]), None, "input.metadata.body_part"))
+        fingerprint = facts.get("volume_sha256")
+    if isinstance(fingerprint, str) and fingerprint:
+        # Ties the page to its input without naming the patient.
+        rows.append(Row("Fingerprint (sha256)", fingerprint[:16] + "…", None, "input.sha256"))
+    return rows
+
+
 def mesh_rows(mesh: Mapping[str, Any], key: str) -> list[Row]:
     """The rows of one mesh's facts (volume, area, size, bodies, closedness, deviation)."""
     rows: list[Row] = []

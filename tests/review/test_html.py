@@ -72,6 +72,8 @@ def test_numbers_on_the_page_are_the_json_reports(converted_sample) -> None:
         checked += 1
     assert checked >= 8
     assert f"{mesh['volume_mm3'] / 1000:.2f} ml" in page.row("parts.0.mesh.volume_mm3").text
+    assert page.row("input.modality").text == report["input"]["modality"]
+    assert page.row("input.sha256").text.startswith(report["input"]["volume_sha256"][:16])
     assert page.row("parts.0.mesh.watertight").text == ("yes" if mesh["watertight"] else "NO")
     size = page.row("parts.0.mesh.bounding_box_mm.size").text
     assert [float(v) for v in re.findall(r"-?\d+\.\d", size)] == [round(v, 1) for v in mesh["bounding_box_mm"]["size"]]
