@@ -125,7 +125,16 @@ def _mesh_products(output: Path, run: RunOutputs, *, anatomy: Path | None) -> Ru
     if anatomy is not None:
         shown.append(Shown(anatomy.stem, read_mesh_file(anatomy), ANATOMY_COLOUR, role="anatomy"))
     return RunProducts(command=command, main_output=output, report=report, shown=tuple(shown),
-                       part_files={output.stem: output}, outputs=run, notes=tuple(notes))
+                       part_files={output.stem: output}, outputs=run, window_preset=_preset(report),
+                       notes=tuple(notes))
+
+
+def _preset(report: Mapping[str, Any]) -> str | None:
+    """The CT preset the JSON report says segmented the mesh (it picks the scan's display window)."""
+    parameters = report.get("parameters")
+    segmentation = parameters.get("segmentation") if isinstance(parameters, Mapping) else None
+    preset = segmentation.get("preset") if isinstance(segmentation, Mapping) else None
+    return preset if isinstance(preset, str) else None
 
 
 def read_json_report(path: Path) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def test_report_with_source_outlines_the_mesh_over_the_scan(copied_sample: Path,
     page = read_page(out / "review.html")
     scan = page.html.split('id="scan"', 1)[1].split("</section>", 1)[0]
     assert scan.count("<img") == 3 and "no-scan" not in scan  # montage, coronal, sagittal
-    assert "Display window" in page.section_text["scan"]
+    # The window of the preset the JSON report names (bone), not a guess.
+    assert "Display window: bone" in page.section_text["scan"] and "no bone or soft-tissue preset" not in page.text
     assert "head_phantom_ct" not in page.html and str(SAMPLE_CT) not in page.html
     assert files_in(out) == {"review.html"}
 
