@@ -75,6 +75,9 @@ def input_rows(report: Mapping[str, Any]) -> list[Row]:
         if isinstance(metadata, Mapping) and metadata.get("body_part"):
             rows.append(Row("Body part", str(metadata["body_part"]), None, "input.metadata.body_part"))
         fingerprint = facts.get("volume_sha256")
+    if isinstance(facts.get("path"), str):
+        # In the report only when the run was asked for it (--show-phi).
+        rows.append(Row("Input path (--show-phi)", facts["path"], None, "input.path"))
     if isinstance(fingerprint, str) and fingerprint:
         # Ties the page to its input without naming the patient.
         rows.append(Row("Fingerprint (sha256)", fingerprint[:16] + "…", None, "input.sha256"))

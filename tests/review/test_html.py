@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import trimesh
 from harness import assert_succeeded, files_in, run_cli
-from html_helpers import at, read_page
+from html_helpers import SAMPLE_CT, at, box_stl, read_page
 
 from medprint import __version__
 from medprint.deliver.html_output import (
@@ -187,6 +187,22 @@ def test_implant_page_shows_it_over_the_scan_and_on_its_skull(implant_on_phantom
     assert "medprint design implant" in page.text and "defect.nii.gz" not in page.html
 
 
+def test_a_part_designed_on_a_mesh_is_shown_over_its_source_scan(tmp_path: Path) -> None:
+    box = box_stl(tmp_path / "box.stl")  # inside the sample scan's extent, at the origin
+    out = tmp_path / "out"
+    out.mkdir()
+    refused = run_cli("design", "label", box, "--text", "R", "-o", out / "part.stl", "--source", SAMPLE_CT)
+    assert refused.exit_code == 2 and "--dicom-stl" in refused.stderr  # --source alone feeds only those two
+    outcome = run_cli("design", "label", box, "--text", "R", "-o", out / "part.stl", "--source", SAMPLE_CT,
+                      "--report", "html")
+    assert_succeeded(outcome)
+    page = read_page(out / "part.report.html")
+    scan = page.html.split('id="scan"', 1)[1].split("</section>", 1)[0]
+    assert scan.count("<img") == 3 and "no-scan" not in scan
+    assert "series 1 chosen" in page.section_text["choices"]  # the choice made loading --source is said
+    assert "head_phantom_ct" not in page.html
+
+
 def test_sliced_page_shows_the_layers_and_the_estimates_of_the_gcode(sliced_box) -> None:
     header = sliced_box.main.read_text()[:4000]
     layers = int(re.search(r"; layer count: (\d+)", header).group(1))
@@ -270,6 +286,14 @@ def _identity_found(tokens: tuple[str, ...], outcome: Any, page: Path) -> list[s
             if token.lower() in text.lower()]
 
 
+def test_the_input_path_is_shown_only_when_asked_for(tmp_path: Path) -> None:
+    outcome = run_cli("convert", SAMPLE_CT, "-o", tmp_path / "x.stl", "--preset", "bone", "--report", "html",
+                      "--show-phi")
+    assert_succeeded(outcome)
+    page = read_page(tmp_path / "x.report.html")
+    assert page.row("input.path").text == str(SAMPLE_CT)
+
+
 def test_no_patient_identity_reaches_the_page_or_the_terminal(tmp_path: Path) -> None:
     from test_phi import write_phi_series
 
@@ -283,3 +307,17 @@ def test_no_patient_identity_reaches_the_page_or_the_terminal(tmp_path: Path) ->
     assert_succeeded(again)
     assert len(read_page(out / "again.html").images()) >= 7  # the scan is shown, its identity is not
     assert _identity_found(series.tokens, again, out / "again.html") == []
+
+
+@pytest.mark.realdata
+def test_real_skull_report_shows_scan_model_and_numbers(real_data, tmp_path: Path) -> None:
+    scan = real_data("invesalius_cranium_ct/cranium_ct.nii.gz")
+    outcome = run_cli("convert", scan, "-o", tmp_path / "skull.stl", "--preset", "bone", "--report", "html")
+    assert_succeeded(outcome)
+    report = json.loads((tmp_path / "skull.report.json").read_text())
+    page = read_page(tmp_path / "skull.report.html")
+    assert len(page.images()) == 7  # montage, coronal, sagittal; four model views
+    assert int(page.row("parts.0.mesh.triangles").value) == report["mesh"]["triangles"] > 300_000
+    assert float(page.row("parts.0.mesh.volume_mm3").value) == report["mesh"]["volume_mm3"]
+    assert "Display window: bone" in page.section_text["scan"]
+    assert "cranium_ct" not in page.html and "invesalius" not in page.html
