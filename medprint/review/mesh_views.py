@@ -53,7 +53,8 @@ class _Soup:
     """What is painted: all meshes' triangles together with their colours (RGBA, 0..1)."""
 
     triangles: NDArray[np.float64]  # (F, 3, 3) LPS mm
-    normals: NDArray[np.float64]  # (F, 3) unit
+    normals: NDArray[np.float64]  # (F, 3) unit: which triangles face the camera
+    corner_normals: NDArray[np.float64]  # (F, 3, 3) unit vertex normals at each corner: smooth shading
     colours: NDArray[np.float64]  # (F, 4)
 
 
@@ -162,7 +163,9 @@ def _decimated(mesh: Mesh, fraction: float) -> Mesh:
 
 def _clustered(mesh: Mesh, cell_mm: float) -> Mesh:
     cells = np.floor((mesh.vertices - mesh.vertices.min(axis=0)) / cell_mm).astype(np.int64)
-    _, cluster = np.unique(cells, axis=0, return_inverse=True)
+    counts = cells.max(axis=0) + 1
+    key = (cells[:, 0] * counts[1] + cells[:, 1]) * counts[2] + cells[:, 2]  # one integer per cell: a 1-D unique
+    _, cluster = np.unique(key, return_inverse=True)
     cluster = cluster.reshape(-1)
     count = np.bincount(cluster).astype(float)
     centres = np.stack([np.bincount(cluster, mesh.vertices[:, axis]) for axis in range(3)], axis=1) / count[:, None]
@@ -172,18 +175,18 @@ def _clustered(mesh: Mesh, cell_mm: float) -> Mesh:
 
 
 def _soup(reduced: Sequence[tuple[Shown, Mesh]]) -> _Soup:
-    triangles, normals, colours = [np.zeros((0, 3, 3))], [np.zeros((0, 3))], [np.zeros((0, 4))]
+    triangles, normals, corner_normals = [np.zeros((0, 3, 3))], [np.zeros((0, 3))], [np.zeros((0, 3, 3))]
+    colours = [np.zeros((0, 4))]
     for item, mesh in reduced:
-        corners = mesh.vertices[mesh.faces]
-        cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-        length = np.linalg.norm(cross, axis=1, keepdims=True)
         rgb = np.asarray(item.colour, dtype=float) / 255.0
         if item.role == "anatomy":
             rgb = rgb + (1.0 - rgb) * ANATOMY_WHITEN
-        triangles.append(corners)
-        normals.append(cross / np.where(length > 0, length, 1.0))
-        colours.append(np.tile([*rgb, 1.0], (len(corners), 1)))
-    return _Soup(np.concatenate(triangles), np.concatenate(normals), np.concatenate(colours))
+        triangles.append(mesh.vertices[mesh.faces])
+        normals.append(mesh.face_normals())
+        corner_normals.append(mesh.vertex_normals()[mesh.faces])
+        colours.append(np.tile([*rgb, 1.0], (mesh.face_count, 1)))
+    return _Soup(np.concatenate(triangles), np.concatenate(normals), np.concatenate(corner_normals),
+                 np.concatenate(colours))
 
 
 def _render(soup: _Soup, view: str, centre: NDArray[np.float64], mm_per_px: float, size_px: int,
@@ -191,7 +194,8 @@ def _render(soup: _Soup, view: str, centre: NDArray[np.float64], mm_per_px: floa
     """The soup seen from ``view`` as (size, size, 4) RGBA: front faces painted far to near, lit from the camera.
 
     Agg's Gouraud-triangle call paints every triangle in one C loop (80 ms for 60,000), where a
-    PolyCollection builds a Python path object per triangle.
+    PolyCollection builds a Python path object per triangle; lighting each corner by its vertex normal
+    shades the surface smoothly across the display copy's coarse triangles.
     """
     from matplotlib.backends.backend_agg import RendererAgg
     from matplotlib.transforms import IdentityTransform
@@ -207,18 +211,19 @@ def _render(soup: _Soup, view: str, centre: NDArray[np.float64], mm_per_px: floa
     xy = np.stack([corners @ right / mm_per_px + size_px / 2.0, size_px / 2.0 + corners @ up / mm_per_px],
                   axis=-1)
     light = towards_camera + LIGHT_UP * up - LIGHT_RIGHT * right  # from above the camera, a little to its left
-    lit = np.clip(soup.normals[order] @ (light / np.linalg.norm(light)), 0.0, 1.0)
-    colours = soup.colours[order].copy()
-    colours[:, :3] *= (AMBIENT + (1.0 - AMBIENT) * lit)[:, None]
-    renderer = RendererAgg(size_px, size_px, 100)
-    renderer.clear()
-    pixels = np.asarray(renderer.buffer_rgba())
+    lit = np.clip(soup.corner_normals[order] @ (light / np.linalg.norm(light)), 0.0, 1.0)  # (F, 3)
+    colours = np.repeat(soup.colours[order][:, None, :], 3, axis=1)
+    colours[..., :3] *= (AMBIENT + (1.0 - AMBIENT) * lit)[..., None]
+    # matplotlib's Agg classes carry no annotations.
+    renderer = RendererAgg(size_px, size_px, 100)  # type: ignore[no-untyped-call]
+    renderer.clear()  # type: ignore[no-untyped-call]
+    pixels = np.asarray(renderer.buffer_rgba())  # type: ignore[no-untyped-call]
     pixels[...] = np.round(np.asarray(background) * 255).astype(np.uint8)
     if len(order):
         context = renderer.new_gc()
         context.set_antialiased(False)  # antialiased edges let the background seep through every seam
-        renderer.draw_gouraud_triangles(context, xy, np.repeat(colours[:, None, :], 3, axis=1), IdentityTransform())
-    return np.asarray(renderer.buffer_rgba()).copy()
+        renderer.draw_gouraud_triangles(context, xy, colours, IdentityTransform())
+    return np.asarray(renderer.buffer_rgba()).copy()  # type: ignore[no-untyped-call]
 
 
 def _show_hidden_parts(pixels: NDArray[np.uint8], parts: NDArray[np.uint8]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +40,7 @@ SAGITTAL_LETTERS = letters_of("A", "P", "S", "I")
 TILE_PX = 256  # longest side of a montage tile
 SECTION_PX = 512  # longest side of the coronal and sagittal pictures
 MONTAGE_COLUMNS = 4
+CROP_MARGIN_MM = 30.0  # context kept around the outlined region
 
 
 def window_for(volume: Volume, preset: str | None) -> Window:
@@ -107,17 +109,42 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
     scan = frame.view(volume.array)
     layers = tuple(_layer(outline, volume, frame) for outline in outlines)
     low, high = _extent(layers, frame)
+    first, last = _crop_box(low, high, frame) if layers else (np.zeros(3, int), np.asarray(frame.shape_lps) - 1)
+    cropped = tuple(int(last[a] - first[a] + 1) for a in range(3)) != frame.shape_lps
+    region = tuple(slice(int(first[2 - c]), int(last[2 - c]) + 1) for c in range(3))  # (z, y, x) of the view
+    scan = scan[region]
+    layers = tuple(_cropped(layer, region, first) for layer in layers)
     centre = np.round((low + high) / 2.0).astype(int)
-    caption = _caption(volume, window, frame, outlines)
-    axial_levels = _spread(float(low[2]), float(high[2]), montage_slices)
+    caption = _caption(volume, window, frame, outlines, cropped)
+    axial_levels = _spread(float(low[2] - first[2]), float(high[2] - first[2]), montage_slices)
+    y_mm, x_mm = _position_mm(frame, 1, int(centre[1])), _position_mm(frame, 0, int(centre[0]))
     return (
-        Picture("Axial slices", png_bytes(_montage(scan, layers, frame, window, axial_levels)),
+        Picture("Axial slices", png_bytes(_montage(scan, layers, frame, window, axial_levels, first)),
                 caption, AXIAL_LETTERS),
-        Picture("Coronal", png_bytes(_section(scan, layers, frame, window, 1, int(centre[1]))),
-                f"through y = {_position_mm(frame, 1, int(centre[1])):.1f} mm; {caption}", CORONAL_LETTERS),
-        Picture("Sagittal", png_bytes(_section(scan, layers, frame, window, 0, int(centre[0]))),
-                f"through x = {_position_mm(frame, 0, int(centre[0])):.1f} mm; {caption}", SAGITTAL_LETTERS),
+        Picture("Coronal", png_bytes(_section(scan, layers, frame, window, 1, int(centre[1] - first[1]))),
+                f"through y = {y_mm:.1f} mm; {caption}", CORONAL_LETTERS),
+        Picture("Sagittal", png_bytes(_section(scan, layers, frame, window, 0, int(centre[0] - first[0]))),
+                f"through x = {x_mm:.1f} mm; {caption}", SAGITTAL_LETTERS),
     )
+
+
+def _crop_box(low: NDArray[np.float64], high: NDArray[np.float64], frame: PatientFrame,
+              ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The shown voxels (first, last per patient axis) around the outlines, with a margin of context:
+    half the outlined size or CROP_MARGIN_MM, whichever is more.  A small tumour then fills its tiles."""
+    spacing = np.asarray(frame.spacing_lps)
+    margin = np.maximum(0.5 * (high - low), CROP_MARGIN_MM / spacing)
+    size = np.asarray(frame.shape_lps) - 1
+    first = np.clip(np.floor(low - margin), 0, size).astype(np.int64)
+    last = np.clip(np.ceil(high + margin), 0, size).astype(np.int64)
+    return first, last
+
+
+def _cropped(layer: _Layer, region: tuple[slice, ...], first: NDArray[np.int64]) -> _Layer:
+    if layer.mask_lps is not None:
+        return _Layer(layer.colour, layer.mask_lps[region], None, None)
+    assert layer.mesh_vertices is not None
+    return _Layer(layer.colour, None, layer.mesh_vertices - first, layer.mesh_faces)
 
 
 def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
@@ -159,10 +186,13 @@ def _extent(layers: Sequence[_Layer], frame: PatientFrame) -> tuple[NDArray[np.f
     return np.clip(np.min(lows, axis=0), 0, size), np.clip(np.max(highs, axis=0), 0, size)
 
 
-def _caption(volume: Volume, window: Window, frame: PatientFrame, outlines: Sequence[Outline]) -> str:
+def _caption(volume: Volume, window: Window, frame: PatientFrame, outlines: Sequence[Outline],
+             cropped: bool) -> str:
     parts = [f"window: {window.name}"]
     if outlines:
         parts.append("outlined: " + ", ".join(o.name for o in outlines))
+    if cropped:
+        parts.append(f"cropped to the outlined region with at least {CROP_MARGIN_MM:g} mm around it")
     if frame.oblique_deg > 0.5:
         parts.append(
             f"the scan's grid is oblique (up to {frame.oblique_deg:.1f} degrees from the patient axes): shown on "
@@ -181,7 +211,7 @@ def _position_mm(frame: PatientFrame, axis: int, index: int) -> float:
 def _grey(pixels: NDArray[np.generic], window: Window) -> NDArray[np.uint8]:
     low = window.level - window.width / 2.0
     scaled = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255.0 / window.width)
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(scaled, 0, 255), dtype=np.uint8)
 
 
 def _display_size(rows: int, columns: int, row_mm: float, column_mm: float, longest_px: int) -> tuple[int, int]:
@@ -197,7 +227,8 @@ def _plane(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFr
     pixels = _slice_2d(scan, axis, index)
     spacing = frame.spacing_lps
     row_axis, column_axis = _plane_axes(axis)
-    size = _display_size(*pixels.shape, spacing[row_axis], spacing[column_axis], longest_px)
+    rows, columns = pixels.shape
+    size = _display_size(rows, columns, spacing[row_axis], spacing[column_axis], longest_px)
     image = Image.fromarray(_grey(pixels, window)).resize(size, Image.Resampling.BILINEAR).convert("RGB")
     thickness = max(1, round(longest_px / 256))
     draw = ImageDraw.Draw(image)
@@ -216,10 +247,10 @@ def _plane_axes(axis: int) -> tuple[int, int]:
     return {2: (1, 0), 1: (2, 0), 0: (2, 1)}[axis]
 
 
-def _slice_2d(volume_lps: NDArray[np.generic], axis: int, index: int) -> NDArray[np.generic]:
+def _slice_2d(volume_lps: NDArray[Any], axis: int, index: int) -> NDArray[Any]:
     """The slice in display orientation: rows run towards P (axial) or I (coronal, sagittal)."""
     if axis == 2:
-        return volume_lps[index]
+        return np.asarray(volume_lps[index])
     if axis == 1:
         return volume_lps[::-1, index, :]
     return volume_lps[::-1, :, index]
@@ -236,7 +267,7 @@ def _mask_contours(mask_2d: NDArray[np.bool_], size: tuple[int, int]) -> list[li
     padded = np.pad(mask_2d, 1).astype(np.float32)
     scale_x, scale_y = size[0] / mask_2d.shape[1], size[1] / mask_2d.shape[0]
     lines = []
-    for contour in find_contours(padded, 0.5):
+    for contour in find_contours(padded, 0.5):  # type: ignore[no-untyped-call]
         rows, columns = contour[:, 0] - 1, contour[:, 1] - 1
         points = np.stack([(columns + 0.5) * scale_x, (rows + 0.5) * scale_y], axis=1)
         lines.append([tuple(point) for point in points.tolist()])
@@ -253,7 +284,7 @@ def _mesh_section(layer: _Layer, axis: int, index: int, shape_2d: tuple[int, ...
     normal[axis] = 1.0
     origin = np.zeros(3)
     origin[axis] = index
-    segments = trimesh.intersections.mesh_plane(
+    segments = trimesh.intersections.mesh_plane(  # type: ignore[no-untyped-call]
         _TriangleSoup(layer.mesh_vertices, layer.mesh_faces), normal, origin)
     if len(segments) == 0:
         return np.zeros((0, 2, 2))
@@ -286,7 +317,7 @@ def _section(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: Patient
 
 
 def _montage(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFrame, window: Window,
-             levels: NDArray[np.int64]) -> Image.Image:
+             levels: NDArray[np.int64], first: NDArray[np.int64]) -> Image.Image:
     tiles = [_plane(scan, layers, frame, window, 2, int(level), TILE_PX) for level in levels]
     columns = min(MONTAGE_COLUMNS, len(tiles))
     rows = math.ceil(len(tiles) / columns)
@@ -297,7 +328,7 @@ def _montage(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: Patient
     for number, (tile, level) in enumerate(zip(tiles, levels)):
         left, top = (number % columns) * (width + gap), (number // columns) * (height + gap)
         montage.paste(tile, (left, top))
-        z_mm = _position_mm(frame, 2, int(level))
+        z_mm = _position_mm(frame, 2, int(level + first[2]))
         label(draw, (left + 4, top + 3), f"{number + 1}  z {z_mm:.1f} mm", size_px=13)
         draw_letters(draw, (left, top, left + width, top + height), AXIAL_LETTERS, size_px=13)
     return montage

@@ -19,7 +19,7 @@ from PIL import Image
 from medprint.errors import ParameterError
 from medprint.geometry import Geometry
 from medprint.mesh.model import Mesh
-from medprint.review.scan_views import window_for, scan_pictures
+from medprint.review.scan_views import scan_pictures, window_for
 from medprint.review.types import Outline, Window
 from medprint.volume import Mask, Volume
 
@@ -60,7 +60,7 @@ def head(direction: NDArray[np.float64]) -> tuple[Volume, dict[str, Mask]]:
     lps = geometry.index_to_lps(np.stack([ii, jj, kk], axis=-1))
     inside_head = np.sum(((lps - CENTRE) / [45.0, 55.0, 40.0]) ** 2, axis=-1) <= 1.0
     values = np.where(inside_head, SOFT_HU, AIR_HU)
-    masks = {}
+    masks = {"head": Mask(inside_head, geometry, label="head")}
     for name, (centre, _) in MARKERS.items():
         inside = np.linalg.norm(lps - centre, axis=-1) <= MARKER_RADIUS_MM
         values = np.where(inside, BONE_HU, values)
@@ -82,15 +82,29 @@ def where_coloured(png: bytes, colour: tuple[int, int, int]) -> tuple[NDArray[np
     return rows, columns, rgb.shape[0], rgb.shape[1]
 
 
+HEAD_COLOUR = (255, 0, 255)
+
+
+def with_head(volume: Volume, outline: Outline) -> list[Outline]:
+    """The outline with the whole head's outline too, as a report shows a part with its anatomy: the pictures
+    then cover the head (a lone marker would be cropped to and centred)."""
+    head_mask = Mask(volume.array > -500, volume.geometry, label="head")
+    return [Outline("head", HEAD_COLOUR, head_mask), outline]
+
+
 def pictures_of(volume: Volume, outline: Outline) -> dict[str, bytes]:
-    axial, coronal, sagittal = scan_pictures(volume, [outline], window_for(volume, "bone"), montage_slices=1)
+    axial, coronal, sagittal = scan_pictures(volume, with_head(volume, outline), window_for(volume, "bone"),
+                                             montage_slices=1)
     return {"axial": axial.png, "coronal": coronal.png, "sagittal": sagittal.png}
 
 
 @pytest.fixture(scope="module", params=list(DIRECTIONS) + ["oblique 8 degrees"])
-def phantom(request: pytest.FixtureRequest) -> tuple[Volume, dict[str, Mask]]:
+def marker_pictures(request: pytest.FixtureRequest) -> dict[str, dict[str, bytes]]:
+    """For one grid direction: each marker's axial, coronal and sagittal pictures."""
     direction = _rotation_z(8.0) if request.param.startswith("oblique") else DIRECTIONS[request.param]
-    return head(direction)
+    volume, masks = head(direction)
+    return {marker: pictures_of(volume, Outline(marker, colour, masks[marker]))
+            for marker, (_, colour) in MARKERS.items()}
 
 
 # (marker, picture, image axis that must show it: "column" or "row", the half it must be in)
@@ -105,11 +119,8 @@ SIDES = [
 
 
 @pytest.mark.parametrize(("marker", "picture", "axis", "half"), SIDES)
-def test_each_marker_is_on_its_radiological_side(phantom, marker, picture, axis, half) -> None:
-    volume, masks = phantom
-    colour = MARKERS[marker][1]
-    rows, columns, height, width = where_coloured(pictures_of(volume, Outline(marker, colour, masks[marker]))[picture],
-                                                  colour)
+def test_each_marker_is_on_its_radiological_side(marker_pictures, marker, picture, axis, half) -> None:
+    rows, columns, height, width = where_coloured(marker_pictures[marker][picture], MARKERS[marker][1])
     position, size = (columns, width) if axis == "column" else (rows, height)
     offset = float(np.mean(position)) / size - 0.5
     assert (offset > 0.15) if half == "high" else (offset < -0.15), (marker, picture, offset)
@@ -168,7 +179,7 @@ def test_outline_lies_on_the_marker_boundary_with_true_aspect(shape: str) -> Non
         ball = trimesh.creation.icosphere(subdivisions=4, radius=MARKER_RADIUS_MM)
         outlined = Mesh(np.asarray(ball.vertices) + centre, np.asarray(ball.faces))
         inner, outer = MARKER_RADIUS_MM - 0.8, MARKER_RADIUS_MM + 0.8
-    coronal = scan_pictures(volume, [Outline("left", colour, outlined)], window_for(volume, "bone"))[1]
+    coronal = scan_pictures(volume, with_head(volume, Outline("left", colour, outlined)), window_for(volume, "bone"))[1]
     x_mm, z_mm = _coronal_mm(*where_coloured(coronal.png, colour), volume)
     radius = np.hypot(x_mm - centre[0], z_mm - centre[2])
     assert inner <= radius.min() and radius.max() <= outer, (radius.min(), radius.max())
@@ -190,7 +201,7 @@ def test_mesh_outline_follows_a_flipped_grid() -> None:
 @pytest.mark.parametrize("window", [Window(50.0, 400.0, "soft"), Window(450.0, 1800.0, "bone")])
 def test_the_window_sets_the_grey_of_tissue(window: Window) -> None:
     volume, masks = head(IDENTITY)
-    coronal = scan_pictures(volume, [Outline("left", (255, 0, 0), masks["left"])], window)[1]
+    coronal = scan_pictures(volume, with_head(volume, Outline("left", (255, 0, 0), masks["left"])), window)[1]
     rgb = pixels(coronal.png)
     # The picture's middle is the head's centre: uniform soft tissue.
     middle = rgb[rgb.shape[0] // 2 - 3: rgb.shape[0] // 2 + 3, rgb.shape[1] // 2 - 3: rgb.shape[1] // 2 + 3]
@@ -233,6 +244,24 @@ def test_window_for_mr_uses_the_voxels_percentiles() -> None:
     assert window.level == pytest.approx((low + high) / 2, rel=0.01)
     assert window.width == pytest.approx(high - low, rel=0.02)
     assert "percentile" in window.name
+
+
+def test_a_small_outline_is_shown_cropped_with_its_surroundings() -> None:
+    volume, masks = head(IDENTITY)
+    centre, colour = MARKERS["left"]
+    alone = scan_pictures(volume, [Outline("left", colour, masks["left"])], window_for(volume, "bone"))
+    whole = scan_pictures(volume, with_head(volume, Outline("left", colour, masks["left"])), window_for(volume, "bone"))
+    assert "cropped to the outlined region" in alone[1].caption and "cropped" not in whole[1].caption
+    _, columns, _, width = where_coloured(alone[1].png, colour)
+    _, whole_columns, _, whole_width = where_coloured(whole[1].png, colour)
+    # Cropped, the 14 mm marker spans a larger share of the picture.
+    assert np.ptp(columns) / width > 1.5 * np.ptp(whole_columns) / whole_width
+    # The cropped sections still name their true patient position: through the marker's centre (with the head
+    # outlined too, through the centre of both, the head's in x).
+    for pictures, x_expected in ((alone, centre[0]), (whole, CENTRE[0])):
+        y_mm = float(pictures[1].caption.split("through y = ")[1].split(" mm")[0])
+        x_mm = float(pictures[2].caption.split("through x = ")[1].split(" mm")[0])
+        assert abs(y_mm - centre[1]) <= SPACING[1] and abs(x_mm - x_expected) <= SPACING[0]
 
 
 def test_a_mask_on_another_grid_is_refused_by_name() -> None:
