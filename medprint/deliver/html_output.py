@@ -7,8 +7,10 @@ shown: an output folder, a scan's folder and its file names may all carry a pati
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..errors import InputError
@@ -88,7 +90,7 @@ def build_page(products: RunProducts, *, source: IdentitySource | None = None,
     if volume is not None:
         from ..review.scan_views import scan_pictures, window_for
 
-        window = window_for(volume, products.window_preset)
+        window = window_for(volume, products.window_preset or preset_in(products.report))
         scan = scan_pictures(volume, outlines, window)
     parts = [item for item in products.shown if item.role == "part"]
     model = mesh_pictures(parts) if parts else ()
@@ -118,3 +120,18 @@ def _source_scan(products: RunProducts, source: IdentitySource, notes: list[str]
     notes.extend(volume.notes)
     outlines = tuple(Outline(item.name, item.colour, item.mesh) for item in products.shown)
     return volume, outlines
+
+
+def preset_in(report: Mapping[str, Any]) -> str | None:
+    """The CT preset a JSON report says segmented the part (convert: ``segmentation.preset``; a design on a scan:
+    ``preset``): it picks the scan's display window when the run names none.
+
+    >>> preset_in({"parameters": {"segmentation": {"preset": "bone"}}}), preset_in({"parameters": {"preset": None}})
+    ('bone', None)
+    """
+    parameters = report.get("parameters")
+    if not isinstance(parameters, Mapping):
+        return None
+    segmentation = parameters.get("segmentation")
+    preset = segmentation.get("preset") if isinstance(segmentation, Mapping) else parameters.get("preset")
+    return preset if isinstance(preset, str) else None

@@ -23,7 +23,7 @@ from ..mesh import assess_mesh
 from ..mesh.model import Mesh
 from ..report import report_path_for
 from ..review.types import Shown
-from .html_output import HtmlReport, html_report_path
+from .html_output import HtmlReport, html_report_path, preset_in
 from .products import RunProducts
 
 GCODE_SUFFIXES = (".gcode", ".gco", ".g")
@@ -125,16 +125,11 @@ def _mesh_products(output: Path, run: RunOutputs, *, anatomy: Path | None) -> Ru
     if anatomy is not None:
         shown.append(Shown(anatomy.stem, read_mesh_file(anatomy), ANATOMY_COLOUR, role="anatomy"))
     return RunProducts(command=command, main_output=output, report=report, shown=tuple(shown),
-                       part_files={output.stem: output}, outputs=run, window_preset=_preset(report),
+                       part_files={output.stem: output}, outputs=run, window_preset=preset_in(report),
                        notes=tuple(notes))
 
 
-def _preset(report: Mapping[str, Any]) -> str | None:
-    """The CT preset the JSON report says segmented the mesh (it picks the scan's display window)."""
-    parameters = report.get("parameters")
-    segmentation = parameters.get("segmentation") if isinstance(parameters, Mapping) else None
-    preset = segmentation.get("preset") if isinstance(segmentation, Mapping) else None
-    return preset if isinstance(preset, str) else None
+
 
 
 def read_json_report(path: Path) -> dict[str, Any]:
@@ -189,9 +184,8 @@ def _report_command(report: Mapping[str, Any]) -> str:
     if isinstance(design, Mapping) and design.get("kind"):
         return f"design {design['kind']}"
     order = report.get("order")
-    if isinstance(order, Mapping) and isinstance(order.get("command"), str):
-        return order["command"]
-    return "convert"
+    command = order.get("command") if isinstance(order, Mapping) else None
+    return command if isinstance(command, str) else "convert"
 
 
 # ---------------------------------------------------------------------------------------------------------------

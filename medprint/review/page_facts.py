@@ -147,8 +147,9 @@ def minimum_wall_mm(report: Mapping[str, Any]) -> float | None:
 
 def gcode_facts(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The G-code summary of a report: ``gcode`` (convert --gcode) or the report itself (slice), else None."""
-    if isinstance(report.get("gcode"), Mapping):
-        return report["gcode"]
+    gcode = report.get("gcode")
+    if isinstance(gcode, Mapping):
+        return gcode
     if "layer_count" in report or "estimated_time_s" in report:
         return report
     return None

@@ -185,6 +185,7 @@ def test_implant_page_shows_it_over_the_scan_and_on_its_skull(implant_on_phantom
     assert float(page.row("design.measurements.min_wall").value) == measured
     assert f"{measured:.2f} mm" in page.row("design.measurements.min_wall").text
     assert "medprint design implant" in page.text and "defect.nii.gz" not in page.html
+    assert "Display window: bone" in page.section_text["scan"] and "no bone or soft-tissue preset" not in page.text
 
 
 def test_a_part_designed_on_a_mesh_is_shown_over_its_source_scan(tmp_path: Path) -> None:
