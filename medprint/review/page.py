@@ -175,7 +175,8 @@ def _layers_section(content: PageContent) -> str:
     facts = gcode_facts(content.report)
     if not content.layers and facts is None:
         return ""
-    table = _table(estimate_rows(facts), "estimates", caption="Print estimates") if facts is not None else ""
+    estimates = "" if facts is None else _table(estimate_rows(facts), "estimates", caption="Print estimates")
+    table = f'<div class="tables">{estimates}</div>' if estimates else ""
     return _section("layers", "Print: layers and estimates", table + _figures(content.layers), big=True)
 
 
