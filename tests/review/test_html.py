@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import trimesh
-from harness import assert_succeeded, files_in, run_cli
+from harness import assert_refused, assert_succeeded, files_in, run_cli
 from html_helpers import SAMPLE_CT, at, box_stl, read_page
 
 from medprint import __version__
@@ -322,3 +322,10 @@ def test_real_skull_report_shows_scan_model_and_numbers(real_data, tmp_path: Pat
     assert float(page.row("parts.0.mesh.volume_mm3").value) == report["mesh"]["volume_mm3"]
     assert "Display window: bone" in page.section_text["scan"]
     assert "cranium_ct" not in page.html and "invesalius" not in page.html
+
+
+def test_a_page_that_cannot_be_written_stops_the_run_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "x.report.html").mkdir()  # the page's name is taken by a folder
+    outcome = run_cli("convert", SAMPLE_CT, "-o", tmp_path / "x.stl", "--preset", "bone", "--report", "html")
+    assert_refused(outcome, mentions=["--report html", "is a folder"], out_dir=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.report.html"]
