@@ -30,7 +30,6 @@ from .types import Picture
 TOP_VIEW_LAYERS = 3
 #: Segments drawn per top view; a denser layer is thinned evenly (the picture cannot show more at 480 px).
 MAX_SEGMENTS_PER_LAYER = 150_000
-SIDE_VIEW_PX = (900, 420)
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def _figure(width_px: int, height_px: int):  # type: ignore[no-untyped-def]
 
     figure = Figure(figsize=(width_px / 100.0, height_px / 100.0), dpi=100)
     # Fixed margins that fit the axis labels: tight_layout would measure every text again (a third of the time).
-    figure.subplots_adjust(left=60 / width_px, right=1 - 20 / width_px, bottom=50 / height_px, top=1 - 35 / height_px)
+    figure.subplots_adjust(left=62 / width_px, right=1 - 20 / width_px, bottom=46 / height_px, top=1 - 30 / height_px)
     FigureCanvasAgg(figure)
     return figure
 
@@ -141,11 +140,12 @@ def _png(figure) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def _side_view(moves: Extrusions) -> bytes:
-    """Every layer's extruded X span, as thick as the layer, rasterised in numpy (a million moves in ~0.1 s)."""
-    width_px, height_px = SIDE_VIEW_PX
+    """Every layer's extruded X span, as thick as the layer, rasterised in numpy (a million moves in ~0.1 s),
+    one raster cell per screen pixel, X and Z at one scale unless the print is too flat or too tall for it."""
     ends_x = np.concatenate([moves.start_xy[:, 0], moves.end_xy[:, 0]])
     x_low, x_high = float(ends_x.min()), float(ends_x.max())
     z_low, z_high = 0.0, float(moves.z.max())
+    width_px, height_px, true_scale = _plot_size(max(x_high - x_low, 1e-6), max(z_high - z_low, 1e-6))
     x_scale = (width_px - 1) / max(x_high - x_low, 1e-6)
     z_scale = height_px / max(z_high - z_low, 1e-6)
     heights = moves.layers_z
@@ -167,16 +167,31 @@ def _side_view(moves: Extrusions) -> bytes:
     covered = np.cumsum(np.cumsum(spans, axis=0), axis=1)[:-1, :-1] > 0
     height = np.where(covered, (np.arange(height_px)[:, None] + 0.5) / z_scale + z_low, np.nan)
 
-    figure = _figure(width_px, height_px)
-    axes = figure.add_subplot()
+    left, bottom, top, right = 62, 46, 30, 100  # margins (px) for the labels and the colour bar
+    figure = _figure(width_px + left + right, height_px + bottom + top)
+    total_w, total_h = width_px + left + right, height_px + bottom + top
+    axes = figure.add_axes((left / total_w, bottom / total_h, width_px / total_w, height_px / total_h))
     image = axes.imshow(height, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
-                        extent=(x_low, x_high, z_low, z_high if z_high > z_low else z_low + 1))
-    axes.set_aspect("equal" if (z_high - z_low) > 0.15 * (x_high - x_low) else "auto")
+                        extent=(x_low, x_high, z_low, z_high))
     axes.set_xlabel("X (mm)")
     axes.set_ylabel("Z (mm)")
-    axes.set_title(f"All {len(moves.layers_z)} layers from the front (printer Y towards the viewer)")
-    figure.colorbar(image, ax=axes, label="layer height (mm)", shrink=0.8, fraction=0.05, pad=0.02)
+    scale_note = "" if true_scale else ", Z not to scale"
+    axes.set_title(f"All {len(heights)} layers seen from the front{scale_note}", fontsize=10)
+    bar = figure.add_axes(((left + width_px + 14) / total_w, bottom / total_h, 14 / total_w, height_px / total_h))
+    figure.colorbar(image, cax=bar, label="height (mm)")
     return _png(figure)
+
+
+def _plot_size(x_mm: float, z_mm: float) -> tuple[int, int, bool]:
+    """(width, height) of the side view's plot in pixels, and whether X and Z share one scale in it."""
+    widest, lowest, tallest, narrowest = 760, 120, 520, 240
+    ratio = z_mm / x_mm
+    width, height = widest, round(widest * ratio)
+    if height > tallest:
+        width, height = max(narrowest, round(tallest / ratio)), tallest
+    height = max(lowest, height)
+    true_scale = abs((height / width) / ratio - 1.0) < 0.05
+    return width, height, true_scale
 
 
 def _top_view(moves: Extrusions, layer_z: float, title: str) -> bytes:

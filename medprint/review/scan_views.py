@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from ..errors import ParameterError
+from ..geometry import Geometry
 from ..mesh.model import Mesh
 from ..volume import Mask, Volume
 from ._canvas import draw_letters, label, letters_of, png_bytes
@@ -40,6 +41,8 @@ SAGITTAL_LETTERS = letters_of("A", "P", "S", "I")
 TILE_PX = 256  # longest side of a montage tile
 SECTION_PX = 512  # longest side of the coronal and sagittal pictures
 MONTAGE_COLUMNS = 4
+TILE_GAP_PX = 2
+LABEL_STRIP_PX = 18  # under each tile: its number and patient z
 CROP_MARGIN_MM = 30.0  # context kept around the outlined region
 
 
@@ -156,15 +159,32 @@ def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
 def _layer(outline: Outline, volume: Volume, frame: PatientFrame) -> _Layer:
     shape = outline.shape
     if isinstance(shape, Mask):
-        if shape.array.shape != volume.shape:
-            raise ParameterError(
-                f"outline {outline.name!r}: its mask has shape {shape.array.shape}, the scan {volume.shape}; "
-                "outline a mask made on the scan's own grid"
-            )
-        return _Layer(outline.colour, frame.view(shape.array), None, None)
+        return _Layer(outline.colour, frame.view(_on_scan_grid(shape, volume)), None, None)
     if isinstance(shape, Mesh):
         return _Layer(outline.colour, None, frame.lps_points_to_shown(shape.vertices), shape.faces)
     raise ParameterError(f"outline {outline.name!r}: a Mask or a Mesh is needed, got {type(shape).__name__}")
+
+
+def _on_scan_grid(mask: Mask, volume: Volume) -> NDArray[np.bool_]:
+    """The mask on the scan's voxels: as it is when made on them, else sampled there by patient position
+    (nearest voxel), so a label map on another grid (flipped, cropped, finer) is drawn where it lies."""
+    if mask.array.shape == volume.shape and _same_geometry(mask.geometry, volume.geometry):
+        return mask.array
+    import SimpleITK as sitk
+
+    from ..io.labels import resample_nearest
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(mask.array, dtype=np.uint8))
+    image.SetSpacing(mask.geometry.spacing)  # type: ignore[no-untyped-call]
+    image.SetOrigin(mask.geometry.origin)  # type: ignore[no-untyped-call]
+    image.SetDirection(mask.geometry.direction)  # type: ignore[no-untyped-call]
+    return np.asarray(resample_nearest(image, volume.geometry, volume.shape)) > 0
+
+
+def _same_geometry(a: Geometry, b: Geometry) -> bool:
+    return bool(np.allclose(a.spacing, b.spacing, rtol=0, atol=1e-4)
+                and np.allclose(a.origin, b.origin, rtol=0, atol=1e-3)
+                and np.allclose(a.direction, b.direction, rtol=0, atol=1e-5))
 
 
 def _extent(layers: Sequence[_Layer], frame: PatientFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -284,8 +304,15 @@ def _mesh_section(layer: _Layer, axis: int, index: int, shape_2d: tuple[int, ...
     normal[axis] = 1.0
     origin = np.zeros(3)
     origin[axis] = index
+    # Only the triangles that reach the plane: trimesh's cut then handles a few thousand, not half a million.
+    along = layer.mesh_vertices[:, axis][layer.mesh_faces]
+    a, b, c = along[:, 0], along[:, 1], along[:, 2]  # column-wise: numpy's min over a length-3 axis is slow
+    reaches = (np.minimum(np.minimum(a, b), c) <= index) & (np.maximum(np.maximum(a, b), c) >= index)
+    crossing = layer.mesh_faces[reaches]
+    if len(crossing) == 0:
+        return np.zeros((0, 2, 2))
     segments = trimesh.intersections.mesh_plane(  # type: ignore[no-untyped-call]
-        _TriangleSoup(layer.mesh_vertices, layer.mesh_faces), normal, origin)
+        _TriangleSoup(layer.mesh_vertices, crossing), normal, origin)
     if len(segments) == 0:
         return np.zeros((0, 2, 2))
     row_axis, column_axis = _plane_axes(axis)
@@ -318,19 +345,23 @@ def _section(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: Patient
 
 def _montage(scan: NDArray[np.generic], layers: Sequence[_Layer], frame: PatientFrame, window: Window,
              levels: NDArray[np.int64], first: NDArray[np.int64]) -> Image.Image:
+    """The axial tiles in a grid, each with its letters and, in a strip under it, its number and patient z."""
     tiles = [_plane(scan, layers, frame, window, 2, int(level), TILE_PX) for level in levels]
     columns = min(MONTAGE_COLUMNS, len(tiles))
     rows = math.ceil(len(tiles) / columns)
     width, height = tiles[0].size
-    gap = 2
-    montage = Image.new("RGB", (columns * width + (columns - 1) * gap, rows * height + (rows - 1) * gap))
+    cell_height = height + LABEL_STRIP_PX
+    montage = Image.new("RGB", (columns * width + (columns - 1) * TILE_GAP_PX,
+                                rows * cell_height + (rows - 1) * TILE_GAP_PX), (24, 24, 24))
     draw = ImageDraw.Draw(montage)
     for number, (tile, level) in enumerate(zip(tiles, levels)):
-        left, top = (number % columns) * (width + gap), (number // columns) * (height + gap)
+        left = (number % columns) * (width + TILE_GAP_PX)
+        top = (number // columns) * (cell_height + TILE_GAP_PX)
         montage.paste(tile, (left, top))
-        z_mm = _position_mm(frame, 2, int(level + first[2]))
-        label(draw, (left + 4, top + 3), f"{number + 1}  z {z_mm:.1f} mm", size_px=13)
         draw_letters(draw, (left, top, left + width, top + height), AXIAL_LETTERS, size_px=13)
+        z_mm = _position_mm(frame, 2, int(level + first[2]))
+        label(draw, (left + 4, top + height + LABEL_STRIP_PX / 2), f"{number + 1}   z {z_mm:.1f} mm", size_px=12,
+              anchor="lm", fill=(220, 220, 220))
     return montage
 
 

@@ -16,7 +16,6 @@ import trimesh
 from numpy.typing import NDArray
 from PIL import Image
 
-from medprint.errors import ParameterError
 from medprint.geometry import Geometry
 from medprint.mesh.model import Mesh
 from medprint.review.scan_views import scan_pictures, window_for
@@ -264,8 +263,13 @@ def test_a_small_outline_is_shown_cropped_with_its_surroundings() -> None:
         assert abs(y_mm - centre[1]) <= SPACING[1] and abs(x_mm - x_expected) <= SPACING[0]
 
 
-def test_a_mask_on_another_grid_is_refused_by_name() -> None:
+def test_a_mask_on_another_grid_is_drawn_where_it_lies_in_the_patient() -> None:
+    # Same array shape, mirrored grid: drawing its voxels as if on the scan's grid would swap left and right.
     volume, _ = head(IDENTITY)
-    other = Mask(np.ones((3, 3, 3), dtype=bool), volume.geometry, label="x")
-    with pytest.raises(ParameterError, match="outline 'implant'.*shape"):
-        scan_pictures(volume, [Outline("implant", (255, 0, 0), other)], window_for(volume, "bone"))
+    _, flipped_masks = head(DIRECTIONS["x flipped"])
+    flipped_left = flipped_masks["left"]
+    assert flipped_left.array.shape == volume.shape
+    shown = pictures_of(volume, Outline("left", MARKERS["left"][1], flipped_left))
+    on_scan_grid = pictures_of(volume, Outline("left", MARKERS["left"][1], head(IDENTITY)[1]["left"]))
+    for picture in ("axial", "coronal"):
+        assert np.array_equal(pixels(shown[picture]), pixels(on_scan_grid[picture])), picture
