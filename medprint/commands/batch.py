@@ -33,16 +33,20 @@ EXIT_SOME_FAILED = 3
               help="Times an order whose process was killed (crash, out of memory) is tried again.")
 @click.option("--threads-per-order", type=click.IntRange(1, 1024), default=None, metavar="N",
               help="Threads each order may use (default: the CPUs divided among --workers; 1 on a cluster).")
+@click.option("--report", "report_format", type=click.Choice(("json", "html")), default=None,
+              help="The report of every order that sets none itself: json (the JSON report), html (also the "
+                   "HTML sign-off report, <stem>.report.html, in each order's folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON to stdout.")
 @click.pass_context
 def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: int | None, scheduler: str | None,
-            retries: int, threads_per_order: int | None, as_json: bool) -> None:
+            retries: int, threads_per_order: int | None, report_format: str | None, as_json: bool) -> None:
     """Run every order of ORDERS (.toml with [[order]] tables, or .csv) into its own folder of OUTDIR.
 
     Run it again to resume: orders done with unchanged inputs, parameters and medprint version are skipped;
     the others (new, changed, interrupted, failed) run. Exit code 0: all orders done; 3: some failed (the
     others are done); 1: nothing could run.
     """
+    from ..jobs.order_batch import with_report_format
     from ..jobs.orders import OrderError, load_batch
 
     quiet = bool((ctx.obj or {}).get("quiet"))
@@ -53,6 +57,8 @@ def command(ctx: click.Context, orders_path: Path, output_dir: Path, workers: in
         _quiet_dask_logs()
     try:
         orders = load_batch(orders_path)
+        if report_format is not None:
+            orders = with_report_format(orders, report_format)
         with _progress(enabled=not quiet) as on_event:
             summary = run_batch(orders, output_dir, workers=workers, scheduler=scheduler, retries=retries,
                                 threads_per_order=threads_per_order, on_event=on_event)

@@ -111,7 +111,9 @@ def delivery_conflicts(request: JobRequest) -> list[Conflict]:
     if request.was_given("calling_aet") and v.get("send_to") is None:
         conflicts.append(Conflict("--calling-aet is used only with --send; add --send AET@HOST:PORT",
                                   ("calling-aet",)))
-    named = [opt for opt in (*IDENTITY_OPTIONS, SOURCE, SOURCE_SERIES) if v.get(opt.dest) is not None]
+    # --source also names the scan an HTML report shows under a part designed on a mesh.
+    needs_dicom = IDENTITY_OPTIONS if v.get("report_format") == "html" else (*IDENTITY_OPTIONS, SOURCE, SOURCE_SERIES)
+    named = [opt for opt in needs_dicom if v.get(opt.dest) is not None]
     if named and v.get("dicom_stl_path") is None:
         flags = ", ".join(f"--{opt.name}" for opt in named)
         conflicts.append(Conflict(f"{flags}: only with --dicom-stl (the DICOM object is the only file that "

@@ -13,8 +13,9 @@ command line's text (empty: not given; ``true``/``false`` for flags; ``|`` betwe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,19 @@ def _line_of(path: Path, problem: str) -> int:
     rest = problem.removeprefix(f"{path}:")
     number = rest.split(":", 1)[0]
     return int(number) if rest != problem and number.isdigit() else 0
+
+
+def with_report_format(orders: Sequence[Order], report_format: str) -> list[Order]:
+    """The orders, each with ``report = report_format`` where its command has the option and the order sets
+    neither ``report`` nor ``no-report`` itself (``medprint batch --report html``).
+
+    The option is an order key like any other: it takes part in the order's parameters digest, so a batch
+    run again with ``--report html`` reruns the orders that were done without it.
+    """
+    chosen = []
+    for order in orders:
+        takes_it = any(opt.dest == "report_format" for opt in order.spec.options)
+        if takes_it and "report_format" not in order.values and not order.values.get("no_report"):
+            order = dataclasses.replace(order, values={**order.values, "report_format": report_format})
+        chosen.append(order)
+    return chosen
