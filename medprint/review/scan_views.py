@@ -110,7 +110,7 @@ def scan_pictures(volume: Volume, outlines: Sequence[Outline], window: Window, *
         raise ParameterError(f"the display window's width must be positive, got {window.width}")
     frame = patient_frame(volume.geometry, volume.shape)
     scan = frame.view(volume.array)
-    layers = tuple(_layer(outline, volume, frame) for outline in outlines)
+    layers = tuple(_layer(outline, volume, frame, index) for index, outline in enumerate(outlines))
     low, high = _extent(layers, frame)
     first, last = _crop_box(low, high, frame) if layers else (np.zeros(3, int), np.asarray(frame.shape_lps) - 1)
     cropped = tuple(int(last[a] - first[a] + 1) for a in range(3)) != frame.shape_lps
@@ -156,12 +156,31 @@ def _spread(low: float, high: float, count: int) -> NDArray[np.int64]:
     return np.unique(np.round(positions).astype(np.int64))
 
 
-def _layer(outline: Outline, volume: Volume, frame: PatientFrame) -> _Layer:
-    shape = outline.shape
+#: Vivid colours for outlines whose own colour is greyish (bone, anatomy): over a grey scan they would vanish.
+VIVID_OUTLINES: tuple[tuple[int, int, int], ...] = (
+    (255, 215, 0), (0, 220, 255), (255, 60, 200), (90, 255, 90), (255, 90, 40), (150, 120, 255),
+)
+#: Below this spread between an outline's strongest and weakest channel it counts as grey.
+_GREYISH_SPREAD = 80
+
+
+def visible_on_grey(colour: tuple[int, int, int], index: int) -> tuple[int, int, int]:
+    """``colour`` if it stands out on a grey scan, else the ``index``-th vivid outline colour.
+
+    >>> visible_on_grey((227, 218, 201), 0), visible_on_grey((200, 60, 50), 1)
+    ((255, 215, 0), (200, 60, 50))
+    """
+    if max(colour) - min(colour) >= _GREYISH_SPREAD:
+        return colour
+    return VIVID_OUTLINES[index % len(VIVID_OUTLINES)]
+
+
+def _layer(outline: Outline, volume: Volume, frame: PatientFrame, index: int) -> _Layer:
+    shape, colour = outline.shape, visible_on_grey(outline.colour, index)
     if isinstance(shape, Mask):
-        return _Layer(outline.colour, frame.view(_on_scan_grid(shape, volume)), None, None)
+        return _Layer(colour, frame.view(_on_scan_grid(shape, volume)), None, None)
     if isinstance(shape, Mesh):
-        return _Layer(outline.colour, None, frame.lps_points_to_shown(shape.vertices), shape.faces)
+        return _Layer(colour, None, frame.lps_points_to_shown(shape.vertices), shape.faces)
     raise ParameterError(f"outline {outline.name!r}: a Mask or a Mesh is needed, got {type(shape).__name__}")
 
 
