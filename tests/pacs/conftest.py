@@ -16,7 +16,9 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Appended, not put first: other tests import the root conftest by name (``from conftest import data_root``).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 from orthanc_process import Orthanc, orthanc_program
 from pacs_files import ENCAPSULATED_STL, write_encapsulated_stl
 

@@ -17,7 +17,8 @@ from medprint.mesh.model import Mesh
 from medprint.review.layer_views import gcode_pictures, read_extrusions
 from medprint.slice import load_profiles, slice_to_gcode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "slice"))
+if str(Path(__file__).resolve().parents[1] / "slice") not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "slice"))
 from gcode_reader import read_moves
 
 
