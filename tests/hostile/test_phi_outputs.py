@@ -17,6 +17,7 @@ import json
 import re
 import struct
 import urllib.parse
+import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import pytest
 from harness import Outcome, files_in, run_cli
 from test_phi import (  # noqa: F401  (phi_series: the fixture)
     BIRTH_DATE,
+    FOLDER,
     PATIENT,
     PhiSeries,
     _bytes_of,
@@ -75,12 +77,18 @@ def _png_texts(data: bytes) -> Iterator[bytes]:
 
 
 def decoded(path: Path) -> Iterator[tuple[str, bytes]]:
-    """The file's bytes, zip members, and for HTML its visible text, decoded URIs and embedded images' texts."""
-    yield from _bytes_of(path)
+    """The file's bytes, zip members, and for HTML its visible text, decoded URIs and embedded images' texts.
+
+    An HTML page's base64 payloads are searched decoded, not as base64: half a megabyte of base64 holds a
+    four-letter word such as "jane" (case-insensitive) by chance.
+    """
     if path.suffix.lower() not in (".html", ".htm"):
+        yield from _bytes_of(path)
         return
     raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    stripped = _DATA_URI.sub(b"data:base64,(searched decoded)", raw)
+    yield path.name, stripped
+    text = stripped.decode("utf-8")
     yield f"{path.name} (text)", html.unescape(text).encode()
     yield f"{path.name} (url-decoded)", urllib.parse.unquote(html.unescape(text)).encode()
     for number, found in enumerate(_DATA_URI.finditer(raw)):
@@ -97,19 +105,20 @@ class Written:
     folder: Path
     outcomes: dict[str, Outcome]
 
-    def sources(self, *, dicom: bool) -> list[tuple[str, bytes]]:
-        """(where, bytes) of the streams and every file but the DICOM objects; or of the DICOM objects alone."""
+    def sources(self, *, dicom: bool, skip: tuple[str, ...] = ()) -> list[tuple[str, bytes]]:
+        """(where, bytes) of the streams and every file but the DICOM objects (and those named in ``skip``);
+        or of the DICOM objects alone."""
         found: list[tuple[str, bytes]] = []
         if not dicom:
             for name, outcome in self.outcomes.items():
                 found += [(f"{name} stdout", outcome.stdout.encode()), (f"{name} stderr", outcome.stderr.encode())]
         for name in sorted(files_in(self.folder)):
-            if (Path(name).suffix.lower() == ".dcm") == dicom:
+            if (Path(name).suffix.lower() == ".dcm") == dicom and Path(name).name not in skip:
                 found += [(f"{name}:{where}", data) for where, data in decoded(self.folder / name)]
         return found
 
-    def leaks(self, tokens: tuple[str, ...]) -> list[str]:
-        sources = self.sources(dicom=False)
+    def leaks(self, tokens: tuple[str, ...], *, skip: tuple[str, ...] = ()) -> list[str]:
+        sources = self.sources(dicom=False, skip=skip)
         return [f"{token!r} in {where}" for token in tokens for where, data in sources
                 if token.lower().encode() in data.lower()]
 
@@ -124,9 +133,11 @@ def _run(outcomes: dict[str, Outcome], name: str, *args: object) -> Outcome:
 
 @pytest.fixture(scope="module")
 def written(phi_series: PhiSeries, tmp_path_factory: pytest.TempPathFactory) -> Written:  # noqa: F811
-    """convert (HTML, 3MF, G-code, DICOM STL), slice, design label (HTML, DICOM STL from --source), report."""
+    """convert (HTML, 3MF, G-code, DICOM STL), slice, design label (HTML, DICOM STL from --source), report,
+    and a batch of one order (HTML, 3MF)."""
     out = tmp_path_factory.mktemp("outputs")
-    scan, outcomes = phi_series.root, {}
+    # The folder typed is the patient's own (its name is a token): a writer that shows the input path leaks.
+    scan, outcomes = phi_series.root / FOLDER, {}
     _run(outcomes, "convert", "convert", scan, "-o", out / "model.stl", "--report", "html", "--3mf", out / "all.3mf",
          "--gcode", out / "model.gcode", "--printer", PRINTER, "--material", MATERIAL, "--dicom-stl", out / "model.dcm")
     _run(outcomes, "convert 3mf", "convert", scan, "-o", out / "single.3mf", "--json")
@@ -136,6 +147,10 @@ def written(phi_series: PhiSeries, tmp_path_factory: pytest.TempPathFactory) -> 
          "--height", "0.5", "-o", out / "labelled.stl", "--report", "html", "--dicom-stl", out / "labelled.dcm",
          "--source", scan)
     _run(outcomes, "report", "report", out / "model.stl", "--source", scan, "-o", out / "review.html")
+    orders = tmp_path_factory.mktemp("orders") / "week.toml"  # the user's file (it names the scan): not an output
+    orders.write_text(f'[defaults]\ninput = "{scan}"\n\n[[order]]\nid = "ORD-9 skull"\noutput = "bone.3mf"\n',
+                      encoding="utf-8")
+    _run(outcomes, "batch", "batch", orders, "-o", out / "batch", "--workers", "1", "--report", "html")
     return Written(out, outcomes)
 
 
@@ -143,14 +158,30 @@ def test_every_run_wrote_what_it_was_asked_for(written: Written) -> None:
     files = files_in(written.folder)
     expected = {"model.stl", "model.report.json", "model.report.html", "all.3mf", "model.gcode", "model.dcm",
                 "single.3mf", "sliced.gcode", "sliced.report.html", "labelled.stl", "labelled.report.html",
-                "labelled.dcm", "review.html"}
+                "labelled.dcm", "review.html", "batch/ORD-9_skull/bone.3mf", "batch/ORD-9_skull/bone.report.html"}
     assert expected <= files, sorted(expected - files)
+    # The order's id is the one text of the user's that reaches the batch's 3MF metadata.
+    model = zipfile.ZipFile(written.folder / "batch/ORD-9_skull/bone.3mf").read("3D/3dmodel.model").decode()
+    assert re.search(r'<metadata name="\w+:order_id"[^>]*>ORD-9 skull</metadata>', model), model[:2000]
     for name in ("model.report.json", "single.report.json", "labelled.report.json"):
         strict_json((written.folder / name).read_text())
 
 
+#: A batch keeps each order as it ran in ``<order folder>/order.toml``, the input path absolute, so that the folder
+#: reruns it (tests/batch/test_batch_local.py); a patient-named input folder then reaches the results.
+BATCH_ORDER_RECORD = "order.toml"
+
+
 def test_no_ps315_text_in_any_byte_outside_the_dicom_objects(phi_series: PhiSeries, written: Written) -> None:  # noqa: F811
-    assert written.leaks(phi_series.tokens) == []
+    assert written.leaks(phi_series.tokens, skip=(BATCH_ORDER_RECORD,)) == []
+
+
+@pytest.mark.xfail(strict=True, reason="batch/execute.py copies the order, input path included, into the results "
+                                       "(for reruns); the rule says no input name leaves without --show-phi")
+def test_a_batch_order_record_names_no_input_folder(phi_series: PhiSeries, written: Written) -> None:  # noqa: F811
+    records = [(where, data) for where, data in written.sources(dicom=False) if where.endswith(BATCH_ORDER_RECORD)]
+    assert records, "the batch wrote no order record"
+    assert [where for where, data in records if FOLDER.lower().encode() in data.lower()] == []
 
 
 def test_the_search_reads_inside_html_images_and_3mf_members(written: Written) -> None:
