@@ -12,10 +12,11 @@ report and ``--json``, the HTML sign-off report, log lines and the error line, S
    and UID it keeps, which ``--series`` takes, stay out of every output unless ``--show-phi``
    (:data:`medprint.report.PHI_METADATA`).
 3. **Names of and below the input are identity too** (hospitals name folders and files after patients).
-   The input path and every name below an input folder (:func:`names_below`) are replaced by stand-ins
-   (``<input>``, ``<input folder>``, ``<input file>``) by the run's :class:`Scrubber`: in the report's
-   choices, notes and warnings (``report.collected_warnings``) and in every stderr line (``cli``); reports
-   name their files relative to their own folder.
+   In files, the input path and every name below an input folder (:func:`names_below`) are replaced by
+   stand-ins (``<input>``, ``<input folder>``, ``<input file>``) by the run's :class:`Scrubber` -- the
+   report's choices, notes and warnings (``report.collected_warnings``) -- and reports name their files
+   relative to their own folder.  On the terminal (``cli.for_terminal``) the path the user typed is shown
+   as typed, and every name below it is replaced.
 4. **Text written into files is medprint's or the user's, never the input's.**  Part names reduced to
    ``[A-Za-z0-9_.-]`` (:func:`safe_part_name`: STL header, 3MF objects, part file names); medprint's name,
    version, units and frame; dates without a time (3MF ``CreationDate``); and what the user typed for the
