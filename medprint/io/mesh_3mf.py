@@ -120,8 +120,9 @@ def write_3mf_file(meshes: Sequence[Mesh], colours: Sequence[tuple[int, int, int
                    metadata: ModelMetadata, temp: Path) -> None:
     """Write ``meshes`` as one 3MF to ``temp`` (a run's staged file), each a named object with its colour.
 
-    ``None`` in ``colours`` takes the part's place in :data:`PART_COLOURS`.  Custom metadata is marked
-    ``preserve`` so that a slicer saving the project again keeps the order id.
+    ``None`` in ``colours`` takes the part's place in :data:`PART_COLOURS`.  medprint's own metadata is
+    marked ``preserve``: the core specification asks a consumer that saves the file again to keep it
+    (PrusaSlicer 2.5 writes its own metadata instead).
     """
     import lib3mf  # deferred: only 3MF needs it
 
