@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 from harness import Outcome, files_in, run_cli
 from test_phi import (  # noqa: F401  (phi_series: the fixture)
     BIRTH_DATE,
@@ -232,3 +234,31 @@ def test_a_failed_batch_order_names_no_input_folder_in_its_records(tmp_path: Pat
     assert outcome.exit_code == 3, outcome.stderr  # the order failed, the batch did not
     # The files only: the terminal may show the path as the user typed it.
     assert Written(tmp_path / "out", {}).leaks((FOLDER,), skip=(BATCH_ORDER_RECORD,)) == []
+
+
+#: Identity typed as options for a NIfTI input (which carries none): it belongs in the DICOM object alone.
+TYPED_IDENTITY = {"patient-name": "Roe^Richard", "patient-id": "PID-ROE-4711", "patient-birth-date": "19450607",
+                  "study-uid": "2.25.31415926535897932384", "accession-number": "ACC-ROE-99",
+                  "study-description": "ROE-STUDY-DESCRIPTION"}
+
+
+def test_identity_given_as_options_reaches_the_dicom_object_only(tmp_path: Path) -> None:
+    z, y, x = np.mgrid[:14, :16, :16]
+    ball = (x - 7.5) ** 2 + (y - 7.5) ** 2 + ((z - 6.5) * 1.5) ** 2 <= 5.5**2
+    image = sitk.GetImageFromArray(np.where(ball, 1200, -1000).astype(np.int16))
+    image.SetSpacing((1.0, 1.0, 1.5))
+    sitk.WriteImage(image, str(tmp_path / "Roe^Richard_CT.nii.gz"))
+    # Through an order, so that the order's record in the report is searched too.
+    order = tmp_path / "order.toml"
+    order.write_text('id = "O-1"\ncommand = "convert"\ninput = "Roe^Richard_CT.nii.gz"\noutput = "m.3mf"\n'
+                     'report = "html"\ndicom-stl = "m.dcm"\n'
+                     + "".join(f'{key} = "{value}"\n' for key, value in TYPED_IDENTITY.items()), encoding="utf-8")
+    out = tmp_path / "out"
+    outcomes: dict[str, Outcome] = {}
+    _run(outcomes, "run", "run", order, "-o", out)
+    assert {"m.3mf", "m.report.json", "m.report.html", "m.dcm"} <= files_in(out)
+    tokens = (*TYPED_IDENTITY.values(), "Roe^Richard_CT", "Richard")
+    assert Written(out, outcomes).leaks(tokens) == []
+    dataset = pydicom.dcmread(out / "m.dcm")
+    assert (str(dataset.PatientName), dataset.PatientID, dataset.AccessionNumber) == (
+        "Roe^Richard", "PID-ROE-4711", "ACC-ROE-99")
