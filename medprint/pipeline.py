@@ -26,7 +26,13 @@ from .errors import ParameterError
 from .geometry import Geometry
 from .io import load_volume, write_mesh
 from .io.labels import load_label_mask
-from .io.mesh_files import MESH_FORMATS, PART_COLOURS, safe_part_name, write_parts_3mf
+from .io.mesh_files import (
+    MESH_FORMATS,
+    PART_COLOURS,
+    model_metadata,
+    safe_part_name,
+    write_parts_3mf,
+)
 from .io.outputs import RunOutputs, fit_name, name_max, short_digest
 from .mesh import (
     MeshQuality,
@@ -389,10 +395,13 @@ def _convert(
                 outputs.reserve(path, f"part {index + 1} of {len(paths)}")
         meshes, described = _mesh_parts(parts, surface, watch, progress)
         with watch.stage("write"):
-            for mesh, path in zip(meshes, paths):
-                write_mesh(mesh, path, ascii=ascii_stl, overwrite=overwrite)
+            order_id = None if order is None else order.get("id")
+            for k, (mesh, path) in enumerate(zip(meshes, paths)):
+                write_mesh(mesh, path, ascii=ascii_stl, overwrite=overwrite, colour=PART_COLOURS[k % len(PART_COLOURS)],
+                           metadata=model_metadata(path, order_id=order_id))
             if combined_3mf is not None:
-                write_parts_3mf(meshes, combined_3mf, overwrite=overwrite)
+                write_parts_3mf(meshes, combined_3mf, overwrite=overwrite,
+                                metadata=model_metadata(combined_3mf, order_id=order_id))
         # The report names its files relative to its own folder: output folders are often named after the patient.
         report_folder = output_path.parent
         for facts, path in zip(described, paths):

@@ -1,7 +1,36 @@
-"""Texts that leave medprint: names below an input withheld, control characters written out.
+"""The one de-identification rule for everything that leaves medprint, and the helpers that apply it.
 
-Kept free of numpy and the pipeline, so the command line can use it from its
-first line (an error while it is still starting is cleaned like any other).
+Whatever medprint writes or prints may leave the hospital (a print lab, a vendor, a bug report): the JSON
+report and ``--json``, the HTML sign-off report, log lines and the error line, STL headers, OBJ/PLY/3MF
+(object names, metadata), G-code, batch folders and manifests.  None of it carries patient identity:
+
+1. **Identity is read in one place, for one file.**  :mod:`medprint.io.dicom_identity` reads patient, study
+   and frame of reference (or takes them from ``--patient-*``/``--study-*``) for the DICOM object meant for
+   the patient's record (``--dicom-stl``); that object is the only output that carries identity.
+2. **Scan metadata is de-identified when it is read.**  :attr:`medprint.volume.Volume.metadata` holds no
+   names, IDs or dates (``io/dicom.py`` copies a fixed list of technical fields); the series description
+   and UID it keeps, which ``--series`` takes, stay out of every output unless ``--show-phi``
+   (:data:`medprint.report.PHI_METADATA`).
+3. **Names of and below the input are identity too** (hospitals name folders and files after patients).
+   In files, the input path and every name below an input folder (:func:`names_below`) are replaced by
+   stand-ins (``<input>``, ``<input folder>``, ``<input file>``) by the run's :class:`Scrubber` -- the
+   report's choices, notes and warnings (``report.collected_warnings``) -- and reports name their files
+   relative to their own folder.  On the terminal (``cli.for_terminal``) the path the user typed is shown
+   as typed, and every name below it is replaced.
+4. **Text written into files is medprint's or the user's, never the input's.**  Part names reduced to
+   ``[A-Za-z0-9_.-]`` (:func:`safe_part_name`: STL header, 3MF objects, part file names); medprint's name,
+   version, units and frame; dates without a time (3MF ``CreationDate``); and what the user typed for the
+   output -- order id, ``--job-name``, label text, output names -- as typed, made one inert line
+   (:func:`terminal_safe`, ``slice.gcode.sanitize_comment``).  medprint never fills these from the input.
+5. **``--show-phi`` is the only exception**: the JSON report then records the input path (and the series
+   description and UID) and messages show names below the input.  Patient name, ID and birth date are in no
+   report even then; ``medprint info --show-phi`` shows them on the terminal only.
+
+A new writer keeps the rule by drawing its text from the report and the run's products (already
+de-identified) and by passing any other text through the run's :class:`Scrubber` -- not a scrubber of its own.
+
+This module is kept free of numpy and the pipeline, so the command line can use it from its first line (an
+error while it is still starting is cleaned like any other).
 """
 
 from __future__ import annotations
@@ -9,7 +38,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["PRIVATE_NAMES_LIMIT", "Scrubber", "names_below", "terminal_safe"]
+__all__ = ["PRIVATE_NAMES_LIMIT", "Scrubber", "names_below", "safe_part_name", "terminal_safe"]
 
 #: At most this many names below an input folder are kept out of the report and the terminal.
 PRIVATE_NAMES_LIMIT = 100_000
@@ -18,6 +47,16 @@ PRIVATE_NAMES_LIMIT = 100_000
 #: overrides and isolates, and the Unicode line and paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def safe_part_name(name: str) -> str:
+    """Reduce a part name to ``[A-Za-z0-9_.-]`` (at most 40 characters) so it cannot carry free text.
+
+    >>> safe_part_name("Left femur (Mr. X)")
+    'Left_femur_Mr._X'
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+    return cleaned[:40] or "part"
 
 
 def terminal_safe(text: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..deliver.products import ExtraOutput, RunProducts
 from ..errors import ParameterError
-from ..io.mesh_files import MESH_FORMATS, write_mesh, write_parts_3mf
+from ..io.mesh_files import MESH_FORMATS, model_metadata, write_mesh, write_parts_3mf
 from ..io.outputs import RunOutputs
 from ..mesh import MeshQuality, make_printable
 from ..mesh.model import Mesh
@@ -113,12 +113,17 @@ def run_design(
             extra_meshes = _printable_extras(part, outputs)
             timings["check"] = round(time.perf_counter() - start, 3)
             start = time.perf_counter()
-            write_mesh(part.mesh, outputs.mesh, overwrite=outputs.overwrite)
+            order_id = None if order is None else order.get("id")
+            write_mesh(part.mesh, outputs.mesh, overwrite=outputs.overwrite, colour=PART_COLOUR,
+                       metadata=model_metadata(outputs.mesh, order_id=order_id))
             for name, path in outputs.extras.items():
-                write_mesh(extra_meshes[name], path, overwrite=outputs.overwrite)
+                write_mesh(extra_meshes[name], path, overwrite=outputs.overwrite,
+                           colour=ANATOMY_COLOUR if name == "anatomy" else None,
+                           metadata=model_metadata(path, order_id=order_id))
             if outputs.fit_3mf is not None:
                 write_parts_3mf([part.mesh, extra_meshes["anatomy"]], outputs.fit_3mf,
-                                colours=[PART_COLOUR, ANATOMY_COLOUR], overwrite=outputs.overwrite)
+                                colours=[PART_COLOUR, ANATOMY_COLOUR], overwrite=outputs.overwrite,
+                                metadata=model_metadata(outputs.fit_3mf, order_id=order_id))
             timings["write"] = round(time.perf_counter() - start, 3)
         report = design_report(part, quality, outputs, input_facts=input_facts, parameters=parameters,
                                timings_s=timings, scrub=scrub)

@@ -3,13 +3,14 @@
 Coordinates are written as they are in the pipeline, in the scan's patient
 frame (LPS mm), so that parts made from one scan line up when loaded together.
 No patient data goes into any header: the only text written is medprint's name
-and version, the units, the frame and the part name the user chose.
+and version, the units, the frame, the part name and, in a 3MF, the
+:class:`ModelMetadata` (title, application, date, order id; see
+:mod:`medprint.redact` for the rule).
 """
 
 from __future__ import annotations
 
 import codecs
-import ctypes
 import logging
 import re
 import struct
@@ -19,14 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import stl.mesh
-from numpy.typing import NDArray
 from stl import Mode
 
 from .. import __version__
 from ..errors import InputError, ParameterError
 from ..mesh.model import Mesh
 from ..mesh.quality import DEGENERATE_RELATIVE_AREA
+from ..redact import safe_part_name
 from .atomic import atomic_path
+from .mesh_3mf import PART_COLOURS, ModelMetadata, model_metadata, write_3mf_file
+
+__all__ = ["MESH_FORMATS", "PART_COLOURS", "ModelMetadata", "model_metadata", "read_mesh_file", "safe_part_name",
+           "stl_header", "write_mesh", "write_parts_3mf"]
 
 MESH_FORMATS = (".stl", ".obj", ".ply", ".3mf")
 
@@ -58,17 +63,15 @@ def stl_header(part_name: str) -> str:
     return f"medprint {__version__} mm LPS part={safe_part_name(part_name)}"[:80].ljust(80)
 
 
-def safe_part_name(name: str) -> str:
-    """Reduce a part name to ``[A-Za-z0-9_.-]`` so it cannot carry free text.
-
-    >>> safe_part_name("Left femur (Mr. X)")
-    'Left_femur_Mr._X'
-    """
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
-    return cleaned[:40] or "part"
-
-
-def write_mesh(mesh: Mesh, path: Path, *, ascii: bool = False, overwrite: bool = False) -> Path:
+def write_mesh(
+    mesh: Mesh,
+    path: Path,
+    *,
+    ascii: bool = False,
+    overwrite: bool = False,
+    colour: tuple[int, int, int] | None = None,
+    metadata: ModelMetadata | None = None,
+) -> Path:
     """Write ``mesh`` to ``path``, the format chosen by the suffix, atomically.
 
     Parameters
@@ -81,6 +84,10 @@ def write_mesh(mesh: Mesh, path: Path, *, ascii: bool = False, overwrite: bool =
         ASCII instead of binary STL (ignored for other formats).
     overwrite : bool
         Replace an existing file.
+    colour : (r, g, b), optional
+        0-255 display colour of a 3MF's object (default: the first of :data:`PART_COLOURS`).
+    metadata : ModelMetadata, optional
+        A 3MF's metadata (default: :func:`model_metadata` of ``path``, no order id).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -93,17 +100,10 @@ def write_mesh(mesh: Mesh, path: Path, *, ascii: bool = False, overwrite: bool =
         if suffix == ".stl":
             _write_stl(mesh, temp, ascii=ascii)
         elif suffix == ".3mf":
-            _write_3mf([mesh], [None], temp)
+            write_3mf_file([mesh], [colour], metadata or model_metadata(path), temp)
         else:
             _write_with_trimesh(mesh, temp, suffix)
     return path
-
-
-#: Display colours for parts without one, in order (bone, red, blue, yellow, green, ...).
-PART_COLOURS: tuple[tuple[int, int, int], ...] = (
-    (227, 218, 201), (200, 60, 50), (70, 110, 200), (230, 190, 60), (90, 170, 90),
-    (170, 90, 170), (230, 130, 60), (80, 180, 190),
-)
 
 
 def write_parts_3mf(
@@ -112,6 +112,7 @@ def write_parts_3mf(
     *,
     colours: Sequence[tuple[int, int, int] | None] | None = None,
     overwrite: bool = False,
+    metadata: ModelMetadata | None = None,
 ) -> Path:
     """Write several parts into one 3MF (millimetres) as named objects with display colours.
 
@@ -128,6 +129,8 @@ def write_parts_3mf(
         0-255 display colour per part; ``None`` picks from :data:`PART_COLOURS`.
     overwrite : bool
         Replace an existing file.
+    metadata : ModelMetadata, optional
+        Title, date and order id (default: :func:`model_metadata` of ``path``, no order id).
     """
     path = Path(path)
     if path.suffix.lower() != ".3mf":
@@ -136,61 +139,8 @@ def write_parts_3mf(
         raise ParameterError("--3mf: there are no parts to write")
     chosen = list(colours) if colours is not None else [None] * len(meshes)
     with atomic_path(path, overwrite=overwrite, option="--3mf") as temp:
-        _write_3mf(meshes, chosen, temp)
+        write_3mf_file(meshes, chosen, metadata or model_metadata(path), temp)
     return path
-
-
-def _write_3mf(meshes: Sequence[Mesh], colours: Sequence[tuple[int, int, int] | None], temp: Path) -> None:
-    import lib3mf  # deferred: only 3MF needs it
-
-    wrapper = lib3mf.get_wrapper()
-    model = wrapper.CreateModel()
-    model.SetUnit(lib3mf.ModelUnit.MilliMeter)
-    materials = model.AddBaseMaterialGroup()
-    for index, (mesh, colour) in enumerate(zip(meshes, colours)):
-        name = safe_part_name(mesh.name)
-        red, green, blue = colour or PART_COLOURS[index % len(PART_COLOURS)]
-        part = model.AddMeshObject()
-        part.SetName(name)
-        _set_geometry(wrapper, part, mesh)
-        material = materials.AddMaterial(name, wrapper.RGBAToColor(red, green, blue, 255))
-        part.SetObjectLevelProperty(materials.GetResourceID(), material)
-        model.AddBuildItem(part, wrapper.GetIdentityTransform())
-    temp.write_bytes(_3mf_bytes(wrapper, model.QueryWriter("3mf")).tobytes())
-
-
-def _3mf_bytes(wrapper: object, writer: object) -> NDArray[np.uint8]:
-    # lib3mf's WriteToFile aborts the whole process when the disk fills up, and its Python
-    # WriteToBuffer copies through a list of ints: ask the library for the size, then fill a numpy buffer.
-    # The second call reuses the first one's serialisation, so this costs what WriteToFile does.
-    needed = ctypes.c_uint64(0)
-    write = wrapper.lib.lib3mf_writer_writetobuffer  # type: ignore[attr-defined]
-    handle = writer._handle  # type: ignore[attr-defined]
-    wrapper.checkError(writer, write(handle, ctypes.c_uint64(0), needed, None))  # type: ignore[attr-defined]
-    buffer = np.empty(needed.value, dtype=np.uint8)
-    wrapper.checkError(  # type: ignore[attr-defined]
-        writer, write(handle, ctypes.c_uint64(needed.value), needed, buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
-    )
-    return buffer
-
-
-def _set_geometry(wrapper: object, part: object, mesh: Mesh) -> None:
-    # lib3mf's Python SetGeometry builds one ctypes struct per vertex in a Python loop;
-    # its packed Position/Triangle layouts are exactly float32[3] / uint32[3], so pass numpy buffers.
-    import lib3mf
-
-    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
-    faces = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
-    wrapper.checkError(  # type: ignore[attr-defined]
-        part,
-        wrapper.lib.lib3mf_meshobject_setgeometry(  # type: ignore[attr-defined]
-            part._handle,  # type: ignore[attr-defined]
-            ctypes.c_uint64(len(vertices)),
-            vertices.ctypes.data_as(ctypes.POINTER(lib3mf.Position)),
-            ctypes.c_uint64(len(faces)),
-            faces.ctypes.data_as(ctypes.POINTER(lib3mf.Triangle)),
-        ),
-    )
 
 
 def facet_normals(corners: np.ndarray) -> np.ndarray:
