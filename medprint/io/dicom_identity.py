@@ -163,7 +163,8 @@ def check_identity_source(source: IdentitySource) -> None:
         return
     path = Path(source.path)
     if not path.exists():
-        raise InputError(f"{source.option}: {path} does not exist; give the DICOM series the model was made from")
+        # The same words as the loader's: for convert this path is the scan itself, not a series named for DICOM.
+        raise InputError(f"{source.option}: {path}: no such file or folder; check the path")
     if path.is_dir() or is_dicom_file(path):
         return
     _check_enough_options(source, f"{source.option} is {_kind_of_file(path)}, which carries no patient identity")

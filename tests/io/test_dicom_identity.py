@@ -136,7 +136,7 @@ def test_a_mesh_without_source_points_to_source():
 
 
 def test_a_missing_or_empty_source_is_refused(tmp_path):
-    with pytest.raises(InputError, match="^--source: .* does not exist"):
+    with pytest.raises(InputError, match="^--source: .* no such file or folder"):
         read_identity(IdentitySource(tmp_path / "nowhere"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="^--source: folder .* is empty"):

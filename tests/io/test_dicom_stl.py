@@ -325,3 +325,11 @@ def test_an_ascii_stl_or_another_format_is_encapsulated_as_binary_stl(labelled_n
     assert np.allclose(inside.bounds, beside.bounds, atol=1e-3)  # the same place in the patient frame
     assert inside.volume == pytest.approx(beside.volume, rel=1e-4)
     assert ("ASCII STL" in outcome.stderr) == (extra == ["--ascii"])
+
+
+def test_a_missing_input_gets_the_loaders_words_not_a_dicom_request(tmp_path: Path) -> None:
+    """convert's input is the scan: a typo in it is a missing file, not a request for some DICOM series."""
+    outcome = run_cli("convert", tmp_path / "nope", "-o", tmp_path / "x.stl", "--dicom-stl", tmp_path / "x.dcm")
+    line = assert_refused(outcome, mentions=["INPUT", "nope", "no such file or folder", "check the path"],
+                          out_dir=tmp_path)
+    assert "DICOM series" not in line

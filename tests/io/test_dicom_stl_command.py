@@ -124,7 +124,7 @@ def test_options_override_the_series_values(meshes, tmp_path):
 
 @pytest.mark.parametrize("args, mentions", [
     ((), ["dicom-stl", "--source", "--patient-name", "--patient-id", "--study-uid"]),
-    (("--source", "missing_folder"), ["--source", "does not exist"]),
+    (("--source", "missing_folder"), ["--source", "no such file or folder"]),
     (("--source", SAMPLE, "--source-series", "9"), ["--source-series", "matches no series"]),
     (("--source", SAMPLE, "--patient-birth-date", "31.12.1980"), ["--patient-birth-date", "YYYYMMDD"]),
 ])
