@@ -221,6 +221,19 @@ def print_banner(title: str, checkout: Path, env: dict[str, Any]) -> None:
               "timings will be inflated")
 
 
+#: What the wall and peak-memory columns of the child-process benchmarks measure.
+WALL_NOTE = ("wall s: child process start to exit, median of the runs (imports included); peak MB: the child's "
+             "ru_maxrss")
+
+
+def print_aligned(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Rows in columns as wide as their widest cell; the last column, free text, is not padded."""
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header) - 1)]
+    print()
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row[:-1], widths)) + "  " + str(row[-1]))
+
+
 def print_table(results: list[Result]) -> None:
     header = ("case", "status", "wall s", "peak MB", "goal", "facts / why")
     rows = []
@@ -233,12 +246,8 @@ def print_table(results: list[Result]) -> None:
         rows.append((r.case, r.status, f"{r.wall_s:.2f}" if r.wall_s is not None else "-",
                      f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-", goal or "-",
                      r.summary if r.status == "ok" else r.detail))
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header) - 1)]
-    print()
-    for row in (header, *rows):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row[:-1], widths)) + "  " + str(row[-1]))
-    print("wall s: child process start to exit, median of the runs (imports included); peak MB: the child's "
-          "ru_maxrss")
+    print_aligned(header, rows)
+    print(WALL_NOTE)
 
 
 def main(argv: list[str] | None = None) -> int:

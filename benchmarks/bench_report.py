@@ -36,7 +36,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_convert import cache_dir, data_root
-from bench_design import Result, child_env, environment, print_banner, run_child
+from bench_design import WALL_NOTE, Result, child_env, environment, print_aligned, print_banner, run_child
 
 REPO = HERE.parent
 GOAL_S = 10.0
@@ -137,17 +137,13 @@ def print_table(results: list[Result], triangles: int | None) -> None:
         rows.append((r.case, r.status if r.status == "ok" else f"{r.status}: {r.detail}",
                      f"{r.wall_s:.2f}" if r.wall_s is not None else "-",
                      f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-", goal))
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    print()
-    for row in (header, *rows):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+    print_aligned(header, rows)
     by_case = {r.case: r for r in results}
     if by_case.get("convert") and by_case.get("convert-html") and by_case["convert"].wall_s is not None \
             and by_case["convert-html"].wall_s is not None:
         extra = by_case["convert-html"].wall_s - by_case["convert"].wall_s
         print(f"--report html adds {extra:.2f} s to convert")
-    print("wall s: child process start to exit, median of the runs (imports included); peak MB: the child's "
-          "ru_maxrss")
+    print(WALL_NOTE)
 
 
 def main(argv: list[str] | None = None) -> int:
